@@ -1,0 +1,36 @@
+# chargepi developer entry points. `make test` and `make demo` work on a fresh machine
+# with only Python 3.11+ present: they create .venv and install the project into it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint typecheck unit demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+demo: venv
+	$(BIN)/python -m tools.demo
+
+bench: venv
+	$(BIN)/python -m tools.bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

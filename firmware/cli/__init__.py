@@ -1,0 +1,1 @@
+"""The `chargepi` command line: runs the controller and talks to it over the control socket."""

@@ -1,0 +1,44 @@
+"""How the core asks whether an id tag may charge. Adapters (OCPP) plug in their own authorizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    accepted: bool
+    status: str = "Accepted"  # OCPP 1.6 AuthorizationStatus spelling
+    parent_id_tag: str | None = None
+
+
+ACCEPTED = AuthResult(True)
+
+
+class Authorizer(Protocol):
+    async def authorize(self, id_tag: str, connector_id: int) -> AuthResult: ...
+
+
+class FreeCharging:
+    """Every token is accepted; a plugged EV also gets a session without any token."""
+
+    auto_start = True
+
+    async def authorize(self, id_tag: str, connector_id: int) -> AuthResult:
+        return ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A connector held for one id tag (or its parent group) until `expires_at` (monotonic seconds)."""
+
+    reservation_id: int
+    id_tag: str
+    parent_id_tag: str | None
+    expires_at_monotonic: float
+
+    def admits(self, id_tag: str, parent_id_tag: str | None) -> bool:
+        if id_tag == self.id_tag:
+            return True
+        return self.parent_id_tag is not None and parent_id_tag == self.parent_id_tag

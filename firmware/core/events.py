@@ -1,0 +1,92 @@
+"""Events the core publishes to protocol adapters, session recorders and the status view (one-way flow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from firmware.core.vocabulary import ConnectorStatus, ErrorCode, Fault, StopReason
+from hal.types import CPState, MeterReading
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    connector_id: int
+    status: ConnectorStatus
+    error_code: ErrorCode
+    vendor_error_code: str | None
+    info: str | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FaultChanged:
+    connector_id: int
+    fault: Fault
+    active: bool
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PilotChanged:
+    connector_id: int
+    cp_state: CPState
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    connector_id: int
+    session_id: str
+    id_tag: str | None
+    meter_start_wh: float
+    timestamp: datetime
+    reservation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStopped:
+    connector_id: int
+    session_id: str
+    reason: StopReason
+    meter_stop_wh: float
+    timestamp: datetime
+    id_tag: str | None  # who stopped it (token presented), None if not a token stop
+    start_id_tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSampled:
+    connector_id: int
+    reading: MeterReading
+    timestamp: datetime
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferChanged:
+    connector_id: int
+    offered_a: float
+    duty_percent: float | None  # None when PWM is off
+    reason: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ContactorChanged:
+    connector_id: int
+    closed: bool
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPresented:
+    connector_id: int | None
+    id_tag: str
+    timestamp: datetime
+
+
+CoreEvent = (
+    StatusChanged | FaultChanged | PilotChanged | SessionStarted | SessionStopped | MeterSampled
+    | OfferChanged | ContactorChanged | TokenPresented
+)

@@ -1,0 +1,175 @@
+"""Settings: a TOML file plus CHARGEPI_* environment overrides (nested with `__`), validated at start.
+
+`load_settings(path)` is the only entry point. A bad value raises `ConfigError` whose message names the key,
+the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from firmware import __version__
+from hal.config import ConnectorHalConfig, StationHalConfig
+
+DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationSettings(Section):
+    vendor: str = Field("chargepi", max_length=20)
+    model: str = Field("chargepi-ac", max_length=20)
+    serial_number: str = Field("CP-0001", max_length=25)
+    firmware_version: str = Field(__version__, max_length=50)
+    state_dir: Path = Path("/var/lib/chargepi")
+    control_socket: Path | None = None  # default: <state_dir>/control.sock
+    free_charging: bool = False  # with [ocpp] present: still charge without a token
+    connection_timeout_s: float = Field(60.0, gt=0)  # authorized, waiting for the plug
+    power_loss_policy: Literal["stop", "resume"] = "stop"
+    meter_poll_interval_s: float = Field(1.0, gt=0, le=60)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    hal: StationHalConfig = Field(default_factory=StationHalConfig)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.control_socket or self.state_dir / "control.sock"
+
+
+class TemperatureDerating(Section):
+    """Derating steps (OpenEVSE open_evse.h defaults, hardware.md §4.4): >= half_c -> 50 %,
+    >= quarter_c -> 25 % (never below 6 A), >= stop_c -> stop (HighTemperature); all clear below restore_c."""
+
+    half_c: float = 65.0
+    quarter_c: float = 68.0
+    stop_c: float = 71.0
+    restore_c: float = 62.0
+    poll_interval_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TemperatureDerating:
+        if not self.restore_c < self.half_c <= self.quarter_c <= self.stop_c:
+            raise ValueError("need restore_c < half_c <= quarter_c <= stop_c")
+        return self
+
+
+class ConnectorSettings(Section):
+    id: int = Field(ge=1, le=16)
+    rated_current_a: float = Field(32.0, ge=6, le=80)  # what the hardware is built for
+    max_current_a: float | None = Field(None, ge=6, le=80)  # installer's limit (breaker, supply)
+    phases: Literal[1, 3] = 3
+    nominal_voltage_v: float = Field(230.0, ge=100, le=480)
+    cable: Literal["socket", "tethered"] = "socket"
+    tethered_cable_current_a: float = Field(32.0, ge=6, le=80)
+    ventilation: bool = False  # allow charging in state D
+    state_f_after_fault_ms: int = Field(300, ge=0, le=5000)
+    temperature: TemperatureDerating = Field(default_factory=TemperatureDerating)
+    hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
+    )
+
+    station: StationSettings = Field(default_factory=StationSettings)
+    connectors: list[ConnectorSettings] = Field(default_factory=lambda: [ConnectorSettings(id=1)])
+
+    @model_validator(mode="after")
+    def _unique_connectors(self) -> Settings:
+        ids = [c.id for c in self.connectors]
+        if not ids:
+            raise ValueError("at least one [[connectors]] entry is needed")
+        if sorted(ids) != list(range(1, len(ids) + 1)):
+            raise ValueError(f"connector ids must be 1..{len(ids)} without gaps or repeats, got {ids}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _CONFIG_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+class ConfigError(Exception):
+    """Configuration is invalid; the message is meant for a technician."""
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("CHARGEPI_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+def load_settings(path: Path | None, **overrides: Any) -> Settings:
+    """Read the TOML file at `path` (None: environment and defaults only), then environment overrides."""
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    _CONFIG_FILE["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, path)) from None
+    except ValueError as exc:  # TOML syntax errors
+        raise ConfigError(f"{path}: {exc}") from None
+    finally:
+        _CONFIG_FILE["path"] = None
+
+
+def _allowed(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if "expected" in ctx:
+        return f"allowed: {ctx['expected']}"
+    bounds = {
+        "greater_than": "> {gt}", "greater_than_equal": ">= {ge}",
+        "less_than": "< {lt}", "less_than_equal": "<= {le}",
+        "string_too_long": "at most {max_length} characters",
+        "too_short": "at least {min_length} item(s)",
+    }
+    if kind in bounds:
+        return "allowed: " + bounds[kind].format(**ctx)
+    if kind == "extra_forbidden":
+        return "not a known setting (check the spelling; see `chargepi config schema`)"
+    if kind == "missing":
+        return "this setting is required"
+    return str(error["msg"])
+
+
+def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "configuration"
+    lines = [f"{where}: {exc.error_count()} invalid setting(s)"]
+    for error in exc.errors():
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        value = error.get("input")
+        shown = "(missing)" if error["type"] == "missing" else repr(value)
+        if isinstance(value, dict):
+            shown = "{...}"
+        detail = _allowed(error)
+        msg = error["msg"]
+        if error["type"] in ("value_error", "assertion_error"):
+            detail = msg.removeprefix("Value error, ")
+        lines.append(f"  {key} = {shown}: {detail}")
+    return "\n".join(lines)
