@@ -1,0 +1,1 @@
+"""Developer tools: dev CSMS, benchmarks, install helpers (not shipped)."""
