@@ -35,7 +35,7 @@ class FakeSystemd:
         self.sock.setblocking(False)
 
     def messages(self) -> list[dict[str, str]]:
-        received = []
+        received: list[dict[str, str]] = []
         while True:
             try:
                 data = self.sock.recv(4096)
@@ -75,7 +75,7 @@ def systemd(tmp_path: Path) -> Iterator[tuple[FakeSystemd, dict[str, str]]]:
     fake.sock.close()
 
 
-async def test_ready_status_watchdog_and_stopping_reach_systemd(systemd) -> None:
+async def test_ready_status_watchdog_and_stopping_reach_systemd(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
     fake, env = systemd
     clock = SimClock()
     station = FakeStation()
@@ -122,7 +122,7 @@ async def test_outside_systemd_nothing_is_sent_and_nothing_fails() -> None:
     await notifier.stop()
 
 
-async def test_systemd_gone_does_not_break_the_controller(systemd) -> None:
+async def test_systemd_gone_does_not_break_the_controller(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
     fake, env = systemd
     notifier = SystemdNotifier(SimClock(), environ=env)
     fake.sock.close()
@@ -151,7 +151,7 @@ def test_notify_address_forms() -> None:
     assert notify_address({}) is None
 
 
-async def test_a_hung_loop_stops_feeding_the_watchdog(systemd) -> None:
+async def test_a_hung_loop_stops_feeding_the_watchdog(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
     """With the real clock, pings come from the loop: while the loop is blocked, systemd hears nothing."""
     fake, env = systemd
     env["WATCHDOG_USEC"] = "40000"  # 20 ms between pings
