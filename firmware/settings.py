@@ -78,6 +78,27 @@ class ConnectorSettings(Section):
     hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(Section):
+    """Log output (stderr, captured by the journal). See firmware/logging_setup.py."""
+
+    level: LogLevel | None = None  # None: station.log_level
+    format: Literal["logfmt", "json"] = "logfmt"
+    # Per component, e.g. ocpp = "WARNING": sets the loggers `firmware.<name>` and `<name>` (libraries).
+    components: dict[str, LogLevel] = Field(default_factory=dict)
+    ocpp_frames: bool = False  # log every OCPP frame (credentials redacted)
+
+
+class SessionSettings(Section):
+    """Local session records (<state_dir>/sessions.db, see firmware/sessions/)."""
+
+    enabled: bool = True
+    retention_days: int = Field(365, ge=1, le=3650)
+    checkpoint_minutes: float = Field(5.0, ge=1, le=60)  # a running session is saved this often
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
@@ -85,6 +106,8 @@ class Settings(BaseSettings):
 
     station: StationSettings = Field(default_factory=StationSettings)
     connectors: list[ConnectorSettings] = Field(default_factory=lambda: [ConnectorSettings(id=1)])
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
 
     @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:

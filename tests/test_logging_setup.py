@@ -1,0 +1,119 @@
+"""Structured log lines, per-component levels and redaction of credentials in OCPP frames."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from firmware.logging_setup import MASK, configure_logging, is_secret_key, log_frame, redact_frame
+from firmware.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name in ("firmware.ocpp", "ocpp", "firmware.core", "core", "firmware.ocpp.frames"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def configured(environ: dict[str, str] | None = None, **logging_section: object) -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(load_settings(None, logging=logging_section), stream=stream, environ=environ or {})
+    return stream
+
+
+def test_logfmt_lines_carry_level_logger_message_and_extra_fields() -> None:
+    stream = configured()
+    logging.getLogger("firmware.core.station").warning("contactor %s", "opened", extra={"connector": 1})
+    line = stream.getvalue().strip()
+    assert line.startswith("ts=")
+    assert 'level=WARNING logger=firmware.core.station msg="contactor opened" connector=1' in line
+
+
+def test_json_lines_under_the_journal_get_a_priority_prefix_and_no_timestamp() -> None:
+    stream = configured(environ={"JOURNAL_STREAM": "8:1234"}, format="json")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("firmware.ocpp").exception("lost")
+    line = stream.getvalue().splitlines()[0]
+    assert line.startswith("<3>{")
+    record = json.loads(line[3:])
+    assert record["level"] == "ERROR" and record["msg"] == "lost" and "ts" not in record
+    assert "RuntimeError: boom" in record["exc"]
+
+
+def test_levels_per_component() -> None:
+    stream = configured(level="DEBUG", components={"ocpp": "WARNING"})
+    logging.getLogger("firmware.ocpp.client").info("hidden")
+    logging.getLogger("ocpp").info("library chatter hidden")
+    logging.getLogger("firmware.ocpp.client").warning("shown")
+    logging.getLogger("firmware.core").debug("core debug shown")
+    out = stream.getvalue()
+    assert "hidden" not in out
+    assert "msg=shown" in out and 'msg="core debug shown"' in out
+
+
+def test_station_log_level_applies_when_logging_level_is_unset() -> None:
+    stream = io.StringIO()
+    configure_logging(load_settings(None, station={"log_level": "ERROR"}), stream=stream, environ={})
+    logging.getLogger("firmware.core").warning("not shown")
+    assert stream.getvalue() == ""
+
+
+def test_frames_are_logged_only_when_enabled_and_always_redacted() -> None:
+    frame = '[2,"42","ChangeConfiguration",{"key":"AuthorizationKey","value":"0011223344556677"}]'
+    stream = configured()
+    log_frame("received", frame)
+    assert stream.getvalue() == ""
+
+    stream = configured(ocpp_frames=True, components={"ocpp": "ERROR"})
+    log_frame("received", frame, connection="csms")
+    out = stream.getvalue()
+    assert "0011223344556677" not in out
+    assert MASK in out and "direction=received" in out and "connection=csms" in out
+
+
+@pytest.mark.parametrize(("frame", "secret"), [
+    # OCPP 1.6 ChangeConfiguration and a GetConfiguration reply listing the key
+    ('[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"s3cr3t-key"}]', "s3cr3t-key"),
+    ('[3,"1",{"configurationKey":[{"key":"AuthorizationKey","readonly":false,"value":"s3cr3t-key"}]}]',
+     "s3cr3t-key"),
+    # OCPP 2.0.1 SetVariables
+    ('[2,"1","SetVariables",{"setVariableData":[{"attributeValue":"pa55word","component":'
+     '{"name":"SecurityCtrlr"},"variable":{"name":"BasicAuthPassword"}}]}]', "pa55word"),
+    # a field named like a credential anywhere, and credentials inside a URL
+    ('[2,"1","DataTransfer",{"vendorId":"x","data":{"api_key":"abc123","password":"hunter2"}}]', "hunter2"),
+    ('[2,"1","DataTransfer",{"vendorId":"x","data":{"api_key":"abc123"}}]', "abc123"),
+    ('[2,"1","DataTransfer",{"vendorId":"x","data":"wss://cp1:topsecret@csms.example/ocpp"}]', "topsecret"),
+    ("not json wss://cp1:topsecret@csms.example/ocpp", "topsecret"),
+])
+def test_redaction_removes_credentials(frame: str, secret: str) -> None:
+    redacted = redact_frame(frame)
+    assert secret not in redacted
+    assert MASK in redacted
+
+
+def test_redaction_keeps_everything_else() -> None:
+    frame = ('[2,"7","StartTransaction",{"connectorId":1,"idTag":"04A1B2C3","meterStart":1200,'
+             '"timestamp":"2026-01-05T08:00:00Z"}]')
+    assert json.loads(redact_frame(frame)) == json.loads(frame)
+    other = '[2,"1","ChangeConfiguration",{"key":"HeartbeatInterval","value":"300"}]'
+    assert json.loads(redact_frame(other)) == json.loads(other)
+
+
+@pytest.mark.parametrize(("name", "secret"), [
+    ("password", True), ("authorization_key", True), ("AuthorizationKey", True), ("client_secret", True),
+    ("api_token", True), ("BasicAuthPassword", True), ("idTag", False), ("idToken", False),
+    ("token_reader", False), ("serial_number", False),
+])
+def test_secret_key_names(name: str, secret: bool) -> None:
+    assert is_secret_key(name) is secret
