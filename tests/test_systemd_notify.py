@@ -44,6 +44,9 @@ class FakeSystemd:
             received.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
 
 
+Systemd = tuple[FakeSystemd, dict[str, str]]
+
+
 class FakeStation:
     def __init__(self) -> None:
         self.statuses = {1: ConnectorStatus.AVAILABLE, 2: ConnectorStatus.AVAILABLE}
@@ -68,14 +71,14 @@ class FakeStation:
 
 
 @pytest.fixture
-def systemd(tmp_path: Path) -> Iterator[tuple[FakeSystemd, dict[str, str]]]:
+def systemd(tmp_path: Path) -> Iterator[Systemd]:
     path = tmp_path / "notify"
     fake = FakeSystemd(str(path))
     yield fake, {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "10000000"}
     fake.sock.close()
 
 
-async def test_ready_status_watchdog_and_stopping_reach_systemd(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
+async def test_ready_status_watchdog_and_stopping_reach_systemd(systemd: Systemd) -> None:
     fake, env = systemd
     clock = SimClock()
     station = FakeStation()
@@ -122,7 +125,7 @@ async def test_outside_systemd_nothing_is_sent_and_nothing_fails() -> None:
     await notifier.stop()
 
 
-async def test_systemd_gone_does_not_break_the_controller(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
+async def test_systemd_gone_does_not_break_the_controller(systemd: Systemd) -> None:
     fake, env = systemd
     notifier = SystemdNotifier(SimClock(), environ=env)
     fake.sock.close()
@@ -151,7 +154,7 @@ def test_notify_address_forms() -> None:
     assert notify_address({}) is None
 
 
-async def test_a_hung_loop_stops_feeding_the_watchdog(systemd: tuple[FakeSystemd, dict[str, str]]) -> None:
+async def test_a_hung_loop_stops_feeding_the_watchdog(systemd: Systemd) -> None:
     """With the real clock, pings come from the loop: while the loop is blocked, systemd hears nothing."""
     fake, env = systemd
     env["WATCHDOG_USEC"] = "40000"  # 20 ms between pings
