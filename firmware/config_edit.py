@@ -1,0 +1,221 @@
+"""Reading and editing the config file for technicians: keys, masked display, validated edits, defaults.
+
+Keys are dotted paths into the settings: `station.serial_number`, `logging.components.ocpp`, and for the
+`[[connectors]]` tables the position in the file starting at 0: `connectors.0.max_current_a` (the same
+form `chargepi config validate` uses in its messages).
+
+Edits go through tomlkit, so comments and layout are kept, and are validated with `load_settings` on the
+edited text before the file is replaced (atomically, keeping its owner and mode). Nothing is written
+when the result would be invalid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, Table
+
+from firmware.logging_setup import MASK, is_secret_key
+from firmware.settings import ConfigError, ConnectorSettings, Settings, load_settings
+
+RESTART_NOTE = "takes effect when the controller restarts"
+
+
+def defaults() -> dict[str, Any]:
+    """The settings a config file without any entries gives (environment ignored)."""
+    return Settings.model_validate({}).model_dump(mode="json")
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    return settings.model_dump(mode="json")
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """{"station.vendor": "chargepi", "connectors.0.id": 1, ...}; empty tables and lists stay as leaves."""
+    if isinstance(tree, dict) and tree:
+        items: list[tuple[str, Any]] = list(tree.items())
+    elif isinstance(tree, list) and tree and all(isinstance(x, dict) for x in tree):
+        items = [(str(i), x) for i, x in enumerate(tree)]
+    else:
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in items:
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def masked(tree: Any) -> Any:
+    """A copy with the value of every credential-like key (password, authorization_key, ...) masked."""
+    if isinstance(tree, dict):
+        return {k: MASK if is_secret_key(k) and v not in (None, "") and not isinstance(v, dict | list)
+                else masked(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [masked(x) for x in tree]
+    return tree
+
+
+def lookup(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise ConfigError(f"{key}: not a known setting (see `chargepi config keys`)")
+    return node
+
+
+def without_none(tree: Any) -> Any:
+    """TOML has no null: unset optional values are left out."""
+    if isinstance(tree, dict):
+        return {k: without_none(v) for k, v in tree.items() if v is not None}
+    if isinstance(tree, list):
+        return [without_none(x) for x in tree]
+    return tree
+
+
+def to_toml(tree: dict[str, Any]) -> str:
+    return tomlkit.dumps(without_none(tree))
+
+
+def format_value(value: Any) -> str:
+    """A value as a technician would type it: strings bare, everything else as TOML."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return to_toml(value).rstrip("\n")
+    if value is None:
+        return "(not set)"
+    return str(tomlkit.item(without_none(value)).as_string())
+
+
+def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
+    """(key, default, current) for every setting that differs from its default, secrets masked.
+
+    Connectors beyond the default one are compared with a fresh connector of the same id.
+    """
+    base = defaults()
+    current = masked(effective(settings))
+    base["connectors"] = [ConnectorSettings(id=i + 1).model_dump(mode="json")
+                          for i in range(len(current["connectors"]))]
+    old, new = flatten(masked(base)), flatten(current)
+    missing = object()
+    return [(key, old.get(key, missing) if key in old else None, new.get(key))
+            for key in sorted(old.keys() | new.keys(), key=_key_order)
+            if old.get(key, missing) != new.get(key, missing)]
+
+
+def _key_order(key: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in key.split(".")]
+
+
+def parse_value(raw: str) -> Any:
+    """A value typed on the command line: a TOML literal (16, true, [1, 2], "x") or else a bare string."""
+    try:
+        return tomlkit.parse(f"v = {raw}")["v"].unwrap()
+    except (TOMLKitError, ValueError):
+        return raw
+
+
+def read_document(path: Path) -> tomlkit.TOMLDocument:
+    if not path.exists():
+        return tomlkit.document()
+    try:
+        return tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (TOMLKitError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = doc
+    for depth, part in enumerate(parts[:-1]):
+        where = ".".join(parts[:depth + 1])
+        if isinstance(node, AoT | list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{key}: the file has no {where} (it has {len(node)} such table(s); "
+                                  "add one with a [[...]] header first)")
+            node = node[int(part)]
+        elif part in node:
+            node = node[part]
+            if not isinstance(node, Table | AoT | dict | list):
+                raise ConfigError(f"{key}: {where} is a single value, not a table")
+        else:
+            node[part] = tomlkit.table()
+            node = node[part]
+    if isinstance(node, AoT | list):
+        raise ConfigError(f"{key}: say which table, e.g. {key.rsplit('.', 1)[0]}.0.{parts[-1]}")
+    node[parts[-1]] = value
+
+
+def _validate_text(text: str, target: Path) -> Settings:
+    """load_settings on `text` as if it were the file at `target` (messages name `target`)."""
+    fd, tmp = tempfile.mkstemp(prefix=".chargepi-check-", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return load_settings(Path(tmp))
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace(tmp, str(target))) from None
+    finally:
+        os.unlink(tmp)
+
+
+def set_value(path: Path, key: str, raw: str) -> Any:
+    """Set `key` to the value typed as `raw` in the file at `path`, if the result is valid. Returns it.
+
+    A raw value that is not valid as a TOML literal for the setting (e.g. 1234 for a text setting) is
+    tried once more as plain text before the error is reported.
+    """
+    candidates = [parse_value(raw)]
+    if not isinstance(candidates[0], str):
+        candidates.append(raw)
+    first_error: ConfigError | None = None
+    for value in candidates:
+        doc = read_document(path)
+        _assign(doc, key, value)
+        text = tomlkit.dumps(doc)
+        try:
+            _validate_text(text, path)
+        except ConfigError as exc:
+            first_error = first_error or exc
+            continue
+        write_atomically(path, text)
+        return value
+    assert first_error is not None
+    raise first_error
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace the file in one step, keeping its owner, group and mode (secrets stay 0600)."""
+    old = path.stat() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if old is not None:
+            os.chmod(tmp, old.st_mode & 0o7777)
+            with contextlib.suppress(PermissionError):
+                os.chown(tmp, old.st_uid, old.st_gid)
+        else:
+            os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def validate_file(path: Path) -> Settings:
+    """The settings from the file, or ConfigError listing every problem."""
+    return load_settings(path)
