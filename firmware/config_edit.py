@@ -103,7 +103,7 @@ def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
     """
     base = defaults()
     current = masked(effective(settings))
-    base["connectors"] = [ConnectorSettings(id=i + 1).model_dump(mode="json")
+    base["connectors"] = [ConnectorSettings.model_validate({"id": i + 1}).model_dump(mode="json")
                           for i in range(len(current["connectors"]))]
     old, new = flatten(masked(base)), flatten(current)
     missing = object()

@@ -1,1 +1,1 @@
-"""Developer tools: dev CSMS, benchmarks, install helpers (not shipped)."""
+"""Developer and technician tooling that is not the firmware: dev CSMS, benchmarks, install helpers."""
