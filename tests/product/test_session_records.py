@@ -232,7 +232,8 @@ def test_sessions_table_and_report(week_db: Path, capsys: pytest.CaptureFixture[
     assert "2026-01" in out and "57.750" in out
 
 
-def test_sessions_without_records_or_with_a_bad_date(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sessions_without_records_or_with_a_bad_date(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "chargepi.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path / "empty"}"\n')
     assert main(["sessions", "--config", str(config)]) == 2
