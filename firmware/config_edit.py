@@ -105,11 +105,15 @@ def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
     current = masked(effective(settings))
     base["connectors"] = [ConnectorSettings.model_validate({"id": i + 1}).model_dump(mode="json")
                           for i in range(len(current["connectors"]))]
-    old, new = flatten(masked(base)), flatten(current)
+    old, new = (_without_empty_tables(flatten(masked(base))),
+                _without_empty_tables(flatten(current)))
     missing = object()
-    return [(key, old.get(key, missing) if key in old else None, new.get(key))
-            for key in sorted(old.keys() | new.keys(), key=_key_order)
+    return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys(), key=_key_order)
             if old.get(key, missing) != new.get(key, missing)]
+
+
+def _without_empty_tables(flat: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in flat.items() if value != {}}
 
 
 def _key_order(key: str) -> list[tuple[int, int | str]]:
@@ -119,7 +123,7 @@ def _key_order(key: str) -> list[tuple[int, int | str]]:
 def parse_value(raw: str) -> Any:
     """A value typed on the command line: a TOML literal (16, true, [1, 2], "x") or else a bare string."""
     try:
-        return tomlkit.parse(f"v = {raw}")["v"].unwrap()
+        return tomlkit.parse(f"v = {raw}").unwrap()["v"]
     except (TOMLKitError, ValueError):
         return raw
 

@@ -189,7 +189,7 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
         key = ".".join(str(p) for p in error["loc"]) or "(top level)"
         value = error.get("input")
         shown = "(missing)" if error["type"] == "missing" else repr(value)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and error["type"] != "missing":
             shown = "{...}"
         detail = _allowed(error)
         msg = error["msg"]
