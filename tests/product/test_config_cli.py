@@ -232,7 +232,8 @@ def complete(script: Path, line: str, tmp_path: Path) -> list[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     keys = bin_dir / "chargepi"  # the script asks `chargepi config keys` for key completion
-    keys.write_text("#!/bin/sh\nprintf '%s\\n' station.vendor station.serial_number sessions.retention_days\n")
+    offered = "station.vendor station.serial_number sessions.retention_days"
+    keys.write_text(f"#!/bin/sh\nprintf '%s\\n' {offered}\n")
     keys.chmod(0o755)
     program = (f"source {script}\nCOMP_WORDS=({' '.join(repr(w) for w in words)})\n"
                f"COMP_CWORD={len(words) - 1}\n_chargepi\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
