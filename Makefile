@@ -29,7 +29,7 @@ package: venv
 	tools/check_unit.sh
 	PYTHON=$(BIN)/python tools/check_wheel.sh
 
-test: lint typecheck unit package
+test: lint typecheck package unit
 
 demo: venv
 	$(BIN)/python -m tools.demo
