@@ -1,4 +1,4 @@
-"""Every fault: the contactor opens, the connector reports the right OCPP error, and it clears as it should."""
+"""Every fault: the contactor opens, the right OCPP error is reported, and it clears as it should."""
 
 import threading
 

@@ -14,7 +14,7 @@ async def interrupted_session(make_harness, short_dir, **kw):
 
 
 async def test_power_loss_ends_the_session_with_the_last_journaled_meter_value(make_harness, short_dir):
-    first, started = await interrupted_session(make_harness, short_dir)
+    _, started = await interrupted_session(make_harness, short_dir)
     second = await make_harness(state_dir=short_dir)
     stopped, = second.of_type(SessionStopped)
     assert stopped.session_id == started.session_id
@@ -26,7 +26,7 @@ async def test_power_loss_ends_the_session_with_the_last_journaled_meter_value(m
 
 
 async def test_resume_policy_continues_when_the_ev_is_still_plugged(make_harness, short_dir):
-    first, started = await interrupted_session(make_harness, short_dir,
+    _, started = await interrupted_session(make_harness, short_dir,
                                                station={"power_loss_policy": "resume"})
     second = await make_harness(state_dir=short_dir, start=False,
                                 station={"power_loss_policy": "resume"})
