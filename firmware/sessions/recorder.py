@@ -37,6 +37,7 @@ class SessionRecorder:
         self._checkpoint_s = checkpoint_s
         self._running: dict[str, SessionRecord] = {}  # by session id
         self._dirty: set[str] = set()
+        self._offers: dict[int, tuple[float, str]] = {}  # last offer per connector
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = station.subscribe(self._on_event)
         self.writes = 0  # rows written since start (for tests and the benchmark)
@@ -66,6 +67,9 @@ class SessionRecorder:
         if isinstance(event, SessionStarted):
             record = SessionRecord(event.session_id, event.connector_id, event.id_tag, event.timestamp,
                                    event.meter_start_wh, event.meter_start_wh)
+            offer = self._offers.get(event.connector_id)
+            if offer is not None:  # the limit in force when the session starts
+                record.add_limit_change(event.timestamp, *offer)
             self._running[event.session_id] = record
             self._write(record)
         elif isinstance(event, MeterSampled) and event.session_id is not None:
@@ -76,6 +80,7 @@ class SessionRecorder:
             sampled.max_power_w = max(sampled.max_power_w, event.reading.total_power_w)
             self._dirty.add(sampled.session_id)
         elif isinstance(event, OfferChanged):
+            self._offers[event.connector_id] = (event.offered_a, event.reason)
             for record in self._running.values():
                 if record.connector_id == event.connector_id:
                     record.add_limit_change(event.timestamp, event.offered_a, event.reason)

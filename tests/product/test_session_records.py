@@ -41,8 +41,8 @@ class EventHub:
 async def charge(hub: EventHub, clock: SimClock, sid: str, connector: int, tag: str, meter_wh: float,
                  minutes: int, power_w: float, reason: StopReason = StopReason.EV_DISCONNECTED) -> float:
     """One session: 11 kW (or `power_w`) for `minutes`, a sample a minute, a limit change halfway."""
+    hub.publish(OfferChanged(connector, 16.0, 26.7, "configured", clock.now()))  # the core offers first
     hub.publish(SessionStarted(connector, sid, tag, meter_wh, clock.now()))
-    hub.publish(OfferChanged(connector, 16.0, 26.7, "configured", clock.now()))
     for minute in range(1, minutes + 1):
         await clock.advance(60)
         power = power_w if minute <= minutes // 2 else power_w / 2
