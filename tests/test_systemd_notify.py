@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from firmware.app import EXIT_RESTART
 from firmware.clock import RealClock, SimClock
 from firmware.core.events import CoreEvent, StatusChanged
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode
 from firmware.service.notify import (
-    RESTART_EXIT_STATUS,
     SystemdNotifier,
     notify_address,
     watchdog_interval,
@@ -192,6 +192,6 @@ async def test_a_hung_loop_stops_feeding_the_watchdog(systemd: Systemd) -> None:
 
 def test_unit_treats_the_reset_exit_status_as_success_and_restarts() -> None:
     unit = UNIT.read_text()
-    assert f"SuccessExitStatus={RESTART_EXIT_STATUS}\n" in unit
+    assert f"SuccessExitStatus={EXIT_RESTART}\n" in unit
     assert "Restart=always\n" in unit
     assert "Type=notify\n" in unit

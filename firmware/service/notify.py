@@ -25,11 +25,6 @@ from firmware.core.events import CoreEvent, StatusChanged
 
 log = logging.getLogger(__name__)
 
-# Exit status of the controller after an OCPP Reset (EX_TEMPFAIL, sysexits.h). The unit lists it in
-# SuccessExitStatus= and Restart=always starts the controller again.
-RESTART_EXIT_STATUS = 75
-
-
 def notify_address(environ: Mapping[str, str]) -> str | None:
     """The socket address from $NOTIFY_SOCKET ("@" means the abstract namespace), None outside systemd."""
     path = environ.get("NOTIFY_SOCKET", "")

@@ -51,8 +51,7 @@ def received(sock: socket.socket) -> list[str]:
 async def test_a_real_charging_session_is_recorded(settings: Settings) -> None:
     clock = SimClock()
     app = Application(settings, clock=clock)
-    recorder = SessionRecorder(app.station, clock, db_path(settings.station.state_dir), retention_days=30)
-    app.features.append(recorder)
+    [recorder] = [f for f in app.features if isinstance(f, SessionRecorder)]
     await app.start()
     assert app.simulation is not None
     car = app.simulation.connector(1)
@@ -110,8 +109,11 @@ async def test_after_a_watchdog_restart_the_hardware_is_made_safe_before_ready(
     monkeypatch.setattr(contactor, "close", spy_close)
     monkeypatch.setattr(pilot, "set_output", spy_set)
 
+    for name, value in env.items():  # as systemd starts the service
+        monkeypatch.setenv(name, value)
     app = Application(settings, clock=clock, hardware=hardware, simulation=simulation)
-    notifier = SystemdNotifier(clock, app.station, environ=env)
+    notifier = app.features[-1]
+    assert isinstance(notifier, SystemdNotifier)
     real_send = notifier._socket.send
 
     def spy_send(*fields: str) -> bool:
@@ -119,7 +121,6 @@ async def test_after_a_watchdog_restart_the_hardware_is_made_safe_before_ready(
         return real_send(*fields)
 
     monkeypatch.setattr(notifier._socket, "send", spy_send)
-    app.features.append(notifier)  # last: READY=1 once everything else has started
     await app.start()
     ready = timeline.index("READY=1")
     before_ready = timeline[:ready]
