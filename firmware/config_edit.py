@@ -6,7 +6,7 @@ form `chargepi config validate` uses in its messages).
 
 Edits go through tomlkit, so comments and layout are kept, and are validated with `load_settings` on the
 edited text before the file is replaced (atomically, keeping its owner and mode). Nothing is written
-when the result would be invalid.
+when the result would be invalid. Credentials go to secrets.toml beside the config (see `target_file`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
 from firmware.logging_setup import MASK, is_secret_key
-from firmware.settings import ConfigError, ConnectorSettings, Settings, load_settings
+from firmware.settings import (
+    SECRETS_FILE_NAME,
+    ConfigError,
+    ConnectorSettings,
+    Settings,
+    load_settings,
+    secrets_path,
+)
 
 RESTART_NOTE = "takes effect when the controller restarts"
 
@@ -159,45 +166,55 @@ def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _validate_text(text: str, target: Path) -> Settings:
-    """load_settings on `text` as if it were the file at `target` (messages name `target`)."""
+def target_file(config: Path, key: str) -> Path:
+    """Credentials (password, authorization_key, ...) live in secrets.toml (mode 0600) beside the config,
+    which systemd hands to the service (LoadCredential=); everything else in the config file."""
+    return config.parent / SECRETS_FILE_NAME if is_secret_key(key.rsplit(".", 1)[-1]) else config
+
+
+def _validate_text(text: str, target: Path, config: Path) -> Settings:
+    """load_settings as if the file `target` (the config or its secrets file) held `text`."""
     fd, tmp = tempfile.mkstemp(prefix=".chargepi-check-", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        return load_settings(Path(tmp))
+        if target == config:
+            return load_settings(Path(tmp), secrets=secrets_path(config))
+        return load_settings(config if config.exists() else None, secrets=Path(tmp))
     except ConfigError as exc:
         raise ConfigError(str(exc).replace(tmp, str(target))) from None
     finally:
         os.unlink(tmp)
 
 
-def set_value(path: Path, key: str, raw: str) -> Any:
-    """Set `key` to the value typed as `raw` in the file at `path`, if the result is valid. Returns it.
+def set_value(path: Path, key: str, raw: str) -> tuple[Path, Any]:
+    """Set `key` to the value typed as `raw` (in the config at `path`, or its secrets file for
+    credentials), if the result is valid. Returns the file written and the value.
 
     A raw value that is not valid as a TOML literal for the setting (e.g. 1234 for a text setting) is
     tried once more as plain text before the error is reported.
     """
+    target = target_file(path, key)
     candidates = [parse_value(raw)]
     if not isinstance(candidates[0], str):
         candidates.append(raw)
     first_error: ConfigError | None = None
     for value in candidates:
-        doc = read_document(path)
+        doc = read_document(target)
         _assign(doc, key, value)
         text = tomlkit.dumps(doc)
         try:
-            _validate_text(text, path)
+            _validate_text(text, target, path)
         except ConfigError as exc:
             first_error = first_error or exc
             continue
-        write_atomically(path, text)
-        return value
+        write_atomically(target, text, new_mode=0o600 if target != path else 0o640)
+        return target, value
     assert first_error is not None
     raise first_error
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str, new_mode: int = 0o640) -> None:
     """Replace the file in one step, keeping its owner, group and mode (secrets stay 0600)."""
     old = path.stat() if path.exists() else None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +229,7 @@ def write_atomically(path: Path, text: str) -> None:
             with contextlib.suppress(PermissionError):
                 os.chown(tmp, old.st_uid, old.st_gid)
         else:
-            os.chmod(tmp, 0o640)
+            os.chmod(tmp, new_mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -7,7 +7,8 @@
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
 # Layout: /opt/chargepi/releases/<version>/ (a venv each), /opt/chargepi/current -> the running one,
-# /usr/local/bin/chargepi, /etc/chargepi/chargepi.toml (root:chargepi 0640; kept on upgrade),
+# /usr/local/bin/chargepi, /etc/chargepi/chargepi.toml (root:chargepi 0640) and secrets.toml (0600, handed
+# to the service by systemd; both kept on upgrade),
 # /var/lib/chargepi (state, session records), /etc/systemd/system/chargepi.service, a udev rule that
 # gives the gpio group the hardware PWM in sysfs (hardware.md §6.2).
 #
@@ -138,9 +139,17 @@ install_config() {
         install -m 0640 "$SRC/config/chargepi.toml" "$ETC/chargepi.toml"
         say "installed a first configuration: $ETC/chargepi.toml (edit it: chargepi config set ...)"
     fi
-    # The config can hold credentials: only root writes it, only the service's group reads it.
+    # Only root writes the config; the service's group reads it.
     chown "0:$gid" "$ETC/chargepi.toml"
     chmod 0640 "$ETC/chargepi.toml"
+    # Credentials: root only; systemd passes the service a copy (LoadCredential= in the unit).
+    if [ ! -e "$ETC/secrets.toml" ]; then
+        printf '%s\n' "# chargepi credentials (merged over chargepi.toml), e.g." "# [ocpp]" \
+            "# authorization_key = \"...\"" "# Set them with: sudo chargepi config set ocpp.authorization_key VALUE" \
+            > "$ETC/secrets.toml"
+    fi
+    chown "0:$gid" "$ETC/secrets.toml"
+    chmod 0600 "$ETC/secrets.toml"
 }
 
 install_system_files() {

@@ -107,14 +107,14 @@ def get_cmd(args: argparse.Namespace) -> int:
 def set_cmd(args: argparse.Namespace) -> int:
     path = config_path(args)
     try:
-        value = set_value(path, args.key, args.value)
+        written, value = set_value(path, args.key, args.value)
     except ConfigError as exc:
         print(f"chargepi: not changed: {exc}")
         return 1
     except PermissionError:
         return error(f"no permission to write {path}: run with sudo", 1)
     shown = masked({args.key.rsplit(".", 1)[-1]: value})
-    print(f"{path}: {args.key} = {format_value(next(iter(shown.values())))}")
+    print(f"{written}: {args.key} = {format_value(next(iter(shown.values())))}")
     if not args.apply:
         print(f"{RESTART_NOTE}: `sudo systemctl restart {SERVICE}` (or repeat with --apply)")
         return 0

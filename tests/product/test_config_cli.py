@@ -12,7 +12,7 @@ import pytest
 
 from firmware.cli.completion_cmd import bash_script
 from firmware.cli.main import build_parser, main
-from firmware.config_edit import diff_from_defaults, masked
+from firmware.config_edit import diff_from_defaults, masked, target_file
 from firmware.logging_setup import MASK
 from firmware.settings import load_settings
 
@@ -261,3 +261,33 @@ def test_zsh_completion_loads_the_bash_one_through_bashcompinit(capsys: Capture)
     assert main(["completion", "zsh"]) == 0
     out = capsys.readouterr().out
     assert "bashcompinit" in out and out.endswith(bash_script(build_parser()))
+
+
+def test_credentials_file_is_merged_over_the_config(config: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    (config.parent / "secrets.toml").write_text('[station]\nserial_number = "FROM-SECRETS"\n')
+    settings = load_settings(config)
+    assert settings.station.serial_number == "FROM-SECRETS"
+    assert settings.connectors[0].max_current_a == 16.0  # the rest still comes from the config
+    # under systemd the service reads the private copy from $CREDENTIALS_DIRECTORY
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "secrets.toml").write_text('[station]\nserial_number = "FROM-SYSTEMD"\n')
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    assert load_settings(config).station.serial_number == "FROM-SYSTEMD"
+
+
+def test_credentials_are_routed_to_the_secrets_file(config: Path) -> None:
+    secrets = config.parent / "secrets.toml"
+    assert target_file(config, "ocpp.authorization_key") == secrets
+    assert target_file(config, "ocpp.basic_auth.password") == secrets
+    assert target_file(config, "station.serial_number") == config
+
+
+def test_an_edit_is_checked_together_with_the_secrets_file(config: Path, capsys: Capture) -> None:
+    (config.parent / "secrets.toml").write_text('[station]\nvendor = "a-vendor-name-that-is-far-too-long"\n')
+    before = config.read_bytes()
+    assert run(config, "config", "set", "connectors.0.max_current_a", "20") == 1
+    assert config.read_bytes() == before
+    assert "station.vendor = 'a-vendor-name-that-is-far-too-long'" in capsys.readouterr().out

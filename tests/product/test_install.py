@@ -134,7 +134,11 @@ def test_fresh_install(machine: Machine) -> None:
     assert machine.calls("usermod") == [f"usermod --root {root} --append --groups gpio,spi,dialout chargepi"]
     assert machine.calls("chown") == [f"chown 0:990 {root}/etc/chargepi",
                                       f"chown 990:990 {root}/var/lib/chargepi",
-                                      f"chown 0:990 {root}/etc/chargepi/chargepi.toml"]
+                                      f"chown 0:990 {root}/etc/chargepi/chargepi.toml",
+                                      f"chown 0:990 {root}/etc/chargepi/secrets.toml"]
+    secrets = root / "etc/chargepi/secrets.toml"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert "authorization_key" in secrets.read_text()
     assert machine.calls("systemctl") == [
         "systemctl daemon-reload", "systemctl enable chargepi.service", "systemctl restart chargepi.service",
         "systemctl is-active --quiet chargepi"]
@@ -158,6 +162,7 @@ def test_upgrade_keeps_config_and_state(machine: Machine) -> None:
     assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
     config = machine.root / "etc/chargepi/chargepi.toml"
     config.write_text("# mine\n[station]\nserial_number = \"CP-7\"\n")
+    (machine.root / "etc/chargepi/secrets.toml").write_text("[ocpp]\nauthorization_key = \"k\"\n")
     records = machine.root / "var/lib/chargepi/sessions.sqlite"
     records.write_bytes(b"records")
     done = machine.install("--wheel", str(machine.wheel("0.2.0")))
@@ -166,6 +171,7 @@ def test_upgrade_keeps_config_and_state(machine: Machine) -> None:
     assert machine.current() == "releases/0.2.0"
     assert machine.releases() == ["0.1.0", "0.2.0"]
     assert config.read_text() == "# mine\n[station]\nserial_number = \"CP-7\"\n"
+    assert (machine.root / "etc/chargepi/secrets.toml").read_text() == "[ocpp]\nauthorization_key = \"k\"\n"
     assert records.read_bytes() == b"records"
 
 
