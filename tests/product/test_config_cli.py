@@ -13,6 +13,7 @@ import pytest
 from firmware.cli.completion_cmd import bash_script
 from firmware.cli.main import build_parser, main
 from firmware.config_edit import diff_from_defaults, masked, target_file
+from firmware.core.vocabulary import FAULTS
 from firmware.logging_setup import MASK
 from firmware.settings import load_settings
 
@@ -291,3 +292,15 @@ def test_an_edit_is_checked_together_with_the_secrets_file(config: Path, capsys:
     assert run(config, "config", "set", "connectors.0.max_current_a", "20") == 1
     assert config.read_bytes() == before
     assert "station.vendor = 'a-vendor-name-that-is-far-too-long'" in capsys.readouterr().out
+
+
+def test_the_technicians_fault_table_covers_every_fault() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Common faults"):]
+    for fault, info in FAULTS.items():
+        row = next((line for line in section.splitlines() if line.startswith(f"| `{fault.value}` |")), None)
+        assert row is not None, f"README fault table lacks {fault.value}"
+        assert f"{info.error_code.value} ({info.vendor_code})" in row
+        assert ("latched" in row) == info.latched
+        assert ("on unplug" in row) == info.clears_on_unplug
+        assert ("continues" in row) == (not info.blocking)
