@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +158,33 @@ async def test_status_watch_shows_the_live_view_and_survives_a_missing_controlle
     out = io.StringIO()
     watch(fetch, render, rounds=1, out=out, sleep=lambda s: None)
     assert "controller not answering: no controller is listening on" in out.getvalue()
+
+
+def test_the_real_controller_process_speaks_the_notify_protocol(tmp_path: Path) -> None:
+    """`chargepi run` as systemd starts it: READY after start-up, watchdog pings, STOPPING on SIGTERM."""
+    config = tmp_path / "chargepi.toml"
+    config.write_text(f'[station]\nstate_dir = "{tmp_path / "state"}"\n')
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "200000",
+           "JOURNAL_STREAM": "8:1"}
+    process = subprocess.Popen([sys.executable, "-m", "firmware.cli.main", "run", "--config", str(config)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert notify.recv(4096).decode() == "READY=1\nSTATUS=connector 1 Available"
+        pings = [notify.recv(4096) for _ in range(5)]  # every 0.1 s
+        assert pings == [b"WATCHDOG=1"] * 5
+        process.send_signal(signal.SIGTERM)
+        while (message := notify.recv(4096)) == b"WATCHDOG=1":
+            pass
+        assert message == b"STOPPING=1\nSTATUS=stopping"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        notify.close()
+    assert process.stderr is not None
+    log = process.stderr.read()
+    assert "<6>level=INFO logger=firmware.service.notify" in log  # structured, with journal priorities
