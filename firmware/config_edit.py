@@ -144,7 +144,8 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
+def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> Any:
+    """Put `value` at `key` (creating tables on the way); returns the value as stored."""
     parts = key.split(".")
     node: Any = doc
     for depth, part in enumerate(parts[:-1]):
@@ -163,7 +164,11 @@ def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
             node = node[part]
     if isinstance(node, AoT | list):
         raise ConfigError(f"{key}: say which table, e.g. {key.rsplit('.', 1)[0]}.0.{parts[-1]}")
+    old = node.get(parts[-1])
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # 20 for a setting written as 16.0 stays a float: 20.0
     node[parts[-1]] = value
+    return value
 
 
 def target_file(config: Path, key: str) -> Path:
@@ -201,7 +206,7 @@ def set_value(path: Path, key: str, raw: str) -> tuple[Path, Any]:
     first_error: ConfigError | None = None
     for value in candidates:
         doc = read_document(target)
-        _assign(doc, key, value)
+        value = _assign(doc, key, value)
         text = tomlkit.dumps(doc)
         try:
             _validate_text(text, target, path)

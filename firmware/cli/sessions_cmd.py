@@ -40,6 +40,7 @@ def _add_range(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=parse_date, metavar="DATE",
                         help="sessions started on or after DATE (2026-01-05 or 2026-01-05T08:00, local time)")
     parser.add_argument("--until", type=parse_date, metavar="DATE", help="sessions started before DATE")
+    parser.add_argument("--connector", type=int, metavar="N", help="only connector N")
 
 
 def parse_date(text: str) -> datetime:
@@ -59,12 +60,13 @@ def _records(args: argparse.Namespace) -> list[SessionRecord] | int:
         print(f"chargepi: {exc}", file=sys.stderr)
         return 2
     try:
-        return store.sessions(args.since, args.until)
+        records = store.sessions(args.since, args.until)
     except sqlite3.Error as exc:
         print(f"chargepi: cannot read {path}: {exc} (run with sudo?)", file=sys.stderr)
         return 2
     finally:
         store.close()
+    return [r for r in records if args.connector in (None, r.connector_id)]
 
 
 def _local(text: str | None) -> str:

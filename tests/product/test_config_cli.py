@@ -42,11 +42,11 @@ def test_set_changes_one_line_and_keeps_comments_layout_and_mode(config: Path, c
     before = config.read_text().splitlines()
     assert run(config, "config", "set", "connectors.0.max_current_a", "20") == 0
     out = capsys.readouterr().out
-    assert f"{config}: connectors.0.max_current_a = 20" in out
+    assert f"{config}: connectors.0.max_current_a = 20.0" in out
     assert "takes effect when the controller restarts" in out
     after = config.read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert changed == [("max_current_a = 16.0", "max_current_a = 20")]
+    assert changed == [("max_current_a = 16.0", "max_current_a = 20.0")]
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     assert load_settings(config).connectors[0].max_current_a == 20
 
@@ -67,8 +67,8 @@ def test_set_takes_digits_as_text_where_the_setting_is_text(config: Path) -> Non
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("connectors.0.max_current_a", "200", "connectors.0.max_current_a = 200: allowed: <= 80"),
-    ("connectors.0.rated_current_a", "5", "connectors.0.rated_current_a = 5: allowed: >= 6"),
+    ("connectors.0.max_current_a", "200", "connectors.0.max_current_a = 200.0: allowed: <= 80.0"),
+    ("connectors.0.rated_current_a", "5", "connectors.0.rated_current_a = 5.0: allowed: >= 6.0"),
     ("station.connection_timeout_s", "0", "station.connection_timeout_s = 0: allowed: > 0"),
     ("station.power_loss_policy", "sometimes",
      "station.power_loss_policy = 'sometimes': allowed: 'stop' or 'resume'"),

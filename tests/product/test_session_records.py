@@ -227,6 +227,9 @@ def test_sessions_table_and_report(week_db: Path, capsys: pytest.CaptureFixture[
     assert main(["report", "--config", str(week_db), "--by", "week", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
         {"period": "2026-W02", "sessions": 7, "energy_kwh": 57.75, "hours": 7.0}]
+    assert main(["report", "--config", str(week_db), "--by", "day", "--connector", "2", "--json"]) == 0
+    assert [d["period"] for d in json.loads(capsys.readouterr().out)] == \
+        ["2026-01-06", "2026-01-08", "2026-01-10"]
     assert main(["report", "--config", str(week_db), "--by", "month"]) == 0
     out = capsys.readouterr().out
     assert "2026-01" in out and "57.750" in out
