@@ -7,8 +7,9 @@ filters by level, and the timestamp is left to the journal.
 Components: `[logging.components] ocpp = "WARNING"` sets the level of the loggers `firmware.ocpp` and
 `ocpp` (the library); any name works the same way (`core`, `hal`, `websockets`, `pymodbus`, ...).
 
-OCPP frames: the OCPP adapter passes every frame to `log_frame`; it is written (with credentials
-redacted by `redact_frame`) only when `[logging] ocpp_frames = true`.
+OCPP frames (logged when `[ocpp] log_frames = true`, by the adapter and the `ocpp` library): whoever
+logs them, the handler passes every argument that looks like a JSON frame through `redact_frame`, so
+credentials (AuthorizationKey, passwords, user:password in URLs) never reach the journal.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any, Literal, TextIO
 
 from firmware.settings import Settings
 
-FRAME_LOGGER = logging.getLogger("firmware.ocpp.frames")
 MASK = "********"
 
 # logging.LogRecord attributes that are not `extra=` fields.
@@ -78,10 +78,42 @@ def redact_frame(raw: str) -> str:
     return json.dumps(redact(frame), separators=(",", ":"), ensure_ascii=False)
 
 
-def log_frame(direction: Literal["sent", "received"], raw: str, **fields: Any) -> None:
-    """Log one OCPP frame if frame logging is on (the check is cheap when it is off)."""
-    if FRAME_LOGGER.isEnabledFor(logging.INFO):
-        FRAME_LOGGER.info("%s %s", direction, redact_frame(raw), extra={"direction": direction, **fields})
+def _looks_like_frame(value: object) -> bool:
+    return isinstance(value, str) and value[:1] in ("[", "{")
+
+
+class RedactFrames(logging.Filter):
+    """Masks credentials in log records that carry OCPP frames (or any JSON) as arguments or message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_redact_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = redact(record.args)
+        elif isinstance(record.msg, str) and any(c in record.msg for c in "[{@"):
+            record.msg = _redact_text(record.msg)
+        return True
+
+
+def _redact_arg(value: object) -> object:
+    if isinstance(value, dict | list):
+        return redact(value)
+    if isinstance(value, str) and (_looks_like_frame(value) or "@" in value):
+        return redact_frame(value)
+    return value
+
+
+def _redact_text(text: str) -> str:
+    """Credentials in free text: URL user:password, and a JSON frame after a prefix ("cp1 > [2,...]")."""
+    start = min((i for i in (text.find("["), text.find("{")) if i >= 0), default=-1)
+    if start >= 0:
+        try:
+            json.loads(text[start:])
+        except ValueError:
+            pass
+        else:
+            return text[:start] + redact_frame(text[start:])
+    return str(redact(text))
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -133,10 +165,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None,
     for handler in [h for h in root.handlers if isinstance(h, _ChargepiHandler)]:
         root.removeHandler(handler)
     handler = _ChargepiHandler(stream or sys.stderr)
+    handler.addFilter(RedactFrames())
     handler.setFormatter(StructuredFormatter(cfg.format, journal=bool(env.get("JOURNAL_STREAM"))))
     root.addHandler(handler)
     root.setLevel(cfg.level or settings.station.log_level)
     for name, level in cfg.components.items():
         logging.getLogger(f"firmware.{name}").setLevel(level)
         logging.getLogger(name).setLevel(level)
-    FRAME_LOGGER.setLevel(logging.INFO if cfg.ocpp_frames else logging.WARNING)

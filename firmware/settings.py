@@ -88,7 +88,6 @@ class LoggingSettings(Section):
     format: Literal["logfmt", "json"] = "logfmt"
     # Per component, e.g. ocpp = "WARNING": sets the loggers `firmware.<name>` and `<name>` (libraries).
     components: dict[str, LogLevel] = Field(default_factory=dict)
-    ocpp_frames: bool = False  # log every OCPP frame (credentials redacted)
 
 
 class SessionSettings(Section):

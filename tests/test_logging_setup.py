@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from firmware.logging_setup import MASK, configure_logging, is_secret_key, log_frame, redact_frame
+from firmware.logging_setup import MASK, configure_logging, is_secret_key, redact_frame
 from firmware.settings import load_settings
 
 
@@ -69,17 +69,18 @@ def test_station_log_level_applies_when_logging_level_is_unset() -> None:
     assert stream.getvalue() == ""
 
 
-def test_frames_are_logged_only_when_enabled_and_always_redacted() -> None:
+def test_frames_logged_by_anyone_reach_the_log_redacted() -> None:
     frame = '[2,"42","ChangeConfiguration",{"key":"AuthorizationKey","value":"0011223344556677"}]'
-    stream = configured()
-    log_frame("received", frame)
-    assert stream.getvalue() == ""
-
-    stream = configured(ocpp_frames=True, components={"ocpp": "ERROR"})
-    log_frame("received", frame, connection="csms")
+    stream = configured(level="DEBUG")
+    logging.getLogger("ocpp").info("%s: receive message %s", "CP-1", frame)  # as the ocpp library does
+    logging.getLogger("firmware.ocpp.v16").info("%s < %s", "CP-1", frame)
+    logging.getLogger("firmware.ocpp").info(f"CP-1 < {frame}")  # text formatted by the caller
+    logging.getLogger("firmware.ocpp").info("payload %s", {"authorization_key": "0011223344556677"})
+    logging.getLogger("firmware.ocpp").info("connecting to wss://cp1:0011223344556677@csms.example/ocpp")
     out = stream.getvalue()
     assert "0011223344556677" not in out
-    assert MASK in out and "direction=received" in out and "connection=csms" in out
+    assert out.count(MASK) == 5
+    assert "CP-1: receive message" in out and "wss://cp1:" in out
 
 
 @pytest.mark.parametrize(("frame", "secret"), [
