@@ -177,46 +177,60 @@ def target_file(config: Path, key: str) -> Path:
     return config.parent / SECRETS_FILE_NAME if is_secret_key(key.rsplit(".", 1)[-1]) else config
 
 
-def _validate_text(text: str, target: Path, config: Path) -> Settings:
-    """load_settings as if the file `target` (the config or its secrets file) held `text`."""
-    fd, tmp = tempfile.mkstemp(prefix=".chargepi-check-", suffix=".toml")
+def _validate(texts: dict[Path, str], config: Path) -> Settings:
+    """load_settings as if the files in `texts` (the config and/or its secrets file) held that text."""
+    secrets = config.parent / SECRETS_FILE_NAME
+    temps: dict[Path, str] = {}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if target == config:
-            return load_settings(Path(tmp), secrets=secrets_path(config))
-        return load_settings(config if config.exists() else None, secrets=Path(tmp))
+        for target, text in texts.items():
+            fd, temps[target] = tempfile.mkstemp(prefix=".chargepi-check-", suffix=".toml")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        main = Path(temps[config]) if config in temps else config if config.exists() else None
+        return load_settings(main, secrets=Path(temps[secrets]) if secrets in temps else secrets_path(config))
     except ConfigError as exc:
-        raise ConfigError(str(exc).replace(tmp, str(target))) from None
+        message = str(exc)
+        for target, tmp in temps.items():
+            message = message.replace(tmp, str(target))
+        raise ConfigError(message) from None
     finally:
-        os.unlink(tmp)
+        for tmp in temps.values():
+            os.unlink(tmp)
 
 
-def set_value(path: Path, key: str, raw: str) -> tuple[Path, Any]:
-    """Set `key` to the value typed as `raw` (in the config at `path`, or its secrets file for
-    credentials), if the result is valid. Returns the file written and the value.
+def set_values(path: Path, pairs: list[tuple[str, str]]) -> list[tuple[Path, str, Any]]:
+    """Set each key to the value typed for it, all at once (a new section may need several keys), in
+    the config at `path` or, for credentials, its secrets file. Nothing is written unless the result is
+    valid. Returns (file, key, value as stored) for each pair.
 
-    A raw value that is not valid as a TOML literal for the setting (e.g. 1234 for a text setting) is
-    tried once more as plain text before the error is reported.
+    A value is read as a TOML literal; if the setting then fails and the raw text was not a string
+    literal (e.g. 1234 for a text setting), it is tried once more as plain text.
     """
-    target = target_file(path, key)
-    candidates = [parse_value(raw)]
-    if not isinstance(candidates[0], str):
-        candidates.append(raw)
+    values = [parse_value(raw) for _, raw in pairs]
     first_error: ConfigError | None = None
-    for value in candidates:
-        doc = read_document(target)
-        value = _assign(doc, key, value)
-        text = tomlkit.dumps(doc)
+    for _attempt in range(2):
+        docs: dict[Path, tomlkit.TOMLDocument] = {}
+        stored = []
+        for (key, _), value in zip(pairs, values, strict=True):
+            target = target_file(path, key)
+            doc = docs.setdefault(target, read_document(target))
+            stored.append((target, key, _assign(doc, key, value)))
+        texts = {target: tomlkit.dumps(doc) for target, doc in docs.items()}
         try:
-            _validate_text(text, target, path)
+            _validate(texts, path)
         except ConfigError as exc:
-            first_error = first_error or exc
+            retry = [i for i, ((key, _), value) in enumerate(zip(pairs, values, strict=True))
+                     if not isinstance(value, str) and f"  {key} = " in str(exc)]
+            if first_error is not None or not retry:
+                raise (first_error or exc) from None
+            first_error = exc  # reported if reading them as text does not help either
+            for i in retry:
+                values[i] = pairs[i][1]
             continue
-        write_atomically(target, text, new_mode=0o600 if target != path else 0o640)
-        return target, value
-    assert first_error is not None
-    raise first_error
+        for target, text in texts.items():
+            write_atomically(target, text, new_mode=0o640 if target == path else 0o600)
+        return stored
+    raise AssertionError("unreachable")
 
 
 def write_atomically(path: Path, text: str, new_mode: int = 0o640) -> None:

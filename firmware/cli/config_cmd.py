@@ -20,7 +20,7 @@ from firmware.config_edit import (
     format_value,
     lookup,
     masked,
-    set_value,
+    set_values,
     to_toml,
     validate_file,
 )
@@ -49,9 +49,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     get.set_defaults(handler=get_cmd)
 
     set_ = actions.add_parser("set", parents=[common],
-                              help="change one setting in the file (validated first; comments kept)")
+                              help="change settings in the file (validated first; comments kept)")
     set_.add_argument("key", metavar="KEY", help="dotted key, e.g. connectors.0.max_current_a")
     set_.add_argument("value", metavar="VALUE", help="TOML value (16, true, \"text\") or plain text")
+    set_.add_argument("more", metavar="KEY VALUE", nargs="*",
+                      help="further pairs, set together (a new section may need several keys at once)")
     set_.add_argument("--apply", action="store_true",
                       help=f"restart the service afterwards (systemctl restart {SERVICE})")
     set_.set_defaults(handler=set_cmd)
@@ -106,15 +108,19 @@ def get_cmd(args: argparse.Namespace) -> int:
 
 def set_cmd(args: argparse.Namespace) -> int:
     path = config_path(args)
+    if len(args.more) % 2:
+        return error(f"{args.more[-1]!r} has no value: give KEY VALUE pairs", 2)
+    pairs = [(args.key, args.value), *zip(args.more[::2], args.more[1::2], strict=True)]
     try:
-        written, value = set_value(path, args.key, args.value)
+        stored = set_values(path, pairs)
     except ConfigError as exc:
         print(f"chargepi: not changed: {exc}")
         return 1
-    except PermissionError:
-        return error(f"no permission to write {path}: run with sudo", 1)
-    shown = masked({args.key.rsplit(".", 1)[-1]: value})
-    print(f"{written}: {args.key} = {format_value(next(iter(shown.values())))}")
+    except PermissionError as exc:
+        return error(f"no permission to write {exc.filename or path}: run with sudo", 1)
+    for written, key, value in stored:
+        leaf = key.rsplit(".", 1)[-1]
+        print(f"{written}: {key} = {format_value(masked({leaf: value})[leaf])}")
     if not args.apply:
         print(f"{RESTART_NOTE}: `sudo systemctl restart {SERVICE}` (or repeat with --apply)")
         return 0

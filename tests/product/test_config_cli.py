@@ -304,3 +304,15 @@ def test_the_technicians_fault_table_covers_every_fault() -> None:
         assert ("latched" in row) == info.latched
         assert ("on unplug" in row) == info.clears_on_unplug
         assert ("continues" in row) == (not info.blocking)
+
+
+def test_several_settings_at_once_all_or_nothing(config: Path, capsys: Capture) -> None:
+    assert run(config, "config", "set", "station.serial_number", "CP-9", "connectors.0.phases", "1") == 0
+    settings = load_settings(config)
+    assert (settings.station.serial_number, settings.connectors[0].phases) == ("CP-9", 1)
+    before = config.read_bytes()
+    assert run(config, "config", "set", "station.serial_number", "CP-10", "connectors.0.phases", "2") == 1
+    assert "connectors.0.phases = 2: allowed: 1 or 3" in capsys.readouterr().out
+    assert config.read_bytes() == before
+    assert run(config, "config", "set", "station.serial_number", "CP-10", "connectors.0.phases") == 2
+    assert "'connectors.0.phases' has no value" in capsys.readouterr().err
