@@ -8,6 +8,8 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware.logging_setup import MASK, configure_logging, is_secret_key, redact_frame
 from firmware.settings import load_settings
@@ -118,3 +120,27 @@ def test_redaction_keeps_everything_else() -> None:
 ])
 def test_secret_key_names(name: str, secret: bool) -> None:
     assert is_secret_key(name) is secret
+
+
+json_scalars = (st.none() | st.booleans() | st.integers()
+                | st.text(st.characters(blacklist_characters=":@"), max_size=8))  # no URL credentials
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.sampled_from(["a", "idTag", "data", "value"]), inner,
+                                             max_size=3), max_leaves=12)
+SECRET = "S3CR3T-VALUE-9f1c"
+
+
+@given(payload=json_values, key=st.sampled_from(["password", "authorizationKey", "client_secret",
+                                                 "api_token", "BasicAuthPassword"]),
+       path=st.lists(st.sampled_from(["data", "value", 0]), max_size=3))
+def test_a_secret_anywhere_in_a_frame_is_masked_and_nothing_else_changes(
+        payload: object, key: str, path: list[object]) -> None:
+    container: dict[str, object] = {"data": payload}
+    node: object = {key: SECRET}
+    for step in reversed(path):
+        node = [node] if step == 0 else {str(step): node}
+    container["nested"] = node
+    frame = json.dumps([2, "1", "DataTransfer", container])
+    redacted = json.loads(redact_frame(frame))
+    assert SECRET not in json.dumps(redacted)
+    assert redacted[3]["data"] == json.loads(json.dumps(payload))  # the rest is untouched
