@@ -26,6 +26,8 @@ from typing import Any, Literal, TextIO
 from firmware.settings import Settings
 
 MASK = "********"
+# Libraries that narrate every step at INFO; a `[logging.components]` entry overrides this.
+QUIET_LIBRARIES = {"transitions": "WARNING"}
 
 # logging.LogRecord attributes that are not `extra=` fields.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -169,6 +171,6 @@ def configure_logging(settings: Settings, stream: TextIO | None = None,
     handler.setFormatter(StructuredFormatter(cfg.format, journal=bool(env.get("JOURNAL_STREAM"))))
     root.addHandler(handler)
     root.setLevel(cfg.level or settings.station.log_level)
-    for name, level in cfg.components.items():
+    for name, level in {**QUIET_LIBRARIES, **cfg.components}.items():
         logging.getLogger(f"firmware.{name}").setLevel(level)
         logging.getLogger(name).setLevel(level)

@@ -22,7 +22,7 @@ def _restore_logging() -> Iterator[None]:
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    for name in ("firmware.ocpp", "ocpp", "firmware.core", "core", "firmware.ocpp.frames"):
+    for name in ("firmware.ocpp", "ocpp", "firmware.core", "core", "transitions", "firmware.transitions"):
         logging.getLogger(name).setLevel(logging.NOTSET)
 
 
@@ -62,6 +62,15 @@ def test_levels_per_component() -> None:
     out = stream.getvalue()
     assert "hidden" not in out
     assert "msg=shown" in out and 'msg="core debug shown"' in out
+
+
+def test_chatty_libraries_are_quiet_unless_asked_for() -> None:
+    stream = configured()
+    logging.getLogger("transitions.core").info("Finished processing state Available exit callbacks.")
+    assert stream.getvalue() == ""
+    stream = configured(level="DEBUG", components={"transitions": "DEBUG"})
+    logging.getLogger("transitions.core").debug("entering Charging")
+    assert "entering Charging" in stream.getvalue()
 
 
 def test_station_log_level_applies_when_logging_level_is_unset() -> None:
