@@ -23,7 +23,7 @@ from firmware.service.notify import (
     watchdog_interval,
 )
 
-UNIT = Path(__file__).resolve().parent.parent / "systemd" / "chargepi.service"
+UNIT = Path(__file__).resolve().parents[2] / "systemd" / "chargepi.service"
 
 
 class FakeSystemd:
