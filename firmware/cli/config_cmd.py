@@ -81,6 +81,9 @@ def error(message: str, code: int) -> int:
 def _settings(args: argparse.Namespace) -> Settings:
     try:
         return settings_from(args)
+    except PermissionError as exc:
+        raise SystemExit(error(f"cannot read {exc.filename}: use sudo, or join the group chargepi", 2)) \
+            from None
     except ConfigError as exc:
         raise SystemExit(error(f"{exc}\n(fix it with `chargepi config set` or an editor, "
                                "then `chargepi config validate`)", 2)) from None
@@ -147,6 +150,8 @@ def validate_cmd(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc)
         return 1
+    except PermissionError as exc:
+        return error(f"cannot read {exc.filename}: use sudo, or join the group chargepi", 2)
     print(f"{path}: valid ({len(settings.connectors)} connector(s))")
     return 0
 

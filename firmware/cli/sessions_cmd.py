@@ -59,6 +59,9 @@ def _records(args: argparse.Namespace) -> list[SessionRecord] | int:
     except (ConfigError, FileNotFoundError) as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
         return 2
+    except PermissionError as exc:
+        print(f"chargepi: cannot read {exc.filename}: use sudo, or join the group chargepi", file=sys.stderr)
+        return 2
     try:
         records = store.sessions(args.since, args.until)
     except sqlite3.Error as exc:

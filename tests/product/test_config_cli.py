@@ -316,3 +316,17 @@ def test_several_settings_at_once_all_or_nothing(config: Path, capsys: Capture) 
     assert config.read_bytes() == before
     assert run(config, "config", "set", "station.serial_number", "CP-10", "connectors.0.phases") == 2
     assert "'connectors.0.phases' has no value" in capsys.readouterr().err
+
+
+def test_unreadable_config_gives_a_hint_not_a_traceback(config: Path, capsys: Capture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(config))
+
+    monkeypatch.setattr("firmware.cli.config_cmd.settings_from", denied)
+    monkeypatch.setattr("firmware.cli.config_cmd.validate_file", denied)
+    with pytest.raises(SystemExit) as exit_:
+        run(config, "config", "show")
+    assert exit_.value.code == 2
+    assert run(config, "config", "validate") == 2
+    assert capsys.readouterr().err.count(f"cannot read {config}: use sudo, or join the group chargepi") == 2
