@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from firmware import __version__
+from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import ConnectorHalConfig, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
@@ -85,6 +86,9 @@ class Settings(BaseSettings):
 
     station: StationSettings = Field(default_factory=StationSettings)
     connectors: list[ConnectorSettings] = Field(default_factory=lambda: [ConnectorSettings(id=1)])
+    smart_charging: SmartChargingSettings = Field(default_factory=SmartChargingSettings)
+    load_management: LoadManagementSettings = Field(default_factory=LoadManagementSettings)
+    demand_response: DemandResponseSettings = Field(default_factory=DemandResponseSettings)
 
     @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:

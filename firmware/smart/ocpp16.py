@@ -120,9 +120,12 @@ def _parse(connector_id: Any, data: Any, active_tx: int | None, now: datetime,
                        "(ChargeProfileMaxStackLevel)")
     try:
         purpose = Purpose(str(data.get("charging_profile_purpose")))
+    except ValueError:
+        raise Rejected(f"unknown ChargingProfilePurpose {data.get('charging_profile_purpose')!r}") from None
+    try:
         kind = Kind(str(data.get("charging_profile_kind")))
-    except ValueError as exc:
-        raise Rejected(str(exc)) from None
+    except ValueError:
+        raise Rejected(f"unknown ChargingProfileKind {data.get('charging_profile_kind')!r}") from None
     recurrency_text = data.get("recurrency_kind")
     try:
         recurrency = Recurrency(recurrency_text) if recurrency_text is not None else None
