@@ -59,7 +59,8 @@ def test_relative_charge_point_max_is_accepted_and_counts_from_receipt() -> None
 
 
 def test_limit_zero_and_one_phase_are_accepted() -> None:
-    data = payload(schedule={"charging_schedule_period": [{"start_period": 0, "limit": 0, "number_phases": 1}]})
+    data = payload(schedule={"charging_schedule_period": [
+        {"start_period": 0, "limit": 0, "number_phases": 1}]})
     profile, _ = parse(1, data)
     assert profile is not None
     assert (profile.schedule.periods[0].limit, profile.schedule.periods[0].number_phases) == (0.0, 1)

@@ -49,7 +49,8 @@ def make_settings(**kw: Any) -> Settings:
 
 
 @pytest.fixture
-async def service(station: RecordingStation, clock: SimClock, tmp_path: Path) -> AsyncIterator[SmartChargingService]:
+async def service(station: RecordingStation, clock: SimClock,
+                  tmp_path: Path) -> AsyncIterator[SmartChargingService]:
     svc = SmartChargingService(station, clock, tmp_path, make_settings())  # type: ignore[arg-type]
     await svc.start()
     yield svc
