@@ -175,6 +175,7 @@ async def test_composite_schedule_payload(service: SmartChargingService, clock: 
 
 
 async def test_bad_input_never_raises(service: SmartChargingService) -> None:
+    bad: Any
     for bad in (None, 5, {"charging_profile_id": "x"}, {"charging_schedule": []}):
         ok, why = service.install(1, bad, None)
         assert not ok and why
