@@ -51,3 +51,26 @@ class RecordingStation:
 
     def limit(self, source: str, connector_id: int | None) -> float | None:
         return self.limits.get((source, connector_id))
+
+
+class FakeInput:
+    """A DigitalInput whose level the test sets; callbacks fire on the calling thread (like a driver's)."""
+
+    def __init__(self, active: bool = False) -> None:
+        self.active = active
+        self._callbacks: list[Callable[[bool], None]] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def subscribe(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    def set(self, active: bool) -> None:
+        self.active = active
+        for callback in list(self._callbacks):
+            callback(active)
