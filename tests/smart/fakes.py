@@ -8,6 +8,8 @@ from typing import Any
 
 from firmware.core.events import CoreEvent, SessionStarted, SessionStopped
 from firmware.core.vocabulary import StopReason
+from hal.contract import MeterError
+from hal.types import MeterReading
 
 
 class RecordingStation:
@@ -74,3 +76,21 @@ class FakeInput:
         self.active = active
         for callback in list(self._callbacks):
             callback(active)
+
+
+class FakeGridMeter:
+    """An EnergyMeter for the whole site whose per-phase current the test sets (None: it fails)."""
+
+    def __init__(self, current_a: tuple[float, ...] | None = (0.0, 0.0, 0.0)) -> None:
+        self.current_a = current_a
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def read(self) -> MeterReading:
+        if self.current_a is None:
+            raise MeterError("grid meter not answering")
+        return MeterReading(energy_import_wh=0.0, current_a=self.current_a)
