@@ -43,15 +43,14 @@ class DemandResponse:
         self._relay = relay
         self._charging: set[int] = set()
         self.active = False
-        self._unsubscribe: list[Callable[[], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: list[Callable[[], None]] = [station.subscribe(self._on_event)]
+        station.add_status_section("demand_response", self.status)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._charging = {cid for cid in self._connectors if self.station.session_of(cid) is not None}
-        self._unsubscribe.append(self.station.subscribe(self._on_event))
         self._unsubscribe.append(self._relay.subscribe(self._on_input_any_thread))
-        self.station.add_status_section("demand_response", self.status)
         self._set(self._requested(self._relay.active))
 
     async def stop(self) -> None:
@@ -114,12 +113,13 @@ class ExternalLimit:
         self._ids = connector_ids
         self._limits: dict[int, tuple[float, datetime | None]] = {}
         self._timers: dict[int, Timer] = {}
+        station.add_status_section("external_limit", self.status)
 
     def register(self, control: ControlServer) -> None:
         control.register("limit", self.handle)
 
     async def start(self) -> None:
-        self.station.add_status_section("external_limit", self.status)
+        return None
 
     async def stop(self) -> None:
         for timer in self._timers.values():

@@ -69,14 +69,13 @@ class LoadManager:
         self._site_seen: float | None = None  # monotonic time of the last good grid reading
         self._applied: dict[int, float | None] = dict.fromkeys(self._caps)
         self._rotated_at = clock.monotonic()
-        self._unsubscribe: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.budget_a = self.config.site_limit_a
+        self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
+        station.add_status_section("load_management", self.status)
 
     async def start(self) -> None:
         self._order = [cid for cid in self._caps if self.station.session_of(cid) is not None]
-        self._unsubscribe = self.station.subscribe(self._on_event)
-        self.station.add_status_section("load_management", self.status)
         self._task = asyncio.create_task(self._poll_loop())
         self.rebalance()
 

@@ -64,8 +64,10 @@ class SmartChargingService:
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
                        for cid, c in self._connectors.items()}
         self._timer: Timer | None = None
-        self._unsubscribe: Callable[[], None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        # Subscribed before the station starts: a session ended by a power cut is not missed.
+        self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
+        station.add_status_section("smart_charging", self.status)
 
     # ---- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -75,8 +77,6 @@ class SmartChargingService:
                 self._drop_tx_profiles(cid)
             else:
                 state.session_start = _as_datetime(session.get("started_at")) or self.clock.now()
-        self._unsubscribe = self.station.subscribe(self._on_event)
-        self.station.add_status_section("smart_charging", self.status)
         self.reevaluate()
 
     async def stop(self) -> None:

@@ -65,7 +65,7 @@ class FakeInput:
     async def start(self) -> None:
         return None
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         return None
 
     def subscribe(self, callback: Callable[[bool], None]) -> Callable[[], None]:
@@ -87,7 +87,7 @@ class FakeGridMeter:
     async def start(self) -> None:
         return None
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
         return None
 
     async def read(self) -> MeterReading:

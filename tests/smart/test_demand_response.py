@@ -20,8 +20,8 @@ from tests.smart.helpers import at
 
 
 def settings(**dr: object) -> Settings:
-    return Settings(connectors=[{"id": 1, "phases": 3}, {"id": 2, "phases": 1}],  # type: ignore[list-item]
-                    demand_response={"enabled": True, "power_w": 4200, **dr})  # type: ignore[arg-type]
+    return Settings(connectors=[{"id": 1, "phases": 3}, {"id": 2, "phases": 1}],
+                    demand_response={"enabled": True, "power_w": 4200, **dr})
 
 
 async def test_relay_caps_the_station_power_while_active() -> None:

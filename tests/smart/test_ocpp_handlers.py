@@ -29,7 +29,7 @@ class _CP(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[CsmsSide, _CP, RecordingStation, SmartChargingService]]:
     clock = SimClock(at("2026-01-05T08:00"))
     station = RecordingStation([1, 2])
-    settings = Settings(connectors=[{"id": 1}, {"id": 2}])  # type: ignore[list-item]
+    settings = Settings(connectors=[{"id": 1}, {"id": 2}])
     service = SmartChargingService(station, clock, tmp_path, settings)  # type: ignore[arg-type]
     await service.start()
     async with csms_and_charger(_CP, smart_charging=service, transactions={}) as (csms, cp):
