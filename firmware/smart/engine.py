@@ -10,7 +10,9 @@ Pure functions, no I/O, no OCPP. Rules (OCPP 1.6 §3.13, the same in 2.0.1):
 * the ChargePointMaxProfile (connector 0) caps everything, as do the connector's hardware limits;
 * limits in W become amps per phase with the phase count really used and the measured (or nominal)
   voltage. A period's numberPhases is honoured only when the connector can switch phases; otherwise
-  the actual phase count is used, so a W limit is never exceeded.
+  the actual phase count is used, so a W limit is never exceeded. A switchable connector without a
+  numberPhases request uses all supply phases, or 1 phase when a power limit is too low for 6 A on
+  every phase but enough on one. `Limit.amps_now` is the limit on the phases in use until the switch.
 
 Recurring schedules repeat every 24 h (Daily) or 7 days (Weekly) counted from startSchedule, in both
 directions (validFrom/validTo bound them); a Recurring duration longer than the recurrence is cut to it.
@@ -45,16 +47,18 @@ class ConnectorContext:
     phases: int = 3  # phases the connector uses now (1 or 3)
     voltage_v: float = 230.0  # measured phase voltage, else nominal
     session_start: datetime | None = None  # anchor of Relative schedules
-    can_switch_phases: bool = False  # whether numberPhases can be honoured
+    can_switch_phases: bool = False  # whether numberPhases can be honoured (a phase-switch contactor)
     supply_phases: int = 3  # phases wired to the connector (upper bound for numberPhases)
     station_share: int = 1  # connectors sharing the ChargePointMaxProfile (its limit is divided)
+    min_current_a: float = 6.0  # below this the connector pauses (IEC 61851-1)
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    amps: float  # per phase
+    amps: float  # per phase, when charging on `phases` phases (the plan)
     phases: int  # phases to use
     bound_by: str  # "hardware" or the purpose that set the limit
+    amps_now: float  # per phase on the phases in use now (ctx.phases): what to enforce until switched
 
     def watts(self, ctx: ConnectorContext) -> float:
         return self.amps * ctx.voltage_v * self.phases
@@ -161,7 +165,19 @@ def _limit_at(relevant: list[ChargingProfile], t: datetime, ctx: ConnectorContex
         asked = [w[1].number_phases for w in chosen if w[1].number_phases]
         if asked:
             phases = max(1, min(min(asked), ctx.supply_phases))
+        else:
+            phases = ctx.supply_phases
+            # A power limit too low for the minimum current on every phase may still allow 1 phase.
+            if phases > 1 and _cap(chosen, phases, ctx)[0] < ctx.min_current_a <= _cap(chosen, 1, ctx)[0]:
+                phases = 1
+    amps, bound_by = _cap(chosen, phases, ctx)
+    amps_now = amps if phases == ctx.phases else _cap(chosen, ctx.phases, ctx)[0]
+    return Limit(amps, phases, bound_by, amps_now)
 
+
+def _cap(chosen: list[tuple[ChargingProfile, SchedulePeriod]], phases: int,
+         ctx: ConnectorContext) -> tuple[float, str]:
+    """The lowest of the chosen periods' limits and the hardware limit, in A per phase on `phases`."""
     amps, bound_by = ctx.hardware_max_a, "hardware"
     for profile, period in chosen:
         value = _to_amps(period.limit, profile.schedule.unit, phases, ctx.voltage_v)
@@ -169,7 +185,7 @@ def _limit_at(relevant: list[ChargingProfile], t: datetime, ctx: ConnectorContex
             value /= ctx.station_share
         if value < amps:
             amps, bound_by = value, profile.purpose.value
-    return Limit(max(0.0, amps), phases, bound_by)
+    return max(0.0, amps), bound_by
 
 
 def _to_amps(limit: float, unit: RateUnit, phases: int, voltage_v: float) -> float:

@@ -173,7 +173,7 @@ class SmartChargingService:
     def _apply(self, cid: int, state: _ConnectorState, limit: Limit, mono: float) -> float:
         """Give the arbiter this connector's value; returns when the hysteresis wants another look."""
         # Bound by the hardware: no profile limits this connector, so the source is cleared.
-        wanted: float | None = round(limit.amps, 2) if limit.bound_by != "hardware" else None
+        wanted: float | None = round(limit.amps_now, 2) if limit.bound_by != "hardware" else None
         wake_in = RECHECK_S
         minimum = self.config.min_current_a
         if wanted is not None and wanted < minimum:

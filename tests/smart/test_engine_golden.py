@@ -31,3 +31,13 @@ def test_limit_at_agrees_with_timeline(case: Golden) -> None:
         just_before = limit_at(case.profiles, when + timedelta(seconds=-1), case.ctx, relative_start)
         if offset > 0:
             assert (round(just_before.amps, 3), just_before.phases) != (float(amps), phases)
+
+
+def test_until_switched_a_power_limit_holds_on_the_phases_in_use() -> None:
+    from firmware.smart.engine import ConnectorContext
+    from tests.smart.helpers import at, profile
+
+    ctx = ConnectorContext(1, hardware_max_a=32.0, phases=3, can_switch_phases=True)
+    limit = limit_at([profile([(0, 3000)], unit="W")], at("2026-01-05T08:00"), ctx)
+    assert (limit.phases, round(limit.amps, 3)) == (1, 13.043)  # the plan: one phase
+    assert round(limit.amps_now, 3) == 4.348  # still on three phases: 3000 W / 690 V, which pauses

@@ -76,14 +76,17 @@ def test_composite_never_above_hardware_or_winning_caps(
     rel = ctx.session_start or t0
     limit = limit_at(ps, t, ctx, rel)
     assert 0.0 <= limit.amps <= ctx.hardware_max_a
+    assert 0.0 <= limit.amps_now <= ctx.hardware_max_a
     if not ctx.can_switch_phases:
         assert limit.phases == ctx.phases
     cpmax = _top_of([p for p in ps if p.purpose is Purpose.CHARGE_POINT_MAX], t, rel)
     if cpmax is not None:
         assert limit.amps <= _amps(cpmax[0], cpmax[1].limit, limit.phases, ctx.voltage_v) + 1e-9
+        assert limit.amps_now <= _amps(cpmax[0], cpmax[1].limit, ctx.phases, ctx.voltage_v) + 1e-9
     tx = _top_of([p for p in ps if p.purpose is Purpose.TX and p.connector_id == 1], t, rel)
     if tx is not None:
         assert limit.amps <= _amps(tx[0], tx[1].limit, limit.phases, ctx.voltage_v) + 1e-9
+        assert limit.amps_now <= _amps(tx[0], tx[1].limit, ctx.phases, ctx.voltage_v) + 1e-9
 
 
 @settings(max_examples=200, deadline=None)
