@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     demand_response: DemandResponseSettings = Field(default_factory=lambda: DemandResponseSettings())
 
     @model_validator(mode="after")
+    def _smart_hardware(self) -> Settings:
+        from firmware.smart.wiring import check_smart_hardware
+
+        check_smart_hardware(self)
+        return self
+
+    @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:
         ids = [c.id for c in self.connectors]
         if not ids:

@@ -44,6 +44,7 @@ class _ConnectorState:
         self.applied: float | None = None  # what we last gave the arbiter
         self.paused_since: float | None = None  # monotonic time the pause began
         self.limit: Limit | None = None  # the engine's verdict
+        self.switched_phases: int | None = None  # set by the phase switcher on switchable connectors
 
 
 class SmartChargingService:
@@ -148,8 +149,13 @@ class SmartChargingService:
     def limit_of(self, connector_id: int) -> Limit | None:
         return self._state[connector_id].limit
 
-    def context(self, connector_id: int) -> ConnectorContext:
-        return self._context(connector_id)
+    def set_phases(self, connector_id: int, phases: int) -> None:
+        """The phase switcher reports the phases now wired through; the limits follow at once."""
+        state = self._state[connector_id]
+        state.switched_phases = phases
+        if state.phases != phases:
+            state.phases = phases
+            self.reevaluate()
 
     def reevaluate(self) -> None:
         """Apply the current limit of every connector now and arm the timer for the next boundary."""
@@ -233,7 +239,7 @@ class SmartChargingService:
         elif isinstance(event, SessionStopped) and event.connector_id in self._state:
             state = self._state[event.connector_id]
             state.session_start = None
-            state.phases = self._connectors[event.connector_id].phases
+            state.phases = state.switched_phases or self._connectors[event.connector_id].phases
             self._drop_tx_profiles(event.connector_id)
             self.reevaluate()
         elif isinstance(event, MeterSampled) and event.connector_id in self._state:
@@ -249,7 +255,7 @@ class SmartChargingService:
             if abs(voltage - state.voltage_v) >= 2.0:
                 state.voltage_v = voltage
                 changed = True
-        if state.session_start is not None and reading.current_a:
+        if state.session_start is not None and reading.current_a and state.switched_phases is None:
             # A 1-phase car on a 3-phase connector: W limits are converted with the phases really used.
             drawing = sum(1 for a in reading.current_a if a >= 1.0)
             if drawing and drawing != state.phases:

@@ -21,6 +21,7 @@ from tests.smart.helpers import at
 
 def settings(**dr: object) -> Settings:
     return Settings(connectors=[{"id": 1, "phases": 3}, {"id": 2, "phases": 1}],
+                    station={"hal": {"demand_response": {"driver": "fake"}}},
                     demand_response={"enabled": True, "power_w": 4200, **dr})
 
 

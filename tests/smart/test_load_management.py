@@ -44,6 +44,7 @@ def test_water_filling_gives_the_surplus_to_the_others() -> None:
 def make(station: RecordingStation, clock: SimClock, meter: FakeGridMeter | None = None,
          **lm: Any) -> LoadManager:
     settings = Settings(connectors=[{"id": 1}, {"id": 2}, {"id": 3}],
+                        station={"hal": {"grid_meter": {"driver": "fake"}}},
                         load_management={"enabled": True, "site_limit_a": 20, "rotation_interval_s": 600,
                                          "poll_interval_s": 2, **lm})
     return LoadManager(station, clock, settings, meter)  # type: ignore[arg-type]
