@@ -43,7 +43,6 @@ class ProfileRules:
     allowed_units: Sequence[str] = ("Current", "Power")
     max_periods: int = 48
     max_profiles: int = 32
-    phase_switch_supported: bool = False
 
     def configuration_keys(self) -> dict[str, str]:
         return {
@@ -51,7 +50,7 @@ class ProfileRules:
             "ChargingScheduleAllowedChargingRateUnit": ",".join(self.allowed_units),
             "ChargingScheduleMaxPeriods": str(self.max_periods),
             "MaxChargingProfilesInstalled": str(self.max_profiles),
-            "ConnectorSwitch3to1PhaseSupported": "true" if self.phase_switch_supported else "false",
+            "ConnectorSwitch3to1PhaseSupported": "false",  # the service says true when it can switch
         }
 
 

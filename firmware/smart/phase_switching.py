@@ -1,15 +1,16 @@
 """Phase switching (3 <-> 1 phase) for connectors with a phase-switch contactor on L2/L3.
 
 The smart-charging engine decides how many phases to use (a period's numberPhases, or 1 phase when a
-power limit is too low for 6 A on three phases). This module makes the hardware follow, safely:
+power limit is too low for 6 A on three phases). The core owns the phase-switch contactor (its safety
+interlock opens it together with the main contactor), so this module asks the core for a phase count
+(`PhaseControl.request_phases`, applied at the next closing of the main contactor) and, when current
+flows, makes that closing happen safely:
 1. pause through the arbiter (limit source "phase_switching" = 0: the core turns the PWM off);
 2. wait until the core has opened the main contactor (the EV stopped drawing, or the core cut it);
-3. wait phase_switch_pause_s, then switch the phase contactor (closed = 3 phases, open = 1 phase) while
-   no current flows;
-4. tell smart charging the new phase count (its amps are recomputed for it) and lift the pause; the core
-   resumes after its own minimum pause.
-Under load at most one switch per phase_switch_interval_s; with no session the contactor is simply set
-(no current flows, nothing to wait for). The phase contactor is never moved while the main one is closed.
+3. request the new phase count, tell smart charging (its amps follow the phases), wait
+   phase_switch_pause_s and lift the pause; the core resumes after its own minimum pause.
+Under load at most one switch per phase_switch_interval_s; with the contactor open the request is
+simply passed on (nothing flows, nothing to wait for).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from firmware.clock import Clock
 
@@ -33,32 +34,40 @@ OPEN_TIMEOUT_S = 15.0  # the core cuts an EV that ignores PWM-off after 6 s (IEC
 POLL_S = 0.1
 
 
+@runtime_checkable
+class PhaseControl(Protocol):
+    """What the core must offer for phase switching (see the module docstring)."""
+
+    def request_phases(self, connector_id: int, phases: int) -> None:
+        """Use `phases` (1 or the connector's supply phases) from the next main-contactor closing on."""
+
+    def phases_in_use(self, connector_id: int) -> int:
+        """Phases the main contactor switches through now (or will at its next closing)."""
+
+
 class PhaseSwitcher:
-    def __init__(self, station: StationApi, clock: Clock, settings: Settings, hardware: StationHardware,
-                 smart: SmartChargingService) -> None:
+    def __init__(self, station: StationApi, phases: PhaseControl, clock: Clock, settings: Settings,
+                 hardware: StationHardware, smart: SmartChargingService) -> None:
         self.station = station
+        self.phases = phases
         self.clock = clock
         self.config = settings.smart_charging
         self.smart = smart
-        self._supply = {c.id: c.phases for c in settings.connectors}
-        self._parts: dict[int, tuple[Contactor, Contactor]] = {
-            hw.connector_id: (hw.contactor, hw.phase_switch) for hw in hardware.connectors
-            if hw.phase_switch is not None and self._supply[hw.connector_id] > 1}
+        supply = {c.id: c.phases for c in settings.connectors}
+        self._mains: dict[int, Contactor] = {
+            hw.connector_id: hw.contactor for hw in hardware.connectors
+            if hw.phase_switch is not None and supply[hw.connector_id] > 1}
         self._last_switch: dict[int, float] = {}
         self._busy: dict[int, asyncio.Task[None]] = {}
         self.switches = 0
+        for cid in self._mains:
+            smart.enable_phase_switching(cid)
         smart.on_change(self._on_limits)
         station.add_status_section("phase_switching", self.status)
 
-    def phases_of(self, connector_id: int) -> int:
-        _, switch = self._parts[connector_id]
-        return self._supply[connector_id] if switch.commanded_closed else 1
-
     async def start(self) -> None:
-        for cid, (main, switch) in self._parts.items():
-            if not main.commanded_closed and not switch.commanded_closed:
-                switch.close()  # idle: start on all phases
-            self.smart.set_phases(cid, self.phases_of(cid))
+        for cid in self._mains:
+            self.smart.set_phases(cid, self.phases.phases_in_use(cid))
 
     async def stop(self) -> None:
         for task in list(self._busy.values()):
@@ -68,29 +77,27 @@ class PhaseSwitcher:
         self._busy.clear()
 
     def _on_limits(self) -> None:
-        for cid in self._parts:
+        for cid, main in self._mains.items():
             limit = self.smart.limit_of(cid)
-            if limit is None or cid in self._busy or limit.phases == self.phases_of(cid):
+            if limit is None or cid in self._busy or limit.phases == self.phases.phases_in_use(cid):
                 continue
-            main, _ = self._parts[cid]
-            if not main.commanded_closed and self.station.session_of(cid) is None:
-                self._set(cid, limit.phases)  # nothing flows: no pause needed, no interval used
+            if not main.commanded_closed:
+                self._apply(cid, limit.phases)  # nothing flows: no pause, no interval used
                 continue
             last = self._last_switch.get(cid)
             interval = self.config.phase_switch_interval_s
             wait = 0.0 if last is None else last + interval - self.clock.monotonic()
-            self._busy[cid] = asyncio.get_running_loop().create_task(self._switch(cid, limit.phases, wait))
+            self._busy[cid] = asyncio.get_running_loop().create_task(self._switch(cid, wait))
 
-    async def _switch(self, cid: int, phases: int, wait: float) -> None:
+    async def _switch(self, cid: int, wait: float) -> None:
+        main = self._mains[cid]
         try:
             if wait > 0:
                 await self.clock.sleep(wait)
-                limit = self.smart.limit_of(cid)
-                if limit is None or limit.phases == self.phases_of(cid):
-                    return
-                phases = limit.phases
-            main, _ = self._parts[cid]
-            log.info("connector %d: switching to %d phase(s)", cid, phases)
+            limit = self.smart.limit_of(cid)
+            if limit is None or limit.phases == self.phases.phases_in_use(cid):
+                return
+            log.info("connector %d: switching to %d phase(s)", cid, limit.phases)
             self.station.set_limit(SOURCE, 0.0, cid)
             waited = 0.0
             while main.commanded_closed:
@@ -99,13 +106,10 @@ class PhaseSwitcher:
                     return
                 await self.clock.sleep(POLL_S)
                 waited += POLL_S
-            await self.clock.sleep(self.config.phase_switch_pause_s)
-            if main.commanded_closed:
-                log.error("connector %d: main contactor closed again, phase switch abandoned", cid)
-                return
-            self._set(cid, phases)
+            self._apply(cid, limit.phases)
             self._last_switch[cid] = self.clock.monotonic()
             self.switches += 1
+            await self.clock.sleep(self.config.phase_switch_pause_s)
         except Exception:
             log.exception("connector %d: phase switch failed", cid)
         finally:
@@ -113,16 +117,10 @@ class PhaseSwitcher:
             self._busy.pop(cid, None)
         self._on_limits()  # the wish may have changed meanwhile
 
-    def _set(self, cid: int, phases: int) -> None:
-        main, switch = self._parts[cid]
-        if main.commanded_closed:  # never switch under load
-            return
-        if phases >= self._supply[cid]:
-            switch.close()
-        else:
-            switch.open()
-        self.smart.set_phases(cid, self.phases_of(cid))
+    def _apply(self, cid: int, phases: int) -> None:
+        self.phases.request_phases(cid, phases)
+        self.smart.set_phases(cid, self.phases.phases_in_use(cid))
 
     def status(self) -> dict[str, Any]:
-        return {str(cid): {"phases": self.phases_of(cid), "switching": cid in self._busy}
-                for cid in self._parts} | {"switches": self.switches}
+        return {str(cid): {"phases": self.phases.phases_in_use(cid), "switching": cid in self._busy}
+                for cid in self._mains} | {"switches": self.switches}

@@ -58,8 +58,8 @@ class SmartChargingService:
             connector_ids=station.connector_ids, max_stack_level=self.config.max_stack_level,
             allowed_units=tuple(self.config.allowed_units), max_periods=self.config.max_periods,
             max_profiles=self.config.max_profiles,
-            phase_switch_supported=any(c.hal.phase_switch is not None for c in settings.connectors),
         )
+        self._switchable: set[int] = set()  # connectors whose phases the PhaseSwitcher controls
         self._store = ProfileStore(state_dir / "smart_charging.sqlite3")
         self.profiles: list[ChargingProfile] = self._store.load()
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
@@ -95,7 +95,13 @@ class SmartChargingService:
 
     # ---- OCPP-facing operations ------------------------------------------------------------------
     def configuration_keys(self) -> dict[str, str]:
-        return self.rules.configuration_keys()
+        keys = self.rules.configuration_keys()
+        keys["ConnectorSwitch3to1PhaseSupported"] = "true" if self._switchable else "false"
+        return keys
+
+    def enable_phase_switching(self, connector_id: int) -> None:
+        """From now on the engine plans this connector's phases (numberPhases, 1 phase at low power)."""
+        self._switchable.add(connector_id)
 
     def install(self, connector_id: int, cs_charging_profiles: Any,
                 active_transaction_id: int | None) -> tuple[bool, str]:
@@ -219,7 +225,7 @@ class SmartChargingService:
         hw = min(conf.rated_current_a, conf.max_current_a or conf.rated_current_a)
         return ConnectorContext(
             connector_id=connector_id, hardware_max_a=hw, phases=state.phases, voltage_v=state.voltage_v,
-            session_start=state.session_start, can_switch_phases=conf.hal.phase_switch is not None,
+            session_start=state.session_start, can_switch_phases=connector_id in self._switchable,
             supply_phases=conf.phases,
             station_share=self._charging_count() if state.session_start is not None else 1,
         )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.smart.demand_response import DemandResponse, ExternalLimit
 from firmware.smart.load_management import LoadManager
-from firmware.smart.phase_switching import PhaseSwitcher
+from firmware.smart.phase_switching import PhaseControl, PhaseSwitcher
 from firmware.smart.service import SmartChargingService
 
 if TYPE_CHECKING:
@@ -34,8 +34,10 @@ def build_smart_features(settings: Settings, clock: Clock, station: StationApi, 
     external = ExternalLimit(station, clock, station.connector_ids)
     external.register(control)
     features: list[Any] = [service, external]
-    if any(c.phase_switch is not None for c in hardware.connectors):
-        features.append(PhaseSwitcher(station, clock, settings, hardware, service))
+    # The core must own the phase-switch contactor (it opens it with the main one): switching needs
+    # its PhaseControl API.
+    if any(c.phase_switch is not None for c in hardware.connectors) and isinstance(station, PhaseControl):
+        features.append(PhaseSwitcher(station, station, clock, settings, hardware, service))
     if settings.load_management.enabled:
         features.append(LoadManager(station, clock, settings, hardware.grid_meter))
     if settings.demand_response.enabled and hardware.demand_response is not None:
