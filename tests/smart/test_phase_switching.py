@@ -119,9 +119,9 @@ async def test_under_load_pause_wait_switch_resume_then_interval(rig: Any) -> No
     assert service.install(1, tx(11040, phases=3), None)[0]
     await clock.advance(200)
     assert core.phases_in_use(1) == 1
-    assert core.limit("smart_charging", 1) == 32.0  # 11040 W on the one phase in use: the hardware's 32 A
+    assert core.limit("smart_charging", 1) == 32.0  # 11040 W on the one phase in use: hardware's 32 A
     await clock.advance(100)
-    assert core.log[-2:] == ["opened", "phases 3"]
+    assert core.log[-3:] == ["opened", "phases 3", "pause None"]
     await clock.advance(13)
     assert core.log[-1] == "closed on 3"
     assert core.limit("smart_charging", 1) == 16.0
