@@ -14,7 +14,7 @@ from firmware.clock import SimClock
 from firmware.core.events import SessionStopped
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from hal.types import PilotOutputMode
-from tests.smart.csms import csms_and_charger
+from tools.bench.ocpp_loopback import csms_and_charger
 
 
 class _CP(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]

@@ -13,7 +13,7 @@ from firmware.clock import SimClock
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
-from tests.smart.csms import CsmsSide, csms_and_charger
+from tools.bench.ocpp_loopback import CsmsSide, csms_and_charger
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import at
 

@@ -1,4 +1,4 @@
-"""A real OCPP 1.6 CSMS for tests: the `ocpp` library's server side on a loopback websocket."""
+"""A loopback OCPP 1.6 CSMS (the `ocpp` library's server side) with one charger, for tests and benches."""
 
 from __future__ import annotations
 
