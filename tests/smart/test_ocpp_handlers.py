@@ -13,9 +13,9 @@ from firmware.clock import SimClock
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
-from tools.bench.ocpp_loopback import CsmsSide, csms_and_charger
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import at
+from tools.bench.ocpp_loopback import CsmsSide, csms_and_charger
 
 
 class _CP(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]

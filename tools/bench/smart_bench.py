@@ -50,7 +50,7 @@ class BenchChargePoint(SmartChargingHandlers, ChargePoint):  # type: ignore[misc
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def tx_profile(limit: float) -> dict[str, Any]:
