@@ -30,5 +30,5 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
 def test_enabled_features_need_their_hardware(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[demand_response]\nenabled = true\n")
-    with pytest.raises(ConfigError, match="station.hal.demand_response"):
+    with pytest.raises(ConfigError, match=r"station\.hal\.demand_response"):
         load_settings(bad)
