@@ -39,7 +39,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     actions.required = True
     set_parser = actions.add_parser("set", parents=[common], help="limit the offered current")
     set_parser.add_argument("amps", type=parse_amps, help="current per phase, e.g. 10A (below 6 A pauses)")
-    set_parser.add_argument("--for", dest="for_s", type=parse_duration, default=None,
+    set_parser.add_argument("--for", dest="for_s", type=parse_duration, default=None, metavar="DURATION",
                             help="lapse after this long, e.g. 15m, 2h, 90s (default: until cleared)")
     set_parser.add_argument("--connector", type=int, default=None, help="only this connector (default: all)")
     set_parser.set_defaults(handler=run_set)
