@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -176,16 +177,30 @@ class SmartChargingService:
             change = next_change(self.profiles, now, ctx, horizon_s=RECHECK_S)
             if change is not None:
                 wake_in = min(wake_in, (change - now).total_seconds())
+        self._arm(wake_in)
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("smart-charging listener %r failed", listener)
+
+    def _arm(self, delay: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = self.clock.call_later(max(0.0, wake_in), self.reevaluate)
-        for listener in self._listeners:
-            listener()
+        self._timer = self.clock.call_later(max(0.0, delay), self._on_timer)
+
+    def _on_timer(self) -> None:
+        try:
+            self.reevaluate()
+        except Exception:  # enforcement must go on: try again later
+            log.exception("smart-charging re-evaluation failed")
+            self._arm(RECHECK_S)
 
     def _apply(self, cid: int, state: _ConnectorState, limit: Limit, mono: float) -> float:
         """Give the arbiter this connector's value; returns when the hysteresis wants another look."""
         # Bound by the hardware: no profile limits this connector, so the source is cleared.
-        wanted: float | None = round(limit.amps_now, 2) if limit.bound_by != "hardware" else None
+        # Rounded down to 0.01 A: a W limit is never exceeded by rounding.
+        wanted = math.floor(limit.amps_now * 100 + 1e-6) / 100 if limit.bound_by != "hardware" else None
         wake_in = RECHECK_S
         minimum = self.config.min_current_a
         if wanted is not None and wanted < minimum:
