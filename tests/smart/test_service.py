@@ -190,3 +190,16 @@ async def test_status_section(service: SmartChargingService, station: RecordingS
     assert status["connectors"]["1"]["next_change"] == "2026-01-05T08:10:00Z"
     assert status["profiles"][0]["id"] == 1
     assert clock.now() + timedelta(minutes=10) == at("2026-01-05T08:10")
+
+
+async def test_a_failing_listener_does_not_stop_enforcement(service: SmartChargingService,
+                                                            station: RecordingStation, clock: SimClock) -> None:
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    service.on_change(broken)
+    service.install(1, profile(kind="Absolute", charging_schedule=sched(
+        (0, 16), (600, 8), start_schedule="2026-01-05T08:00:00Z")), None)
+    assert station.limit("smart_charging", 1) == 16
+    await clock.advance(600)
+    assert station.limit("smart_charging", 1) == 8
