@@ -192,8 +192,8 @@ async def test_status_section(service: SmartChargingService, station: RecordingS
     assert clock.now() + timedelta(minutes=10) == at("2026-01-05T08:10")
 
 
-async def test_a_failing_listener_does_not_stop_enforcement(service: SmartChargingService,
-                                                            station: RecordingStation, clock: SimClock) -> None:
+async def test_a_failing_listener_does_not_stop_enforcement(
+        service: SmartChargingService, station: RecordingStation, clock: SimClock) -> None:
     def broken() -> None:
         raise RuntimeError("boom")
 
