@@ -198,8 +198,8 @@ async def test_a_failing_listener_does_not_stop_enforcement(
         raise RuntimeError("boom")
 
     service.on_change(broken)
-    service.install(1, profile(kind="Absolute", charging_schedule=sched(
-        (0, 16), (600, 8), start_schedule="2026-01-05T08:00:00Z")), None)
+    assert service.install(1, profile(kind="Absolute", charging_schedule=sched(
+        (0, 16), (600, 8), start_schedule="2026-01-05T08:00:00Z")), None) == (True, "")
     assert station.limit("smart_charging", 1) == 16
     await clock.advance(600)
     assert station.limit("smart_charging", 1) == 8
