@@ -61,6 +61,8 @@ class SmartChargingService:
             max_profiles=self.config.max_profiles,
         )
         self._switchable: set[int] = set()  # connectors whose phases the PhaseSwitcher controls
+        # RemoteStartTransaction profiles waiting for their session, by connector (None: any connector).
+        self._pending_remote: dict[int | None, tuple[dict[str, Any], Timer]] = {}
         self._store = ProfileStore(state_dir / "smart_charging.sqlite3")
         self.profiles: list[ChargingProfile] = self._store.load()
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
@@ -126,6 +128,43 @@ class SmartChargingService:
         log.info("charging profile %s installed (%s, connector %s, stack %s)", profile.id,
                  profile.purpose.value, profile.connector_id, profile.stack_level)
         return True, ""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool:
+        """RemoteStartTransaction's chargingProfile: a TxProfile, checked now and installed when the session
+        it asked for starts (on that connector, or on any when none was named) within the connection
+        timeout. False (the remote start is Rejected) when it is not a valid TxProfile."""
+        data = cs_charging_profile if isinstance(cs_charging_profile, dict) else None
+        if data is None or data.get("charging_profile_purpose") != Purpose.TX.value:
+            log.warning("RemoteStartTransaction chargingProfile rejected: not a TxProfile")
+            return False
+        probe = connector_id if connector_id else self.rules.connector_ids[0]
+        profile, reason = ocpp16.parse_set_charging_profile(
+            probe, data, active_transaction_id=data.get("transaction_id") or 0, now=self.clock.now(),
+            rules=self.rules)
+        if profile is None:
+            log.warning("RemoteStartTransaction chargingProfile rejected: %s", reason)
+            return False
+        key = connector_id or None
+        old = self._pending_remote.pop(key, None)
+        if old is not None:
+            old[1].cancel()
+
+        def expire() -> None:
+            self._pending_remote.pop(key, None)
+
+        expiry = self.clock.call_later(self.settings.station.connection_timeout_s, expire)
+        self._pending_remote[key] = (data, expiry)
+        return True
+
+    def _install_pending_remote(self, connector_id: int) -> None:
+        pending = self._pending_remote.pop(connector_id, None) or self._pending_remote.pop(None, None)
+        if pending is None:
+            return
+        data, expiry = pending
+        expiry.cancel()
+        accepted, reason = self.install(connector_id, data, data.get("transaction_id") or 0)
+        if not accepted:
+            log.warning("RemoteStartTransaction chargingProfile not installed: %s", reason)
 
     def clear(self, id: int | None = None, connector_id: int | None = None, purpose: str | None = None,
               stack_level: int | None = None) -> bool:
@@ -256,6 +295,8 @@ class SmartChargingService:
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, SessionStarted) and event.connector_id in self._state:
             self._state[event.connector_id].session_start = event.timestamp
+            if self._pending_remote:
+                self._install_pending_remote(event.connector_id)
             self.reevaluate()
         elif isinstance(event, SessionStopped) and event.connector_id in self._state:
             state = self._state[event.connector_id]

@@ -203,3 +203,22 @@ async def test_a_failing_listener_does_not_stop_enforcement(
     assert station.limit("smart_charging", 1) == 16
     await clock.advance(600)
     assert station.limit("smart_charging", 1) == 8
+
+
+async def test_remote_start_profile_waits_for_its_session(service: SmartChargingService,
+                                                          station: RecordingStation, clock: SimClock) -> None:
+    assert not service.accept_remote_start_profile(1, profile(purpose="TxDefaultProfile"))
+    assert not service.accept_remote_start_profile(1, {"charging_profile_purpose": "TxProfile"})
+    assert service.accept_remote_start_profile(None, profile(purpose="TxProfile",
+                                                             charging_schedule=sched((0, 11))))
+    assert station.limit("smart_charging", 2) is None  # nothing before the session
+    station.start_session(2, clock.now())
+    assert station.limit("smart_charging", 2) == 11
+    station.stop_session(2, clock.now())
+    assert service.profiles == []
+    # Not started within the connection timeout (60 s): forgotten.
+    late = profile(purpose="TxProfile", charging_schedule=sched((0, 9)))
+    assert service.accept_remote_start_profile(1, late)
+    await clock.advance(61)
+    station.start_session(1, clock.now())
+    assert station.limit("smart_charging", 1) is None
