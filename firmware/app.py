@@ -13,15 +13,14 @@ import logging
 import signal
 from typing import Any, Protocol
 
-from hal.factory import build_station_hardware
-from hal.fake import SimulatedStation
-
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
 from firmware.settings import Settings
 from hal.contract import StationHardware
+from hal.factory import build_station_hardware
+from hal.fake import SimulatedStation
 
 log = logging.getLogger(__name__)
 
