@@ -13,9 +13,6 @@ import logging
 import signal
 from typing import Any, Protocol
 
-from hal.factory import build_station_hardware
-from hal.fake import SimulatedStation
-
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
@@ -25,6 +22,8 @@ from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
 from firmware.settings import Settings
 from hal.contract import StationHardware
+from hal.factory import build_station_hardware
+from hal.fake import SimulatedStation
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,11 @@ class Application:
 
     def _attach_features(self) -> None:
         """Construct every optional feature; each subscribes to the station in its constructor."""
+        from firmware.smart.wiring import build_smart_features
+
+        self.smart_charging, smart_features = build_smart_features(
+            self.settings, self.clock, self.station, self.hardware, self.control)
+        self.features.extend(smart_features)
         if self.settings.sessions.enabled:
             self.features.append(SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
