@@ -75,7 +75,7 @@ class ConnectorSettings(Section):
     tethered_cable_current_a: float = Field(32.0, ge=6, le=80)
     ventilation: bool = False  # allow charging in state D
     state_f_after_fault_ms: int = Field(300, ge=0, le=5000)
-    temperature: TemperatureDerating = Field(default_factory=lambda: TemperatureDerating.model_validate({}))
+    temperature: TemperatureDerating = Field(default_factory=lambda: TemperatureDerating())
     hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
 
 
@@ -92,7 +92,7 @@ class LoggingSettings(Section):
 
 
 class SessionSettings(Section):
-    """Local session records (<state_dir>/sessions.db, see firmware/sessions/)."""
+    """Local session records (<state_dir>/sessions.sqlite, see firmware/sessions/)."""
 
     enabled: bool = True
     retention_days: int = Field(365, ge=1, le=3650)
@@ -104,11 +104,11 @@ class Settings(BaseSettings):
         env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
     )
 
-    station: StationSettings = Field(default_factory=lambda: StationSettings.model_validate({}))
+    station: StationSettings = Field(default_factory=lambda: StationSettings())
     connectors: list[ConnectorSettings] = Field(
         default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
-    sessions: SessionSettings = Field(default_factory=lambda: SessionSettings.model_validate({}))
+    sessions: SessionSettings = Field(default_factory=lambda: SessionSettings())
     smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
     load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())
     demand_response: DemandResponseSettings = Field(default_factory=lambda: DemandResponseSettings())
