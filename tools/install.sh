@@ -233,6 +233,10 @@ install_or_upgrade() {
     if start_service; then
         prune_releases "$version" "$previous"
         say "chargepi $version is running"
+        if [ -z "$previous" ]; then
+            say "next: sudo chargepi config set station.serial_number ...; sudo chargepi selftest;" \
+                "chargepi status --watch (README: Installing and operating)"
+        fi
         return 0
     fi
     if [ -n "$previous" ] && [ "$previous" != "$version" ]; then
