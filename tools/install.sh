@@ -232,6 +232,10 @@ install_or_upgrade() {
     install_system_files
     if start_service; then
         prune_releases "$version" "$previous"
+        if [ "$START" = 0 ]; then
+            say "chargepi $version is installed; it starts at the next boot"
+            return 0
+        fi
         say "chargepi $version is running"
         if [ -z "$previous" ]; then
             say "next: sudo chargepi config set station.serial_number ...; sudo chargepi selftest;" \

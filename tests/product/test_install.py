@@ -221,6 +221,7 @@ def test_offline_image_build_only_enables_the_unit(machine: Machine) -> None:
     done = machine.install("--wheel", str(machine.wheel("0.1.0")), "--no-start")
     assert done.returncode == 0, done.stderr
     assert machine.calls("systemctl") == [f"systemctl --root={machine.root} enable chargepi.service"]
+    assert "chargepi 0.1.0 is installed; it starts at the next boot" in done.stdout
 
 
 def test_bad_options_and_missing_wheels_are_refused(machine: Machine) -> None:
