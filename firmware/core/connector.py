@@ -112,7 +112,7 @@ class ConnectorController:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
                                          notify=self._notice_from_any_thread,
-                                         emergency_stop=emergency_stop)
+                                         emergency_stop=emergency_stop, supply_phases=settings.phases)
         base = {LimitSource.HARDWARE.value: settings.rated_current_a}
         if settings.max_current_a is not None:
             base[LimitSource.CONFIGURED.value] = settings.max_current_a
@@ -816,6 +816,7 @@ class ConnectorController:
             "limits": {k: round(v, 2) for k, v in self.arbiter.limits.items()},
             "contactor": {"closed": self.hw.contactor.commanded_closed,
                           "feedback_closed": self.hw.contactor.feedback_closed},
+            "phases": self.interlock.phases_in_use,
             "lock": "none" if lock is None else
             {True: "locked", False: "unlocked", None: "unknown"}[lock.locked],
             "faults": sorted(f.value for f in self.faults),

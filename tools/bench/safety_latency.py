@@ -61,7 +61,7 @@ def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: l
     rng = random.Random(61851)
     for kind in kinds:
         wait_until(lambda: connector.contactor.commanded_closed,
-                   lambda kind=kind: (kind, len(latencies), connector.snapshot()))
+                   lambda kind=kind: (kind, len(latencies), connector.snapshot()))  # type: ignore[misc]
         time.sleep(rng.uniform(0, 0.002))  # events arrive at random moments of the loop's work
         before = len(opened_at)
         t0 = time.perf_counter()
