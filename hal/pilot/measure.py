@@ -1,0 +1,254 @@
+"""CP measurement: samplers that turn one burst into a classified reading, a debouncer, and the monitor
+thread that pushes every accepted change to subscribers at once (the core's safety interlock runs in it).
+
+Debouncing (hardware.md §1.1, §2.2): a new state is accepted when `confirm` consecutive bursts agree
+(chargebyte's "twice in a row"). With bursts every few ms this adds well under 50 ms and a ~200 ms
+B-C-B pulse (ISO 15118-3) spans dozens of bursts, so it is never filtered away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from hal.contract import HalError, Unsubscribe
+from hal.pilot.adc import AnalogChannel
+from hal.pilot.signal import classify_peak, combine, cp_short, diode_fault
+from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading
+
+log = logging.getLogger(__name__)
+
+NOMINAL_V = {
+    CPState.A: 12.0,
+    CPState.B: 9.0,
+    CPState.C: 6.0,
+    CPState.D: 3.0,
+    CPState.E: 0.0,
+    CPState.F: -12.0,
+    CPState.INVALID: 0.0,
+}
+
+
+class PilotSampler(Protocol):
+    def measure(self, output: PilotOutput) -> PilotReading:
+        """Take one burst and classify it (no debouncing)."""
+
+    def close(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class CpScaling:
+    """Linear map from the ADC pin voltage to the CP voltage, given by two calibration points."""
+
+    adc_v_at_minus_12: float
+    adc_v_at_plus_12: float
+
+    def cp_volts(self, adc_v: float) -> float:
+        span = self.adc_v_at_plus_12 - self.adc_v_at_minus_12
+        return -12.0 + 24.0 * (adc_v - self.adc_v_at_minus_12) / span
+
+
+class AdcPilotSampler:
+    """Peak detection over a burst of ADC conversions: max = positive level, min = negative level."""
+
+    def __init__(self, channel: AnalogChannel, scaling: CpScaling, burst_samples: int) -> None:
+        self._channel = channel
+        self._scaling = scaling
+        self._samples = burst_samples
+        self._prev_pos = CPState.A
+        self._prev_neg = CPState.A
+
+    def measure(self, output: PilotOutput) -> PilotReading:
+        low, high = self._channel.burst(self._samples)
+        positive_v = round(self._scaling.cp_volts(high), 3)
+        negative_v = round(self._scaling.cp_volts(low), 3)
+        pos = classify_peak(positive_v, self._prev_pos)
+        neg = classify_peak(negative_v, self._prev_neg)
+        self._prev_pos, self._prev_neg = pos, neg
+        if output.mode == PilotOutputMode.OFF:
+            return PilotReading(CPState.E, positive_v, negative_v)
+        if diode_fault(output, positive_v, negative_v):
+            return PilotReading(pos, positive_v, negative_v, diode_fault=True)
+        if cp_short(output, positive_v, negative_v):
+            return PilotReading(CPState.E, positive_v, negative_v)
+        return PilotReading(combine(pos, neg), positive_v, negative_v)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+class ComparatorPilotSampler:
+    """Boards with comparators on the (peak-held) CP: one input per threshold, active while the positive
+    level is above it (~10.5 / 7.5 / 4.5 / 1.5 V for A / B / C / D), and optionally one input active while
+    the negative level is below about -10.5 V (the diode check)."""
+
+    def __init__(
+        self,
+        level_pins: dict[CPState, str | int],
+        negative_pin: str | int | None,
+        active_high: bool,
+        pull_up: bool | None,
+        pin_factory: Any = None,
+    ) -> None:
+        from gpiozero import DigitalInputDevice
+
+        def make(pin: str | int) -> Any:
+            # gpiozero: with pull_up=None the active level must be given; otherwise it follows the pull.
+            if pull_up is None:
+                return DigitalInputDevice(
+                    pin, pull_up=None, active_state=active_high, pin_factory=pin_factory
+                )
+            return DigitalInputDevice(pin, pull_up=pull_up, pin_factory=pin_factory)
+
+        order = (CPState.A, CPState.B, CPState.C, CPState.D)
+        self._levels = [(state, make(level_pins[state])) for state in order if state in level_pins]
+        self._negative = make(negative_pin) if negative_pin is not None else None
+
+    def measure(self, output: PilotOutput) -> PilotReading:
+        state = next((s for s, dev in self._levels if dev.is_active), CPState.E)
+        negative_ok = self._negative.is_active if self._negative is not None else None
+        if output.mode == PilotOutputMode.OFF:
+            return PilotReading(CPState.E, 0.0, 0.0)
+        if state == CPState.E and (negative_ok or output.mode == PilotOutputMode.NEGATIVE):
+            return PilotReading(CPState.F, -12.0, -12.0)
+        pwm_on = output.mode == PilotOutputMode.PWM and 0.0 < output.duty_percent < 100.0
+        fault = pwm_on and negative_ok is False and state in (CPState.B, CPState.C, CPState.D)
+        negative_v = -12.0 if pwm_on and not fault else NOMINAL_V[state] * (-1.0 if fault else 1.0)
+        return PilotReading(state, NOMINAL_V[state], negative_v, diode_fault=fault)
+
+    def close(self) -> None:
+        for _, dev in self._levels:
+            dev.close()
+        if self._negative is not None:
+            self._negative.close()
+
+
+class Debouncer:
+    """Accepts a new (state, diode) pair once `confirm` consecutive readings agree."""
+
+    def __init__(self, confirm: int) -> None:
+        self.confirm = max(1, confirm)
+        self.current: PilotReading | None = None
+        self._candidate: tuple[CPState, bool] | None = None
+        self._count = 0
+
+    def feed(self, reading: PilotReading) -> bool:
+        key = (reading.state, reading.diode_fault)
+        if self.current is not None and key == (self.current.state, self.current.diode_fault):
+            self.current = reading
+            self._candidate, self._count = None, 0
+            return False
+        if key == self._candidate:
+            self._count += 1
+        else:
+            self._candidate, self._count = key, 1
+        if self._count >= self.confirm:
+            self.current = reading
+            self._candidate, self._count = None, 0
+            return True
+        return False
+
+
+class PilotMonitor:
+    """Owns the measurement thread. `poll_once` is the whole loop body (tests call it directly)."""
+
+    def __init__(
+        self,
+        sampler: PilotSampler,
+        output: Callable[[], PilotOutput],
+        confirm: int,
+        interval_s: float,
+        name: str = "cp-monitor",
+    ) -> None:
+        self._sampler = sampler
+        self._output = output
+        self._debouncer = Debouncer(confirm)
+        self._interval_s = interval_s
+        self._name = name
+        self._subscribers: list[Callable[[PilotReading], None]] = []
+        self._diode_latched = False
+        self._published: PilotReading | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.burst_time_s = 0.0
+
+    def subscribe(self, callback: Callable[[PilotReading], None]) -> Unsubscribe:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def read(self) -> PilotReading:
+        if self._published is None:
+            raise HalError("control pilot read before start()")
+        return self._published
+
+    def prime(self) -> PilotReading:
+        """Measure until a state is accepted (start-up), without notifying anyone."""
+        for _ in range(self._debouncer.confirm * 4):
+            self._step()
+            if self._published is not None:
+                return self._published
+        raise HalError("control pilot measurement does not settle; check the ADC wiring and scaling")
+
+    def poll_once(self) -> None:
+        changed = self._step()
+        if changed is not None:
+            for callback in list(self._subscribers):
+                try:
+                    callback(changed)
+                except Exception:
+                    log.exception("control pilot subscriber failed")
+
+    def _step(self) -> PilotReading | None:
+        started = time.perf_counter()
+        try:
+            raw = self._sampler.measure(self._output())
+        except Exception as exc:  # a dead ADC must fail safe: report an invalid pilot
+            log.error("control pilot measurement failed: %s", exc)
+            raw = PilotReading(CPState.INVALID, 0.0, 0.0)
+        self.burst_time_s = time.perf_counter() - started
+        if not self._debouncer.feed(raw) and self._published is not None:
+            current = self._debouncer.current
+            if current is not None:  # same state: refresh the voltages only
+                self._published = dataclasses.replace(current, diode_fault=self._published.diode_fault)
+            return None
+        accepted = self._debouncer.current
+        if accepted is None:
+            return None
+        if accepted.diode_fault:
+            self._diode_latched = True
+        elif accepted.state == CPState.A:
+            self._diode_latched = False  # chargebyte: latched until state A is seen (hardware.md §1.3)
+        reading = dataclasses.replace(accepted, diode_fault=self._diode_latched)
+        previous = self._published
+        self._published = reading
+        if previous is not None and (previous.state, previous.diode_fault) == (
+            reading.state,
+            reading.diode_fault,
+        ):
+            return None
+        return reading
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.poll_once()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self._sampler.close()
