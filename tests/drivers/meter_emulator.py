@@ -10,7 +10,7 @@ import socket
 import threading
 import tty
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pymodbus import FramerType
 from pymodbus.client.mixin import ModbusClientMixin
@@ -83,9 +83,8 @@ class EmulatedMeter:
                 raw = self.values.get(quantity, 0.0) / reg.scale
                 if not reg.data_type.startswith("float"):
                     raw = round(raw)
-                words = ModbusClientMixin.convert_to_registers(
-                    raw, _TYPES[reg.data_type], word_order=reg.word_order
-                )  # type: ignore[arg-type]
+                order: Literal["big", "little"] = "little" if reg.word_order == "little" else "big"
+                words = ModbusClientMixin.convert_to_registers(raw, _TYPES[reg.data_type], word_order=order)
             for i, word in enumerate(words):
                 out[(reg.function_code, reg.address + i)] = word
         return out

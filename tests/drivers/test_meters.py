@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,6 +15,7 @@ from hal.meters.bus import BusRegistry, SerialLine
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import MeterMap, builtin_maps, decode, plan_reads
 from hal.meters.scan import distinct_maps, scan
+from hal.types import MeterReading
 from tests.drivers.meter_emulator import (
     SAMPLE_VALUES,
     EmulatedMeter,
@@ -36,7 +38,7 @@ def expected(meter_map: MeterMap, quantity: str) -> float:
     return round(value / reg.scale) * reg.scale
 
 
-def check_reading(meter_map: MeterMap, reading) -> None:  # type: ignore[no-untyped-def]
+def check_reading(meter_map: MeterMap, reading: MeterReading) -> None:
     assert reading.energy_import_wh == pytest.approx(expected(meter_map, "energy_import"), rel=1e-6)
     for prefix, got in (
         ("voltage", reading.voltage_v),
@@ -57,7 +59,7 @@ def registry() -> BusRegistry:
 
 
 @pytest.fixture
-def bridge():  # type: ignore[no-untyped-def]
+def bridge() -> Iterator[PtyBridge]:
     b = PtyBridge()
     yield b
     b.close()
