@@ -21,7 +21,7 @@ def offerable_current(amps: float) -> float | None:
     if math.isnan(amps) or amps < MIN_CURRENT_A:
         return None
     amps = min(amps, MAX_CURRENT_A)
-    if GAP_LOW_A < amps < GAP_HIGH_A:
+    if GAP_LOW_A < amps <= GAP_HIGH_A:
         return GAP_LOW_A
     return amps
 

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 from firmware.core.vocabulary import FAULTS, Fault
 from hal.contract import ConnectorHardware, DigitalInput, Unsubscribe
-from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading
+from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, ProximityReading
 
 # Right after the EVSE changes its own CP output, the sampler may still report the old level for a
 # few bursts; readings matching the previous output are not faults during this window.
 OUTPUT_SETTLE_S = 0.1
+
+_PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
 
 # CP readings that are expected (not faults) for each output mode.
 _EXPECTED = {
@@ -82,6 +84,8 @@ class SafetyInterlock:
             self._unsubscribe.append(self._hw.rcm.subscribe(self.on_rcm))
             if self._hw.rcm.tripped:
                 self.on_rcm(True)
+        if self._hw.proximity is not None:
+            self._unsubscribe.append(self._hw.proximity.subscribe(self.on_proximity))
         if self._estop is not None:
             self._unsubscribe.append(self._estop.subscribe(self.on_emergency_stop))
             if self._estop.active:
@@ -192,6 +196,11 @@ class SafetyInterlock:
             self._notify(InterlockNotice(fault=fault, fault_active=active))
         self._notify(InterlockNotice(reading=reading, opened_reason=opened))
 
+    def on_proximity(self, reading: ProximityReading) -> None:
+        """A broken cable coding while a car is plugged in is a fault; it clears in state A."""
+        if reading.fault and self._reading.state in _PLUGGED:
+            self._set_fault(Fault.PP, True)
+
     def on_rcm(self, tripped: bool) -> None:
         self._set_fault(Fault.RCD_TRIP, tripped)
 
@@ -244,7 +253,8 @@ class SafetyInterlock:
         state = reading.state
         if state == CPState.A:
             # Faults latched "until state A" (diode: chargebyte CPUtils; short/range: EVerest) clear here.
-            for fault in (Fault.DIODE, Fault.CP_SHORT, Fault.PILOT_OUT_OF_RANGE, Fault.VENTILATION):
+            for fault in (Fault.DIODE, Fault.CP_SHORT, Fault.PILOT_OUT_OF_RANGE, Fault.VENTILATION,
+                          Fault.PP):
                 put(fault, False)
             return changes
         if reading.diode_fault and self._output.mode == PilotOutputMode.PWM:
@@ -254,5 +264,8 @@ class SafetyInterlock:
                 put(Fault.CP_SHORT, True)
             else:
                 put(Fault.PILOT_OUT_OF_RANGE, True)
-        put(Fault.VENTILATION, state == CPState.D and not self._ventilation)
+        if state == CPState.D and not self._ventilation:
+            put(Fault.VENTILATION, True)
+        elif state in (CPState.B, CPState.C):
+            put(Fault.VENTILATION, False)  # not on E/F: those are our own fault signalling
         return changes

@@ -143,6 +143,9 @@ class Station:
         for c in controllers:  # else the plugged EV waiting for a token
             if c.session is None and c.cp in PLUGGED and c.operative and not c.has_blocking_fault():
                 return c
+        for c in controllers:  # else a session that a card of the same group may stop
+            if c.session is not None and c.session.parent_id_tag is not None:
+                return c
         for c in controllers:
             if c.status in (ConnectorStatus.AVAILABLE, ConnectorStatus.RESERVED):
                 return c
