@@ -13,6 +13,7 @@ from firmware.clock import Clock
 from firmware.settings import ConfigError, ConnectorSettings, Settings
 from hal.config import DriverConfig
 from hal.contract import ConnectorHardware, StationHardware
+from hal.drivers_factory import HARDWARE_DRIVERS
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.types import CableAmpacity
 
@@ -29,6 +30,7 @@ class BuildContext:
         self.clock = clock
         self._simulated: dict[int, SimulatedConnector] = {}
         self.station_fakes: set[str] = set()
+        self.shared: dict[str, Any] = {}  # resources parts share, e.g. one Modbus client per bus
 
     def simulated_connector(self, connector: ConnectorSettings) -> SimulatedConnector:
         """The one simulated connector behind every fake part of `connector` (made on first use)."""
@@ -74,7 +76,7 @@ def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
     return getattr(ctx.simulated_connector(connector), part)
 
 
-DRIVERS: dict[str, PartBuilder] = {"fake": _fake}
+DRIVERS: dict[str, PartBuilder] = {"fake": _fake, **HARDWARE_DRIVERS}
 
 
 def _build(ctx: BuildContext, connector: ConnectorSettings | None, part: str,
