@@ -30,7 +30,9 @@ class HardwareControlPilot:
         self._interval_s = interval_s
         self._started = False
 
-    async def start(self) -> None:
+    async def start(self, background: bool = True) -> None:
+        """Open the generator (output off), take a first reading, and run the measurement thread unless
+        `background` is False (then the owner calls `poll_once`, as `chargepi selftest` does)."""
         await self._generator.open()
         reading = self._monitor.prime()
         worst = self._confirm * (self._interval_s + self._monitor.burst_time_s)
@@ -44,7 +46,8 @@ class HardwareControlPilot:
             log.warning(
                 "CP detection may take %.0f ms (> 50 ms): lower burst_samples or interval_ms", worst * 1e3
             )
-        self._monitor.start()
+        if background:
+            self._monitor.start()
         self._started = True
 
     async def stop(self) -> None:
@@ -126,8 +129,10 @@ class AdcProximityPilot:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
-    async def start(self) -> None:
+    async def start(self, background: bool = True) -> None:
         self._reading = self.measure()
+        if not background:
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pp-monitor", daemon=True)
         self._thread.start()
