@@ -11,7 +11,7 @@ from hal.pilot.adc import AnalogChannel
 from hal.pilot.measure import PilotMonitor
 from hal.pilot.output import PilotGenerator
 from hal.pilot.signal import divider_resistance, pp_ampacity
-from hal.types import PilotOutput, PilotReading, ProximityReading
+from hal.types import PILOT_HIGH, PilotOutput, PilotReading, ProximityReading
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,11 @@ class HardwareControlPilot:
         self._started = False
 
     async def start(self, background: bool = True) -> None:
-        """Open the generator (output off), take a first reading, and run the measurement thread unless
+        """Open the generator (steady +12 V), take a first reading, and run the measurement thread unless
         `background` is False (then the owner calls `poll_once`, as `chargepi selftest` does)."""
         await self._generator.open()
+        # Idle at steady +12 V (x1: present, not offering), the level the core expects after start.
+        self._generator.set_output(PILOT_HIGH)
         reading = self._monitor.prime()
         worst = self._confirm * (self._interval_s + self._monitor.burst_time_s)
         log.info(

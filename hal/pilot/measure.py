@@ -209,12 +209,15 @@ class PilotMonitor:
 
     def _step(self) -> PilotReading | None:
         started = time.perf_counter()
+        output = self._output()
         try:
-            raw = self._sampler.measure(self._output())
+            raw = self._sampler.measure(output)
         except Exception as exc:  # a dead ADC must fail safe: report an invalid pilot
             log.error("control pilot measurement failed: %s", exc)
             raw = PilotReading(CPState.INVALID, 0.0, 0.0)
         self.burst_time_s = time.perf_counter() - started
+        if self._output() != output:  # the output changed during the burst: it mixes two waveforms
+            return None
         if not self._debouncer.feed(raw) and self._published is not None:
             current = self._debouncer.current
             if current is not None:  # same state: refresh the voltages only

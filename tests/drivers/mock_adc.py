@@ -5,7 +5,7 @@ Each channel serves a cycle of voltages, one per conversion, so a burst sees a P
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gpiozero.pins.mock import MockPin, MockPWMPin, MockSPIClockPin, MockSPIDevice, MockSPISelectPin
@@ -44,11 +44,18 @@ class MockMcp3008(MockSPIDevice):  # type: ignore[misc]
         self._answered = False
         self.reference_v = reference_v
         self._cycles: dict[int, Iterator[float]] = {}
+        self._sources: dict[int, Callable[[], Sequence[float]]] = {}
         self.conversions = 0
 
     def set_voltages(self, channel: int, volts: Sequence[float]) -> None:
         """Volts at the ADC pin, served in turn (a single value = a steady level)."""
+        self._sources.pop(channel, None)
         self._cycles[channel] = itertools.cycle(list(volts))
+
+    def set_source(self, channel: int, source: Callable[[], Sequence[float]]) -> None:
+        """Volts computed at each conversion (e.g. from the pilot output and the car's state); when the
+        source gives several values they are served in turn."""
+        self._sources[channel] = source
 
     def on_start(self) -> None:
         super().on_start()
@@ -62,7 +69,12 @@ class MockMcp3008(MockSPIDevice):  # type: ignore[misc]
             return
         bits = [int(b) for b in self.rx_buf[start + 2 : start + 5]]
         channel = bits[0] << 2 | bits[1] << 1 | bits[2]
-        volts = next(self._cycles.get(channel, iter([0.0])))
+        source = self._sources.get(channel)
+        if source is not None:
+            values = source()
+            volts = values[self.conversions % len(values)]
+        else:
+            volts = next(self._cycles.get(channel, iter([0.0])))
         code = max(0, min(1023, round(volts / self.reference_v * 1023)))
         self.conversions += 1
         self._answered = True

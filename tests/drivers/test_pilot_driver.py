@@ -77,8 +77,8 @@ def polls(pilot: HardwareControlPilot, n: int) -> None:
 async def test_output_levels_on_the_pins(rig: Any) -> None:
     pilot, _, _, pins = rig
     pwm, enable = pins.pin(18), pins.pin(23)
-    assert pilot.output == PILOT_OFF and enable.state == 0
-    assert pwm.frequency == 1000
+    assert pilot.output == PILOT_HIGH and enable.state == 1  # idles at +12 V after start
+    assert pwm.frequency == 1000 and pwm.state == 1.0
     pilot.set_output(PilotOutput.pwm(16 / 0.6))
     assert pwm.state == pytest.approx(16 / 0.6 / 100) and enable.state == 1
     assert pilot.duty_resolution_percent == 0.0  # the mock factory is exact
@@ -106,7 +106,10 @@ async def test_software_pwm_rounds_the_current_down(pins: MockFactory) -> None:
 
 async def test_every_state_is_reported_once_after_confirmation(rig: Any) -> None:
     pilot, car, seen, _ = rig
+    pilot.set_output(PILOT_OFF)
+    polls(pilot, 2)
     assert pilot.read().state == CPState.E  # output off: E whatever the line shows
+    seen.clear()
     pilot.set_output(PILOT_HIGH)
     car.show(12.0)
     polls(pilot, 1)
