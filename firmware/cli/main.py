@@ -14,6 +14,8 @@ COMMAND_MODULES = [
     "firmware.cli.run_cmd",
     "firmware.cli.status_cmd",
     "firmware.cli.sim_cmd",
+    "firmware.cli.selftest_cmd",
+    "firmware.cli.meter_cmd",
 ]
 
 

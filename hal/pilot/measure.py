@@ -71,7 +71,7 @@ class AdcPilotSampler:
         self._prev_pos, self._prev_neg = pos, neg
         if output.mode == PilotOutputMode.OFF:
             return PilotReading(CPState.E, positive_v, negative_v)
-        if diode_fault(output, positive_v, negative_v):
+        if pos in (CPState.B, CPState.C, CPState.D) and diode_fault(output, positive_v, negative_v):
             return PilotReading(pos, positive_v, negative_v, diode_fault=True)
         if cp_short(output, positive_v, negative_v):
             return PilotReading(CPState.E, positive_v, negative_v)

@@ -56,7 +56,8 @@ def pwm_is_nominal(output: PilotOutput) -> bool:
 
 def diode_fault(output: PilotOutput, positive_v: float, negative_v: float) -> bool:
     """hardware.md §1.3: with nominal PWM, a loaded pilot whose negative half mirrors the positive one
-    means the EV's diode is missing or shorted."""
+    means the EV's diode is missing or shorted. Only meaningful with a car (B/C/D): with none the
+    +/-12 V halves are symmetrical by design."""
     return (
         pwm_is_nominal(output)
         and positive_v > STATE_D_LOWER_V
