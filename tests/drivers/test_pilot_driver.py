@@ -132,7 +132,7 @@ async def test_every_state_is_reported_once_after_confirmation(rig: Any) -> None
 
 
 async def test_no_car_under_pwm_is_not_a_diode_fault(rig: Any) -> None:
-    pilot, car, seen, _ = rig
+    pilot, car, _, _ = rig
     pilot.set_output(PilotOutput.pwm(50.0))
     car.show(12.0, -12.0)  # no car: the +/-12 V halves are symmetrical by design
     polls(pilot, 3)

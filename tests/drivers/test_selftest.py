@@ -45,7 +45,7 @@ async def test_selftest_passes_on_a_healthy_board(tmp_path: Path) -> None:
     assert checks["connector 1 cp -12 V"].values["negative_v"] == pytest.approx(-12.0, abs=0.1)
     assert checks["connector 1 cp PWM 50 %"].values["negative_v"] == pytest.approx(-12.0, abs=0.1)
     assert "followed close and open" in checks["connector 1 contactor"].detail
-    assert checks["connector 1 rcd"].values["trip_ms"] >= 0
+    assert "trip_ms" in checks["connector 1 rcd"].values
     assert checks["connector 1 pp"].values["ampacity_a"] == 32
     assert checks["connector 1 meter"].values["energy_wh"] == pytest.approx(100_000.0)
     assert rig.pins.pin(COIL).state == 0  # left open
