@@ -310,8 +310,21 @@ MeterConfig = Annotated[
 # --- bundles -----------------------------------------------------------------------------------------
 
 
+def _none_to_null(values: Any) -> Any:
+    """TOML has no null: an optional part may be written as `part = "none"` (or `{ driver = "none" }`)."""
+    if isinstance(values, dict):
+        return {
+            k: None if v == "none" or (isinstance(v, dict) and v.get("driver") == "none") else v
+            for k, v in values.items()
+        }
+    return values
+
+
 class ConnectorHalConfig(DriverConfig):
-    """Which driver runs each part of one connector. Optional parts may be "none"."""
+    """Which driver runs each part of one connector. Optional parts may be "none".
+
+    With the simulated pilot every unlisted part is simulated too; with a real pilot an unlisted
+    optional part is absent, so a real charger never runs with a simulated RCM or lock by accident."""
 
     pilot: PilotConfig = Field(default_factory=FakeDriver)
     contactor: ContactorConfig = Field(default_factory=FakeDriver)
@@ -324,8 +337,26 @@ class ConnectorHalConfig(DriverConfig):
     indicator: IndicatorConfig | None = Field(default_factory=FakeDriver)
     phase_switch: ContactorConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none(cls, values: Any) -> Any:
+        return _none_to_null(values)
+
+    @model_validator(mode="after")
+    def _real_board_has_no_implicit_fakes(self) -> ConnectorHalConfig:
+        if self.pilot.driver != "fake":
+            for name in ("proximity", "rcm", "lock", "temperature", "token_reader", "indicator"):
+                if name not in self.model_fields_set:
+                    setattr(self, name, None)
+        return self
+
 
 class StationHalConfig(DriverConfig):
     emergency_stop: InputConfig | None = None
     demand_response: InputConfig | None = None
     grid_meter: MeterConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none(cls, values: Any) -> Any:
+        return _none_to_null(values)

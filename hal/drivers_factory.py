@@ -51,18 +51,14 @@ def build_sampler(measure: cfg.AdcCpMeasure | cfg.ComparatorCpMeasure) -> PilotS
         )
         scaling = CpScaling(measure.adc_v_at_minus_12, measure.adc_v_at_plus_12)
         return AdcPilotSampler(channel, scaling, measure.burst_samples)
-    levels: dict[CPState, str | int] = {
-        CPState.A: measure.a.pin,
-        CPState.B: measure.b.pin,
-        CPState.C: measure.c.pin,
+    levels = {
+        CPState.A: input_spec(measure.a),
+        CPState.B: input_spec(measure.b),
+        CPState.C: input_spec(measure.c),
     }
     if measure.d is not None:
-        levels[CPState.D] = measure.d.pin
-    negative = measure.negative.pin if measure.negative is not None else None
-    pull = measure.a.pull
-    return ComparatorPilotSampler(
-        levels, negative, measure.a.active_high, None if pull == "none" else pull == "up"
-    )
+        levels[CPState.D] = input_spec(measure.d)
+    return ComparatorPilotSampler(levels, input_spec(measure.negative) if measure.negative else None)
 
 
 def build_pilot(ctx: BuildContext, config: cfg.SysfsPilot | cfg.GpioPilot) -> HardwareControlPilot:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+from hal.contract import HalError
+
 ADC_MODELS = ("MCP3002", "MCP3004", "MCP3008", "MCP3202", "MCP3204", "MCP3208")
 _CHANNELS = {"MCP3002": 2, "MCP3004": 4, "MCP3008": 8, "MCP3202": 2, "MCP3204": 4, "MCP3208": 8}
 
@@ -25,11 +27,13 @@ class AnalogChannel(Protocol):
 
     def read_v(self) -> float: ...
 
+    def open(self) -> None: ...
+
     def close(self) -> None: ...
 
 
 class McpChannel:
-    """One single-ended channel of an MCP3xxx on /dev/spidev<port>.<device>."""
+    """One single-ended channel of an MCP3xxx on /dev/spidev<port>.<device>; opened by `open()`."""
 
     def __init__(
         self,
@@ -40,18 +44,36 @@ class McpChannel:
         device: int = 0,
         pin_factory: Any = None,
     ) -> None:
-        import gpiozero
-
         if model not in ADC_MODELS:
             raise ValueError(f"ADC model {model!r} not supported; allowed: {', '.join(ADC_MODELS)}")
         if not 0 <= channel < _CHANNELS[model]:
             raise ValueError(f"{model} has channels 0..{_CHANNELS[model] - 1}, not {channel}")
-        cls = getattr(gpiozero, model)
-        self._device = cls(
-            channel=channel, max_voltage=reference_v, port=port, device=device, pin_factory=pin_factory
-        )
+        self._model = model
+        self._channel = channel
+        self._port = port
+        self._spi_device = device
+        self._factory = pin_factory
         self._reference_v = reference_v
         self._lock = _chip_lock(port, device)
+        self._device: Any = None
+
+    def open(self) -> None:
+        import gpiozero
+
+        cls = getattr(gpiozero, self._model)
+        try:
+            self._device = cls(
+                channel=self._channel,
+                max_voltage=self._reference_v,
+                port=self._port,
+                device=self._spi_device,
+                pin_factory=self._factory,
+            )
+        except Exception as exc:
+            raise HalError(
+                f"cannot open {self._model} on /dev/spidev{self._port}.{self._spi_device}: {exc} "
+                "(enable SPI with dtparam=spi=on; the user needs the spi group)"
+            ) from exc
 
     def burst(self, samples: int) -> tuple[float, float]:
         device = self._device
@@ -64,4 +86,6 @@ class McpChannel:
             return float(self._device.value) * self._reference_v
 
     def close(self) -> None:
-        self._device.close()
+        if self._device is not None:
+            self._device.close()
+            self._device = None

@@ -132,6 +132,7 @@ class AdcProximityPilot:
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
     async def start(self, background: bool = True) -> None:
+        self._channel.open()
         self._reading = self.measure()
         if not background:
             return

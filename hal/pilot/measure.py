@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from hal.contract import HalError, Unsubscribe
+from hal.gpio.pins import InputSpec, input_active, open_input
 from hal.pilot.adc import AnalogChannel
 from hal.pilot.signal import classify_peak, combine, cp_short, diode_fault
 from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading
@@ -36,6 +37,8 @@ NOMINAL_V = {
 class PilotSampler(Protocol):
     def measure(self, output: PilotOutput) -> PilotReading:
         """Take one burst and classify it (no debouncing)."""
+
+    def open(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -62,6 +65,9 @@ class AdcPilotSampler:
         self._prev_pos = CPState.A
         self._prev_neg = CPState.A
 
+    def open(self) -> None:
+        self._channel.open()
+
     def measure(self, output: PilotOutput) -> PilotReading:
         low, high = self._channel.burst(self._samples)
         positive_v = round(self._scaling.cp_volts(high), 3)
@@ -84,47 +90,49 @@ class AdcPilotSampler:
 class ComparatorPilotSampler:
     """Boards with comparators on the (peak-held) CP: one input per threshold, active while the positive
     level is above it (~10.5 / 7.5 / 4.5 / 1.5 V for A / B / C / D), and optionally one input active while
-    the negative level is below about -10.5 V (the diode check)."""
+    the negative level is below about -10.5 V (the diode check). The volts reported are nominal levels."""
 
     def __init__(
-        self,
-        level_pins: dict[CPState, str | int],
-        negative_pin: str | int | None,
-        active_high: bool,
-        pull_up: bool | None,
-        pin_factory: Any = None,
+        self, level_pins: dict[CPState, InputSpec], negative_pin: InputSpec | None, pin_factory: Any = None
     ) -> None:
-        from gpiozero import DigitalInputDevice
-
-        def make(pin: str | int) -> Any:
-            # gpiozero: with pull_up=None the active level must be given; otherwise it follows the pull.
-            if pull_up is None:
-                return DigitalInputDevice(
-                    pin, pull_up=None, active_state=active_high, pin_factory=pin_factory
-                )
-            return DigitalInputDevice(pin, pull_up=pull_up, pin_factory=pin_factory)
-
         order = (CPState.A, CPState.B, CPState.C, CPState.D)
-        self._levels = [(state, make(level_pins[state])) for state in order if state in level_pins]
-        self._negative = make(negative_pin) if negative_pin is not None else None
+        self._specs = [(state, level_pins[state]) for state in order if state in level_pins]
+        self._negative_spec = negative_pin
+        self._factory = pin_factory
+        self._levels: list[tuple[CPState, InputSpec, Any]] = []
+        self._negative: Any = None
+
+    def open(self) -> None:
+        self._levels = [(state, spec, open_input(spec, self._factory)) for state, spec in self._specs]
+        if self._negative_spec is not None:
+            self._negative = open_input(self._negative_spec, self._factory)
 
     def measure(self, output: PilotOutput) -> PilotReading:
-        state = next((s for s, dev in self._levels if dev.is_active), CPState.E)
-        negative_ok = self._negative.is_active if self._negative is not None else None
+        state = next((s for s, spec, dev in self._levels if input_active(dev, spec)), CPState.E)
+        negative_ok: bool | None = None
+        if self._negative is not None and self._negative_spec is not None:
+            negative_ok = input_active(self._negative, self._negative_spec)
         if output.mode == PilotOutputMode.OFF:
             return PilotReading(CPState.E, 0.0, 0.0)
         if state == CPState.E and (negative_ok or output.mode == PilotOutputMode.NEGATIVE):
             return PilotReading(CPState.F, -12.0, -12.0)
         pwm_on = output.mode == PilotOutputMode.PWM and 0.0 < output.duty_percent < 100.0
         fault = pwm_on and negative_ok is False and state in (CPState.B, CPState.C, CPState.D)
-        negative_v = -12.0 if pwm_on and not fault else NOMINAL_V[state] * (-1.0 if fault else 1.0)
+        if not pwm_on:
+            negative_v = NOMINAL_V[state]  # steady level: both "peaks" are the same
+        elif fault:
+            negative_v = -NOMINAL_V[state]  # the negative half mirrors the positive one
+        else:
+            negative_v = -12.0
         return PilotReading(state, NOMINAL_V[state], negative_v, diode_fault=fault)
 
     def close(self) -> None:
-        for _, dev in self._levels:
+        for _, _, dev in self._levels:
             dev.close()
+        self._levels = []
         if self._negative is not None:
             self._negative.close()
+            self._negative = None
 
 
 class Debouncer:
@@ -191,7 +199,8 @@ class PilotMonitor:
         return self._published
 
     def prime(self) -> PilotReading:
-        """Measure until a state is accepted (start-up), without notifying anyone."""
+        """Open the sampler and measure until a state is accepted (start-up), without notifying anyone."""
+        self._sampler.open()
         for _ in range(self._debouncer.confirm * 4):
             self._step()
             if self._published is not None:
