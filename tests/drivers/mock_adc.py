@@ -60,6 +60,10 @@ class MockMcp3008(MockSPIDevice):  # type: ignore[misc]
     def on_start(self) -> None:
         super().on_start()
         self._answered = False
+        # MockPin records every level change; thousands per burst would grow without bound (and make
+        # garbage collection pauses part of the measured latency).
+        for pin in (self.clock_pin, self.mosi_pin, self.miso_pin, self.select_pin):
+            pin.clear_states()
 
     def on_bit(self) -> None:
         if self._answered or 1 not in self.rx_buf:
