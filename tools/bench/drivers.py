@@ -83,6 +83,7 @@ async def cp_to_contactor(events: int, burst: int, interval_ms: float) -> list[f
     await pilot.start()
     pilot.set_output(PilotOutput.pwm(26.67))
     opened = threading.Event()
+    closed = threading.Event()
     opened_at = [0.0]
     state = {"car": 9.0}
 
@@ -92,6 +93,7 @@ async def cp_to_contactor(events: int, burst: int, interval_ms: float) -> list[f
     def interlock(reading: PilotReading) -> None:
         if reading.state == CPState.C:
             contactor.close()
+            closed.set()
         elif reading.state == CPState.B and contactor.commanded_closed:
             contactor.open()
             opened_at[0] = time.perf_counter()
@@ -102,9 +104,10 @@ async def cp_to_contactor(events: int, burst: int, interval_ms: float) -> list[f
     coil = factory.pin(17)
     results: list[float] = []
     for _ in range(events):
+        closed.clear()
         state["car"] = 6.0
-        while not coil.state:
-            await asyncio.sleep(0.001)
+        await asyncio.to_thread(closed.wait, 5.0)
+        assert coil.state
         opened.clear()
         started = time.perf_counter()
         state["car"] = 9.0
