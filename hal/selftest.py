@@ -7,8 +7,9 @@ Works on whatever drivers the config names (the fake ones too). Timing uses the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from firmware.clock import Clock
 from hal.contract import ConnectorHardware, EnergyMeter, HalError, StationHardware
@@ -36,6 +37,7 @@ class SelfTestOptions:
 
 
 Report = Callable[[Check], None]
+T = TypeVar("T")
 
 
 async def _pilot_level(
@@ -203,6 +205,15 @@ async def check_rfid(clock: Clock, hardware: StationHardware, timeout_s: float, 
         report(Check("rfid", False, f"no card within {timeout_s:g} s"))
 
 
+async def _guarded(name: str, report: Report, check: Awaitable[T]) -> T | None:
+    """Run one check; a part that failed to start (or fails now) is a FAIL line, not a crash."""
+    try:
+        return await check
+    except HalError as exc:
+        report(Check(name, False, str(exc)))
+        return None
+
+
 async def run_selftest(
     hardware: StationHardware, clock: Clock, options: SelfTestOptions, report: Report
 ) -> list[Check]:
@@ -223,17 +234,26 @@ async def run_selftest(
                 continue
             started.append(part)
         for hw in hardware.connectors:
-            no_car = await check_pilot(clock, hw, record)
+            cid = hw.connector_id
+            no_car = await _guarded(f"connector {cid} cp", record, check_pilot(clock, hw, record))
             if options.relay and no_car:
-                await check_contactor(clock, hw, "contactor", record)
-                await check_contactor(clock, hw, "phase_switch", record)
-            await check_rcm(hw, record)
-            await check_lock(hw, record)
-            await check_proximity(hw, record)
-            await check_meter(f"connector {hw.connector_id} meter", hw.meter, record)
+                await _guarded(
+                    f"connector {cid} contactor", record, check_contactor(clock, hw, "contactor", record)
+                )
+                await _guarded(
+                    f"connector {cid} phase switch",
+                    record,
+                    check_contactor(clock, hw, "phase_switch", record),
+                )
+            await _guarded(f"connector {cid} rcd", record, check_rcm(hw, record))
+            await _guarded(f"connector {cid} lock", record, check_lock(hw, record))
+            await _guarded(f"connector {cid} pp", record, check_proximity(hw, record))
+            await _guarded(
+                f"connector {cid} meter", record, check_meter(f"connector {cid} meter", hw.meter, record)
+            )
         if hardware.grid_meter is not None:
-            await check_meter("grid meter", hardware.grid_meter, record)
-        await check_rfid(clock, hardware, options.rfid_timeout_s, record)
+            await _guarded("grid meter", record, check_meter("grid meter", hardware.grid_meter, record))
+        await _guarded("rfid", record, check_rfid(clock, hardware, options.rfid_timeout_s, record))
     finally:
         for part in reversed(started):
             await part.stop()

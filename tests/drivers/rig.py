@@ -5,6 +5,7 @@ pymodbus server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,7 +37,17 @@ class Rig:
         self.adc = adc
         self.meter = meter
         self.meter_port = meter_port
+        self.meter_server: Any = None
         self.car_level = 12.0  # +12 no car, +9 B, +6 C
+
+    async def start_meter(self) -> None:
+        self.meter_server = await start_tcp_server([self.meter], self.meter_port)
+
+    async def stop_meter(self) -> None:
+        """The meter stops answering (power cut, broken bus)."""
+        if self.meter_server is not None:
+            await self.meter_server.shutdown()
+            self.meter_server = None
 
     def hal_config(self) -> dict[str, Any]:
         return {
@@ -97,24 +108,25 @@ async def hardware_rig() -> AsyncIterator[Rig]:
     previous = Device.pin_factory
     factory = MockFactory(pin_class=MockPWMPin)
     Device.pin_factory = factory
-    port = free_port()
     meter = EmulatedMeter(
         builtin_maps()["sdm630"],
         values={"energy_import": 100_000.0, "voltage_l1": 230.0, "voltage_l2": 231.0, "voltage_l3": 229.0},
     )
-    server = await start_tcp_server([meter], port)
+    mirror = factory.pin(MIRROR)
+    mirror.drive_low()  # coil off: the mirror contact is closed
+    factory.pin(COIL, pin_class=ConnectedPwmPin, input_pin=mirror)
+    fault = factory.pin(RCM_FAULT)
+    fault.drive_low()
+    factory.pin(RCM_TEST, pin_class=ConnectedPwmPin, input_pin=fault)
+    adc = MockMcp3008(REF_V, factory)
+    adc.set_voltages(1, [REF_V * 220 / 1220])  # PP: 220 Ohm = 32 A cable
+    adc.set_voltages(0, [adc_v(12.0)])
+    rig = Rig(factory, adc, meter, free_port())
     try:
-        mirror = factory.pin(MIRROR)
-        mirror.drive_low()  # coil off: the mirror contact is closed
-        factory.pin(COIL, pin_class=ConnectedPwmPin, input_pin=mirror)
-        fault = factory.pin(RCM_FAULT)
-        fault.drive_low()
-        factory.pin(RCM_TEST, pin_class=ConnectedPwmPin, input_pin=fault)
-        adc = MockMcp3008(REF_V, factory)
-        adc.set_voltages(1, [REF_V * 220 / 1220])  # PP: 220 Ohm = 32 A cable
-        adc.set_voltages(0, [adc_v(12.0)])
-        yield Rig(factory, adc, meter, port)
+        await rig.start_meter()
+        yield rig
     finally:
-        await server.shutdown()
+        await rig.stop_meter()
         factory.reset()
         Device.pin_factory = previous
+        gc.collect()  # gpiozero caches shared SPI buses by pin in weak references: drop this rig's

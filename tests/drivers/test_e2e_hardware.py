@@ -72,3 +72,51 @@ async def test_controller_charges_a_car_on_the_hardware_drivers(tmp_path: Path) 
         assert started.meter_start_wh == pytest.approx(100_000.0)
         assert stopped.meter_stop_wh - started.meter_start_wh == pytest.approx(1500.0)
         assert stopped.reason.value == "EVDisconnected"
+
+
+async def test_meter_lost_mid_session_keeps_the_session(tmp_path: Path) -> None:
+    async with hardware_rig() as rig:
+        settings = load_settings(
+            None, station={"state_dir": str(tmp_path)}, connectors=[{"id": 1, "hal": rig.hal_config()}]
+        )
+        clock = SimClock()
+        app = Application(settings, clock=clock)
+        pilot = app.hardware.connectors[0].pilot
+        rig.attach_pilot(pilot)
+        events: list[CoreEvent] = []
+        app.station.subscribe(events.append)
+        await app.start()
+        try:
+            connector = app.station.connector(1)
+            coil = rig.pins.pin(COIL)
+            rig.car_level = 9.0
+            await wait_for(clock, lambda: pilot.output.mode == PilotOutputMode.PWM, "PWM offer")
+            rig.car_level = 6.0
+            await wait_for(clock, lambda: connector.status.value == "Charging", "Charging")
+            rig.meter.values["energy_import"] += 700.0
+            await clock.advance(2.0)
+            await rig.stop_meter()  # the meter stops answering mid-session
+            await wait_for(
+                clock,
+                lambda: "meter-offline" in {f.value for f in connector.faults},
+                "meter-offline warning",
+                sim_step=1.0,
+            )
+            assert connector.status.value == "Charging" and coil.state  # the session goes on
+            rig.meter.values["energy_import"] += 800.0
+            await rig.start_meter()  # back: reconnected on the next poll
+            await wait_for(
+                clock,
+                lambda: "meter-offline" not in {f.value for f in connector.faults},
+                "meter back",
+                sim_step=1.0,
+            )
+            rig.car_level = 9.0
+            await wait_for(clock, lambda: not coil.state, "contactor opening", sim_step=0.0)
+            rig.car_level = 12.0
+            await wait_for(clock, lambda: any(isinstance(e, SessionStopped) for e in events), "session end")
+        finally:
+            await app.stop()
+        started = next(e for e in events if isinstance(e, SessionStarted))
+        stopped = next(e for e in events if isinstance(e, SessionStopped))
+        assert stopped.meter_stop_wh - started.meter_start_wh == pytest.approx(1500.0)
