@@ -74,8 +74,15 @@ def selftest(args: argparse.Namespace) -> int:
         return 3
     relay = not args.no_relay
     if relay and not args.yes:
-        answer = input("The contactor will close for 0.25 s: the outlet is LIVE meanwhile. Continue? [y/N] ")
+        try:
+            answer = input(
+                "The contactor will close for 0.25 s: the outlet is LIVE meanwhile. Continue? [y/N] "
+            )
+        except EOFError:  # no terminal: never click without an explicit yes
+            answer = ""
         relay = answer.strip().lower() in ("y", "yes")
+        if not relay:
+            print("contactor click skipped (run with --yes to include it)")
     if args.rfid_timeout > 0:
         print(f"Present a card to the reader during the RFID check (up to {args.rfid_timeout:g} s).")
     try:

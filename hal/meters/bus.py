@@ -20,6 +20,10 @@ class NoAnswer(MeterError):
     """The device did not answer at all (timeout, CRC errors, connection refused)."""
 
 
+class BusUnavailable(MeterError):
+    """The serial port or TCP endpoint itself cannot be opened (missing adapter, port in use, refused)."""
+
+
 class Refused(MeterError):
     """The device answered with a Modbus exception (e.g. illegal address: not this model)."""
 
@@ -63,6 +67,10 @@ class ModbusBus:
                 await self._clock.sleep(wait)
             try:
                 client = await self._connected()
+            except (TimeoutError, ModbusException, OSError) as exc:
+                self._drop()
+                raise BusUnavailable(f"{self.name}: cannot open the bus: {exc}") from exc
+            try:
                 method = client.read_input_registers if function_code == 4 else client.read_holding_registers
                 response = await method(address, count=count, device_id=device_id)
             except (TimeoutError, ModbusException, OSError) as exc:

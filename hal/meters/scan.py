@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hal.contract import MeterError
-from hal.meters.bus import ModbusBus, NoAnswer
+from hal.meters.bus import BusUnavailable, ModbusBus, NoAnswer
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import MeterMap, builtin_maps
 
@@ -45,6 +45,8 @@ async def scan(bus: ModbusBus, device_ids: range, maps: list[MeterMap] | None = 
                 meter = ModbusMeter(bus, device_id, meter_map)
                 try:
                     values = await meter.read_values()
+                except BusUnavailable:
+                    raise
                 except NoAnswer:
                     if hit is None:
                         break

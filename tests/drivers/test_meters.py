@@ -11,7 +11,7 @@ import pytest
 
 from firmware.clock import RealClock
 from hal.contract import HalError, MeterError
-from hal.meters.bus import BusRegistry, SerialLine
+from hal.meters.bus import BusRegistry, BusUnavailable, SerialLine
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import MeterMap, builtin_maps, decode, plan_reads
 from hal.meters.scan import distinct_maps, scan
@@ -232,3 +232,15 @@ async def test_scan_finds_addresses_and_models(registry: BusRegistry) -> None:
 def test_nan_is_not_a_reading() -> None:
     assert decode([0x7F80, 0x0000], "float32", "big") is None  # +inf
     assert not math.isnan(decode([0x4366, 0x0000], "float32", "big") or 0.0)
+
+
+async def test_unreachable_bus_is_named(registry: BusRegistry) -> None:
+    port = free_port()  # nothing listens there
+    meter = ModbusMeter(registry.tcp("127.0.0.1", port, timeout_s=0.3, retries=0), 1, MAPS["Eastron SDM120"])
+    with pytest.raises(BusUnavailable, match="cannot open the bus"):
+        await meter.read()
+    with pytest.raises(BusUnavailable):  # a scan stops at once instead of probing 247 silent addresses
+        await scan(registry.tcp("127.0.0.1", port, timeout_s=0.3, retries=0), range(1, 248))
+    missing = registry.serial(SerialLine("/dev/ttyNOPE0"), timeout_s=0.3, retries=0)
+    with pytest.raises(BusUnavailable, match="ttyNOPE0"):
+        await ModbusMeter(missing, 1, MAPS["Eastron SDM120"]).read()

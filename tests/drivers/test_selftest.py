@@ -120,3 +120,18 @@ def test_meter_scan_rejects_bad_ranges(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         build_parser().parse_args(["meter", "scan", "--host", "x", "--ids", "0-300"])
     assert "Modbus addresses are 1..247" in capsys.readouterr().err
+
+
+def test_selftest_cli_on_the_fake_hal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "chargepi.toml"
+    config.write_text(f'[station]\nstate_dir = "{tmp_path}"\n')
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")  # the technician declines the click
+    from firmware.cli.main import main
+
+    assert main(["selftest", "--config", str(config), "--rfid-timeout", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "contactor click skipped" in out
+    assert "PASS  connector 1 cp +12 V" in out and "contactor " not in out.split("skipped")[1]
+    assert out.strip().endswith("0 failed")
