@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "firmware.cli.limit_cmd",
     "firmware.cli.selftest_cmd",
     "firmware.cli.meter_cmd",
+    "firmware.cli.config_cmd",
+    "firmware.cli.completion_cmd",
+    "firmware.cli.sessions_cmd",
 ]
 
 
