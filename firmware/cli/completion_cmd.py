@@ -55,7 +55,7 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
         for option, (kind, choices) in node["values"].items():
             pattern = shlex.quote(f"{path}|{option}")
             if kind == "choices":
-                values.append(f"        {pattern}) COMPREPLY=($(compgen -W {shlex.quote(' '.join(choices))}"
+                values.append(f"        {pattern}) COMPREPLY=($(compgen -W {shlex.quote(' '.join(map(str, choices)))}"
                               ' -- "$cur")); return ;;')
             elif kind == "file":
                 values.append(f'        {pattern}) COMPREPLY=($(compgen -f -- "$cur")); return ;;')
