@@ -23,7 +23,7 @@ from pathlib import Path
 from firmware.app import Application
 from firmware.clock import RealClock
 from firmware.settings import load_settings
-from hal.fake import SimulatedConnector, SimulatedStation
+from hal.fake import SimulatedConnector
 
 EVENT_KINDS = ("cp-c-to-b", "rcd-trip", "unplug", "emergency-stop")
 
