@@ -20,7 +20,7 @@ from pydantic_settings import (
 
 from firmware import __version__
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
-from hal.config import ConnectorHalConfig, StationHalConfig
+from hal.config import DRIVER_TAGS, ConnectorHalConfig, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
 
@@ -216,7 +216,9 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
     where = str(path) if path else "configuration"
     lines = [f"{where}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        # Discriminated unions (hal driver configs) put the chosen tag into the location; drop it.
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p in DRIVER_TAGS)]
+        key = ".".join(str(p) for p in loc) or "(top level)"
         value = error.get("input")
         shown = "(missing)" if error["type"] == "missing" else repr(value)
         if isinstance(value, dict) and error["type"] != "missing":
@@ -225,5 +227,10 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
         msg = error["msg"]
         if error["type"] in ("value_error", "assertion_error"):
             detail = msg.removeprefix("Value error, ")
+        if error["type"] == "union_tag_invalid":
+            ctx = error.get("ctx") or {}
+            key += "." + str(ctx.get("discriminator", "driver")).strip("'")
+            shown = repr(ctx.get("tag"))
+            detail = f"allowed: {ctx.get('expected_tags')}"
         lines.append(f"  {key} = {shown}: {detail}")
     return "\n".join(lines)

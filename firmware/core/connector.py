@@ -112,7 +112,7 @@ class ConnectorController:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
                                          notify=self._notice_from_any_thread,
-                                         emergency_stop=emergency_stop)
+                                         emergency_stop=emergency_stop, supply_phases=settings.phases)
         base = {LimitSource.HARDWARE.value: settings.rated_current_a}
         if settings.max_current_a is not None:
             base[LimitSource.CONFIGURED.value] = settings.max_current_a
@@ -322,11 +322,13 @@ class ConnectorController:
         self._release_lock()
 
     def _on_feedback(self, closed: bool) -> None:
+        """The mirror contact closed while nobody commands the contactor closed. The notice may be stale
+        (the contactor was opened by the interlock a moment ago), so only a re-check of the current state
+        after the feedback window decides whether it is welded."""
         if self._loop is None:
             return
-        if closed and not self.hw.contactor.commanded_closed and "weld_check" not in self._timers:
-            self._set_fault(Fault.CONTACTOR_WELDED, True)  # closed with nobody asking: welded
-            self.reconcile()
+        if closed and not self.hw.contactor.commanded_closed:
+            self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
 
     def _on_proximity(self, reading: ProximityReading) -> None:
         if self._loop is None:
@@ -816,6 +818,7 @@ class ConnectorController:
             "limits": {k: round(v, 2) for k, v in self.arbiter.limits.items()},
             "contactor": {"closed": self.hw.contactor.commanded_closed,
                           "feedback_closed": self.hw.contactor.feedback_closed},
+            "phases": self.interlock.phases_in_use,
             "lock": "none" if lock is None else
             {True: "locked", False: "unlocked", None: "unknown"}[lock.locked],
             "faults": sorted(f.value for f in self.faults),
