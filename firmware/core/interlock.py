@@ -7,8 +7,9 @@ delay opening. Closing, in contrast, is always requested by the controller and r
 
 The contactor may be closed only while all of these hold (hardware.md §4.2 "Closing logic"):
 the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed,
-the RCM has passed its self test and no blocking fault is active. Losing any of them except PWM opens at once; PWM off (C1) is handled by the
-controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via hardware.md §2).
+the RCM has passed its self test and no blocking fault is active. Losing any of them except PWM opens
+at once; PWM off (C1) is handled by the controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via
+hardware.md §2).
 """
 
 from __future__ import annotations
