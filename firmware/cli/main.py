@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "firmware.cli.sim_cmd",
     "firmware.cli.selftest_cmd",
     "firmware.cli.meter_cmd",
+    "firmware.cli.limit_cmd",
 ]
 
 
