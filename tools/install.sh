@@ -3,6 +3,7 @@
 #
 #   sudo tools/install.sh                    install or upgrade from this source tree
 #   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
+#   sudo tools/install.sh --config config/pi-hat-mcp3004.toml   first install with your board's config
 #   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
@@ -16,14 +17,16 @@
 # (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the
 # previous release, which is restarted, and the script exits 1. Running it again is harmless.
 #
-# Options: --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for tests; --no-start
-# only enables the unit (offline image builds); --force rebuilds a release that is already there.
+# Options: --config FILE is the first configuration (default config/chargepi.toml, simulated hardware;
+# config/ has examples per board); --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for
+# tests; --no-start only enables the unit (offline image builds); --force rebuilds an existing release.
 # Environment: PYTHON (default python3), SYSTEMCTL (default systemctl), CHARGEPI_START_TIMEOUT (s, 60).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${DESTDIR:-/}
 WHEEL=""
+FIRST_CONFIG=""
 ACTION=install
 PURGE=0
 START=1
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT=${2:?--root needs a directory}; shift ;;
         --wheel) WHEEL=${2:?--wheel needs a file}; shift ;;
+        --config) FIRST_CONFIG=${2:?--config needs a file}; shift ;;
         --uninstall) ACTION=uninstall ;;
         --purge) PURGE=1 ;;
         --no-start) START=0 ;;
@@ -136,8 +140,10 @@ install_config() {
     chown "0:$gid" "$ETC"
     chown "$uid:$gid" "$STATE"
     if [ ! -e "$ETC/chargepi.toml" ]; then
-        install -m 0640 "$SRC/config/chargepi.toml" "$ETC/chargepi.toml"
+        install -m 0640 "${FIRST_CONFIG:-$SRC/config/chargepi.toml}" "$ETC/chargepi.toml"
         say "installed a first configuration: $ETC/chargepi.toml (edit it: chargepi config set ...)"
+    elif [ -n "$FIRST_CONFIG" ]; then
+        say "kept the existing $ETC/chargepi.toml (--config only applies to a first install)"
     fi
     # Only root writes the config; the service's group reads it.
     chown "0:$gid" "$ETC/chargepi.toml"
@@ -220,6 +226,11 @@ prune_releases() {  # keep the current, the previous and the newest others up to
 
 install_or_upgrade() {
     local version previous
+    if [ -n "$FIRST_CONFIG" ]; then
+        [ -f "$FIRST_CONFIG" ] || die "no config file at $FIRST_CONFIG"
+        "$PYTHON" -c 'import tomllib, sys; tomllib.load(open(sys.argv[1], "rb"))' "$FIRST_CONFIG" 2>/dev/null \
+            || die "$FIRST_CONFIG is not valid TOML"
+    fi
     version=$(new_version)
     [ -n "$version" ] || die "cannot tell the version to install"
     previous=$(current_release)
@@ -227,6 +238,10 @@ install_or_upgrade() {
     check_python
     ensure_user
     build_release "$OPT/releases/$version"
+    if [ -n "$FIRST_CONFIG" ] && [ ! -e "$ETC/chargepi.toml" ] &&
+            ! "$OPT/releases/$version/bin/chargepi" config validate "$FIRST_CONFIG"; then
+        die "$FIRST_CONFIG is not a valid configuration (see above); nothing was changed"
+    fi
     install_config
     switch_to "$version"
     install_system_files

@@ -229,3 +229,18 @@ def test_bad_options_and_missing_wheels_are_refused(machine: Machine) -> None:
     assert done.returncode == 1 and "unknown option --frobnicate" in done.stderr
     done = machine.install("--wheel", str(machine.tmp / "nothing.whl"))
     assert done.returncode == 1 and "no wheel at" in done.stderr
+
+
+def test_a_board_config_is_the_first_configuration_and_never_overwrites(machine: Machine) -> None:
+    board = REPO / "config" / "pi-hat-mcp3004.toml"
+    done = machine.install("--wheel", str(machine.wheel("0.1.0")), "--config", str(board))
+    assert done.returncode == 0, done.stderr
+    config = machine.root / "etc/chargepi/chargepi.toml"
+    assert config.read_text() == board.read_text()
+    config.write_text("# mine\n")
+    done = machine.install("--wheel", str(machine.wheel("0.1.0")), "--config", str(board))
+    assert "kept the existing" in done.stdout and config.read_text() == "# mine\n"
+    broken = machine.tmp / "broken.toml"
+    broken.write_text("[station\n")
+    done = machine.install("--config", str(broken))
+    assert done.returncode == 1 and "is not valid TOML" in done.stderr
