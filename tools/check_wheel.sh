@@ -23,7 +23,10 @@ esac
 cd "$scratch"  # nothing from the source tree on sys.path
 out=$("$scratch/venv/bin/chargepi" --version)
 [ "$out" = "chargepi $version" ] || { echo "check_wheel: --version said: $out" >&2; exit 1; }
-"$scratch/venv/bin/chargepi" config validate "$OLDPWD/config/chargepi.toml" >/dev/null
+for example in "$OLDPWD"/config/*.toml; do  # also proves the data files (meter maps, schemas) shipped
+    "$scratch/venv/bin/chargepi" config validate "$example" >/dev/null \
+        || { echo "check_wheel: $example does not validate with the installed wheel" >&2; exit 1; }
+done
 "$scratch/venv/bin/chargepi" config schema | "$scratch/venv/bin/python" -c 'import json, sys; json.load(sys.stdin)'
 "$scratch/venv/bin/python" - <<'PY'
 from importlib.resources import files
