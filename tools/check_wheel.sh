@@ -23,7 +23,7 @@ esac
 cd "$scratch"  # nothing from the source tree on sys.path
 out=$("$scratch/venv/bin/chargepi" --version)
 [ "$out" = "chargepi $version" ] || { echo "check_wheel: --version said: $out" >&2; exit 1; }
-for example in "$OLDPWD"/config/*.toml; do  # also proves the data files (meter maps, schemas) shipped
+for example in "$OLDPWD"/config/*.toml; do
     "$scratch/venv/bin/chargepi" config validate "$example" >/dev/null \
         || { echo "check_wheel: $example does not validate with the installed wheel" >&2; exit 1; }
 done
@@ -31,5 +31,7 @@ done
 "$scratch/venv/bin/python" - <<'PY'
 from importlib.resources import files
 assert files("firmware.control").joinpath("status.schema.json").is_file(), "status schema not in the wheel"
+from hal.meters.registermap import builtin_maps
+assert "eastron-sdm630" in builtin_maps(), "meter register maps not in the wheel"
 PY
 echo "check_wheel: $(basename "$wheel") installs into a fresh venv and runs ($(( $(date +%s) - start )) s)"
