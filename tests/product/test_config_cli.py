@@ -267,10 +267,13 @@ def test_zsh_completion_loads_the_bash_one_through_bashcompinit(capsys: Capture)
 def test_credentials_file_is_merged_over_the_config(config: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config.write_text(config.read_text().replace('power_loss_policy = "stop"', 'power_loss_policy = "resume"'))
     (config.parent / "secrets.toml").write_text('[station]\nserial_number = "FROM-SECRETS"\n')
     settings = load_settings(config)
     assert settings.station.serial_number == "FROM-SECRETS"
-    assert settings.connectors[0].max_current_a == 16.0  # the rest still comes from the config
+    # merged table by table: the rest of [station] and everything else still comes from the config
+    assert settings.station.power_loss_policy == "resume"
+    assert settings.connectors[0].max_current_a == 16.0
     # under systemd the service reads the private copy from $CREDENTIALS_DIRECTORY
     credentials = tmp_path / "credentials"
     credentials.mkdir()
