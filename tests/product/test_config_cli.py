@@ -267,7 +267,7 @@ def test_zsh_completion_loads_the_bash_one_through_bashcompinit(capsys: Capture)
 def test_credentials_file_is_merged_over_the_config(config: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    config.write_text(config.read_text().replace('power_loss_policy = "stop"', 'power_loss_policy = "resume"'))
+    config.write_text(config.read_text().replace('policy = "stop"', 'policy = "resume"'))
     (config.parent / "secrets.toml").write_text('[station]\nserial_number = "FROM-SECRETS"\n')
     settings = load_settings(config)
     assert settings.station.serial_number == "FROM-SECRETS"
