@@ -1,0 +1,1 @@
+"""OCPP 1.6J charge-point layer: connection, message handlers, durable outbox, firmware and diagnostics."""
