@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import re
-import shutil
 import ssl
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from ocpp.v16 import call
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests.certificates import make_test_pki
 from tests.csms.client import mini_charge_point
 from tools.csms import DevCsms
 
@@ -232,27 +232,8 @@ async def test_http_basic_auth() -> None:
         assert csms.connects == ["CP_1"]
 
 
-@pytest.fixture
-def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """A private CA and a server certificate for 127.0.0.1, made with the openssl CLI."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl CLI not installed: cannot make test certificates")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=chargepi test CA")  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=127.0.0.1")  # fmt: skip
-    (tmp_path / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")  # fmt: skip
-    return tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
-
-
-async def test_tls_with_a_private_ca(tls_files: tuple[Path, Path, Path]) -> None:
-    ca, cert, key = tls_files
+async def test_tls_with_a_private_ca(tmp_path: Path) -> None:
+    ca, cert, key = make_test_pki(tmp_path)
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
     async with DevCsms(ssl_context=server_context, log_stream=None) as csms:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,11 +14,14 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
 
+from tests.certificates import make_test_pki
+
 
 @dataclass
 class HttpFiles:
     """What the test HTTP server serves and what it was sent."""
 
+    scheme: str = "http"
     port: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
     uploads: list[tuple[str, str, dict[str, str], bytes]] = field(
@@ -27,7 +31,7 @@ class HttpFiles:
     requests: int = 0
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
 
 def _handler(state: HttpFiles) -> type[BaseHTTPRequestHandler]:
@@ -70,10 +74,11 @@ def _handler(state: HttpFiles) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def http_files() -> Iterator[HttpFiles]:
-    state = HttpFiles()
+def _serve_http(tls: ssl.SSLContext | None) -> Iterator[HttpFiles]:
+    state = HttpFiles(scheme="https" if tls else "http")
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -81,6 +86,21 @@ def http_files() -> Iterator[HttpFiles]:
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def http_files() -> Iterator[HttpFiles]:
+    yield from _serve_http(None)
+
+
+@pytest.fixture
+def https_files(tmp_path: Path) -> Iterator[tuple[HttpFiles, Path]]:
+    """An HTTPS file server with a certificate from a private CA, and that CA's PEM file."""
+    pki = make_test_pki(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.cert, pki.key)
+    for files in _serve_http(context):
+        yield files, pki.ca
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -72,6 +73,23 @@ async def test_http_update_waits_for_retrieve_date_installs_and_reports_after_re
     third = make_updater(clock, tmp_path / "state", again)
     assert await third.report_after_restart() is None
     assert again.sent == [] and third.firmware_version == "2.0.0"
+
+
+async def test_https_download_verifies_the_server_against_the_configured_ca(
+    tmp_path: Path, https_files: tuple[HttpFiles, Path]
+) -> None:
+    server, ca = https_files
+    server.files["/fw.bin"] = FIRMWARE
+    clock = SimClock()
+    untrusting = make_updater(clock, tmp_path / "a", Recorder())
+    assert await untrusting.update(server.url("/fw.bin"), clock.now()) is UpdateOutcome.DOWNLOAD_FAILED
+    assert server.requests == 0  # refused during the TLS handshake
+    notify = Recorder()
+    trusting = make_updater(
+        clock, tmp_path / "b", notify, ssl_context=ssl.create_default_context(cafile=str(ca))
+    )
+    assert await trusting.update(server.url("/fw.bin"), clock.now()) is UpdateOutcome.RESTART_REQUIRED
+    assert notify.sent == ["Downloading", "Downloaded", "Installing"]
 
 
 async def test_ftp_download_retries_after_retry_interval(tmp_path: Path, ftp_files: FtpFiles) -> None:
