@@ -1,1 +1,1 @@
-"""OCPP 1.6J charge-point layer: connection, message handlers, durable outbox, firmware and diagnostics."""
+"""OCPP back-end connection: settings, websocket link, persistent outbox, local authorization, adapter."""

@@ -14,9 +14,10 @@ Exit status 0 means installed; the caller then restarts the service (`update` re
 An installer that reboots the machine itself is handled too: at the next start the pending record tells
 what happened (version file written, or the running version changed -> Installed; else InstallationFailed).
 
-Progress is recorded in `<state_dir>/firmware/update.json` (written atomically) so that after a restart the
-final status is sent exactly once: `report_after_restart()` sends it and clears the record only after the
-notification went out. The installed version is kept in `<state_dir>/firmware/version.json` and reported by
+Progress is recorded in `<state_dir>/firmware/update.json` (written atomically, mode 0600) so that after a
+restart the final status is sent exactly once: `report_after_restart()` sends it and clears the record only
+after the notification went out. An update still waiting for its retrieveDate survives a restart too:
+`resume_scheduled()` carries it on. The installed version is kept in `<state_dir>/firmware/version.json` and reported by
 `firmware_version` until the running software's own version changes.
 """
 
@@ -29,7 +30,7 @@ import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,10 @@ class UpdateOutcome(StrEnum):
 
 
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
-    """Replace `path` with `data` so that a power cut leaves either the old or the new content."""
+    """Replace `path` with `data` (mode 0600) so that a power cut leaves either the old or the new content."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold URL credentials
+    with open(descriptor, "w", encoding="utf-8") as out:
         json.dump(data, out)
         out.flush()
         os.fsync(out.fileno())
@@ -116,6 +118,7 @@ class FirmwareUpdater:
         self._ssl_context = ssl_context
         self._status = FirmwareStatus.IDLE
         self._busy = False
+        self._scheduled: dict[str, Any] | None = None
         self._pending = self._recover()
 
     @property
@@ -158,6 +161,9 @@ class FirmwareUpdater:
         if record is None:
             return None
         phase = record.get("phase")
+        if phase == "scheduled":
+            self._scheduled = record
+            return None
         new_version = self._read_new_version()
         if phase == "installed" or (
             phase == "installing"
@@ -193,6 +199,28 @@ class FirmwareUpdater:
         log.info("firmware update after restart: reported %s (running %s)", sent, self.firmware_version)
         return sent
 
+    @property
+    def scheduled(self) -> tuple[str, datetime] | None:
+        """(location, retrieveDate) of an update that was waiting for its retrieveDate when we restarted."""
+        if self._scheduled is None:
+            return None
+        return str(self._scheduled["location"]), datetime.fromisoformat(self._scheduled["retrieve_date"])
+
+    async def resume_scheduled(self) -> UpdateOutcome | None:
+        """Run the update a restart interrupted while it waited for its retrieveDate (None if there is none).
+
+        Call it (as a task) after BootNotification was accepted, like `report_after_restart`.
+        """
+        record, self._scheduled = self._scheduled, None
+        if record is None:
+            return None
+        return await self.update(
+            str(record["location"]),
+            datetime.fromisoformat(record["retrieve_date"]),
+            int(record.get("attempts", 1)),
+            float(record.get("retry_interval_s", 60.0)),
+        )
+
     async def update(
         self,
         location: str,
@@ -200,7 +228,12 @@ class FirmwareUpdater:
         retries: int = 1,
         retry_interval_s: float = 60.0,
     ) -> UpdateOutcome:
-        """Run one UpdateFirmware.req to its end. `retries` is the number of download attempts (min 1)."""
+        """Run one UpdateFirmware.req to its end. `retries` is the number of download attempts (min 1).
+
+        A naive `retrieve_date` is taken as UTC.
+        """
+        if retrieve_date.tzinfo is None:
+            retrieve_date = retrieve_date.replace(tzinfo=UTC)
         if self._busy:
             raise RuntimeError("a firmware update is already running")
         self._busy = True
@@ -220,21 +253,27 @@ class FirmwareUpdater:
             await self._send(FirmwareStatus.DOWNLOAD_FAILED)
             return UpdateOutcome.DOWNLOAD_FAILED
         delay = (retrieve_date - self._clock.now()).total_seconds()
+        # When cancelled (service stopping, or superseded by a newer request) the record stays: a restart then
+        # resumes a scheduled update, or reports an interrupted one as failed.
         if delay > 0:
             log.info("firmware update from %s scheduled in %.0f s", masked(location), delay)
+            schedule = {
+                "phase": "scheduled",
+                "location": location,  # with credentials: needed to download after a restart
+                "retrieve_date": retrieve_date.isoformat(),
+                "attempts": attempts,
+                "retry_interval_s": retry_interval_s,
+            }
+            write_json_atomically(self._record_path, schedule)
             await self._clock.sleep(delay)
         write_json_atomically(self._record_path, {"phase": "downloading", "location": masked(location)})
-        try:
-            file = await self._download(location, attempts, retry_interval_s)
-            if file is None:
-                self._record_path.unlink(missing_ok=True)
-                await self._send(FirmwareStatus.DOWNLOAD_FAILED)
-                return UpdateOutcome.DOWNLOAD_FAILED
-            await self._send(FirmwareStatus.DOWNLOADED)
-            return await self._install(location, file)
-        except asyncio.CancelledError:
+        file = await self._download(location, attempts, retry_interval_s)
+        if file is None:
             self._record_path.unlink(missing_ok=True)
-            raise
+            await self._send(FirmwareStatus.DOWNLOAD_FAILED)
+            return UpdateOutcome.DOWNLOAD_FAILED
+        await self._send(FirmwareStatus.DOWNLOADED)
+        return await self._install(location, file)
 
     async def _download(self, location: str, attempts: int, retry_interval_s: float) -> Path | None:
         name = Path(unquote(urlsplit(location).path)).name or "firmware.bin"

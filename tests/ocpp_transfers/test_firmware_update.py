@@ -92,6 +92,32 @@ async def test_https_download_verifies_the_server_against_the_configured_ca(
     assert notify.sent == ["Downloading", "Downloaded", "Installing"]
 
 
+async def test_a_scheduled_update_survives_a_restart(tmp_path: Path, ftp_files: FtpFiles) -> None:
+    (ftp_files.root / "fw.bin").write_bytes(FIRMWARE)
+    clock = SimClock()
+    location = ftp_files.url("/fw.bin")
+    first = make_updater(clock, tmp_path / "state", Recorder())
+    task = asyncio.create_task(first.update(location, clock.now() + timedelta(hours=6), 2, 30))
+    await clock.advance(3600)
+    task.cancel()  # the service stops for a restart
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = tmp_path / "state/firmware/update.json"
+    assert record.stat().st_mode & 0o777 == 0o600  # it holds the FTP password
+
+    notify = Recorder()
+    restarted = make_updater(clock, tmp_path / "state", notify)
+    assert restarted.scheduled == (location, clock.now() + timedelta(hours=5))
+    assert await restarted.report_after_restart() is None
+    resumed = asyncio.create_task(restarted.resume_scheduled())
+    await clock.advance(5 * 3600 - 1)
+    assert notify.sent == []
+    await clock.advance(1)
+    assert await asyncio.wait_for(resumed, 10) is UpdateOutcome.RESTART_REQUIRED
+    assert notify.sent == ["Downloading", "Downloaded", "Installing"]
+    assert await make_updater(clock, tmp_path / "state", Recorder()).resume_scheduled() is None
+
+
 async def test_ftp_download_retries_after_retry_interval(tmp_path: Path, ftp_files: FtpFiles) -> None:
     clock, notify = SimClock(), Recorder()
     (ftp_files.root / "fw").mkdir()
@@ -129,6 +155,27 @@ async def test_download_fails_after_all_retries(tmp_path: Path, http_files: Http
     assert http_files.requests == 3
     assert notify.sent == ["Downloading", "DownloadFailed"]
     assert await make_updater(clock, tmp_path / "state", notify).report_after_restart() is None
+
+
+async def test_a_download_interrupted_by_a_restart_is_reported_failed(
+    tmp_path: Path, http_files: HttpFiles
+) -> None:
+    http_files.fail_next = 1
+    clock = SimClock()
+    task = asyncio.create_task(
+        make_updater(clock, tmp_path / "state", Recorder()).update(
+            http_files.url("/fw.bin"), clock.now(), 3, 60
+        )
+    )
+    await eventually(lambda: clock.next_deadline is not None)  # waiting to retry
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    notify = Recorder()
+    restarted = make_updater(clock, tmp_path / "state", notify)
+    assert restarted.scheduled is None
+    assert await restarted.report_after_restart() is FirmwareStatus.DOWNLOAD_FAILED
+    assert notify.sent == ["DownloadFailed"]
 
 
 async def test_wrong_ftp_password_is_a_download_failure(tmp_path: Path, ftp_files: FtpFiles) -> None:
