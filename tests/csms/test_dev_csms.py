@@ -195,6 +195,8 @@ async def test_disconnect_reconnect_and_restart_on_the_same_port(csms: DevCsms) 
     async with mini_charge_point(csms.url) as cp:
         await csms.wait_connected("CP_1")
         await csms.disconnect("CP_1")
+        await csms.wait_disconnected("CP_1")
+        assert "CP_1" not in csms.connected
         with pytest.raises(ConnectionClosed):
             await cp.call(call.Heartbeat())
     port = csms.port

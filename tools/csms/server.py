@@ -13,7 +13,8 @@ Stable API (used by end-to-end tests and the demo; extend, don't break):
                                   # first CALL at index >= since matching; raises TimeoutError
     csms.mark()                   # len(received): pass as `since` to wait only for newer messages
     csms.count(action, cp_id=None) -> int
-    await csms.wait_connected(cp_id, timeout=10.0)
+    await csms.wait_connected(cp_id, timeout=10.0) -> session
+    await csms.wait_disconnected(cp_id, timeout=10.0)
     await csms.call(cp_id, ocpp.v16.call.X(...)) -> ocpp.v16.call_result.X
                                   # CALLERROR raises OCPPError; not (or no longer) connected: ConnectionError
     await csms.disconnect(cp_id)  # close that charge point's websocket (it is expected to reconnect)
@@ -345,6 +346,11 @@ class DevCsms:
             while cp_id not in self.connected:
                 await self._next_change()
         return self.connected[cp_id]
+
+    async def wait_disconnected(self, cp_id: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while cp_id in self.connected:
+                await self._next_change()
 
     async def call(self, cp_id: str, payload: Any) -> Any:
         """Send a CSMS-initiated CALL; returns the call_result dataclass, raises OCPPError on CALLERROR."""
