@@ -72,12 +72,16 @@ def request(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    sent = request(args)
     try:
         settings = settings_from(args)
-        result = call(settings.station.socket_path, "sim", **request(args))
+        result = call(settings.station.socket_path, "sim", **sent)
     except ConfigError as exc:
         fail(str(exc), 2)
     except ControllerUnreachable as exc:
+        if _is_power_cut(sent) and str(exc).startswith("the controller closed the connection"):
+            print("power cut: the controller process died without answering, as on a supply failure")
+            return 0
         fail(str(exc), 3)
     except CommandFailed as exc:
         if str(exc).startswith("unknown command 'sim'"):
@@ -89,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_snapshot(result, args.connector))
     return 0
+
+
+def _is_power_cut(sent: dict[str, Any]) -> bool:
+    return sent["action"] == "fault" and sent["value"] == "power-cut" and not sent["clear"]
 
 
 def format_snapshot(snapshot: dict[str, Any], connector_id: int) -> str:

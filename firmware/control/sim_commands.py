@@ -62,7 +62,7 @@ CONNECTOR_ACTIONS: dict[str, ConnectorAction] = {
     "set-phases": lambda c, v, clear: c.set_phases(_integer(v)),
     "set-temperature": lambda c, v, clear: c.set_temperature(_number(v)),
 }
-STATION_ACTIONS = ("emergency-stop", "demand-response", "grid-load", "show")
+STATION_ACTIONS = ("emergency-stop", "demand-response", "grid-load")
 SIM_ACTIONS = (*CONNECTOR_ACTIONS, *STATION_ACTIONS)
 
 
@@ -95,7 +95,7 @@ def apply_sim_action(sim: SimulatedStation, args: dict[str, Any]) -> dict[str, A
             _station_input(sim, action).set(_switch(value))
         elif action == "grid-load":
             _grid_load(sim, value)
-        elif action != "show":
+        else:
             raise ControlError(f"unknown sim action {action!r}; known: {', '.join(SIM_ACTIONS)}")
     except (ValueError, KeyError) as exc:
         raise ControlError(str(exc.args[0]) if exc.args else str(exc)) from None

@@ -122,7 +122,8 @@ class ConnectorController:
 
         # facts
         self.cp = CPState.A
-        self.faults: set[Fault] = set()
+        self._warnings: set[Fault] = set()  # non-blocking faults only the loop knows (meter offline)
+        self._published_faults: set[Fault] = set()
         self.operative = journal.operative(self.id)
         self.pending_inoperative = False
         self.session: Session | None = None
@@ -197,7 +198,7 @@ class ConnectorController:
         self._loop = asyncio.get_running_loop()
         self.interlock.attach()
         self.cp = self.interlock.reading.state
-        self.faults |= set(self.interlock.faults)
+        self._sync_faults()
         self._unsubscribe.append(self.hw.contactor.subscribe_feedback(self._feedback_from_any_thread))
         if self.hw.contactor.feedback_closed:
             self._set_fault(Fault.CONTACTOR_WELDED, True)  # start-up consistency check
@@ -269,14 +270,15 @@ class ConnectorController:
         self._call_on_loop(self._on_proximity, reading)
 
     def _on_notice(self, notice: InterlockNotice) -> None:
+        """Something changed at the interlock. Notices may be stale by the time the loop gets to them
+        (a busy loop queues several), so act on the interlock's current facts, not the notice's."""
         if self._loop is None:
             return
-        if notice.fault is not None:
-            self._note_fault(notice.fault, notice.fault_active)
-            if notice.fault == Fault.EMERGENCY_STOP and notice.fault_active and self.session:
-                self._stop(StopReason.EMERGENCY_STOP, None)
-        if notice.reading is not None:
-            self._on_cp(notice.reading.state)
+        newly = self._sync_faults()
+        if Fault.EMERGENCY_STOP in newly and self.session is not None \
+                and self.session.stopping is None:
+            self._stop(StopReason.EMERGENCY_STOP, None)
+        self._on_cp(self.interlock.reading.state)
         self.reconcile()
 
     def _on_cp(self, state: CPState) -> None:
@@ -334,13 +336,28 @@ class ConnectorController:
 
     # ------------------------------------------------------------------------------------------------
     # faults
-    def _note_fault(self, fault: Fault, active: bool) -> None:
-        if (fault in self.faults) == active:
-            return
-        (self.faults.add if active else self.faults.discard)(fault)
-        self._publish(FaultChanged(self.id, fault, active, self.clock.now()))
-        if active and FAULTS[fault].blocking:
+    @property
+    def faults(self) -> set[Fault]:
+        """Every active fault: the interlock's (safety) plus the loop's warnings."""
+        return set(self.interlock.faults) | self._warnings
+
+    def _sync_faults(self) -> set[Fault]:
+        """Publish what changed since the last call; returns the faults that became active."""
+        current = self.faults
+        appeared = current - self._published_faults
+        now = self.clock.now()
+        for fault in sorted(appeared):
+            self._publish(FaultChanged(self.id, fault, True, now))
             log.warning("connector %s fault %s: %s", self.id, fault.value, FAULTS[fault].description)
+        for fault in sorted(self._published_faults - current):
+            self._publish(FaultChanged(self.id, fault, False, now))
+            log.info("connector %s fault %s cleared", self.id, fault.value)
+        self._published_faults = current
+        return appeared
+
+    def _set_warning(self, fault: Fault, active: bool) -> None:
+        (self._warnings.add if active else self._warnings.discard)(fault)
+        self._sync_faults()
 
     def _set_fault(self, fault: Fault, active: bool) -> None:
         """A fault found on the loop side: tell the interlock (it opens at once) and record it."""
@@ -348,7 +365,7 @@ class ConnectorController:
             self.interlock.raise_fault(fault)
         else:
             self.interlock.clear_fault(fault)
-        self._note_fault(fault, active)
+        self._sync_faults()
 
     def clear_fault(self, fault: Fault) -> bool:
         """Technician clear of a latched fault (e.g. welded contactor after repair)."""
@@ -693,14 +710,14 @@ class ConnectorController:
             if self._meter_failures >= METER_FAILURES_FOR_FAULT and self.meter_ok:
                 log.warning("connector %s: meter offline: %s", self.id, exc)
                 self.meter_ok = False
-                self._note_fault(Fault.METER_OFFLINE, True)
+                self._set_warning(Fault.METER_OFFLINE, True)
                 self.reconcile()
             return
         self._meter_failures = 0
         self.last_reading = reading
         if not self.meter_ok:
             self.meter_ok = True
-            self._note_fault(Fault.METER_OFFLINE, False)
+            self._set_warning(Fault.METER_OFFLINE, False)
             self.reconcile()
         session = self.session
         now = self.clock.monotonic()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -205,3 +208,24 @@ def test_cli_without_a_controller(socket_dir: Path, capsys: pytest.CaptureFixtur
         sim_cmd.run(args)
     assert exit_info.value.code == 3
     assert "no controller is listening" in capsys.readouterr().err
+
+
+def test_power_cut_kills_a_running_controller(socket_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(socket_dir, socket_dir / "control.sock")
+    controller = subprocess.Popen([sys.executable, "-m", "firmware.cli.main", "run", "--config", str(config)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (socket_dir / "control.sock").exists():
+            assert controller.poll() is None, "the controller did not start"
+            assert time.monotonic() < deadline, "the controller did not open its control socket"
+            time.sleep(0.05)
+        assert sim_cmd.run(parser().parse_args(["sim", "plug", "--config", str(config)])) == 0
+        capsys.readouterr()
+        assert sim_cmd.run(parser().parse_args(["sim", "fault", "power-cut", "--config", str(config)])) == 0
+        assert "power cut" in capsys.readouterr().out
+        assert controller.wait(timeout=30) == 137
+    finally:
+        if controller.poll() is None:
+            controller.kill()
+            controller.wait()
