@@ -17,8 +17,8 @@ what happened (version file written, or the running version changed -> Installed
 Progress is recorded in `<state_dir>/firmware/update.json` (written atomically, mode 0600) so that after a
 restart the final status is sent exactly once: `report_after_restart()` sends it and clears the record only
 after the notification went out. An update still waiting for its retrieveDate survives a restart too:
-`resume_scheduled()` carries it on. The installed version is kept in `<state_dir>/firmware/version.json` and reported by
-`firmware_version` until the running software's own version changes.
+`resume_scheduled()` carries it on. The installed version is kept in `<state_dir>/firmware/version.json`
+and reported by `firmware_version` until the running software's own version changes.
 """
 
 from __future__ import annotations
