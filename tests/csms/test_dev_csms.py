@@ -228,9 +228,10 @@ async def test_http_basic_auth() -> None:
             async with mini_charge_point(f"ws://CP_1:wrong@{host}"):
                 pass
         assert refused.value.response.status_code == 401
-        async with connect(f"ws://CP_2:other@{host}/CP_1", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
-            with pytest.raises(ConnectionClosed):
-                await ws.recv()
+        with pytest.raises(InvalidStatus) as impostor:  # CP_2's valid credentials, CP_1's path
+            async with mini_charge_point(f"ws://CP_2:other@{host}", "CP_1"):
+                pass
+        assert impostor.value.response.status_code == 401
         assert csms.connects == ["CP_1"]
 
 

@@ -45,6 +45,7 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any, NamedTuple, TextIO, TypeVar, cast
 from urllib.parse import unquote
 
@@ -55,6 +56,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, basic_auth, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 SUBPROTOCOL = "ocpp1.6"
 
@@ -91,6 +93,11 @@ Responder = Callable[[str, dict[str, Any]], dict[str, Any] | None]
 def utc_z(when: datetime) -> str:
     """RFC 3339 UTC with milliseconds and `Z`, as strict validators expect."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def _cp_id(path: str) -> str:
+    """The charge point id: the last segment of the URL path, percent-decoded."""
+    return unquote(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
 
 
 def _real_now() -> datetime:
@@ -261,6 +268,7 @@ class DevCsms:
         self.responders: dict[str, Responder] = {}
         self._changed = asyncio.Event()
         self._server: Server | None = None
+        self._basic_auth = basic_auth(realm="chargepi dev CSMS", check_credentials=self._check_password)
 
     @property
     def url(self) -> str:
@@ -268,9 +276,7 @@ class DevCsms:
         return f"{scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        process_request = None
-        if self.credentials is not None:
-            process_request = basic_auth(realm="chargepi dev CSMS", check_credentials=self._check_password)
+        process_request = self._authenticate if self.credentials is not None else None
         self._server = await serve(
             self._serve_connection,
             self.host,
@@ -391,16 +397,23 @@ class DevCsms:
     def _check_password(self, username: str, password: str) -> bool:
         return self.credentials is not None and self.credentials.get(username) == password
 
+    async def _authenticate(self, connection: ServerConnection, request: Request) -> Response | None:
+        """HTTP Basic auth (security profile 1): the user name must be the charge point id in the path."""
+        refused = await self._basic_auth(connection, request)
+        if refused is not None:
+            return refused
+        cp_id = _cp_id(request.path)
+        if connection.username != cp_id:
+            self._log(f"[{cp_id}] refused: authenticated as {connection.username!r}")
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "user name must be the charge point id\n")
+        return None
+
     async def _serve_connection(self, connection: ServerConnection) -> None:
         path = connection.request.path if connection.request is not None else "/"
-        cp_id = unquote(path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+        cp_id = _cp_id(path)
         if not cp_id:
             self._log(f"refused connection without a charge point id in path {path!r}")
             await connection.close(1008, "charge point id missing in URL path")
-            return
-        if self.credentials is not None and connection.username != cp_id:
-            self._log(f"[{cp_id}] refused: authenticated as {connection.username!r}")
-            await connection.close(1008, "user name must be the charge point id")
             return
         session = CsmsSession(cp_id, connection, self)
         previous = self.connected.get(cp_id)
