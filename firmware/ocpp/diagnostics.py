@@ -6,7 +6,7 @@ file. With startTime/stopTime, log lines are kept only when their leading timest
 (lines without one, e.g. traceback lines, follow the line before them; naive timestamps are read as UTC);
 files last written before startTime are left out. `upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST
 (multipart field `file`), retrying per retries/retryInterval, with DiagnosticsStatusNotification
-Uploading -> Uploaded / UploadFailed (OCPP 1.6 §4.4). `start()` does both: it returns the file name for
+Uploading -> Uploaded / UploadFailed (OCPP 1.6 §4.4). `begin()` does both: it returns the file name for
 GetDiagnostics.conf at once and uploads in the background. `status` is `Idle` unless an upload runs
 (for TriggerMessage).
 """
@@ -111,7 +111,7 @@ class DiagnosticsUploader:
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def start(
+    async def begin(
         self,
         location: str,
         retries: int = 1,
@@ -139,7 +139,7 @@ class DiagnosticsUploader:
                 await task
 
     async def wait(self) -> DiagnosticsStatus | None:
-        """Wait for the background upload started by `start` and return its final status."""
+        """Wait for the background upload started by `begin` and return its final status."""
         return await self._task if self._task is not None else None
 
     async def collect(self, start_time: datetime | None = None, stop_time: datetime | None = None) -> Path:

@@ -104,7 +104,7 @@ async def test_http_put_upload_into_a_directory_url(tmp_path: Path, http_files: 
     clock, notify = SimClock(), Recorder()
     uploader = make(tmp_path, clock, notify)
     assert uploader.status is DiagnosticsStatus.IDLE
-    name = await uploader.start(f"http://tech:pa%20ss@127.0.0.1:{http_files.port}/diag/")
+    name = await uploader.begin(f"http://tech:pa%20ss@127.0.0.1:{http_files.port}/diag/")
     assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
     assert notify.sent == ["Uploading", "Uploaded"]
     assert uploader.status is DiagnosticsStatus.IDLE
@@ -117,7 +117,7 @@ async def test_http_put_upload_into_a_directory_url(tmp_path: Path, http_files: 
 async def test_http_post_upload_as_multipart(tmp_path: Path, http_files: HttpFiles) -> None:
     clock, notify = SimClock(), Recorder()
     uploader = make(tmp_path, clock, notify, http_method="POST")
-    name = await uploader.start(http_files.url("/upload"))
+    name = await uploader.begin(http_files.url("/upload"))
     assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
     [(method, path, headers, body)] = http_files.uploads
     assert (method, path) == ("POST", "/upload")
@@ -130,7 +130,7 @@ async def test_http_post_upload_as_multipart(tmp_path: Path, http_files: HttpFil
 async def test_ftp_upload_retries_until_the_directory_exists(tmp_path: Path, ftp_files: FtpFiles) -> None:
     clock, notify = SimClock(), Recorder()
     uploader = make(tmp_path, clock, notify)
-    name = await uploader.start(ftp_files.url("/incoming/"), retries=2, retry_interval_s=300)
+    name = await uploader.begin(ftp_files.url("/incoming/"), retries=2, retry_interval_s=300)
     await eventually(lambda: clock.next_deadline is not None)
     assert uploader.status is DiagnosticsStatus.UPLOADING
     (ftp_files.root / "incoming").mkdir()
@@ -145,7 +145,7 @@ async def test_upload_fails_after_all_retries(tmp_path: Path, http_files: HttpFi
     http_files.fail_next = 10
     clock, notify = SimClock(), Recorder()
     uploader = make(tmp_path, clock, notify)
-    await uploader.start(http_files.url("/diag/"), retries=3, retry_interval_s=60)
+    await uploader.begin(http_files.url("/diag/"), retries=3, retry_interval_s=60)
     for n in (1, 2):
 
         def retry_pending(n: int = n) -> bool:
@@ -162,5 +162,5 @@ async def test_unusable_location_is_refused_before_anything_is_sent(tmp_path: Pa
     notify = Recorder()
     uploader = make(tmp_path, SimClock(), notify)
     with pytest.raises(TransferError, match="unsupported scheme 'sftp'"):
-        await uploader.start("sftp://host/dir/")
+        await uploader.begin("sftp://host/dir/")
     assert notify.sent == []
