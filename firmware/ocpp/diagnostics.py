@@ -1,14 +1,16 @@
 """Diagnostics (OCPP 1.6 GetDiagnostics): collect logs and a state snapshot into a tar.gz, upload it.
 
-`collect()` builds `diagnostics-<station>-<UTC time>.tar.gz` in `<state_dir>/diagnostics/` holding
-`state.json` (whatever `status_provider` returns, plus when and what was asked) and every configured log
-file. With startTime/stopTime, log lines are kept only when their leading timestamp lies in the window
-(lines without one, e.g. traceback lines, follow the line before them; naive timestamps are read as UTC);
-files last written before startTime are left out. `upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST
-(multipart field `file`), retrying per retries/retryInterval, with DiagnosticsStatusNotification
-Uploading -> Uploaded / UploadFailed (OCPP 1.6 §4.4). `begin()` does both: it returns the file name for
-GetDiagnostics.conf at once and uploads in the background. `status` is `Idle` unless an upload runs
-(for TriggerMessage).
+`collect()` builds `diagnostics-<station>-<UTC time>.tar.gz` in `<state_dir>/diagnostics/` holding:
+`state.json` (whatever `status_provider` returns, plus when and what was asked, plus notes on anything
+that could not be collected); every configured log file (its newest 16 MiB at most); and, for each of
+`journal_units`, that systemd unit's journal (for a service that logs to journald rather than to files).
+With startTime/stopTime, journalctl filters the journal itself; in log files, lines are kept only when
+their leading timestamp lies in the window (lines without one, e.g. traceback lines, follow the line
+before them; naive timestamps are read as UTC), and files last written before startTime are left out.
+`upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST (multipart field `file`), retrying per
+retries/retryInterval, with DiagnosticsStatusNotification Uploading -> Uploaded / UploadFailed (OCPP 1.6
+§4.4). `begin()` does both: it returns the file name for GetDiagnostics.conf at once and uploads in the
+background. `status` is `Idle` unless an upload runs (for TriggerMessage).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 import logging
 import re
 import tarfile
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +39,8 @@ Notify = Callable[[str], Awaitable[None]]
 
 _TIMESTAMP = re.compile(r"^\s*\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(Z|[+-]\d{2}:?\d{2})?")
 KEEP_ARCHIVES = 3
+MAX_LOG_BYTES = 16 * 1024 * 1024  # per log file: the newest part of a bigger one
+JOURNAL_TIMEOUT_S = 60.0
 
 
 class DiagnosticsStatus(StrEnum):
@@ -89,6 +93,8 @@ class DiagnosticsUploader:
         station_id: str = "chargepi",
         http_method: HttpUploadMethod = "PUT",
         upload_timeout_s: float = 120.0,
+        journal_units: Sequence[str] = (),
+        journalctl: str = "journalctl",
     ) -> None:
         self._clock = clock
         self._dir = state_dir / "diagnostics"
@@ -99,6 +105,8 @@ class DiagnosticsUploader:
         self._station_id = re.sub(r"[^A-Za-z0-9._-]", "_", station_id)
         self._http_method = http_method
         self._upload_timeout_s = upload_timeout_s
+        self._journal_units = list(journal_units)
+        self._journalctl = journalctl
         self._status = DiagnosticsStatus.IDLE
         self._task: asyncio.Task[DiagnosticsStatus] | None = None
 
@@ -154,34 +162,66 @@ class DiagnosticsUploader:
             "log_files": [str(p) for p in self._log_paths],
             "state": snapshot,
         }
+        journals: dict[str, bytes] = {}
+        for unit in self._journal_units:
+            journals[f"logs/journal-{unit}.log"] = await self._journal(unit, start_time, stop_time, state)
         name = f"diagnostics-{self._station_id}-{now.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
         archive = self._dir / name
-        await asyncio.to_thread(self._write_archive, archive, state, start_time, stop_time)
+        await asyncio.to_thread(self._write_archive, archive, state, journals, start_time, stop_time)
         for old in sorted(self._dir.glob("diagnostics-*.tar.gz"))[:-KEEP_ARCHIVES]:
             old.unlink(missing_ok=True)
         return archive
 
+    async def _journal(
+        self, unit: str, start: datetime | None, stop: datetime | None, state: dict[str, Any]
+    ) -> bytes:
+        """The systemd journal of `unit` in the window (journalctl's own filter), or b"" with a note."""
+        argv = [self._journalctl, "--unit", unit, "--no-pager", "--output", "short-iso-precise"]
+        if start is not None:
+            argv.append(f"--since={start.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC")
+        if stop is not None:
+            argv.append(f"--until={stop.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), JOURNAL_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            state.setdefault("notes", []).append(f"journal of {unit}: {type(exc).__name__}: {exc}")
+            return b""
+        if proc.returncode != 0:
+            state.setdefault("notes", []).append(
+                f"journal of {unit}: exit {proc.returncode}: {err.decode(errors='replace').strip()}"
+            )
+        return out[-MAX_LOG_BYTES:]
+
     def _write_archive(
-        self, archive: Path, state: dict[str, Any], start: datetime | None, stop: datetime | None
+        self,
+        archive: Path,
+        state: dict[str, Any],
+        journals: dict[str, bytes],
+        start: datetime | None,
+        stop: datetime | None,
     ) -> None:
         part = archive.with_name(archive.name + ".part")
+        now = self._clock.now().timestamp()
         with tarfile.open(part, "w:gz") as tar:
-            now = self._clock.now().timestamp()
-            _add_bytes(tar, "state.json", json.dumps(state, indent=2, default=str).encode(), now)
             for path in self._log_files():
                 try:
                     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
                     if start is not None and modified < start:
                         continue
-                    if start is None and stop is None:
-                        tar.add(path, arcname=f"logs/{path.name}")
-                        continue
-                    with path.open(encoding="utf-8", errors="replace") as lines:
-                        kept = "".join(filter_lines(lines, start, stop))
+                    data = _tail(path)
                 except OSError as exc:
-                    log.warning("diagnostics: skipping %s: %s", path, exc)
+                    state.setdefault("notes", []).append(f"{path}: {exc}")
                     continue
-                _add_bytes(tar, f"logs/{path.name}", kept.encode(), modified.timestamp())
+                if start is not None or stop is not None:
+                    text = data.decode("utf-8", errors="replace")
+                    data = "".join(filter_lines(text.splitlines(keepends=True), start, stop)).encode()
+                _add_bytes(tar, f"logs/{path.name}", data, modified.timestamp())
+            for name, data in journals.items():
+                _add_bytes(tar, name, data, now)
+            _add_bytes(tar, "state.json", json.dumps(state, indent=2, default=str).encode(), now)
         part.replace(archive)
 
     def _log_files(self) -> Iterator[Path]:
@@ -223,6 +263,14 @@ class DiagnosticsUploader:
             await self._notify(status)
         except Exception:
             log.exception("DiagnosticsStatusNotification %s could not be sent", status)
+
+
+def _tail(path: Path) -> bytes:
+    """The file's content, at most its last MAX_LOG_BYTES (read whole: a growing log can't break the tar)."""
+    with path.open("rb") as file:
+        size = file.seek(0, 2)
+        file.seek(max(0, size - MAX_LOG_BYTES))
+        return file.read(MAX_LOG_BYTES)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:

@@ -8,10 +8,12 @@ import io
 import json
 import os
 import tarfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from firmware.clock import SimClock
 from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader, filter_lines
@@ -98,6 +100,54 @@ async def test_collect_archives_state_and_filtered_logs(tmp_path: Path) -> None:
     everything = members((await uploader.collect()).read_bytes())
     assert everything["logs/chargepi.log"] == LOG
     assert "last month" in everything["logs/chargepi.log.1"]
+
+
+async def test_journal_of_the_service_is_collected_for_the_window(tmp_path: Path) -> None:
+    fake = tmp_path / "journalctl"
+    fake.write_text('#!/bin/sh\necho "2026-01-05T07:20:00.000000+0000 host chargepi[1]: args: $*"\n')
+    fake.chmod(0o755)
+    uploader = make(tmp_path, SimClock(), Recorder(), journal_units=["chargepi"], journalctl=str(fake))
+    archive = await uploader.collect(
+        datetime(2026, 1, 5, 7, 15, tzinfo=UTC), datetime(2026, 1, 5, 8, tzinfo=UTC)
+    )
+    journal = members(archive.read_bytes())["logs/journal-chargepi.log"]
+    assert "--unit chargepi --no-pager --output short-iso-precise" in journal
+    assert "--since=2026-01-05 07:15:00 UTC --until=2026-01-05 08:00:00 UTC" in journal
+
+
+async def test_missing_journalctl_is_noted_not_fatal(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-journalctl")
+    uploader = make(tmp_path, SimClock(), Recorder(), journal_units=["chargepi"], journalctl=missing)
+    content = members((await uploader.collect()).read_bytes())
+    assert content["logs/journal-chargepi.log"] == ""
+    [note] = json.loads(content["state.json"])["notes"]
+    assert note.startswith("journal of chargepi: FileNotFoundError")
+    assert content["logs/chargepi.log"] == LOG
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 1, 2)), st.none())
+    ),
+    st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 1, 2)),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=24)),
+)
+def test_filter_lines_keeps_exactly_the_window(
+    stamps: list[datetime | None], start: datetime, length: timedelta
+) -> None:
+    lines = [
+        f"{t.isoformat()} INFO line {i}\n" if t else f"  continuation {i}\n" for i, t in enumerate(stamps)
+    ]
+    begin, end = start.replace(tzinfo=UTC), (start + length).replace(tzinfo=UTC)
+    kept = list(filter_lines(lines, begin, end))
+    owner: datetime | None = None  # the timestamp each line belongs to
+    expected = []
+    for stamp, line in zip(stamps, lines, strict=True):
+        owner = stamp or owner
+        if owner is not None and begin <= owner.replace(tzinfo=UTC) <= end:
+            expected.append(line)
+    assert kept == expected
 
 
 async def test_http_put_upload_into_a_directory_url(tmp_path: Path, http_files: HttpFiles) -> None:
