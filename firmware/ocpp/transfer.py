@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import ftplib
+import http.client
 import shutil
 import ssl
 import urllib.error
@@ -22,6 +23,10 @@ HttpUploadMethod = Literal["PUT", "POST"]
 _CHUNK = 64 * 1024
 
 
+# What a transfer can fail with: network and file errors, FTP replies, malformed HTTP, bad URL parts.
+_FAILURES = (OSError, ftplib.Error, EOFError, http.client.HTTPException, ValueError)
+
+
 class TransferError(Exception):
     """A download or upload failed; the message says where and why."""
 
@@ -29,12 +34,11 @@ class TransferError(Exception):
 def masked(url: str) -> str:
     """The URL with any password replaced by `***`, for logs and error messages."""
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
 
 
 def _scheme(url: str) -> str:
@@ -47,8 +51,13 @@ def _scheme(url: str) -> str:
 def check_url(url: str) -> None:
     """Raise TransferError unless `url` is a transfer URL we can use (http, https or ftp with a host)."""
     _scheme(url)
-    if not urlsplit(url).hostname:
+    parts = urlsplit(url)
+    if not parts.hostname:
         raise TransferError(f"{masked(url)}: no host in URL")
+    try:
+        parts.port  # noqa: B018  # raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise TransferError(f"{masked(url)}: {exc}") from None
 
 
 def _ftp_connect(url: str, timeout: float) -> tuple[ftplib.FTP, str]:
@@ -77,7 +86,7 @@ def download(url: str, dest: Path, timeout: float, ssl_context: ssl.SSLContext |
                 with _open_http(url, "GET", None, {}, timeout, ssl_context) as response:
                     shutil.copyfileobj(response, out, _CHUNK)
         part.replace(dest)
-    except (OSError, ftplib.Error, EOFError) as exc:
+    except _FAILURES as exc:
         part.unlink(missing_ok=True)
         raise TransferError(f"download of {masked(url)} failed: {_describe(exc)}") from exc
     return dest.stat().st_size
@@ -112,7 +121,7 @@ def upload(
             boundary = uuid.uuid4().hex
             headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
             _open_http(target, "POST", _multipart(boundary, source), headers, timeout, ssl_context).close()
-    except (OSError, ftplib.Error, EOFError) as exc:
+    except _FAILURES as exc:
         raise TransferError(f"upload to {masked(target)} failed: {_describe(exc)}") from exc
     return masked(target)
 

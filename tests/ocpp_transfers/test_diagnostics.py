@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from firmware.clock import SimClock
 from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader, filter_lines
-from firmware.ocpp.transfer import TransferError
+from firmware.ocpp.transfer import TransferError, masked
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
 from tests.ocpp_transfers.waiting import eventually
 
@@ -214,3 +214,10 @@ async def test_unusable_location_is_refused_before_anything_is_sent(tmp_path: Pa
     with pytest.raises(TransferError, match="unsupported scheme 'sftp'"):
         await uploader.begin("sftp://host/dir/")
     assert notify.sent == []
+
+
+def test_masked_hides_only_the_password() -> None:
+    assert masked("ftp://cp:s3cret@host:21/dir/") == "ftp://cp:***@host:21/dir/"
+    assert masked("ftp://cp:s3cret@host:bad/dir/") == "ftp://cp:***@host:bad/dir/"
+    assert masked("https://host/x?y=1") == "https://host/x?y=1"
+    assert masked("http://user@host/") == "http://user@host/"

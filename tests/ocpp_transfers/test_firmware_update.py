@@ -187,11 +187,17 @@ async def test_wrong_ftp_password_is_a_download_failure(tmp_path: Path, ftp_file
     assert notify.sent == ["Downloading", "DownloadFailed"]
 
 
-async def test_unsupported_location_is_reported_as_download_failed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "location", ["file:///etc/passwd", "http:///no-host", "ftp://u:secret@host:99999/fw.bin", "http://h:x/fw"]
+)
+async def test_unusable_location_is_reported_as_download_failed(
+    tmp_path: Path, location: str, caplog: pytest.LogCaptureFixture
+) -> None:
     clock, notify = SimClock(), Recorder()
     updater = make_updater(clock, tmp_path / "state", notify)
-    assert await updater.update("file:///etc/passwd", clock.now()) is UpdateOutcome.DOWNLOAD_FAILED
+    assert await updater.update(location, clock.now()) is UpdateOutcome.DOWNLOAD_FAILED
     assert notify.sent == ["DownloadFailed"]
+    assert "secret" not in caplog.text
 
 
 async def test_failing_install_command_reports_installation_failed(
