@@ -131,7 +131,8 @@ async def run_interop_csms(*cli_args: str) -> AsyncIterator[InteropCsms]:
     reader = asyncio.create_task(csms.read_output())
     try:
         listening = await csms.wait_event(lambda m: m["event"] == "listening", within=30)
-        csms.url = f"ws://127.0.0.1:{listening['port']}"
+        scheme = "wss" if listening.get("tls") else "ws"
+        csms.url = f"{scheme}://127.0.0.1:{listening['port']}"
         yield csms
     finally:
         if proc.returncode is None:

@@ -4,11 +4,15 @@ validation both ways, a malformed timestamp does not, CSMS-initiated calls arriv
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 from websockets.exceptions import InvalidStatus
 
+from tests.certificates import make_test_pki
 from tests.csms.client import mini_charge_point
 from tests.interop.harness import InteropCallError, InteropCsms, run_interop_csms
 
@@ -105,3 +109,16 @@ async def test_http_basic_auth_is_enforced() -> None:
             async with mini_charge_point(f"ws://CP_AUTH:wrong@{host}", "CP_AUTH"):
                 pass
         assert refused.value.response.status_code == 401
+
+
+async def test_tls_security_profile_2(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path)
+    async with run_interop_csms("--tls-cert", str(pki.cert), "--tls-key", str(pki.key)) as csms:
+        assert csms.url.startswith("wss://")
+        trusting = ssl.create_default_context(cafile=str(pki.ca))
+        async with mini_charge_point(csms.url, "CP_TLS", ssl=trusting) as cp:
+            await cp.call(call.Heartbeat(), suppress=False)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            async with mini_charge_point(csms.url, "CP_TLS", ssl=ssl.create_default_context()):
+                pass
+        assert [m["cp"] for m in csms.messages if m["event"] == "connect"] == ["CP_TLS"]

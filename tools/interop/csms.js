@@ -5,6 +5,7 @@
 //
 //   node csms.js [--host 127.0.0.1] [--port 0] [--accept TAG]... [--block TAG]... [--boot-status Accepted]
 //                [--heartbeat-interval 300] [--password CP=SECRET]... [--record FILE]
+//                [--tls-cert server.pem --tls-key server.key]      (wss://, security profile 2)
 //
 // Output: one JSON object per line on stdout (and appended to --record FILE):
 //   {"event":"listening","port":N}            first line, once listening
@@ -17,13 +18,14 @@
 'use strict';
 
 const fs = require('fs');
+const https = require('https');
 const readline = require('readline');
 const { RPCServer, createRPCError } = require('ocpp-rpc');
 
 function parseArgs(argv) {
     const opts = {
         host: '127.0.0.1', port: 0, accept: null, block: [], bootStatus: 'Accepted',
-        heartbeatInterval: 300, passwords: null, record: null,
+        heartbeatInterval: 300, passwords: null, record: null, tlsCert: null, tlsKey: null,
     };
     for (let i = 0; i < argv.length; i++) {
         const flag = argv[i];
@@ -43,9 +45,12 @@ function parseArgs(argv) {
                 break;
             }
             case '--record': opts.record = value; break;
+            case '--tls-cert': opts.tlsCert = value; break;
+            case '--tls-key': opts.tlsKey = value; break;
             default: throw new Error(`unknown option ${flag}`);
         }
     }
+    if ((opts.tlsCert === null) !== (opts.tlsKey === null)) throw new Error('--tls-cert and --tls-key go together');
     return opts;
 }
 
@@ -143,10 +148,21 @@ readline.createInterface({ input: process.stdin }).on('line', async (line) => {
 });
 
 async function main() {
-    const httpServer = await server.listen(opts.port, opts.host);
-    emit({ event: 'listening', port: httpServer.address().port });
+    let httpServer;
+    if (opts.tlsCert !== null) {
+        httpServer = https.createServer({ cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) });
+        httpServer.on('upgrade', server.handleUpgrade);
+        await new Promise((resolve, reject) => {
+            httpServer.once('error', reject);
+            httpServer.listen(opts.port, opts.host, resolve);
+        });
+    } else {
+        httpServer = await server.listen(opts.port, opts.host);
+    }
+    emit({ event: 'listening', port: httpServer.address().port, tls: opts.tlsCert !== null });
     const shutdown = async () => {
         await server.close({ code: 1001, reason: 'CSMS shutting down' });
+        httpServer.close();
         process.exit(0);
     };
     process.on('SIGTERM', shutdown);
