@@ -54,6 +54,11 @@ class Application:
 
     def _attach_features(self) -> None:
         """Construct every optional feature; each subscribes to the station in its constructor."""
+        from firmware.smart.wiring import build_smart_features
+
+        self.smart_charging, smart_features = build_smart_features(
+            self.settings, self.clock, self.station, self.hardware, self.control)
+        self.features.extend(smart_features)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
