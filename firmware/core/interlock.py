@@ -6,9 +6,10 @@ connector controller) is only notified afterwards, so a busy event loop or a slo
 delay opening. Closing, in contrast, is always requested by the controller and re-checked here.
 
 The contactor may be closed only while all of these hold (hardware.md §4.2 "Closing logic"):
-the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed and no
-blocking fault is active. Losing any of them except PWM opens at once; PWM off (C1) is handled by the
-controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via hardware.md §2).
+the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed,
+the RCM has passed its self test and no blocking fault is active. Losing any of them except PWM opens
+at once; PWM off (C1) is handled by the controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via
+hardware.md §2).
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ Notify = Callable[[InterlockNotice], None]
 
 class SafetyInterlock:
     def __init__(self, hardware: ConnectorHardware, *, ventilation: bool, notify: Notify,
-                 emergency_stop: DigitalInput | None = None,
+                 emergency_stop: DigitalInput | None = None, supply_phases: int = 3,
                  now: Callable[[], float] = time.monotonic) -> None:
         self._hw = hardware
+        self._supply_phases = supply_phases
+        self._phases_requested = supply_phases
+        self._phases_closed = supply_phases
         self._ventilation = ventilation
         self._notify = notify
         self._estop = emergency_stop
@@ -63,6 +67,7 @@ class SafetyInterlock:
         self._lock = threading.RLock()
         self._permit = False
         self._lock_ok = hardware.lock is None
+        self._rcm_ready = hardware.rcm is None  # set once the RCM self test has passed
         self._faults: set[Fault] = set()
         self._reading = PilotReading(CPState.A, 12.0, -12.0)
         self._output = PilotOutput(PilotOutputMode.HIGH)
@@ -78,7 +83,10 @@ class SafetyInterlock:
             self._hw.contactor.open()
             if self._hw.phase_switch is not None:
                 self._hw.phase_switch.open()
-        self.set_pilot(PilotOutput(PilotOutputMode.HIGH))
+            # Written even though _output already says HIGH: a controller killed mid-session (watchdog,
+            # crash) leaves the hardware PWM running at its last duty.
+            self._output = PilotOutput(PilotOutputMode.HIGH)
+            self._hw.pilot.set_output(self._output)
         self._unsubscribe.append(self._hw.pilot.subscribe(self.on_pilot))
         if self._hw.rcm is not None:
             self._unsubscribe.append(self._hw.rcm.subscribe(self.on_rcm))
@@ -134,6 +142,8 @@ class SafetyInterlock:
             return f"cp:{self._reading.state.value}"
         if not self._lock_ok:
             return "lock"
+        if not self._rcm_ready:
+            return "rcm-selftest"
         return None
 
     def may_close(self) -> bool:
@@ -156,9 +166,35 @@ class SafetyInterlock:
             self._permit = True
             if self._open_reason() is None and self._output.mode == PilotOutputMode.PWM:
                 if not self._hw.contactor.commanded_closed:
+                    self._set_phase_switch()
                     self._hw.contactor.close()
                 return True
             return False
+
+    def request_phases(self, phases: int) -> None:
+        """Use `phases` (1 or the supply's) from the next closing on; the phase switch never moves under
+        load (it is set just before the main contactor closes: "serial" wiring, hardware.md §4.2)."""
+        if phases not in (1, self._supply_phases):
+            raise ValueError(f"phases must be 1 or {self._supply_phases}, got {phases}")
+        if self._hw.phase_switch is None and phases != self._supply_phases:
+            raise ValueError("this connector has no phase-switch contactor")
+        with self._lock:
+            self._phases_requested = phases
+
+    @property
+    def phases_in_use(self) -> int:
+        with self._lock:
+            return self._phases_closed if self._hw.contactor.commanded_closed else self._phases_requested
+
+    def _set_phase_switch(self) -> None:
+        """Caller holds the lock and the main contactor is open."""
+        switch = self._hw.phase_switch
+        if switch is not None:
+            if self._phases_requested > 1 and not switch.commanded_closed:
+                switch.close()
+            elif self._phases_requested == 1 and switch.commanded_closed:
+                switch.open()
+        self._phases_closed = self._phases_requested
 
     def request_open(self, reason: str = "controller") -> None:
         with self._lock:
@@ -168,6 +204,12 @@ class SafetyInterlock:
     def set_lock_confirmed(self, confirmed: bool) -> None:
         with self._lock:
             self._lock_ok = confirmed or self._hw.lock is None
+            self._enforce()
+
+    def set_rcm_ready(self, ready: bool) -> None:
+        """False while the RCM self test runs or has not passed: closing is refused."""
+        with self._lock:
+            self._rcm_ready = ready or self._hw.rcm is None
             self._enforce()
 
     def set_pilot(self, output: PilotOutput) -> None:

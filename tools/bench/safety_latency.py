@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import statistics
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 from firmware.app import Application
 from firmware.clock import RealClock
 from firmware.settings import load_settings
-from hal.fake import SimulatedConnector, SimulatedStation
+from hal.fake import SimulatedConnector
 
 EVENT_KINDS = ("cp-c-to-b", "rcd-trip", "unplug", "emergency-stop")
 
@@ -54,14 +55,17 @@ def wait_until(predicate: Callable[[], bool], describe: Callable[[], object],
         time.sleep(0.0005)
 
 
-def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: list[str],
+def inject_events(app: Application, connector: SimulatedConnector, kinds: list[str],
                   opened_at: list[float], latencies: list[float]) -> None:
+    sim = app.simulation
+    assert sim is not None
+    controller = app.station.connector(connector.connector_id)
     estop = sim.emergency_stop
     assert estop is not None
     rng = random.Random(61851)
     for kind in kinds:
         wait_until(lambda: connector.contactor.commanded_closed,
-                   lambda: (kind, len(latencies), connector.snapshot()))
+                   lambda kind=kind: (kind, len(latencies), connector.snapshot()))  # type: ignore[misc]
         time.sleep(rng.uniform(0, 0.002))  # events arrive at random moments of the loop's work
         before = len(opened_at)
         t0 = time.perf_counter()
@@ -75,7 +79,8 @@ def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: l
             estop.set(True)
         if len(opened_at) == before:
             raise RuntimeError(f"{kind} #{len(latencies)}: the contactor was not opened in the reporting "
-                               f"thread; {connector.snapshot()}")
+                               f"thread (last opened for {controller.interlock.last_open_reason}); "
+                               f"{controller.describe()}")
         latencies.append(opened_at[before] - t0)
         # restore: the controller closes again through its normal (loop) path
         if kind == "cp-c-to-b":
@@ -118,7 +123,7 @@ async def run(events: int, busy_ms: float) -> dict[str, float]:
     kinds = [EVENT_KINDS[i % len(EVENT_KINDS)] for i in range(events)]
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.to_thread(inject_events, sim, connector, kinds, opened_at, latencies)
+    await asyncio.to_thread(inject_events, app, connector, kinds, opened_at, latencies)
     elapsed = time.perf_counter() - started
     stop.set()
     chunks = await hog
@@ -134,6 +139,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--busy-ms", type=float, default=5.0, help="CPU chunk the loop is kept busy with")
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # thousands of injected faults would flood the terminal
     result = asyncio.run(run(args.events, args.busy_ms))
     print(f"safety reaction over {result['events']} events with the loop busy in "
           f"{result['loop_busy_ms']:.0f} ms CPU chunks ({result['busy_chunks']} chunks, "
