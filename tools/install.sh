@@ -35,7 +35,8 @@ PYTHON=${PYTHON:-python3}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
 START_TIMEOUT=${CHARGEPI_START_TIMEOUT:-60}
 USER_NAME=chargepi
-HARDWARE_GROUPS="gpio spi i2c dialout"
+# Hardware access, plus systemd-journal so GetDiagnostics can include the service's journal.
+SERVICE_GROUPS="gpio spi i2c dialout systemd-journal"
 KEEP_RELEASES=3
 
 say() { printf 'chargepi-install: %s\n' "$*"; }
@@ -85,7 +86,7 @@ ensure_user() {
         say "created system user $USER_NAME"
     fi
     local groups="" group
-    for group in $HARDWARE_GROUPS; do
+    for group in $SERVICE_GROUPS; do
         if group_exists "$group"; then groups="$groups${groups:+,}$group"; fi
     done
     if [ -n "$groups" ]; then

@@ -96,8 +96,9 @@ def machine(tmp_path: Path) -> Machine:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    # a Raspberry Pi OS image has gpio, spi, i2c and dialout; this one lacks i2c
-    (root / "etc/group").write_text("root:x:0:\ndialout:x:20:\ngpio:x:997:\nspi:x:999:\n")
+    # a Raspberry Pi OS image has gpio, spi, i2c, dialout and systemd-journal; this one lacks i2c
+    (root / "etc/group").write_text(
+        "root:x:0:\ndialout:x:20:\nsystemd-journal:x:101:\ngpio:x:997:\nspi:x:999:\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shims = {"systemctl": SYSTEMCTL, "useradd": USERADD, "userdel": USERDEL, "usermod": LOGGED,
@@ -131,7 +132,8 @@ def test_fresh_install(machine: Machine) -> None:
     assert stat.S_IMODE((root / "var/lib/chargepi").stat().st_mode) == 0o750
     # the system user, in exactly the hardware groups this system has
     assert "chargepi:x:990:990:" in (root / "etc/passwd").read_text()
-    assert machine.calls("usermod") == [f"usermod --root {root} --append --groups gpio,spi,dialout chargepi"]
+    assert machine.calls("usermod") == [
+        f"usermod --root {root} --append --groups gpio,spi,dialout,systemd-journal chargepi"]
     assert machine.calls("chown") == [f"chown 0:990 {root}/etc/chargepi",
                                       f"chown 990:990 {root}/var/lib/chargepi",
                                       f"chown 0:990 {root}/etc/chargepi/chargepi.toml",
