@@ -4,6 +4,7 @@
 #   sudo tools/install.sh                    install or upgrade from this source tree
 #   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
 #   sudo tools/install.sh --config config/pi-hat-mcp3004.toml   first install with your board's config
+#   sudo tools/install.sh --spool DIR        install the firmware files in DIR (chargepi-update.service)
 #   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
@@ -17,6 +18,12 @@
 # (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the
 # previous release, which is restarted, and the script exits 1. Running it again is harmless.
 #
+# Firmware updates from the back end: the controller copies the downloaded wheel into
+# /var/lib/chargepi/update; chargepi-update.path starts chargepi-update.service, which runs this script
+# (from /opt/chargepi/share) with --spool as root. A file must be a chargepi wheel (checked from its
+# metadata, whatever its name). The new release's code never runs as root here: its checks run as the
+# service user.
+#
 # Options: --config FILE is the first configuration (default config/chargepi.toml, simulated hardware;
 # config/ has examples per board); --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for
 # tests; --no-start only enables the unit (offline image builds); --force rebuilds an existing release.
@@ -26,6 +33,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${DESTDIR:-/}
 WHEEL=""
+SPOOL=""
 FIRST_CONFIG=""
 ACTION=install
 PURGE=0
@@ -48,6 +56,7 @@ while [ $# -gt 0 ]; do
         --wheel) WHEEL=${2:?--wheel needs a file}; shift ;;
         --config) FIRST_CONFIG=${2:?--config needs a file}; shift ;;
         --uninstall) ACTION=uninstall ;;
+        --spool) ACTION=spool; SPOOL=${2:?--spool needs a directory}; shift ;;
         --purge) PURGE=1 ;;
         --no-start) START=0 ;;
         --force) FORCE=1 ;;
@@ -62,6 +71,8 @@ OPT=$ROOT/opt/chargepi
 ETC=$ROOT/etc/chargepi
 STATE=$ROOT/var/lib/chargepi
 UNIT=$ROOT/etc/systemd/system/chargepi.service
+UPDATE_UNITS="chargepi-update.service chargepi-update.path"
+SHARE=$OPT/share
 UDEV_RULE=$ROOT/etc/udev/rules.d/60-chargepi-pwm.rules
 LINK=$ROOT/usr/local/bin/chargepi
 COMPLETION=$ROOT/usr/share/bash-completion/completions/chargepi
@@ -72,6 +83,14 @@ fi
 # Account tools work on the target root; systemctl only on the running system unless --no-start.
 ACCOUNT_ROOT=()
 [ -n "$ROOT" ] && ACCOUNT_ROOT=(--root "$ROOT")
+
+as_service_user() {  # run the new release's code without root rights (on the real system)
+    if [ -z "$ROOT" ] && [ "$(id -u)" = 0 ]; then
+        runuser -u "$USER_NAME" -- "$@"
+    else
+        "$@"
+    fi
+}
 
 user_exists() { grep -q "^$USER_NAME:" "$ROOT/etc/passwd" 2>/dev/null; }
 # Numeric ids from the target's own account files (right for --root images too).
@@ -138,8 +157,9 @@ install_config() {
     gid=$(gid_of "$USER_NAME")
     [ -n "$uid" ] && [ -n "$gid" ] || die "user or group $USER_NAME is missing from $ROOT/etc"
     install -d -m 0750 "$ETC" "$STATE"
+    install -d -m 0750 "$STATE/update"
     chown "0:$gid" "$ETC"
-    chown "$uid:$gid" "$STATE"
+    chown "$uid:$gid" "$STATE" "$STATE/update"
     if [ ! -e "$ETC/chargepi.toml" ]; then
         install -m 0640 "${FIRST_CONFIG:-$SRC/config/chargepi.toml}" "$ETC/chargepi.toml"
         say "installed a first configuration: $ETC/chargepi.toml (edit it: chargepi config set ...)"
@@ -162,6 +182,16 @@ install_config() {
 install_system_files() {
     install -d "$(dirname "$UNIT")" "$(dirname "$UDEV_RULE")" "$(dirname "$LINK")" "$(dirname "$COMPLETION")"
     install -m 0644 "$SRC/systemd/chargepi.service" "$UNIT"
+    local unit
+    for unit in $UPDATE_UNITS; do
+        install -m 0644 "$SRC/systemd/$unit" "$(dirname "$UNIT")/$unit"
+    done
+    if [ "$SRC" != "$SHARE" ]; then  # what the update service needs when no source tree is around
+        install -d "$SHARE/tools" "$SHARE/systemd" "$SHARE/config"
+        install -m 0755 "$SRC/tools/install.sh" "$SHARE/tools/install.sh"
+        install -m 0644 "$SRC"/systemd/chargepi*.service "$SRC"/systemd/chargepi*.path "$SHARE/systemd/"
+        install -m 0644 "$SRC/config/chargepi.toml" "$SHARE/config/chargepi.toml"
+    fi
     cat > "$UDEV_RULE.tmp" <<'RULE'
 # chargepi: the gpio group may export and drive the hardware PWM channels (control pilot).
 SUBSYSTEM=="pwm", ACTION=="add|change", RUN+="/bin/sh -c 'chgrp -R gpio /sys%p && chmod -R g+rwX /sys%p'"
@@ -169,7 +199,7 @@ RULE
     mv "$UDEV_RULE.tmp" "$UDEV_RULE"
     chmod 0644 "$UDEV_RULE"
     ln -sfn /opt/chargepi/current/bin/chargepi "$LINK"
-    if ! "$OPT/current/bin/chargepi" completion bash > "$COMPLETION.tmp" 2>/dev/null; then
+    if ! as_service_user "$OPT/current/bin/chargepi" completion bash > "$COMPLETION.tmp" 2>/dev/null; then
         rm -f "$COMPLETION.tmp"
         say "warning: no shell completion (chargepi completion bash failed)"
     else
@@ -190,7 +220,8 @@ healthy() {  # the service is running and the controller answers on its control 
     local waited=0
     while [ "$waited" -lt "$START_TIMEOUT" ]; do
         if "$SYSTEMCTL" is-active --quiet chargepi &&
-                CHARGEPI_CONFIG=$ETC/chargepi.toml "$OPT/current/bin/chargepi" status --json >/dev/null 2>&1; then
+                as_service_user env CHARGEPI_CONFIG="$ETC/chargepi.toml" "$OPT/current/bin/chargepi" status --json \
+                    >/dev/null 2>&1; then
             return 0
         fi
         sleep 1
@@ -201,7 +232,7 @@ healthy() {  # the service is running and the controller answers on its control 
 
 start_service() {
     if [ "$START" = 0 ]; then
-        "$SYSTEMCTL" --root="${ROOT:-/}" enable chargepi.service >/dev/null
+        "$SYSTEMCTL" --root="${ROOT:-/}" enable chargepi.service chargepi-update.path >/dev/null
         say "unit enabled (not started: --no-start)"
         return 0
     fi
@@ -211,6 +242,7 @@ start_service() {
     fi
     "$SYSTEMCTL" daemon-reload
     "$SYSTEMCTL" enable chargepi.service >/dev/null
+    "$SYSTEMCTL" enable --now chargepi-update.path >/dev/null
     "$SYSTEMCTL" restart chargepi.service || return 1
     healthy
 }
@@ -240,7 +272,7 @@ install_or_upgrade() {
     ensure_user
     build_release "$OPT/releases/$version"
     if [ -n "$FIRST_CONFIG" ] && [ ! -e "$ETC/chargepi.toml" ] &&
-            ! "$OPT/releases/$version/bin/chargepi" config validate "$FIRST_CONFIG"; then
+            ! as_service_user "$OPT/releases/$version/bin/chargepi" config validate "$FIRST_CONFIG"; then
         die "$FIRST_CONFIG is not a valid configuration (see above); nothing was changed"
     fi
     install_config
@@ -276,8 +308,10 @@ install_or_upgrade() {
 
 uninstall() {
     if [ "$START" = 1 ] && [ -e "$UNIT" ]; then
-        "$SYSTEMCTL" disable --now chargepi.service >/dev/null 2>&1 || true
+        "$SYSTEMCTL" disable --now chargepi-update.path chargepi.service >/dev/null 2>&1 || true
     fi
+    local unit
+    for unit in $UPDATE_UNITS; do rm -f "$(dirname "$UNIT")/$unit"; done
     rm -f "$UNIT" "$UDEV_RULE" "$LINK" "$COMPLETION"
     rm -rf "$OPT"
     [ "$START" = 1 ] && "$SYSTEMCTL" daemon-reload
@@ -290,4 +324,49 @@ uninstall() {
     fi
 }
 
-if [ "$ACTION" = uninstall ]; then uninstall; else install_or_upgrade; fi
+wheel_version() {  # the version in a chargepi wheel's metadata, whatever the file is called
+    "$PYTHON" - "$1" <<'PY'
+import sys, zipfile
+try:
+    with zipfile.ZipFile(sys.argv[1]) as wheel:
+        [meta] = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        fields = dict(line.split(": ", 1) for line in wheel.read(meta).decode().splitlines() if ": " in line)
+except (OSError, ValueError, zipfile.BadZipFile):
+    sys.exit(1)
+if fields.get("Name", "").lower() != "chargepi" or not fields.get("Version", "").replace(".", "").isalnum():
+    sys.exit(1)
+print(fields["Version"])
+PY
+}
+
+install_spool() {  # every file the controller left in the spool, oldest first; each one on its own
+    local file work version status=0 files=()
+    [ -d "$SPOOL" ] || die "no spool directory $SPOOL"
+    mapfile -t files < <(ls -1tr "$SPOOL")
+    for file in "${files[@]}"; do
+        case "$file" in .*) continue ;; esac
+        [ -f "$SPOOL/$file" ] || continue
+        work=$(mktemp -d)  # out of the service user's reach before anything looks at it
+        mv "$SPOOL/$file" "$work/incoming"
+        if ! version=$(wheel_version "$work/incoming"); then
+            say "rejected $file: not a chargepi wheel"
+            rm -rf "$work"
+            status=1
+            continue
+        fi
+        mv "$work/incoming" "$work/chargepi-$version-py3-none-any.whl"
+        say "firmware update: $file is chargepi $version"
+        # A run of its own (its own `set -e`), exactly as a technician's upgrade with rollback.
+        if ! bash "$0" ${ROOT:+--root "$ROOT"} --wheel "$work/chargepi-$version-py3-none-any.whl"; then
+            status=1
+        fi
+        rm -rf "$work"
+    done
+    return "$status"
+}
+
+case "$ACTION" in
+    uninstall) uninstall ;;
+    spool) install_spool ;;
+    *) install_or_upgrade ;;
+esac

@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +47,17 @@ if [ "$1" = -m ] && [ "$2" = venv ]; then
     echo "venv $3" >> "$FAKE_LOG"
     mkdir -p "$3/bin"
     {{ echo '#!/bin/sh'; echo 'for pkg; do :; done'
-       echo 'cp "$pkg" "$(dirname "$0")/chargepi"; chmod +x "$(dirname "$0")/chargepi"'; }} > "$3/bin/pip"
+       echo 'unzip -p "$pkg" chargepi > "$(dirname "$0")/chargepi"; chmod +x "$(dirname "$0")/chargepi"'
+    }} > "$3/bin/pip"
     chmod +x "$3/bin/pip"
     exit 0
 fi
 exec {python} "$@"
+"""
+UNZIP = """#!/bin/sh
+# unzip -p ARCHIVE MEMBER
+code='import sys, zipfile as z; sys.stdout.buffer.write(z.ZipFile(sys.argv[2]).read(sys.argv[3]))'
+exec {python} -c "$code" "$@"
 """
 
 
@@ -71,9 +78,13 @@ class Machine:
     env: dict[str, str]
     tmp: Path
 
-    def wheel(self, version: str, starts: bool = True) -> Path:
+    def wheel(self, version: str, starts: bool = True, name: str = "chargepi") -> Path:
+        """A wheel-shaped zip: metadata, and the program the shim pip installs as bin/chargepi."""
         path = self.tmp / f"chargepi-{version}-py3-none-any.whl"
-        path.write_text(program(version, starts))
+        with zipfile.ZipFile(path, "w") as wheel:
+            wheel.writestr(f"{name}-{version}.dist-info/METADATA",
+                           f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+            wheel.writestr("chargepi", program(version, starts))
         return path
 
     def install(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -102,7 +113,8 @@ def machine(tmp_path: Path) -> Machine:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shims = {"systemctl": SYSTEMCTL, "useradd": USERADD, "userdel": USERDEL, "usermod": LOGGED,
-             "chown": LOGGED, "udevadm": LOGGED, "python": PYTHON.format(python=sys.executable)}
+             "chown": LOGGED, "udevadm": LOGGED, "python": PYTHON.format(python=sys.executable),
+             "unzip": UNZIP.format(python=sys.executable)}
     for name, text in shims.items():
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
@@ -135,15 +147,22 @@ def test_fresh_install(machine: Machine) -> None:
     assert machine.calls("usermod") == [
         f"usermod --root {root} --append --groups gpio,spi,dialout,systemd-journal chargepi"]
     assert machine.calls("chown") == [f"chown 0:990 {root}/etc/chargepi",
-                                      f"chown 990:990 {root}/var/lib/chargepi",
+                                      f"chown 990:990 {root}/var/lib/chargepi {root}/var/lib/chargepi/update",
                                       f"chown 0:990 {root}/etc/chargepi/chargepi.toml",
                                       f"chown 0:990 {root}/etc/chargepi/secrets.toml"]
     secrets = root / "etc/chargepi/secrets.toml"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert "authorization_key" in secrets.read_text()
     assert machine.calls("systemctl") == [
-        "systemctl daemon-reload", "systemctl enable chargepi.service", "systemctl restart chargepi.service",
+        "systemctl daemon-reload", "systemctl enable chargepi.service",
+        "systemctl enable --now chargepi-update.path", "systemctl restart chargepi.service",
         "systemctl is-active --quiet chargepi"]
+    for unit in ("chargepi-update.service", "chargepi-update.path"):
+        assert (root / "etc/systemd/system" / unit).read_text() == (REPO / "systemd" / unit).read_text()
+    share = root / "opt/chargepi/share"
+    assert (share / "tools/install.sh").read_text() == INSTALL.read_text()
+    assert (share / "systemd/chargepi.service").exists() and (share / "config/chargepi.toml").exists()
+    assert stat.S_IMODE((root / "var/lib/chargepi/update").stat().st_mode) == 0o750
 
 
 def test_running_it_again_changes_nothing_and_keeps_edits(machine: Machine) -> None:
@@ -206,9 +225,10 @@ def test_uninstall_keeps_config_and_state_unless_purged(machine: Machine) -> Non
     root = machine.root
     done = machine.install("--uninstall")
     assert done.returncode == 0, done.stderr
-    assert "systemctl disable --now chargepi.service" in machine.calls("systemctl")
+    assert "systemctl disable --now chargepi-update.path chargepi.service" in machine.calls("systemctl")
     for gone in ("opt/chargepi", "etc/systemd/system/chargepi.service", "usr/local/bin/chargepi",
-                 "etc/udev/rules.d/60-chargepi-pwm.rules"):
+                 "etc/udev/rules.d/60-chargepi-pwm.rules", "etc/systemd/system/chargepi-update.path",
+                 "etc/systemd/system/chargepi-update.service"):
         assert not os.path.lexists(root / gone), gone
     assert (root / "etc/chargepi/chargepi.toml").exists() and (root / "var/lib/chargepi").is_dir()
     assert "chargepi:" in (root / "etc/passwd").read_text()
@@ -222,7 +242,8 @@ def test_uninstall_keeps_config_and_state_unless_purged(machine: Machine) -> Non
 def test_offline_image_build_only_enables_the_unit(machine: Machine) -> None:
     done = machine.install("--wheel", str(machine.wheel("0.1.0")), "--no-start")
     assert done.returncode == 0, done.stderr
-    assert machine.calls("systemctl") == [f"systemctl --root={machine.root} enable chargepi.service"]
+    assert machine.calls("systemctl") == [
+        f"systemctl --root={machine.root} enable chargepi.service chargepi-update.path"]
     assert "chargepi 0.1.0 is installed; it starts at the next boot" in done.stdout
 
 
@@ -246,3 +267,41 @@ def test_a_board_config_is_the_first_configuration_and_never_overwrites(machine:
     broken.write_text("[station\n")
     done = machine.install("--config", str(broken))
     assert done.returncode == 1 and "is not valid TOML" in done.stderr
+
+
+def spool(machine: Machine, *files: tuple[str, bytes]) -> subprocess.CompletedProcess[str]:
+    """The controller drops firmware files; the update service runs the installer kept in the share."""
+    spool_dir = machine.root / "var/lib/chargepi/update"
+    for name, data in files:
+        (spool_dir / name).write_bytes(data)
+    installer = machine.root / "opt/chargepi/share/tools/install.sh"
+    return subprocess.run(["bash", str(installer), "--root", str(machine.root), "--spool", str(spool_dir)],
+                          capture_output=True, text=True, env=machine.env, check=False)
+
+
+def test_a_spooled_firmware_file_is_installed_whatever_its_name(machine: Machine) -> None:
+    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
+    done = spool(machine, ("firmware.bin", machine.wheel("0.2.0").read_bytes()))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "firmware update: firmware.bin is chargepi 0.2.0" in done.stdout
+    assert machine.current() == "releases/0.2.0"
+    assert list((machine.root / "var/lib/chargepi/update").iterdir()) == []
+
+
+def test_a_spooled_firmware_that_does_not_start_is_rolled_back(machine: Machine) -> None:
+    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
+    done = spool(machine, ("update.whl", machine.wheel("0.2.0", starts=False).read_bytes()))
+    assert done.returncode == 1
+    assert "rolled back: chargepi 0.1.0 is running again" in done.stdout
+    assert machine.current() == "releases/0.1.0"
+
+
+def test_spooled_files_that_are_not_chargepi_wheels_are_refused(machine: Machine) -> None:
+    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
+    done = spool(machine, ("junk.bin", b"#!/bin/sh\nrm -rf /\n"),
+                 ("other.whl", machine.wheel("9.9.9", name="evil").read_bytes()))
+    assert done.returncode == 1
+    assert "rejected junk.bin: not a chargepi wheel" in done.stdout
+    assert "rejected other.whl: not a chargepi wheel" in done.stdout
+    assert machine.current() == "releases/0.1.0"
+    assert list((machine.root / "var/lib/chargepi/update").iterdir()) == []
