@@ -23,14 +23,18 @@ trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/bin"
 printf '#!/bin/sh\nexit 0\n' > "$scratch/bin/chargepi"
 chmod +x "$scratch/bin/chargepi"
-sed "s|^ExecStart=/opt/chargepi/current/bin/chargepi|ExecStart=$scratch/bin/chargepi|" "$unit" \
-    > "$scratch/chargepi.service"
-if ! out=$(systemd-analyze verify "$scratch/chargepi.service" 2>&1) || [ -n "$out" ]; then
-    echo "check_unit: systemd-analyze verify $unit failed:" >&2
+for file in systemd/chargepi.service systemd/chargepi-update.service systemd/chargepi-update.path; do
+    sed -e "s|^ExecStart=/opt/chargepi/current/bin/chargepi|ExecStart=$scratch/bin/chargepi|" \
+        -e "s|^ExecStart=/opt/chargepi/share/tools/install.sh|ExecStart=$scratch/bin/chargepi|" \
+        "$file" > "$scratch/$(basename "$file")"
+done
+if ! out=$(cd "$scratch" && systemd-analyze verify chargepi.service chargepi-update.service \
+        chargepi-update.path 2>&1) || [ -n "$out" ]; then
+    echo "check_unit: systemd-analyze verify failed:" >&2
     echo "$out" >&2
     exit 1
 fi
-echo "check_unit: systemd-analyze verify $unit: clean"
+echo "check_unit: systemd-analyze verify chargepi.service chargepi-update.service chargepi-update.path: clean"
 
 # Offline analysis (systemd >= 250) needs no running systemd; 49 = exposure 4.9, the top of "OK".
 report=$(systemd-analyze security --offline=yes --threshold=49 "$unit" 2>&1) && status=0 || status=$?
