@@ -344,7 +344,6 @@ install_spool() {  # every file the controller left in the spool, oldest first; 
     [ -d "$SPOOL" ] || die "no spool directory $SPOOL"
     mapfile -t files < <(ls -1tr "$SPOOL")
     for file in "${files[@]}"; do
-        case "$file" in .*) continue ;; esac
         [ -f "$SPOOL/$file" ] || continue
         work=$(mktemp -d)  # out of the service user's reach before anything looks at it
         mv "$SPOOL/$file" "$work/incoming"
