@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from firmware import __version__
+from firmware.ocpp.settings import OcppSettings
 from hal.config import ConnectorHalConfig, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
 
     station: StationSettings = Field(default_factory=StationSettings)
     connectors: list[ConnectorSettings] = Field(default_factory=lambda: [ConnectorSettings(id=1)])
+    ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
 
     @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:

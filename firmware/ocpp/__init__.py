@@ -1,0 +1,1 @@
+"""OCPP back-end connection: settings, websocket link, persistent outbox, local authorization, adapter."""
