@@ -67,6 +67,7 @@ class ChargePoint16(ChargePoint):  # type: ignore[misc]
     def __init__(self, adapter: OcppAdapter, connection: Any, response_timeout: float) -> None:
         super().__init__(adapter.settings.charge_point_id, connection, response_timeout=response_timeout)
         self._adapter = adapter
+        self._accepted_calls: set[str] = set()
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
             route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
             if after_handler is not None:
@@ -185,7 +186,7 @@ class ChargePoint16(ChargePoint):  # type: ignore[misc]
         return call_result.DataTransfer(status=status, data=reply)
 
     @on(Action.remote_start_transaction)
-    def on_remote_start(self, id_tag: str, connector_id: int | None = None,
+    def on_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
                         charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         station = self._adapter.station
         if connector_id is not None and not self._connector_ok(connector_id):
@@ -198,12 +199,16 @@ class ChargePoint16(ChargePoint):  # type: ignore[misc]
             ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED)]
         if not free:
             return call_result.RemoteStartTransaction(status="Rejected")
+        self._accepted_calls.add(call_unique_id)
         return call_result.RemoteStartTransaction(status="Accepted")
 
     @after(Action.remote_start_transaction)
-    async def after_remote_start(self, id_tag: str, connector_id: int | None = None,
+    async def after_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
                                  charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        await self._adapter.run_remote_start(id_tag, connector_id, charging_profile)
+        # The library runs @after hooks whatever @on answered: act only on an accepted request.
+        if call_unique_id in self._accepted_calls:
+            self._accepted_calls.discard(call_unique_id)
+            await self._adapter.run_remote_start(id_tag, connector_id, charging_profile)
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int, **kwargs: Any) -> Any:
