@@ -25,18 +25,25 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     async def route_message(self, raw_msg: str) -> None:
         frame = json.loads(raw_msg)
         self.server.frames.append(frame)
+        self.server.wire.append(("in", frame))
         if frame[0] == 2:
             uid = frame[1]
             if uid in self.server.seen_ids and self.server.replies.get(uid) is not None:
                 # An idempotent CSMS answers a retransmitted CALL (same unique id) with its first answer.
                 self.server.retransmissions.append(frame)
+                self.server.wire.append(("out", [3, uid, self.server.replies[uid]]))
                 await self._connection.send(json.dumps([3, uid, self.server.replies[uid]]))
                 return
             self.server.seen_ids.add(uid)
+            broken = self.server.broken_replies.get(frame[2])
+            if broken is not None:
+                await self._connection.send(broken.replace("UID", uid))
+                return
         await super().route_message(raw_msg)
 
     async def _send(self, message: str) -> None:
         frame = json.loads(message)
+        self.server.wire.append(("out", frame))
         if frame[0] == 3:
             self.server.replies[frame[1]] = frame[2]
         await super()._send(message)
@@ -87,7 +94,8 @@ class TestCsms:
 
     def __init__(self, subprotocol: str | None = "ocpp1.6",
                  check_auth: Callable[[str | None], bool] | None = None) -> None:
-        self.frames: list[list[Any]] = []
+        self.frames: list[list[Any]] = []  # received
+        self.wire: list[tuple[str, list[Any]]] = []  # both directions, in order
         self.seen_ids: set[str] = set()
         self.replies: dict[str, Any] = {}
         self.retransmissions: list[list[Any]] = []
@@ -95,6 +103,7 @@ class TestCsms:
         self.tags: dict[str, dict[str, Any]] = {}
         self.tx_ids = itertools.count(101)
         self.fail_start = False
+        self.broken_replies: dict[str, str] = {}  # action -> raw reply frame, "UID" replaced by the id
         self.cp: CsmsChargePoint | None = None
         self.connections = 0
         self.paths: list[str] = []
