@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("ocpp1.6")
 STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # SendLocalList with 500 entries fits easily
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CLOSE_TIMEOUT_S = 5.0  # SendLocalList with 500 entries fits easily
 
 Session = Callable[[ClientConnection], Awaitable[None]]
 
@@ -105,6 +106,8 @@ class OcppLink:
             "subprotocols": [SUBPROTOCOL], "additional_headers": headers,
             "open_timeout": self._settings.response_timeout_s,
             "ping_interval": ping or None, "ping_timeout": ping or None,
+            # A peer that stopped reading never completes the closing handshake: do not wait long for it.
+            "close_timeout": min(ping, CLOSE_TIMEOUT_S) if ping else CLOSE_TIMEOUT_S,
             "proxy": None, "compression": None, "max_size": MAX_MESSAGE_BYTES,
             "user_agent_header": "chargepi",
         }
