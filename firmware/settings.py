@@ -75,7 +75,7 @@ class ConnectorSettings(Section):
     tethered_cable_current_a: float = Field(32.0, ge=6, le=80)
     ventilation: bool = False  # allow charging in state D
     state_f_after_fault_ms: int = Field(300, ge=0, le=5000)
-    temperature: TemperatureDerating = Field(default_factory=TemperatureDerating)
+    temperature: TemperatureDerating = Field(default_factory=lambda: TemperatureDerating())
     hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
 
 
@@ -84,8 +84,9 @@ class Settings(BaseSettings):
         env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
     )
 
-    station: StationSettings = Field(default_factory=StationSettings)
-    connectors: list[ConnectorSettings] = Field(default_factory=lambda: [ConnectorSettings(id=1)])
+    station: StationSettings = Field(default_factory=lambda: StationSettings())
+    connectors: list[ConnectorSettings] = Field(
+        default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ Rules every driver follows:
   whichever thread noticed the danger.
 * Inputs are pushed: `subscribe(callback)` registers a callback that the driver calls, possibly from
   its own thread, on every change. Callbacks must be quick and must not block.
-* Slow reads (meters, temperature, self tests) are async.
+* Slow reads (meters, temperature, self tests) are async. Lifecycle is `async start()` / `async stop()`.
 * Nothing here imports GPIO, SPI or Modbus libraries; drivers do, lazily.
 """
 
@@ -41,8 +41,9 @@ class Lifecycle(Protocol):
     async def start(self) -> None:
         """Open the device and drive it to its safe state."""
 
-    async def close(self) -> None:
-        """Drive the device to its safe state and release it."""
+    async def stop(self) -> None:
+        """Drive the device to its safe state and release it. (Named stop, not close: a contactor
+        closes.)"""
 
 
 class ControlPilot(Lifecycle, Protocol):

@@ -1,0 +1,114 @@
+"""The application: builds the hardware, the core, the control socket and every feature, and runs them.
+
+Start order matters: features are constructed (and subscribe to core events) before the station starts,
+so nothing the core reports at start-up (e.g. a session ended by a power cut) is missed; the hardware
+is driven to its safe state by the station before anything else talks to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any, Protocol
+
+from hal.factory import build_station_hardware
+from hal.fake import SimulatedStation
+
+from firmware.clock import Clock, RealClock
+from firmware.control.server import ControlError, ControlServer
+from firmware.core.station import Station
+from firmware.core.vocabulary import Fault
+from firmware.settings import Settings
+from hal.contract import StationHardware
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_RESTART = 75  # asked to restart (OCPP Reset, config --apply); systemd Restart=always brings us back
+
+
+class Feature(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Application:
+    def __init__(self, settings: Settings, clock: Clock | None = None,
+                 hardware: StationHardware | None = None,
+                 simulation: SimulatedStation | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or RealClock()
+        if hardware is None:
+            hardware, simulation = build_station_hardware(settings, self.clock)
+        self.hardware = hardware
+        self.simulation = simulation
+        self.station = Station(settings, hardware, self.clock)
+        self.control = ControlServer(settings.station.socket_path)
+        self.features: list[Feature] = []
+        self._exit: asyncio.Future[int] | None = None
+        self._register_core_commands()
+        self._attach_features()
+
+    def _attach_features(self) -> None:
+        """Construct every optional feature; each subscribes to the station in its constructor."""
+        if self.simulation is not None:
+            from firmware.control.sim_commands import register_sim_commands
+
+            register_sim_commands(self.control, self.simulation)
+
+    def _register_core_commands(self) -> None:
+        async def status(args: dict[str, Any]) -> Any:
+            return self.station.snapshot()
+
+        async def fault_clear(args: dict[str, Any]) -> Any:
+            try:
+                fault = Fault(str(args.get("fault")))
+            except ValueError:
+                raise ControlError(f"unknown fault {args.get('fault')!r}; "
+                                   f"known: {', '.join(f.value for f in Fault)}") from None
+            connector = int(args.get("connector", 1))
+            if connector not in self.station.connector_ids:
+                raise ControlError(f"no connector {connector}")
+            return {"cleared": self.station.clear_fault(connector, fault)}
+
+        self.control.register("status", status)
+        self.control.register("fault-clear", fault_clear)
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._exit = asyncio.get_running_loop().create_future()
+        await self.station.start()
+        for feature in self.features:
+            await feature.start()
+        await self.control.start()
+        log.info("chargepi started: %d connector(s), control socket %s", len(self.station.connectors),
+                 self.control.path)
+
+    async def stop(self) -> None:
+        await self.control.close()
+        for feature in reversed(self.features):
+            try:
+                await feature.stop()
+            except Exception:
+                log.exception("stopping %r failed", feature)
+        await self.station.stop()
+
+    def request_exit(self, code: int = EXIT_OK) -> None:
+        if self._exit is not None and not self._exit.done():
+            self._exit.set_result(code)
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT or an exit request; returns the process exit code."""
+        await self.start()
+        assert self._exit is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_exit, EXIT_OK)
+        try:
+            return await self._exit
+        finally:
+            await self.stop()

@@ -1,0 +1,31 @@
+"""`chargepi run`: run the controller in the foreground (what the systemd unit starts)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from firmware.cli.common import config_path
+from firmware.settings import ConfigError, load_settings
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("run", parents=[common], help="run the charger controller")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = config_path(args)
+    try:
+        settings = load_settings(path if path.exists() or args.config else None)
+    except ConfigError as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.station.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from firmware.app import Application
+
+    return asyncio.run(Application(settings).run())

@@ -1,0 +1,816 @@
+"""One connector's controller: the IEC 61851 charging state machine (built with `transitions`).
+
+States are the OCPP 1.6 connector statuses. Every input (CP reading, fault, token, limit, command)
+updates the controller's facts and fires the single trigger `update`, whose transitions are an ordered
+rule list: the first rule whose condition holds names the state. Entering a state only changes what the
+controller *asks* of the hardware; the SafetyInterlock decides whether the contactor may close and opens
+it on its own when anything becomes unsafe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine
+
+from firmware.clock import Clock, Timer
+from firmware.core.arbiter import CurrentArbiter
+from firmware.core.authorization import Reservation
+from firmware.core.derating import STOP_LEVEL, derated_current, next_level
+from firmware.core.duty import duty_for_limit
+from firmware.core.events import (
+    ContactorChanged,
+    CoreEvent,
+    FaultChanged,
+    MeterSampled,
+    OfferChanged,
+    PilotChanged,
+    SessionStarted,
+    SessionStopped,
+    StatusChanged,
+)
+from firmware.core.interlock import InterlockNotice, SafetyInterlock
+from firmware.core.journal import CoreJournal, JournaledSession
+from firmware.core.session import PendingAuthorization, Session
+from firmware.core.vocabulary import (
+    FAULTS,
+    ConnectorStatus,
+    ErrorCode,
+    Fault,
+    LimitSource,
+    StopReason,
+)
+from firmware.settings import ConnectorSettings, StationSettings
+from hal.contract import ConnectorHardware, DigitalInput, MeterError
+from hal.types import (
+    CableAmpacity,
+    CPState,
+    IndicatorState,
+    MeterReading,
+    PilotOutput,
+    PilotOutputMode,
+    ProximityReading,
+)
+
+log = logging.getLogger(__name__)
+
+# Timings, IEC 61851-1 as quoted in hardware.md §2 and §8.
+PWM_RAISE_INTERVAL_S = 5.0  # raise the offer at most every 5 s (EVerest IEC_PWM_MAX_UPDATE_INTERVAL)
+C1_TIMEOUT_S = 6.0  # PWM off but EV stays in C: open under load after 6 s (Table A.6 seq. 10.2)
+FEEDBACK_TIMEOUT_S = 0.25  # mirror contact must follow within 250 ms (chargebyte contactor driver)
+OVERCURRENT_NOISE_A = 0.5  # EVerest check_soft_over_current: (signalled + 0.5 A) x 1.1 for 7 s
+OVERCURRENT_TOLERANCE = 0.10
+OVERCURRENT_TIMEOUT_S = 7.0
+MIN_PAUSE_S = 10.0  # after a limit pause, resume no sooner (min 10 s between contactor closings, §8)
+METER_FAILURES_FOR_FAULT = 3
+JOURNAL_INTERVAL_S = 60.0
+
+PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
+STATES = [s.value for s in ConnectorStatus]
+
+_INDICATOR = {
+    ConnectorStatus.AVAILABLE: IndicatorState.AVAILABLE,
+    ConnectorStatus.PREPARING: IndicatorState.CONNECTED,
+    ConnectorStatus.CHARGING: IndicatorState.CHARGING,
+    ConnectorStatus.SUSPENDED_EV: IndicatorState.SUSPENDED,
+    ConnectorStatus.SUSPENDED_EVSE: IndicatorState.SUSPENDED,
+    ConnectorStatus.FINISHING: IndicatorState.CONNECTED,
+    ConnectorStatus.RESERVED: IndicatorState.RESERVED,
+    ConnectorStatus.UNAVAILABLE: IndicatorState.UNAVAILABLE,
+    ConnectorStatus.FAULTED: IndicatorState.FAULT,
+}
+
+
+class _StatusModel:
+    """The object `transitions` drives; it only carries the current state."""
+
+    state: str
+
+
+class ConnectorController:
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        station_settings: StationSettings,
+        hardware: ConnectorHardware,
+        clock: Clock,
+        publish: Callable[[CoreEvent], None],
+        journal: CoreJournal,
+        emergency_stop: DigitalInput | None = None,
+    ) -> None:
+        self.id = settings.id
+        self.settings = settings
+        self._station_settings = station_settings
+        self.hw = hardware
+        self.clock = clock
+        self._publish = publish
+        self._journal = journal
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
+                                         notify=self._notice_from_any_thread,
+                                         emergency_stop=emergency_stop)
+        base = {LimitSource.HARDWARE.value: settings.rated_current_a}
+        if settings.max_current_a is not None:
+            base[LimitSource.CONFIGURED.value] = settings.max_current_a
+        if settings.cable == "tethered":
+            base[LimitSource.CABLE.value] = settings.tethered_cable_current_a
+        self.arbiter = CurrentArbiter(base)
+
+        # facts
+        self.cp = CPState.A
+        self._warnings: set[Fault] = set()  # non-blocking faults only the loop knows (meter offline)
+        self._published_faults: set[Fault] = set()
+        self.operative = journal.operative(self.id)
+        self.pending_inoperative = False
+        self.session: Session | None = None
+        self.pending_auth: PendingAuthorization | None = None
+        self.reservation: Reservation | None = None
+        self.finishing = False
+        self.last_reading: MeterReading | None = None
+        self.meter_ok = True
+        self.temperature_c: float | None = None
+        self._temperature_level = 0
+        self._meter_failures = 0
+        self._overcurrent_since: float | None = None
+        self._journal_at = float("-inf")
+
+        # offer bookkeeping (what the PWM signals)
+        self.offer_amps: float | None = None  # None = paused for a limit below 6 A
+        self.offer_duty: float | None = None
+        self.offer_reason = ""
+        self._offer_changed_at = float("-inf")
+        self._paused_at = float("-inf")
+        self._pause_from_pwm = False
+
+        self._faulted_at = float("-inf")
+        self._timers: dict[str, Timer] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._lock_task: asyncio.Task[None] | None = None
+        self._reported: tuple[ConnectorStatus, ErrorCode] | None = None
+        self._contactor_reported = False
+        self._unsubscribe: list[Callable[[], None]] = []
+
+        self._model = _StatusModel()
+        self._machine = Machine(model=self._model, states=STATES, initial=ConnectorStatus.AVAILABLE.value,
+                                auto_transitions=False, ignore_invalid_triggers=True)
+        for dest, condition in self._rules():
+            others: list[Any] = [s for s in STATES if s != dest.value]
+            self._machine.add_transition("update", others, dest.value, conditions=[condition])
+            self._machine.add_transition("update", dest.value, None, conditions=[condition])
+
+    # ------------------------------------------------------------------------------------------------
+    # state machine rules, in priority order
+    def _rules(self) -> list[tuple[ConnectorStatus, Callable[[], bool]]]:
+        has_session = self._has_session
+        return [
+            (ConnectorStatus.FAULTED, self.has_blocking_fault),
+            (ConnectorStatus.UNAVAILABLE, lambda: not self.operative and not has_session()),
+            (ConnectorStatus.SUSPENDED_EVSE, lambda: has_session() and self.offer_amps is None),
+            (ConnectorStatus.CHARGING, lambda: has_session() and self.cp in (CPState.C, CPState.D)),
+            (ConnectorStatus.SUSPENDED_EV, lambda: has_session() and self.cp == CPState.B),
+            (ConnectorStatus.FINISHING, lambda: self.finishing and self.cp in PLUGGED),
+            (ConnectorStatus.PREPARING, lambda: self.cp in PLUGGED or self.pending_auth is not None),
+            (ConnectorStatus.RESERVED, lambda: self.reservation is not None),
+            (ConnectorStatus.AVAILABLE, lambda: True),
+        ]
+
+    def _has_session(self) -> bool:
+        return self.session is not None
+
+    @property
+    def status(self) -> ConnectorStatus:
+        return ConnectorStatus(self._model.state)
+
+    def has_blocking_fault(self) -> bool:
+        return any(FAULTS[f].blocking for f in self.faults)
+
+    @property
+    def plugged(self) -> bool:
+        return self.cp in PLUGGED
+
+    # ------------------------------------------------------------------------------------------------
+    # lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.interlock.attach()
+        self.cp = self.interlock.reading.state
+        self._sync_faults()
+        self._unsubscribe.append(self.hw.contactor.subscribe_feedback(self._feedback_from_any_thread))
+        if self.hw.contactor.feedback_closed:
+            self._set_fault(Fault.CONTACTOR_WELDED, True)  # start-up consistency check
+        if self.hw.proximity is not None and self.settings.cable == "socket":
+            self._unsubscribe.append(self.hw.proximity.subscribe(self._pp_from_any_thread))
+            self._on_proximity(self.hw.proximity.read())
+        await self._read_meter()
+        self._spawn(self._meter_loop())
+        if self.hw.temperature is not None:
+            self._spawn(self._temperature_loop())
+        self.reconcile()
+
+    async def stop(self) -> None:
+        self._loop = None  # notices still queued on the loop are dropped from here on
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._tasks)
+        if self._lock_task is not None:
+            tasks.append(self._lock_task)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.interlock.detach()
+        self.interlock.set_pilot(PilotOutput(PilotOutputMode.HIGH))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _later(self, name: str, delay: float, action: Callable[[], None]) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.pop(name, None)
+            action()
+
+        self._timers[name] = self.clock.call_later(delay, fire)
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    # ------------------------------------------------------------------------------------------------
+    # inputs arriving from hardware threads hop onto the loop
+    def _call_on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # loop shutting down
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _notice_from_any_thread(self, notice: InterlockNotice) -> None:
+        self._call_on_loop(self._on_notice, notice)
+
+    def _feedback_from_any_thread(self, closed: bool) -> None:
+        self._call_on_loop(self._on_feedback, closed)
+
+    def _pp_from_any_thread(self, reading: ProximityReading) -> None:
+        self._call_on_loop(self._on_proximity, reading)
+
+    def _on_notice(self, notice: InterlockNotice) -> None:
+        """Something changed at the interlock. Notices may be stale by the time the loop gets to them
+        (a busy loop queues several), so act on the interlock's current facts, not the notice's."""
+        if self._loop is None:
+            return
+        newly = self._sync_faults()
+        if Fault.EMERGENCY_STOP in newly and self.session is not None \
+                and self.session.stopping is None:
+            self._stop(StopReason.EMERGENCY_STOP, None)
+        self._on_cp(self.interlock.reading.state)
+        self.reconcile()
+
+    def _on_cp(self, state: CPState) -> None:
+        previous, self.cp = self.cp, state
+        if state == previous:
+            return
+        self._publish(PilotChanged(self.id, state, self.clock.now()))
+        if previous not in PLUGGED and state in PLUGGED:
+            self._on_plugged()
+        elif state == CPState.A:
+            self._on_unplugged()
+
+    def _on_plugged(self) -> None:
+        self.finishing = False
+        if self.hw.proximity is not None and self.settings.cable == "socket":
+            self._on_proximity(self.hw.proximity.read())
+        pending = self.pending_auth
+        if pending is not None and self.clock.monotonic() <= pending.expires_at:
+            self.pending_auth = None
+            self._cancel("pending_auth")
+            self._start_session(pending.id_tag, pending.parent_id_tag)
+        elif self.auto_start and self.operative and self.reservation is None:
+            self._start_session(None, None)
+
+    def _on_unplugged(self) -> None:
+        self.finishing = False
+        self._overcurrent_since = None
+        if self.session is not None:
+            if self.session.stopping is None:
+                self.session.stopping = StopReason.EV_DISCONNECTED
+            self._finalize_session()
+        self._release_lock()
+
+    def _on_feedback(self, closed: bool) -> None:
+        if self._loop is None:
+            return
+        if closed and not self.hw.contactor.commanded_closed and "weld_check" not in self._timers:
+            self._set_fault(Fault.CONTACTOR_WELDED, True)  # closed with nobody asking: welded
+            self.reconcile()
+
+    def _on_proximity(self, reading: ProximityReading) -> None:
+        if self._loop is None:
+            return
+        ampacity = reading.ampacity
+        if ampacity == CableAmpacity.A63 and self.settings.phases == 1:
+            limit = 70.0  # 63 A (3-ph) / 70 A (1-ph) coding (hardware.md §3)
+        else:
+            limit = float(ampacity)
+        # No coding resistor found while plugged: 0 A, the EV is not offered anything (EVerest rule).
+        if ampacity == CableAmpacity.NONE and not self.plugged:
+            self.arbiter.set(LimitSource.CABLE.value, None)
+        else:
+            self.arbiter.set(LimitSource.CABLE.value, limit)
+        self.reconcile()
+
+    # ------------------------------------------------------------------------------------------------
+    # faults
+    @property
+    def faults(self) -> set[Fault]:
+        """Every active fault: the interlock's (safety) plus the loop's warnings."""
+        return set(self.interlock.faults) | self._warnings
+
+    def _sync_faults(self) -> set[Fault]:
+        """Publish what changed since the last call; returns the faults that became active."""
+        current = self.faults
+        appeared = current - self._published_faults
+        now = self.clock.now()
+        for fault in sorted(appeared):
+            self._publish(FaultChanged(self.id, fault, True, now))
+            log.warning("connector %s fault %s: %s", self.id, fault.value, FAULTS[fault].description)
+        for fault in sorted(self._published_faults - current):
+            self._publish(FaultChanged(self.id, fault, False, now))
+            log.info("connector %s fault %s cleared", self.id, fault.value)
+        self._published_faults = current
+        return appeared
+
+    def _set_warning(self, fault: Fault, active: bool) -> None:
+        (self._warnings.add if active else self._warnings.discard)(fault)
+        self._sync_faults()
+
+    def _set_fault(self, fault: Fault, active: bool) -> None:
+        """A fault found on the loop side: tell the interlock (it opens at once) and record it."""
+        if active:
+            self.interlock.raise_fault(fault)
+        else:
+            self.interlock.clear_fault(fault)
+        self._sync_faults()
+
+    def clear_fault(self, fault: Fault) -> bool:
+        """Technician clear of a latched fault (e.g. welded contactor after repair)."""
+        if fault not in self.faults:
+            return False
+        self._set_fault(fault, False)
+        self.reconcile()
+        return True
+
+    def error(self) -> tuple[ErrorCode, str | None, str | None]:
+        ordered = sorted(self.faults, key=lambda f: (not FAULTS[f].blocking, list(Fault).index(f)))
+        if not ordered:
+            return ErrorCode.NO_ERROR, None, None
+        info = FAULTS[ordered[0]]
+        return info.error_code, info.vendor_code, f"{ordered[0].value}: {info.description}"[:50]
+
+    # ------------------------------------------------------------------------------------------------
+    # sessions
+    auto_start = True
+
+    def _start_session(self, id_tag: str | None, parent: str | None) -> None:
+        reading_wh = self.last_reading.energy_import_wh if self.last_reading else 0.0
+        reservation_id = self.reservation.reservation_id if self.reservation else None
+        self.reservation = None
+        self._cancel("reservation")
+        session = Session(self.id, id_tag, parent, self.clock.now(), reading_wh,
+                          reservation_id=reservation_id)
+        self.session = session
+        self.finishing = False
+        self._journal.session_started(JournaledSession(
+            self.id, session.session_id, id_tag, parent, session.started_at, reading_wh, reading_wh,
+            session.started_at, reservation_id))
+        self._journal_at = self.clock.monotonic()
+        self._publish(SessionStarted(self.id, session.session_id, id_tag, reading_wh,
+                                     session.started_at, reservation_id))
+        self._ensure_locked()
+
+    def resume_session(self, saved: JournaledSession) -> None:
+        """Continue a session that a power cut interrupted (power_loss_policy = resume)."""
+        self.session = Session(self.id, saved.id_tag, saved.parent_id_tag, saved.started_at,
+                               saved.meter_start_wh, session_id=saved.session_id,
+                               reservation_id=saved.reservation_id, last_meter_wh=saved.last_meter_wh)
+        self._ensure_locked()
+        self.reconcile()
+
+    def authorize(self, id_tag: str, parent: str | None) -> None:
+        """An accepted token (local or remote): start now if plugged, else wait for the plug."""
+        if self.plugged:
+            self._start_session(id_tag, parent)
+        else:
+            timeout = self._station_settings.connection_timeout_s
+            self.pending_auth = PendingAuthorization(id_tag, parent, self.clock.monotonic() + timeout)
+            self._later("pending_auth", timeout, self._expire_pending)
+        self.reconcile()
+
+    def _expire_pending(self) -> None:
+        self.pending_auth = None
+        self.reconcile()
+
+    def cancel_pending(self) -> bool:
+        if self.pending_auth is None:
+            return False
+        self.pending_auth = None
+        self._cancel("pending_auth")
+        self.reconcile()
+        return True
+
+    def stop_session(self, reason: StopReason, id_tag: str | None = None) -> bool:
+        if self.session is None or self.session.stopping is not None:
+            return False
+        self._stop(reason, id_tag)
+        self.reconcile()
+        return True
+
+    def _stop(self, reason: StopReason, id_tag: str | None) -> None:
+        assert self.session is not None
+        self.session.stopping = reason
+        self.session.stop_id_tag = id_tag
+
+    def _finalize_session(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        self.session = None
+        self._cancel("c1")
+        meter_wh = self.last_reading.energy_import_wh if self.last_reading and self.meter_ok \
+            else session.last_meter_wh
+        session.last_meter_wh = max(session.last_meter_wh, meter_wh)
+        self._journal.session_ended(self.id)
+        self.arbiter.set(LimitSource.AUTHORIZATION.value, None)
+        self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
+                                     session.last_meter_wh, self.clock.now(), session.stop_id_tag,
+                                     session.id_tag))
+        self.finishing = self.plugged
+        if self.pending_inoperative:
+            self.pending_inoperative = False
+            self._set_operative(False)
+        self._release_lock()
+
+    # ------------------------------------------------------------------------------------------------
+    # lock
+    def _ensure_locked(self) -> None:
+        lock = self.hw.lock
+        if lock is None or self._lock_task is not None:
+            return
+        self._lock_task = asyncio.ensure_future(self._do_lock())
+
+    async def _do_lock(self) -> None:
+        assert self.hw.lock is not None
+        try:
+            ok = await self.hw.lock.lock()
+        except Exception:
+            log.exception("connector %s: lock driver failed", self.id)
+            ok = False
+        finally:
+            self._lock_task = None
+        if self.session is None:
+            return
+        self.interlock.set_lock_confirmed(ok)
+        if not ok:
+            self._set_fault(Fault.LOCK, True)
+        self.reconcile()
+
+    def _release_lock(self) -> None:
+        self.interlock.set_lock_confirmed(False)
+        if self.hw.lock is not None and not self.hw.contactor.commanded_closed:
+            self._spawn(self._do_unlock())
+        if Fault.LOCK in self.faults and not self.plugged:
+            self._set_fault(Fault.LOCK, False)
+
+    async def _do_unlock(self) -> bool:
+        assert self.hw.lock is not None
+        try:
+            return await self.hw.lock.unlock()
+        except Exception:
+            log.exception("connector %s: unlock failed", self.id)
+            return False
+
+    async def unlock(self) -> bool | None:
+        """Unlock on request (None = no lock fitted). Stops a running session first."""
+        if self.session is not None:
+            self.stop_session(StopReason.UNLOCK_COMMAND)
+            self.interlock.request_open("unlock")
+            self._finalize_session()
+            self.reconcile()
+        if self.hw.lock is None:
+            return None
+        return await self._do_unlock()
+
+    # ------------------------------------------------------------------------------------------------
+    # availability and reservation
+    def set_operative(self, operative: bool) -> str:
+        if not operative and self.session is not None:
+            self.pending_inoperative = True
+            return "Scheduled"
+        self.pending_inoperative = False
+        self._set_operative(operative)
+        self.reconcile()
+        return "Accepted"
+
+    def _set_operative(self, operative: bool) -> None:
+        if operative != self.operative:
+            self.operative = operative
+            self._journal.set_operative(self.id, operative)
+
+    def reserve(self, reservation: Reservation) -> str:
+        if self.has_blocking_fault():
+            return "Faulted"
+        if not self.operative:
+            return "Unavailable"
+        if self.session is not None or self.plugged or self.pending_auth is not None:
+            return "Occupied"
+        if self.reservation is not None and self.reservation.reservation_id != reservation.reservation_id:
+            return "Occupied"
+        self.reservation = reservation
+        delay = reservation.expires_at_monotonic - self.clock.monotonic()
+        self._later("reservation", delay, lambda: self._expire_reservation(reservation.reservation_id))
+        self.reconcile()
+        return "Accepted"
+
+    def _expire_reservation(self, reservation_id: int) -> None:
+        self.cancel_reservation(reservation_id)
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        if self.reservation is None or self.reservation.reservation_id != reservation_id:
+            return False
+        self.reservation = None
+        self._cancel("reservation")
+        self.reconcile()
+        return True
+
+    # ------------------------------------------------------------------------------------------------
+    # limits
+    def set_limit(self, source: str, amps: float | None) -> None:
+        if self.arbiter.set(source, amps):
+            self.reconcile()
+
+    def _update_offer(self) -> None:
+        decision = self.arbiter.decide()
+        target = duty_for_limit(decision.amps, self.hw.pilot.duty_resolution_percent)
+        now = self.clock.monotonic()
+        pwm_on = self.interlock.pilot_output.mode == PilotOutputMode.PWM
+        self.offer_reason = decision.reason
+        before = (self.offer_amps, self.offer_duty)
+        if target is None:
+            if self.offer_amps is not None:
+                self._pause_from_pwm = pwm_on
+                self.offer_amps, self.offer_duty = None, None
+                self._paused_at = now
+        else:
+            duty, amps = target
+            if self.offer_amps is None:
+                ready = self._paused_at + MIN_PAUSE_S if self._pause_from_pwm else now
+                ready = max(ready, self._offer_changed_at + PWM_RAISE_INTERVAL_S if pwm_on else now)
+                if now >= ready:
+                    self.offer_amps, self.offer_duty = amps, duty
+                else:
+                    self._later("offer", ready - now, self.reconcile)
+            elif amps < self.offer_amps or not pwm_on:
+                self.offer_amps, self.offer_duty = amps, duty
+            elif amps > self.offer_amps:
+                ready = self._offer_changed_at + PWM_RAISE_INTERVAL_S
+                if now >= ready:
+                    self.offer_amps, self.offer_duty = amps, duty
+                else:
+                    self._later("offer", ready - now, self.reconcile)
+        if (self.offer_amps, self.offer_duty) != before:
+            self._offer_changed_at = now
+            self._publish(OfferChanged(self.id, self.offer_amps or 0.0, self.offer_duty,
+                                       self.offer_reason, self.clock.now()))
+
+    # ------------------------------------------------------------------------------------------------
+    # the heart: decide the state, then what to ask of the hardware
+    def reconcile(self) -> None:
+        if self._loop is None:
+            return
+        self._update_offer()
+        session = self.session
+        if session is not None and session.stopping is not None \
+                and not self.hw.contactor.commanded_closed:
+            self._finalize_session()
+        previous = self.status
+        self._model.update()  # type: ignore[attr-defined]
+        status = self.status
+        if status != previous and status == ConnectorStatus.FAULTED:
+            self._faulted_at = self.clock.monotonic()
+        self._drive_outputs(status)
+        if self.session is not None and self.session.stopping is not None \
+                and not self.hw.contactor.commanded_closed:
+            self._finalize_session()
+            self._model.update()  # type: ignore[attr-defined]
+            status = self.status
+            self._drive_outputs(status)
+        self._report(status)
+
+    def _desired_pilot(self, status: ConnectorStatus) -> PilotOutput:
+        stopping = self.session is not None and self.session.stopping is not None
+        if status == ConnectorStatus.FAULTED:
+            remaining = self._faulted_at + self.settings.state_f_after_fault_ms / 1000 \
+                - self.clock.monotonic()
+            if remaining > 0:
+                self._later("state_f", remaining, self.reconcile)
+                return PilotOutput(PilotOutputMode.NEGATIVE, 0.0)
+            return PilotOutput(PilotOutputMode.HIGH)
+        if status == ConnectorStatus.UNAVAILABLE:
+            return PilotOutput(PilotOutputMode.NEGATIVE, 0.0)
+        if status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV) and not stopping \
+                and self.offer_duty is not None:
+            return PilotOutput.pwm(self.offer_duty)
+        return PilotOutput(PilotOutputMode.HIGH)
+
+    def _drive_outputs(self, status: ConnectorStatus) -> None:
+        self.interlock.set_pilot(self._desired_pilot(status))
+        pwm_on = self.interlock.pilot_output.mode == PilotOutputMode.PWM
+        wants_power = status == ConnectorStatus.CHARGING and pwm_on
+        contactor = self.hw.contactor
+        if wants_power:
+            self._cancel("c1")
+            if self.hw.lock is not None and not self.interlock.may_close():
+                self._ensure_locked()
+            was_closed = contactor.commanded_closed
+            if self.interlock.request_close() and not was_closed:
+                self._later("feedback_check", FEEDBACK_TIMEOUT_S, self._check_feedback)
+        elif contactor.commanded_closed and self.cp in (CPState.C, CPState.D) \
+                and status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE):
+            # C1: PWM is off but the EV still draws; give it 6 s to go to B before opening under load.
+            if "c1" not in self._timers:
+                self._later("c1", C1_TIMEOUT_S, self._c1_timeout)
+        else:
+            self._cancel("c1")
+            self.interlock.request_open("controller")
+        self._sync_contactor_event()
+        if self.hw.indicator is not None:
+            self.hw.indicator.show(_INDICATOR[status])
+
+    def _c1_timeout(self) -> None:
+        log.warning("connector %s: EV stayed in C for %.0f s without PWM; opening under load",
+                    self.id, C1_TIMEOUT_S)
+        self.interlock.request_open("c1-timeout")
+        self.reconcile()
+
+    def _sync_contactor_event(self) -> None:
+        closed = self.hw.contactor.commanded_closed
+        if closed == self._contactor_reported:
+            return
+        self._contactor_reported = closed
+        self._publish(ContactorChanged(self.id, closed, self.clock.now()))
+        if not closed:
+            self._cancel("feedback_check")
+            self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
+
+    def _check_weld(self) -> None:
+        if not self.hw.contactor.commanded_closed and self.hw.contactor.feedback_closed:
+            self._set_fault(Fault.CONTACTOR_WELDED, True)
+            self.reconcile()
+
+    def _check_feedback(self) -> None:
+        if self.hw.contactor.commanded_closed and self.hw.contactor.feedback_closed is False:
+            self._set_fault(Fault.CONTACTOR_FEEDBACK, True)
+            self.reconcile()
+
+    def _report(self, status: ConnectorStatus) -> None:
+        error_code, vendor, info = self.error()
+        if self._reported == (status, error_code):
+            return
+        self._reported = (status, error_code)
+        self._publish(StatusChanged(self.id, status, error_code, vendor, info, self.clock.now()))
+
+    # ------------------------------------------------------------------------------------------------
+    # periodic work
+    async def _meter_loop(self) -> None:
+        interval = self._station_settings.meter_poll_interval_s
+        while True:
+            await self.clock.sleep(interval)
+            await self._read_meter()
+
+    async def _read_meter(self) -> None:
+        try:
+            reading = await self.hw.meter.read()
+        except MeterError as exc:
+            self._meter_failures += 1
+            if self._meter_failures >= METER_FAILURES_FOR_FAULT and self.meter_ok:
+                log.warning("connector %s: meter offline: %s", self.id, exc)
+                self.meter_ok = False
+                self._set_warning(Fault.METER_OFFLINE, True)
+                self.reconcile()
+            return
+        self._meter_failures = 0
+        self.last_reading = reading
+        if not self.meter_ok:
+            self.meter_ok = True
+            self._set_warning(Fault.METER_OFFLINE, False)
+            self.reconcile()
+        session = self.session
+        now = self.clock.monotonic()
+        if session is not None:
+            session.last_meter_wh = max(session.last_meter_wh, reading.energy_import_wh)
+            if now - self._journal_at >= JOURNAL_INTERVAL_S:
+                self._journal_at = now
+                self._journal.meter_progress(self.id, session.last_meter_wh, self.clock.now())
+        self._check_overcurrent(reading, now)
+        self._publish(MeterSampled(self.id, reading, self.clock.now(),
+                                   session.session_id if session else None))
+
+    def _check_overcurrent(self, reading: MeterReading, now: float) -> None:
+        if not self.hw.contactor.commanded_closed or not reading.current_a:
+            self._overcurrent_since = None
+            return
+        signalled = self.offer_amps if self.interlock.pilot_output.mode == PilotOutputMode.PWM else 0.0
+        limit = ((signalled or 0.0) + OVERCURRENT_NOISE_A) * (1 + OVERCURRENT_TOLERANCE)
+        if max(reading.current_a) <= limit:
+            self._overcurrent_since = None
+            return
+        if self._overcurrent_since is None:
+            self._overcurrent_since = now
+        elif now - self._overcurrent_since >= OVERCURRENT_TIMEOUT_S:
+            log.warning("connector %s: EV draws %.1f A, allowed %.1f A", self.id,
+                        max(reading.current_a), limit)
+            self._set_fault(Fault.OVER_CURRENT, True)
+            self._overcurrent_since = None
+            self.reconcile()
+
+    async def _temperature_loop(self) -> None:
+        assert self.hw.temperature is not None
+        cfg = self.settings.temperature
+        while True:
+            try:
+                celsius = await self.hw.temperature.read_celsius()
+            except Exception as exc:
+                log.warning("connector %s: temperature sensor failed: %s", self.id, exc)
+            else:
+                self.apply_temperature(celsius)
+            await self.clock.sleep(cfg.poll_interval_s)
+
+    def apply_temperature(self, celsius: float) -> None:
+        self.temperature_c = celsius
+        level = next_level(celsius, self._temperature_level, self.settings.temperature)
+        if level == self._temperature_level:
+            return
+        self._temperature_level = level
+        if level == STOP_LEVEL:
+            self._set_fault(Fault.OVER_TEMPERATURE, True)
+        else:
+            if Fault.OVER_TEMPERATURE in self.faults:
+                self._set_fault(Fault.OVER_TEMPERATURE, False)
+            self.arbiter.set(LimitSource.TEMPERATURE.value,
+                             derated_current(level, self.settings.rated_current_a))
+        self.reconcile()
+
+    # ------------------------------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        reading = self.interlock.reading
+        output = self.interlock.pilot_output
+        error_code, vendor, _ = self.error()
+        meter: dict[str, Any] = {"ok": self.meter_ok}
+        if self.last_reading is not None:
+            r = self.last_reading
+            meter.update(energy_wh=round(r.energy_import_wh, 1), voltage_v=list(r.voltage_v),
+                         current_a=list(r.current_a), power_w=list(r.power_w),
+                         power_total_w=round(r.total_power_w, 1))
+        lock = self.hw.lock
+        decision = self.arbiter.decide()
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "error_code": error_code.value,
+            "vendor_error_code": vendor,
+            "cp_state": reading.state.value,
+            "cp_positive_v": round(reading.positive_v, 2),
+            "cp_negative_v": round(reading.negative_v, 2),
+            "pilot_mode": output.mode.value,
+            "pwm_duty_percent": round(output.duty_percent, 2) if output.mode == PilotOutputMode.PWM
+            else None,
+            "offered_a": round(self.offer_amps, 2) if self.offer_amps is not None else 0.0,
+            "limit_a": round(decision.amps, 2),
+            "limit_reason": decision.reason,
+            "limits": {k: round(v, 2) for k, v in self.arbiter.limits.items()},
+            "contactor": {"closed": self.hw.contactor.commanded_closed,
+                          "feedback_closed": self.hw.contactor.feedback_closed},
+            "lock": "none" if lock is None else
+            {True: "locked", False: "unlocked", None: "unknown"}[lock.locked],
+            "faults": sorted(f.value for f in self.faults),
+            "operative": self.operative,
+            "temperature_c": self.temperature_c,
+            "meter": meter,
+            "session": self.session.describe() if self.session else None,
+            "reservation_id": self.reservation.reservation_id if self.reservation else None,
+        }

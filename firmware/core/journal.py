@@ -1,0 +1,90 @@
+"""Durable core state in SQLite: running sessions (for power-loss recovery) and connector availability.
+
+Writes are few: one row per session start/stop, the meter value at most every `meter_interval_s`, and
+availability changes (SD-card wear).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS active_session (
+    connector_id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    id_tag TEXT,
+    parent_id_tag TEXT,
+    started_at TEXT NOT NULL,
+    meter_start_wh REAL NOT NULL,
+    last_meter_wh REAL NOT NULL,
+    last_meter_at TEXT NOT NULL,
+    reservation_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS availability (
+    connector_id INTEGER PRIMARY KEY,
+    operative INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JournaledSession:
+    connector_id: int
+    session_id: str
+    id_tag: str | None
+    parent_id_tag: str | None
+    started_at: datetime
+    meter_start_wh: float
+    last_meter_wh: float
+    last_meter_at: datetime
+    reservation_id: int | None
+
+
+class CoreJournal:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def session_started(self, s: JournaledSession) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO active_session VALUES (?,?,?,?,?,?,?,?,?)",
+            (s.connector_id, s.session_id, s.id_tag, s.parent_id_tag, s.started_at.isoformat(),
+             s.meter_start_wh, s.last_meter_wh, s.last_meter_at.isoformat(), s.reservation_id),
+        )
+
+    def meter_progress(self, connector_id: int, meter_wh: float, at: datetime) -> None:
+        self._db.execute(
+            "UPDATE active_session SET last_meter_wh=?, last_meter_at=? WHERE connector_id=?",
+            (meter_wh, at.isoformat(), connector_id),
+        )
+
+    def session_ended(self, connector_id: int) -> None:
+        self._db.execute("DELETE FROM active_session WHERE connector_id=?", (connector_id,))
+
+    def interrupted_sessions(self) -> list[JournaledSession]:
+        rows = self._db.execute(
+            "SELECT connector_id, session_id, id_tag, parent_id_tag, started_at, meter_start_wh,"
+            " last_meter_wh, last_meter_at, reservation_id FROM active_session ORDER BY connector_id"
+        ).fetchall()
+        return [
+            JournaledSession(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4]), r[5], r[6],
+                             datetime.fromisoformat(r[7]), r[8])
+            for r in rows
+        ]
+
+    def set_operative(self, connector_id: int, operative: bool) -> None:
+        self._db.execute("INSERT OR REPLACE INTO availability VALUES (?,?)", (connector_id, int(operative)))
+
+    def operative(self, connector_id: int) -> bool:
+        row = self._db.execute("SELECT operative FROM availability WHERE connector_id=?",
+                               (connector_id,)).fetchone()
+        return True if row is None else bool(row[0])

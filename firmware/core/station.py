@@ -1,0 +1,271 @@
+"""The station: owns every connector controller, the event hub and station-wide inputs.
+
+It implements `firmware.core.api.StationApi`, the only door through which adapters act on the charger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from firmware import __version__
+from firmware.clock import Clock
+from firmware.core.api import (
+    AvailabilityResult,
+    ConnectorStatusProvider,
+    Listener,
+    StatusProvider,
+    UnlockResult,
+)
+from firmware.core.authorization import Authorizer, FreeCharging, Reservation
+from firmware.core.connector import PLUGGED, ConnectorController
+from firmware.core.events import CoreEvent, SessionStopped, TokenPresented
+from firmware.core.journal import CoreJournal
+from firmware.core.vocabulary import ConnectorStatus, Fault, StopReason
+from firmware.settings import Settings
+from hal.contract import StationHardware
+
+log = logging.getLogger(__name__)
+
+STATUS_SCHEMA_VERSION = 1
+
+
+class Station:
+    def __init__(self, settings: Settings, hardware: StationHardware, clock: Clock,
+                 journal: CoreJournal | None = None) -> None:
+        self.settings = settings
+        self.hardware = hardware
+        self.clock = clock
+        self._listeners: list[Listener] = []
+        self._status_sections: dict[str, StatusProvider] = {}
+        self._connector_fields: dict[str, ConnectorStatusProvider] = {}
+        self._journal = journal or CoreJournal(settings.station.state_dir / "core.sqlite")
+        by_id = {c.connector_id: c for c in hardware.connectors}
+        self.connectors: dict[int, ConnectorController] = {
+            cs.id: ConnectorController(cs, settings.station, by_id[cs.id], clock, self._publish,
+                                       self._journal, emergency_stop=hardware.emergency_stop)
+            for cs in settings.connectors
+        }
+        self._authorizer: Authorizer = FreeCharging()
+        self.set_authorizer(FreeCharging(), auto_start=True)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self.started = False
+
+    # --- events -------------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _publish(self, event: CoreEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener %r failed on %s", listener, type(event).__name__)
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for part in self.hardware.parts():
+            await part.start()
+        for controller in self.connectors.values():
+            await controller.start()
+        self._recover_interrupted_sessions()
+        reader = self.hardware.token_reader
+        if reader is not None:
+            self._unsubscribe.append(reader.subscribe(lambda tag: self._token_from_reader(tag, None)))
+        for controller in self.connectors.values():
+            connector_reader = controller.hw.token_reader
+            if connector_reader is not None:
+                cid = controller.id
+                self._unsubscribe.append(connector_reader.subscribe(self._reader_callback(cid)))
+        self.started = True
+
+    async def stop(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for controller in self.connectors.values():
+            await controller.stop()
+        for part in reversed(self.hardware.parts()):
+            try:
+                await part.stop()
+            except Exception:
+                log.exception("closing %r failed", part)
+        self._journal.close()
+        self.started = False
+
+    def _recover_interrupted_sessions(self) -> None:
+        policy = self.settings.station.power_loss_policy
+        for saved in self._journal.interrupted_sessions():
+            controller = self.connectors.get(saved.connector_id)
+            if controller is not None and policy == "resume" and controller.plugged:
+                log.info("connector %s: resuming session %s after power loss", saved.connector_id,
+                         saved.session_id)
+                controller.resume_session(saved)
+                continue
+            log.info("connector %s: session %s ended by power loss at %.0f Wh", saved.connector_id,
+                     saved.session_id, saved.last_meter_wh)
+            self._journal.session_ended(saved.connector_id)
+            self._publish(SessionStopped(saved.connector_id, saved.session_id, StopReason.POWER_LOSS,
+                                         saved.last_meter_wh, saved.last_meter_at, None, saved.id_tag))
+
+    # --- authorization and sessions -----------------------------------------------------------------
+    @property
+    def connector_ids(self) -> list[int]:
+        return sorted(self.connectors)
+
+    def connector(self, connector_id: int) -> ConnectorController:
+        try:
+            return self.connectors[connector_id]
+        except KeyError:
+            raise ValueError(f"no connector {connector_id} (have {self.connector_ids})") from None
+
+    def set_authorizer(self, authorizer: Authorizer, *, auto_start: bool) -> None:
+        self._authorizer = authorizer
+        for controller in self.connectors.values():
+            controller.auto_start = auto_start
+
+    def _reader_callback(self, connector_id: int) -> Callable[[str], None]:
+        return lambda tag: self._token_from_reader(tag, connector_id)
+
+    def _token_from_reader(self, id_tag: str, connector_id: int | None) -> None:
+        controller = next(iter(self.connectors.values()))
+        controller._spawn(self.present_token(id_tag, connector_id))
+
+    def _pick_connector(self, id_tag: str, connector_id: int | None) -> ConnectorController | None:
+        if connector_id is not None:
+            return self.connector(connector_id)
+        controllers = list(self.connectors.values())
+        for c in controllers:  # a token stops its own session wherever it is
+            if c.session is not None and c.session.id_tag == id_tag:
+                return c
+        for c in controllers:  # else the plugged EV waiting for a token
+            if c.session is None and c.cp in PLUGGED and c.operative and not c.has_blocking_fault():
+                return c
+        for c in controllers:  # else a session that a card of the same group may stop
+            if c.session is not None and c.session.parent_id_tag is not None:
+                return c
+        for c in controllers:
+            if c.status in (ConnectorStatus.AVAILABLE, ConnectorStatus.RESERVED):
+                return c
+        return None
+
+    async def present_token(self, id_tag: str, connector_id: int | None = None) -> bool:
+        self._publish(TokenPresented(connector_id, id_tag, self.clock.now()))
+        controller = self._pick_connector(id_tag, connector_id)
+        if controller is None:
+            log.info("token %s: no connector can take it", id_tag)
+            return False
+        session = controller.session
+        if session is not None:
+            if session.id_tag == id_tag:
+                return controller.stop_session(StopReason.LOCAL, id_tag)
+            result = await self._authorizer.authorize(id_tag, controller.id)
+            if result.accepted and session.parent_id_tag is not None \
+                    and result.parent_id_tag == session.parent_id_tag:
+                return controller.stop_session(StopReason.LOCAL, id_tag)
+            return False
+        if controller.pending_auth is not None and controller.pending_auth.id_tag == id_tag:
+            return controller.cancel_pending()
+        result = await self._authorizer.authorize(id_tag, controller.id)
+        return self._accept(controller, id_tag, result.parent_id_tag) if result.accepted else False
+
+    def _accept(self, controller: ConnectorController, id_tag: str, parent: str | None) -> bool:
+        if controller.session is not None or controller.has_blocking_fault() or not controller.operative:
+            return False
+        reservation = controller.reservation
+        if reservation is not None and not reservation.admits(id_tag, parent):
+            return False
+        controller.authorize(id_tag, parent)
+        return True
+
+    async def remote_start(self, id_tag: str, connector_id: int | None = None,
+                           authorize: bool = False) -> bool:
+        controller = self._pick_connector(id_tag, connector_id)
+        if controller is None or controller.session is not None:
+            return False
+        parent = None
+        if authorize:
+            result = await self._authorizer.authorize(id_tag, controller.id)
+            if not result.accepted:
+                return False
+            parent = result.parent_id_tag
+        return self._accept(controller, id_tag, parent)
+
+    def stop_session(self, connector_id: int, reason: StopReason, id_tag: str | None = None) -> bool:
+        controller = self.connector(connector_id)
+        return controller.stop_session(reason, id_tag) or controller.cancel_pending()
+
+    def session_of(self, connector_id: int) -> dict[str, Any] | None:
+        session = self.connector(connector_id).session
+        return session.describe() if session else None
+
+    def status_of(self, connector_id: int) -> ConnectorStatus:
+        return self.connector(connector_id).status
+
+    async def latest_meter_wh(self, connector_id: int) -> float:
+        reading = self.connector(connector_id).last_reading
+        return reading.energy_import_wh if reading else 0.0
+
+    # --- commands -----------------------------------------------------------------------------------
+    def set_available(self, connector_id: int, operative: bool) -> AvailabilityResult:
+        targets = self.connector_ids if connector_id == 0 else [self.connector(connector_id).id]
+        results = {self.connectors[c].set_operative(operative) for c in targets}
+        return "Scheduled" if "Scheduled" in results else "Accepted"
+
+    async def unlock(self, connector_id: int) -> UnlockResult:
+        result = await self.connector(connector_id).unlock()
+        if result is None:
+            return "NotSupported"
+        return "Unlocked" if result else "UnlockFailed"
+
+    def reserve(self, connector_id: int, reservation: Reservation) -> Literal[
+            "Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"]:
+        if connector_id == 0:
+            free = [c for c in self.connectors.values() if c.status == ConnectorStatus.AVAILABLE]
+            if not free:
+                return "Occupied"
+            return free[0].reserve(reservation)  # type: ignore[return-value]
+        return self.connector(connector_id).reserve(reservation)  # type: ignore[return-value]
+
+    def cancel_reservation(self, reservation_id: int) -> bool:
+        return any(c.cancel_reservation(reservation_id) for c in self.connectors.values())
+
+    def set_limit(self, source: str, amps: float | None, connector_id: int | None = None) -> None:
+        targets = self.connector_ids if connector_id is None else [connector_id]
+        for cid in targets:
+            self.connector(cid).set_limit(source, amps)
+
+    def clear_fault(self, connector_id: int, fault: Fault) -> bool:
+        return self.connector(connector_id).clear_fault(fault)
+
+    # --- status -------------------------------------------------------------------------------------
+    def add_status_section(self, name: str, provider: StatusProvider) -> None:
+        self._status_sections[name] = provider
+
+    def add_connector_status_field(self, name: str, provider: ConnectorStatusProvider) -> None:
+        self._connector_fields[name] = provider
+
+    def snapshot(self) -> dict[str, Any]:
+        connectors = []
+        for cid in self.connector_ids:
+            entry = self.connectors[cid].describe()
+            for field_name, field_provider in self._connector_fields.items():
+                entry[field_name] = field_provider(cid)
+            connectors.append(entry)
+        station = self.settings.station
+        doc: dict[str, Any] = {
+            "schema_version": STATUS_SCHEMA_VERSION,
+            "firmware_version": __version__,
+            "time": self.clock.now().isoformat().replace("+00:00", "Z"),
+            "station": {
+                "vendor": station.vendor, "model": station.model,
+                "serial_number": station.serial_number,
+                "emergency_stop": bool(self.hardware.emergency_stop and self.hardware.emergency_stop.active),
+            },
+            "connectors": connectors,
+        }
+        for name, provider in self._status_sections.items():
+            doc[name] = provider()
+        return doc

@@ -1,0 +1,105 @@
+"""Builds the station's hardware from the settings: one driver per part, chosen by its `driver` name.
+
+Every part whose driver is "fake" comes from the simulation (hal.fake); the simulated station is returned
+alongside so tests, the demo and `chargepi sim` can drive it. Other drivers plug in through DRIVERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from firmware.clock import Clock
+from firmware.settings import ConfigError, ConnectorSettings, Settings
+from hal.config import DriverConfig
+from hal.contract import ConnectorHardware, StationHardware
+from hal.fake import SimulatedConnector, SimulatedStation
+from hal.types import CableAmpacity
+
+CONNECTOR_PARTS = ("pilot", "contactor", "meter", "proximity", "phase_switch", "rcm", "lock",
+                   "temperature", "token_reader", "indicator")
+STATION_PARTS = ("emergency_stop", "demand_response", "grid_meter")
+
+
+class BuildContext:
+    """What a driver builder may need: the settings, the clock, and the simulation built so far."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._simulated: dict[int, SimulatedConnector] = {}
+        self.station_fakes: set[str] = set()
+
+    def simulated_connector(self, connector: ConnectorSettings) -> SimulatedConnector:
+        """The one simulated connector behind every fake part of `connector` (made on first use)."""
+        found = self._simulated.get(connector.id)
+        if found is None:
+            phase_switch = connector.hal.phase_switch
+            found = SimulatedConnector(
+                connector.id, self.clock, phases=connector.phases, voltage_v=connector.nominal_voltage_v,
+                cable_ampacity=_cable_for(connector.rated_current_a),
+                with_phase_switch=phase_switch is not None and phase_switch.driver == "fake",
+            )
+            self._simulated[connector.id] = found
+        return found
+
+    def simulation(self) -> SimulatedStation | None:
+        if not self._simulated and not self.station_fakes:
+            return None
+        return SimulatedStation(
+            self.clock, [self._simulated[k] for k in sorted(self._simulated)],
+            with_emergency_stop="emergency_stop" in self.station_fakes,
+            with_demand_response="demand_response" in self.station_fakes,
+            with_grid_meter="grid_meter" in self.station_fakes,
+        )
+
+
+# A connector part builder: (context, connector settings or None for station parts, part name, config).
+PartBuilder = Callable[[BuildContext, ConnectorSettings | None, str, DriverConfig], Any]
+
+
+def _cable_for(rated_current_a: float) -> CableAmpacity:
+    """The simulated cable: the smallest standard Type 2 rating that carries the connector's rating."""
+    for ampacity in (CableAmpacity.A13, CableAmpacity.A20, CableAmpacity.A32, CableAmpacity.A63):
+        if ampacity >= rated_current_a:
+            return ampacity
+    return CableAmpacity.A63
+
+
+def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig) -> Any:
+    if connector is None:
+        # Station parts come from the SimulatedStation, made once every part is known.
+        ctx.station_fakes.add(part)
+        return None
+    return getattr(ctx.simulated_connector(connector), part)
+
+
+DRIVERS: dict[str, PartBuilder] = {"fake": _fake}
+
+
+def _build(ctx: BuildContext, connector: ConnectorSettings | None, part: str,
+           config: DriverConfig | None) -> Any:
+    if config is None:
+        return None
+    driver = str(getattr(config, "driver", ""))
+    builder = DRIVERS.get(driver)
+    if builder is None:
+        where = f"connectors[{connector.id}].hal.{part}" if connector else f"station.hal.{part}"
+        raise ConfigError(f"{where}: driver {driver!r} is not available; known: {', '.join(sorted(DRIVERS))}")
+    return builder(ctx, connector, part, config)
+
+
+def build_station_hardware(settings: Settings,
+                           clock: Clock) -> tuple[StationHardware, SimulatedStation | None]:
+    ctx = BuildContext(settings, clock)
+    connectors: list[ConnectorHardware] = []
+    for cs in settings.connectors:
+        parts = {name: _build(ctx, cs, name, getattr(cs.hal, name)) for name in CONNECTOR_PARTS}
+        connectors.append(ConnectorHardware(connector_id=cs.id, **parts))
+    station_parts = {name: _build(ctx, None, name, getattr(settings.station.hal, name))
+                     for name in STATION_PARTS}
+    simulation = ctx.simulation()
+    if simulation is not None:
+        for name in ctx.station_fakes:
+            station_parts[name] = getattr(simulation, name)
+    return StationHardware(connectors=connectors, **station_parts), simulation

@@ -1,0 +1,1 @@
+"""Developer and technician tooling that is not the firmware: dev CSMS, benchmarks, install helpers."""

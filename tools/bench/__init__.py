@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each module runs with `python -m tools.bench.<name>` and prints its figures."""
