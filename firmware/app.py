@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hal.factory import build_station_hardware
 from hal.fake import SimulatedStation
@@ -22,6 +22,9 @@ from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
 from firmware.settings import Settings
 from hal.contract import StationHardware
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Application:
         self.station = Station(settings, hardware, self.clock)
         self.control = ControlServer(settings.station.socket_path)
         self.features: list[Feature] = []
+        self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
         self._register_core_commands()
         self._attach_features()
@@ -58,6 +62,13 @@ class Application:
             from firmware.control.sim_commands import register_sim_commands
 
             register_sim_commands(self.control, self.simulation)
+        if self.settings.ocpp is not None:
+            from firmware.ocpp.adapter import OcppAdapter
+
+            self.ocpp = OcppAdapter(
+                self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
+                restart=lambda hard: self.request_exit(EXIT_RESTART))
+            self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:
         async def status(args: dict[str, Any]) -> Any:

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 # Validate in line: the thread-pool validation races and costs latency (ocpp-libraries.md §1.4).
 ocpp_messages.ASYNC_VALIDATION = False
 
-RESET_EXIT_CODE = 75  # the systemd unit restarts the service on this exit status
+RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
 BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period
 RESET_SETTLE_MAX_S = 10.0
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
@@ -117,10 +117,12 @@ class OcppAdapter:
         self._offered: dict[int, float] = {}
         self._samplers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._unsubscribe: Callable[[], None] | None = None
         self._link_task: asyncio.Task[None] | None = None
         self._aligned_task: asyncio.Task[None] | None = None
         self.config.on_change(self._config_changed)
+        # Subscribe now, before the station starts: it reports sessions cut by a power loss at start-up.
+        self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
+        self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
         control.register("ocpp", self._control)
         station.add_status_section("ocpp", self.status)
         station.add_connector_status_field("transaction", self.transaction_status)
@@ -139,8 +141,6 @@ class OcppAdapter:
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
-        self._unsubscribe = self.station.subscribe(self._on_event)
         self._reconcile_sessions()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp-link")
         self._aligned_task = asyncio.create_task(self._aligned_loop(), name="ocpp-aligned")

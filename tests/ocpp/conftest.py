@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,12 @@ from tests.ocpp.csms import TestCsms
 from tests.ocpp.fakes import FakeStation
 
 
-async def eventually(predicate: Callable[[], Any], clock: SimClock | None = None, step: float = 0.0,
-                     timeout: float = 5.0) -> None:
+async def eventually(
+    predicate: Callable[[], Any], clock: SimClock | None = None, step: float = 0.0, within: float = 5.0
+) -> None:
     """Wait (real time, optionally advancing simulated time by `step` per round) until predicate holds."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not predicate():
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
@@ -43,21 +45,34 @@ class Harness:
         self.adapter: OcppAdapter | None = None
 
     def settings(self) -> Settings:
-        values: dict[str, Any] = {"url": f"ws://127.0.0.1:{self.port}/ocpp", "charge_point_id": "CP1",
-                                  "reconnect_min_s": 1.0, "reconnect_max_s": 10.0, "ping_interval_s": 0,
-                                  "response_timeout_s": 2.0}
+        values: dict[str, Any] = {
+            "url": f"ws://127.0.0.1:{self.port}/ocpp",
+            "charge_point_id": "CP1",
+            "reconnect_min_s": 1.0,
+            "reconnect_max_s": 10.0,
+            "ping_interval_s": 0,
+            "response_timeout_s": 2.0,
+        }
         values.update(self.ocpp_overrides)
-        return Settings(station=StationSettings(state_dir=self.tmp, vendor="ChargePi", model="AC22",
-                                                serial_number="SN-42", firmware_version="1.2.3"),
-                        ocpp=OcppSettings(**values))
+        return Settings(
+            station=StationSettings(
+                state_dir=self.tmp,
+                vendor="ChargePi",
+                model="AC22",
+                serial_number="SN-42",
+                firmware_version="1.2.3",
+            ),
+            ocpp=OcppSettings(**values),
+        )
 
     def build(self, station: FakeStation | None = None) -> OcppAdapter:
         if station is not None:
             self.station = station
         control = ControlServer(self.tmp / "ctl.sock")
         self.control = control
-        self.adapter = OcppAdapter(self.settings(), self.station, self.clock, self.tmp, control,
-                                   restart=self.restarts.append)
+        self.adapter = OcppAdapter(
+            self.settings(), self.station, self.clock, self.tmp, control, restart=self.restarts.append
+        )
         return self.adapter
 
     async def start(self, wait_online: bool = True) -> OcppAdapter:
@@ -78,10 +93,8 @@ class Harness:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            try:
+            with contextlib.suppress(BaseException):
                 await task
-            except BaseException:
-                pass
         adapter._db.close()
         self.adapter = None
 

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
+
+from firmware.ocpp.v16.charge_point import on
 
 CSMS_TIME = "2030-06-01T12:00:00.000Z"
 
@@ -65,8 +67,9 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_start(self, id_tag: str, **kwargs: Any) -> Any:
         if self.server.fail_start:
             raise ValueError("CSMS refuses for the test")
-        return call_result.StartTransaction(transaction_id=next(self.server.tx_ids),
-                                            id_tag_info=self.server.id_tag_info(id_tag))
+        return call_result.StartTransaction(
+            transaction_id=next(self.server.tx_ids), id_tag_info=self.server.id_tag_info(id_tag)
+        )
 
     @on(Action.stop_transaction)
     def on_stop(self, **kwargs: Any) -> Any:
@@ -92,8 +95,9 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
 class TestCsms:
     __test__ = False
 
-    def __init__(self, subprotocol: str | None = "ocpp1.6",
-                 check_auth: Callable[[str | None], bool] | None = None) -> None:
+    def __init__(
+        self, subprotocol: str | None = "ocpp1.6", check_auth: Callable[[str | None], bool] | None = None
+    ) -> None:
         self.frames: list[list[Any]] = []  # received
         self.wire: list[tuple[str, list[Any]]] = []  # both directions, in order
         self.seen_ids: set[str] = set()
@@ -117,9 +121,15 @@ class TestCsms:
         return self.tags.get(id_tag, {"status": "Accepted"})
 
     async def start(self, ssl: Any = None) -> int:
-        protocols = [self._subprotocol] if self._subprotocol else None
-        self._server = await serve(self._handler, "127.0.0.1", 0, subprotocols=protocols,  # type: ignore[list-item]
-                                   process_request=self._process_request, ssl=ssl)
+        protocols = [Subprotocol(self._subprotocol)] if self._subprotocol else None
+        self._server = await serve(
+            self._handler,
+            "127.0.0.1",
+            0,
+            subprotocols=protocols,
+            process_request=self._process_request,
+            ssl=ssl,
+        )
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 

@@ -8,7 +8,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from firmware.clock import Clock
-from firmware.core.api import AvailabilityResult, ConnectorStatusProvider, Listener, StatusProvider, UnlockResult
+from firmware.core.api import (
+    AvailabilityResult,
+    ConnectorStatusProvider,
+    Listener,
+    StatusProvider,
+    UnlockResult,
+)
 from firmware.core.authorization import Authorizer, Reservation
 from firmware.core.events import (
     CoreEvent,
@@ -60,7 +66,8 @@ class FakeStation:
         session = self.sessions.get(connector)
         if session is not None:
             same = id_tag == session["id_tag"] or (
-                result.parent_id_tag is not None and result.parent_id_tag == session["parent_id_tag"])
+                result.parent_id_tag is not None and result.parent_id_tag == session["parent_id_tag"]
+            )
             if not same:
                 return False
             return self.stop_session(connector, StopReason.LOCAL, id_tag)
@@ -69,7 +76,9 @@ class FakeStation:
         self.start(connector, id_tag, result.parent_id_tag)
         return True
 
-    async def remote_start(self, id_tag: str, connector_id: int | None = None, authorize: bool = False) -> bool:
+    async def remote_start(
+        self, id_tag: str, connector_id: int | None = None, authorize: bool = False
+    ) -> bool:
         self.remote_starts.append((id_tag, connector_id, authorize))
         connector = connector_id or next(c for c in self._ids if c not in self.sessions)
         parent = None
@@ -87,8 +96,11 @@ class FakeStation:
         if session is None:
             return False
         now = self.clock.now()
-        self.emit(SessionStopped(connector_id, session["id"], reason, self.energy[connector_id], now, id_tag,
-                                 session["id_tag"]))
+        self.emit(
+            SessionStopped(
+                connector_id, session["id"], reason, self.energy[connector_id], now, id_tag, session["id_tag"]
+            )
+        )
         self.set_status(connector_id, ConnectorStatus.FINISHING)
         return True
 
@@ -112,8 +124,9 @@ class FakeStation:
         self.unlocked.append(connector_id)
         return "Unlocked"
 
-    def reserve(self, connector_id: int, reservation: Reservation) -> Literal[
-            "Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"]:
+    def reserve(
+        self, connector_id: int, reservation: Reservation
+    ) -> Literal["Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"]:
         if connector_id in self.sessions:
             return "Occupied"
         self.reservations[reservation.reservation_id] = (connector_id, reservation)
@@ -126,8 +139,11 @@ class FakeStation:
         self.limits.append((source, amps, connector_id))
 
     def snapshot(self) -> dict[str, Any]:
-        return {"version": 1, "connectors": {c: str(s) for c, s in self.statuses.items()},
-                "sections": {name: provider() for name, provider in self.sections.items()}}
+        return {
+            "version": 1,
+            "connectors": {c: str(s) for c, s in self.statuses.items()},
+            "sections": {name: provider() for name, provider in self.sections.items()},
+        }
 
     def add_status_section(self, name: str, provider: StatusProvider) -> None:
         self.sections[name] = provider
@@ -143,31 +159,59 @@ class FakeStation:
         for listener in list(self._listeners):
             listener(event)
 
-    def set_status(self, connector_id: int, status: ConnectorStatus, error: ErrorCode = ErrorCode.NO_ERROR,
-                   vendor: str | None = None, info: str | None = None) -> None:
+    def set_status(
+        self,
+        connector_id: int,
+        status: ConnectorStatus,
+        error: ErrorCode = ErrorCode.NO_ERROR,
+        vendor: str | None = None,
+        info: str | None = None,
+    ) -> None:
         self.statuses[connector_id] = status
         self.emit(StatusChanged(connector_id, status, error, vendor, info, self.clock.now()))
 
-    def start(self, connector_id: int, id_tag: str | None, parent: str | None = None,
-              session_id: str | None = None, reservation_id: int | None = None) -> str:
+    def start(
+        self,
+        connector_id: int,
+        id_tag: str | None,
+        parent: str | None = None,
+        session_id: str | None = None,
+        reservation_id: int | None = None,
+    ) -> str:
         sid = session_id or f"s{next(self._seq)}-{id(self) % 1000}"
         now = self.clock.now()
-        self.sessions[connector_id] = {"id": sid, "id_tag": id_tag, "parent_id_tag": parent,
-                                       "started_at": now.isoformat(), "meter_start_wh": self.energy[connector_id],
-                                       "energy_wh": 0.0}
+        self.sessions[connector_id] = {
+            "id": sid,
+            "id_tag": id_tag,
+            "parent_id_tag": parent,
+            "started_at": now.isoformat(),
+            "meter_start_wh": self.energy[connector_id],
+            "energy_wh": 0.0,
+        }
         self.emit(SessionStarted(connector_id, sid, id_tag, self.energy[connector_id], now, reservation_id))
         self.set_status(connector_id, ConnectorStatus.CHARGING)
         return sid
 
     def meter(self, connector_id: int, add_wh: float = 0.0, current: float = 16.0) -> None:
         self.energy[connector_id] += add_wh
-        reading = MeterReading(self.energy[connector_id], (230.0, 231.0, 229.5), (current, current, current),
-                               (current * 230.0,) * 3, 50.0)
+        reading = MeterReading(
+            self.energy[connector_id],
+            (230.0, 231.0, 229.5),
+            (current, current, current),
+            (current * 230.0,) * 3,
+            50.0,
+        )
         session = self.sessions.get(connector_id)
-        self.emit(MeterSampled(connector_id, reading, self.clock.now(),
-                               None if session is None else session["id"]))
+        self.emit(
+            MeterSampled(connector_id, reading, self.clock.now(), None if session is None else session["id"])
+        )
 
-    def power_loss_report(self, connector_id: int, session_id: str, id_tag: str | None, when: datetime) -> None:
+    def power_loss_report(
+        self, connector_id: int, session_id: str, id_tag: str | None, when: datetime
+    ) -> None:
         """What the core does at start for a session cut by a power loss."""
-        self.emit(SessionStopped(connector_id, session_id, StopReason.POWER_LOSS, self.energy[connector_id], when,
-                                 None, id_tag))
+        self.emit(
+            SessionStopped(
+                connector_id, session_id, StopReason.POWER_LOSS, self.energy[connector_id], when, None, id_tag
+            )
+        )

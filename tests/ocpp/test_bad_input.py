@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from ocpp.v16 import call
@@ -20,22 +19,37 @@ async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
     return answer
 
 
-@pytest.mark.parametrize(("uid", "raw", "code"), [
-    ("j1", '[2,"j1","Reset",{"type":"Soft"', "FormationViolation"),  # invalid JSON, id still readable
-    ("p1", '[2,"p1","Reset",[]]', "FormationViolation"),  # payload not an object
-    ("a1", '[2,"a1",42,{}]', "FormationViolation"),  # action not a string
-    ("e1", '[2,"e1","Reset"]', "ProtocolError"),  # missing payload
-    ("e2", '[2,"e2","Reset",{},{}]', "ProtocolError"),  # too many elements
-    ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotSupported"),  # unknown action
-    ("n1", '[2,"n1","GetDiagnostics",{"location":"ftp://x/"}]', "NotImplemented"),  # 1.6 action, not here
-    ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
-    ("t1", '[2,"t1","ChangeAvailability",{"connectorId":"one","type":"Operative"}]', "TypeConstraintViolation"),
-    ("v1", '[2,"v1","Reset",{"type":"Gentle"}]', "FormationViolation"),  # enum violation (lib: FormatViolation)
-    ("x1", '[2,"x1","Reset",{"type":"Soft","extra":1}]', "FormationViolation"),  # additionalProperties
-    ("l1", '[2,"l1","ChangeConfiguration",{"key":"' + "K" * 51 + '","value":"1"}]', "TypeConstraintViolation"),
-    ("m1", '[7,"m1","Reset",{}]', "ProtocolError"),  # unknown MessageTypeId
-    ("z" * 37, '[2,"' + "z" * 37 + '","Heartbeat",{}]', "ProtocolError"),  # unique id too long
-])
+@pytest.mark.parametrize(
+    ("uid", "raw", "code"),
+    [
+        ("j1", '[2,"j1","Reset",{"type":"Soft"', "FormationViolation"),  # invalid JSON, id still readable
+        ("p1", '[2,"p1","Reset",[]]', "FormationViolation"),  # payload not an object
+        ("a1", '[2,"a1",42,{}]', "FormationViolation"),  # action not a string
+        ("e1", '[2,"e1","Reset"]', "ProtocolError"),  # missing payload
+        ("e2", '[2,"e2","Reset",{},{}]', "ProtocolError"),  # too many elements
+        ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotSupported"),  # unknown action
+        ("n1", '[2,"n1","GetDiagnostics",{"location":"ftp://x/"}]', "NotImplemented"),  # 1.6 action, not here
+        ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
+        (
+            "t1",
+            '[2,"t1","ChangeAvailability",{"connectorId":"one","type":"Operative"}]',
+            "TypeConstraintViolation",
+        ),
+        (
+            "v1",
+            '[2,"v1","Reset",{"type":"Gentle"}]',
+            "FormationViolation",
+        ),  # enum violation (lib: FormatViolation)
+        ("x1", '[2,"x1","Reset",{"type":"Soft","extra":1}]', "FormationViolation"),  # additionalProperties
+        (
+            "l1",
+            '[2,"l1","ChangeConfiguration",{"key":"' + "K" * 51 + '","value":"1"}]',
+            "TypeConstraintViolation",
+        ),
+        ("m1", '[7,"m1","Reset",{}]', "ProtocolError"),  # unknown MessageTypeId
+        ("z" * 37, '[2,"' + "z" * 37 + '","Heartbeat",{}]', "ProtocolError"),  # unique id too long
+    ],
+)
 async def test_bad_frame_gets_1_6_callerror(harness: Harness, uid: str, raw: str, code: str) -> None:
     await harness.start()
     answer = await error_for(harness, uid, raw)
@@ -47,8 +61,17 @@ async def test_bad_frame_gets_1_6_callerror(harness: Harness, uid: str, raw: str
 async def test_garbage_without_id_is_dropped_and_link_survives(harness: Harness) -> None:
     adapter = await harness.start()
     harness.station.start(1, "T")
-    for raw in ("not json at all", "{}", '"text"', "[]", "[true]", '[3]', '[4,"nobody"]', '[3,"nobody",{}]',
-                "\x00\xff"):
+    for raw in (
+        "not json at all",
+        "{}",
+        '"text"',
+        "[]",
+        "[true]",
+        "[3]",
+        '[4,"nobody"]',
+        '[3,"nobody",{}]',
+        "\x00\xff",
+    ):
         await harness.csms.send_raw(raw)
     answer = await harness.csms.cp.call(call.GetLocalListVersion(), suppress=False)  # type: ignore[union-attr]
     assert answer.list_version == 0
@@ -59,7 +82,9 @@ async def test_garbage_without_id_is_dropped_and_link_survives(harness: Harness)
 
 
 @pytest.mark.parametrize("reply", ['[4,"UID"]', '[3,"UID"]', '[3,"UID",{"idTagInfo":', '[4,"UID",1,2,{}]'])
-async def test_broken_answer_to_our_call_fails_it_without_waiting_for_timeout(harness: Harness, reply: str) -> None:
+async def test_broken_answer_to_our_call_fails_it_without_waiting_for_timeout(
+    harness: Harness, reply: str
+) -> None:
     harness.ocpp_overrides["response_timeout_s"] = 60.0
     adapter = await harness.start()
     adapter.config.change("AllowOfflineTxForUnknownId", "true")

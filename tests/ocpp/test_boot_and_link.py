@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import random
 import ssl
 import subprocess
@@ -24,16 +25,16 @@ async def test_pending_boot_sends_nothing_else_but_answers_csms(harness: Harness
     adapter = await harness.start(wait_online=False)
     await eventually(lambda: adapter.registration == "Pending")
     harness.station.start(1, "T")  # a session while Pending: queued, not sent
-    answer = await harness.csms.cp.call(call.GetConfiguration(key=["NumberOfConnectors"]),  # type: ignore[union-attr]
-                                        suppress=False)
+    csms_cp = harness.csms.cp
+    assert csms_cp is not None
+    answer = await csms_cp.call(call.GetConfiguration(key=["NumberOfConnectors"]), suppress=False)
     assert answer.configuration_key[0]["value"] == "2"
     await harness.clock.advance(39)
     await asyncio.sleep(0.05)
     assert harness.csms.actions() == ["BootNotification"]
     await eventually(lambda: len(harness.csms.calls("BootNotification")) == 2, harness.clock, 0.5)
     # The CSMS may trigger the BootNotification instead of waiting for the interval.
-    await harness.csms.cp.call(call.TriggerMessage(requested_message="BootNotification"),  # type: ignore[union-attr]
-                               suppress=False)
+    await csms_cp.call(call.TriggerMessage(requested_message="BootNotification"), suppress=False)
     await eventually(lambda: adapter._online.is_set())
     await harness.settle()
     actions = harness.csms.actions()
@@ -93,10 +94,10 @@ async def test_accept_then_close_does_not_storm(tmp_path: Path) -> None:
         harness = Harness(tmp_path, TestCsms(), port, reconnect_min_s=5.0)
         harness_clock.append(harness)
         adapter = await harness.start(wait_online=False)
-        await eventually(lambda: len(accepted) >= 6, harness.clock, 0.5, timeout=20)
+        await eventually(lambda: len(accepted) >= 6, harness.clock, 0.5, within=20)
         await adapter.stop()
         harness.adapter = None
-    gaps = [b - a for a, b in zip(accepted, accepted[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(accepted)]
     assert all(gap >= 5.0 for gap in gaps), gaps
     assert gaps[-1] > gaps[0]  # backoff grows while the CSMS keeps slamming the door
 
@@ -119,8 +120,14 @@ async def test_basic_auth_profile_1_and_401_keeps_retrying(tmp_path: Path) -> No
     expected = "Basic " + base64.b64encode(b"CP1:right-password-1").decode()
     csms = TestCsms(check_auth=lambda header: header == expected)
     port = await csms.start()
-    harness = Harness(tmp_path, csms, port, security_profile=1, authorization_key=password["value"],
-                      auth_failure_backoff_s=600.0)
+    harness = Harness(
+        tmp_path,
+        csms,
+        port,
+        security_profile=1,
+        authorization_key=password["value"],
+        auth_failure_backoff_s=600.0,
+    )
     adapter = await harness.start(wait_online=False)
     await eventually(lambda: adapter.link.last_error == "CSMS answered HTTP 401")
     attempts = len(csms.auth_headers)
@@ -139,13 +146,52 @@ async def test_basic_auth_profile_1_and_401_keeps_retrying(tmp_path: Path) -> No
 def _make_ca(tmp: Path) -> tuple[Path, ssl.SSLContext]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp / "ca.key"), "-out", str(tmp / "ca.pem"),
-        "-days", "2", "-subj", "/CN=test-ca")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp / "srv.key"), "-out", str(tmp / "srv.csr"),
-        "-subj", "/CN=127.0.0.1")
+
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(tmp / "ca.key"),
+        "-out",
+        str(tmp / "ca.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
+    run(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(tmp / "srv.key"),
+        "-out",
+        str(tmp / "srv.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (tmp / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", str(tmp / "srv.csr"), "-CA", str(tmp / "ca.pem"), "-CAkey", str(tmp / "ca.key"),
-        "-CAcreateserial", "-out", str(tmp / "srv.pem"), "-days", "2", "-extfile", str(tmp / "ext.cnf"))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(tmp / "srv.csr"),
+        "-CA",
+        str(tmp / "ca.pem"),
+        "-CAkey",
+        str(tmp / "ca.key"),
+        "-CAcreateserial",
+        "-out",
+        str(tmp / "srv.pem"),
+        "-days",
+        "2",
+        "-extfile",
+        str(tmp / "ext.cnf"),
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(tmp / "srv.pem", tmp / "srv.key")
     return tmp / "ca.pem", ctx
@@ -156,8 +202,15 @@ async def test_tls_profile_2_verifies_server_against_ca(tmp_path: Path) -> None:
     csms = TestCsms()
     port = await csms.start(ssl=server_ctx)
     state = tmp_path / "state"
-    harness = Harness(state, csms, port, url=f"wss://127.0.0.1:{port}/ocpp", security_profile=2,
-                      authorization_key="secret-key-123", ca_file=ca)
+    harness = Harness(
+        state,
+        csms,
+        port,
+        url=f"wss://127.0.0.1:{port}/ocpp",
+        security_profile=2,
+        authorization_key="secret-key-123",
+        ca_file=ca,
+    )
     await harness.start()
     assert csms.auth_headers[-1] is not None
     await harness.adapter.stop()  # type: ignore[union-attr]
@@ -177,7 +230,7 @@ async def test_dead_link_detected_by_ping(harness: Harness) -> None:
     assert harness.csms.cp is not None
     transport = harness.csms.cp._connection.transport
     transport.pause_reading()  # the CSMS side stops answering anything, pongs included
-    await eventually(lambda: not adapter.link.connected, timeout=4)  # within 2 x ping interval (+ slack)
+    await eventually(lambda: not adapter.link.connected, within=4)  # within 2 x ping interval (+ slack)
     transport.resume_reading()
 
 
@@ -200,20 +253,28 @@ async def test_control_command_disconnect_and_connect(harness: Harness) -> None:
 
 def test_config_file_section_and_errors(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[ocpp]\nurl = "wss://csms.example.com/ocpp"\ncharge_point_id = "CP-7"\nsecurity_profile = 2\n'
-                    'authorization_key = "0123456789abcdef"\n[ocpp.configuration]\nHeartbeatInterval = 120\n'
-                    'MeterValuesSampledData = "Energy.Active.Import.Register,Voltage"\n')
+    path.write_text(
+        '[ocpp]\nurl = "wss://csms.example.com/ocpp"\ncharge_point_id = "CP-7"\nsecurity_profile = 2\n'
+        'authorization_key = "0123456789abcdef"\n[ocpp.configuration]\nHeartbeatInterval = 120\n'
+        'MeterValuesSampledData = "Energy.Active.Import.Register,Voltage"\n'
+    )
     settings = load_settings(path)
     assert settings.ocpp is not None and settings.ocpp.endpoint == "wss://csms.example.com/ocpp/CP-7"
     assert load_settings(None).ocpp is None
-    for bad, fragment in [('HeartbeatInterval = "often"', "HeartbeatInterval"),
-                          ("NoSuchKey = 1", "NoSuchKey"),
-                          ("NumberOfConnectors = 4", "read-only"),
-                          ('MeterValuesSampledData = "SoC"', "comma-separated list")]:
-        path.write_text('[ocpp]\nurl = "ws://h/ocpp"\ncharge_point_id = "CP"\n[ocpp.configuration]\n' + bad + "\n")
+    for bad, fragment in [
+        ('HeartbeatInterval = "often"', "HeartbeatInterval"),
+        ("NoSuchKey = 1", "NoSuchKey"),
+        ("NumberOfConnectors = 4", "read-only"),
+        ('MeterValuesSampledData = "SoC"', "comma-separated list"),
+    ]:
+        path.write_text(
+            '[ocpp]\nurl = "ws://h/ocpp"\ncharge_point_id = "CP"\n[ocpp.configuration]\n' + bad + "\n"
+        )
         with pytest.raises(ConfigError, match=fragment):
             load_settings(path)
-    path.write_text('[ocpp]\nurl = "ws://h/ocpp"\ncharge_point_id = "CP"\nsecurity_profile = 2\n'
-                    'authorization_key = "0123456789abcdef"\n')
+    path.write_text(
+        '[ocpp]\nurl = "ws://h/ocpp"\ncharge_point_id = "CP"\nsecurity_profile = 2\n'
+        'authorization_key = "0123456789abcdef"\n'
+    )
     with pytest.raises(ConfigError, match="wss://"):
         load_settings(path)

@@ -13,9 +13,13 @@ RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 async def test_boot_reports_identity_and_sets_clock(harness: Harness) -> None:
     await harness.start()
     boot = harness.csms.calls("BootNotification")[0]
-    assert boot == {"chargePointVendor": "ChargePi", "chargePointModel": "AC22",
-                    "chargePointSerialNumber": "SN-42", "chargeBoxSerialNumber": "SN-42",
-                    "firmwareVersion": "1.2.3"}
+    assert boot == {
+        "chargePointVendor": "ChargePi",
+        "chargePointModel": "AC22",
+        "chargePointSerialNumber": "SN-42",
+        "chargeBoxSerialNumber": "SN-42",
+        "firmwareVersion": "1.2.3",
+    }
     assert harness.csms.paths == ["/ocpp/CP1"]
     assert harness.clock.now().year == 2030  # set from BootNotification.conf currentTime
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 3)
@@ -41,8 +45,9 @@ async def test_heartbeat_follows_interval_and_sets_clock(harness: Harness) -> No
 async def test_status_changes_carry_error_codes(harness: Harness) -> None:
     await harness.start()
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 3)
-    harness.station.set_status(2, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002",
-                               "residual current monitor tripped")
+    harness.station.set_status(
+        2, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002", "residual current monitor tripped"
+    )
     harness.station.set_status(0, ConnectorStatus.UNAVAILABLE)
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 5)
     fault, station = harness.csms.calls("StatusNotification")[3:]
@@ -55,8 +60,10 @@ async def test_status_changes_carry_error_codes(harness: Harness) -> None:
 async def test_session_start_meter_values_and_stop(harness: Harness) -> None:
     adapter = await harness.start()
     adapter.config.change("MeterValueSampleInterval", "30")
-    adapter.config.change("MeterValuesSampledData", "Energy.Active.Import.Register,Power.Active.Import,"
-                                                    "Current.Import,Voltage,Frequency")
+    adapter.config.change(
+        "MeterValuesSampledData",
+        "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,Frequency",
+    )
     adapter.config.change("StopTxnSampledData", "Energy.Active.Import.Register,Current.Import")
     station = harness.station
     station.meter(1)
@@ -75,8 +82,13 @@ async def test_session_start_meter_values_and_stop(harness: Harness) -> None:
     sampled = meters[-1]["meterValue"][0]["sampledValue"]
     by = {(s["measurand"], s.get("phase")): s for s in sampled}
     assert by[("Energy.Active.Import.Register", None)] == {
-        "value": "1376.2", "context": "Sample.Periodic", "format": "Raw",
-        "measurand": "Energy.Active.Import.Register", "location": "Outlet", "unit": "Wh"}
+        "value": "1376.2",
+        "context": "Sample.Periodic",
+        "format": "Raw",
+        "measurand": "Energy.Active.Import.Register",
+        "location": "Outlet",
+        "unit": "Wh",
+    }
     assert by[("Current.Import", "L2")]["unit"] == "A"
     assert by[("Voltage", "L3-N")]["value"] == "229.5"
     assert by[("Power.Active.Import", None)]["value"] == "11040"
@@ -103,8 +115,12 @@ async def test_clock_aligned_values_with_and_without_transaction(harness: Harnes
     values = harness.csms.calls("MeterValues")
     assert all("transactionId" not in v for v in values)
     stamp = values[0]["meterValue"][0]["timestamp"]
-    assert stamp.endswith(":00:00.000Z") or stamp.endswith(":15:00.000Z") or stamp.endswith(":30:00.000Z") \
+    assert (
+        stamp.endswith(":00:00.000Z")
+        or stamp.endswith(":15:00.000Z")
+        or stamp.endswith(":30:00.000Z")
         or stamp.endswith(":45:00.000Z")
+    )
     assert values[0]["meterValue"][0]["sampledValue"][0]["context"] == "Sample.Clock"
     harness.station.start(1, "TAG")
     await harness.settle()

@@ -21,10 +21,19 @@ async def test_remote_start_and_stop(harness: Harness) -> None:
     adapter = await harness.start()
     assert (await ask(harness, call.RemoteStartTransaction(id_tag="R1", connector_id=0))).status == "Rejected"
     assert (await ask(harness, call.RemoteStartTransaction(id_tag="R1", connector_id=7))).status == "Rejected"
-    profile = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
-               "chargingProfileKind": "Absolute", "chargingSchedule": {
-                   "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}]}}
-    answer = await ask(harness, call.RemoteStartTransaction(id_tag="R1", connector_id=1, charging_profile=profile))
+    profile = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}],
+        },
+    }
+    answer = await ask(
+        harness, call.RemoteStartTransaction(id_tag="R1", connector_id=1, charging_profile=profile)
+    )
     assert answer.status == "Rejected"  # no smart charging service present
     assert (await ask(harness, call.RemoteStartTransaction(id_tag="R1", connector_id=1))).status == "Accepted"
     await eventually(lambda: harness.station.session_of(1) is not None)
@@ -46,12 +55,26 @@ async def test_remote_start_and_stop(harness: Harness) -> None:
 async def test_remote_start_profile_goes_to_smart_charging_when_present(harness: Harness) -> None:
     seen: list[tuple[int | None, dict[str, Any]]] = []
     adapter = harness.build()
-    adapter._remote_start_profile = lambda c, p: seen.append((c, p)) is None
+
+    def accept(connector_id: int | None, profile: dict[str, Any]) -> bool:
+        seen.append((connector_id, profile))
+        return True
+
+    adapter._remote_start_profile = accept
     await harness.start()
-    profile = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
-               "chargingProfileKind": "Relative", "chargingSchedule": {
-                   "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}
-    answer = await ask(harness, call.RemoteStartTransaction(id_tag="R1", connector_id=2, charging_profile=profile))
+    profile = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}],
+        },
+    }
+    answer = await ask(
+        harness, call.RemoteStartTransaction(id_tag="R1", connector_id=2, charging_profile=profile)
+    )
     assert answer.status == "Accepted" and seen[0][0] == 2
 
 
@@ -84,12 +107,22 @@ async def test_unlock_connector(harness: Harness) -> None:
 
 async def test_change_availability(harness: Harness) -> None:
     await harness.start()
-    assert (await ask(harness, call.ChangeAvailability(connector_id=5, type="Inoperative"))).status == "Rejected"
-    assert (await ask(harness, call.ChangeAvailability(connector_id=2, type="Inoperative"))).status == "Accepted"
+    assert (
+        await ask(harness, call.ChangeAvailability(connector_id=5, type="Inoperative"))
+    ).status == "Rejected"
+    assert (
+        await ask(harness, call.ChangeAvailability(connector_id=2, type="Inoperative"))
+    ).status == "Accepted"
     harness.station.start(1, "T")
-    assert (await ask(harness, call.ChangeAvailability(connector_id=0, type="Inoperative"))).status == "Scheduled"
-    await eventually(lambda: any(s["connectorId"] == 2 and s["status"] == "Unavailable"
-                                 for s in harness.csms.calls("StatusNotification")))
+    assert (
+        await ask(harness, call.ChangeAvailability(connector_id=0, type="Inoperative"))
+    ).status == "Scheduled"
+    await eventually(
+        lambda: any(
+            s["connectorId"] == 2 and s["status"] == "Unavailable"
+            for s in harness.csms.calls("StatusNotification")
+        )
+    )
 
 
 async def test_get_and_change_configuration(harness: Harness) -> None:
@@ -97,14 +130,21 @@ async def test_get_and_change_configuration(harness: Harness) -> None:
     full = await ask(harness, call.GetConfiguration())
     keys = {k["key"]: k for k in full.configuration_key}
     assert keys["NumberOfConnectors"] == {"key": "NumberOfConnectors", "readonly": True, "value": "2"}
-    assert keys["SupportedFeatureProfiles"]["value"] == "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
+    assert (
+        keys["SupportedFeatureProfiles"]["value"] == "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
+    )
     some = await ask(harness, call.GetConfiguration(key=["HeartbeatInterval", "Foo"]))
     assert [k["key"] for k in some.configuration_key] == ["HeartbeatInterval"] and some.unknown_key == ["Foo"]
-    cases = [("Foo", "1", "NotSupported"), ("NumberOfConnectors", "3", "Rejected"),
-             ("HeartbeatInterval", "abc", "Rejected"), ("HeartbeatInterval", "-5", "Rejected"),
-             ("MeterValuesSampledData", "Energy.Active.Import.Register,SoC", "Rejected"),
-             ("MeterValuesSampledData", "Voltage,Current.Import", "Accepted"),
-             ("LocalPreAuthorize", "TRUE", "Accepted"), ("HeartbeatInterval", "120", "Accepted")]
+    cases = [
+        ("Foo", "1", "NotSupported"),
+        ("NumberOfConnectors", "3", "Rejected"),
+        ("HeartbeatInterval", "abc", "Rejected"),
+        ("HeartbeatInterval", "-5", "Rejected"),
+        ("MeterValuesSampledData", "Energy.Active.Import.Register,SoC", "Rejected"),
+        ("MeterValuesSampledData", "Voltage,Current.Import", "Accepted"),
+        ("LocalPreAuthorize", "TRUE", "Accepted"),
+        ("HeartbeatInterval", "120", "Accepted"),
+    ]
     for key, value, expected in cases:
         assert (await ask(harness, call.ChangeConfiguration(key=key, value=value))).status == expected, key
     after = await ask(harness, call.GetConfiguration(key=["MeterValuesSampledData", "LocalPreAuthorize"]))
@@ -117,7 +157,9 @@ async def test_configuration_persists_and_presets_apply(harness: Harness) -> Non
     adapter = await harness.start()
     assert adapter.config.get("HeartbeatInterval") == "77"
     assert adapter.config.get("LocalPreAuthorize") == "true"
-    assert (await ask(harness, call.ChangeConfiguration(key="HeartbeatInterval", value="900"))).status == "Accepted"
+    assert (
+        await ask(harness, call.ChangeConfiguration(key="HeartbeatInterval", value="900"))
+    ).status == "Accepted"
     await adapter.stop()
     adapter = harness.build()
     assert adapter.config.get("HeartbeatInterval") == "900"  # the CSMS's change beats the preset
@@ -129,7 +171,9 @@ async def test_data_transfer(harness: Harness) -> None:
     adapter = await harness.start()
     adapter.register_data_transfer("acme", "Echo", lambda data: ("Accepted", (data or "")[::-1]))
     assert (await ask(harness, call.DataTransfer(vendor_id="nobody"))).status == "UnknownVendorId"
-    assert (await ask(harness, call.DataTransfer(vendor_id="acme", message_id="X"))).status == "UnknownMessageId"
+    assert (
+        await ask(harness, call.DataTransfer(vendor_id="acme", message_id="X"))
+    ).status == "UnknownMessageId"
     echo = await ask(harness, call.DataTransfer(vendor_id="acme", message_id="Echo", data="abc"))
     assert (echo.status, echo.data) == ("Accepted", "cba")
     status = await ask(harness, call.DataTransfer(vendor_id="chargepi", message_id="Status"))
@@ -139,17 +183,24 @@ async def test_data_transfer(harness: Harness) -> None:
 async def test_clear_cache_and_local_list(harness: Harness) -> None:
     adapter = await harness.start()
     assert (await ask(harness, call.GetLocalListVersion())).list_version == 0
-    entries = [{"idTag": "A", "idTagInfo": {"status": "Accepted"}},
-               {"idTag": "B", "idTagInfo": {"status": "Blocked"}}]
+    entries = [
+        {"idTag": "A", "idTagInfo": {"status": "Accepted"}},
+        {"idTag": "B", "idTagInfo": {"status": "Blocked"}},
+    ]
     full = call.SendLocalList(list_version=3, update_type="Full", local_authorization_list=entries)
     assert (await ask(harness, full)).status == "Accepted"
     assert (await ask(harness, call.GetLocalListVersion())).list_version == 3
-    stale = call.SendLocalList(list_version=3, update_type="Differential",
-                               local_authorization_list=[{"idTag": "C", "idTagInfo": {"status": "Accepted"}}])
+    stale = call.SendLocalList(
+        list_version=3,
+        update_type="Differential",
+        local_authorization_list=[{"idTag": "C", "idTagInfo": {"status": "Accepted"}}],
+    )
     assert (await ask(harness, stale)).status == "VersionMismatch"
-    diff = call.SendLocalList(list_version=4, update_type="Differential",
-                              local_authorization_list=[{"idTag": "A"}, {"idTag": "C",
-                                                                         "idTagInfo": {"status": "Accepted"}}])
+    diff = call.SendLocalList(
+        list_version=4,
+        update_type="Differential",
+        local_authorization_list=[{"idTag": "A"}, {"idTag": "C", "idTagInfo": {"status": "Accepted"}}],
+    )
     assert (await ask(harness, diff)).status == "Accepted"
     assert adapter.authorizer.list_size() == 2
     adapter.authorizer.remember("Z", {"status": "Accepted"})
@@ -159,8 +210,9 @@ async def test_clear_cache_and_local_list(harness: Harness) -> None:
     too_many = [{"idTag": f"T{i}", "idTagInfo": {"status": "Accepted"}} for i in range(501)]
     big = call.SendLocalList(list_version=9, update_type="Full", local_authorization_list=too_many)
     assert (await ask(harness, big)).status == "Failed"
-    assert (await ask(harness, call.ChangeConfiguration(key="LocalAuthListEnabled", value="false"))).status \
-        == "Accepted"
+    assert (
+        await ask(harness, call.ChangeConfiguration(key="LocalAuthListEnabled", value="false"))
+    ).status == "Accepted"
     assert (await ask(harness, call.GetLocalListVersion())).list_version == -1
     assert (await ask(harness, full)).status == "NotSupported"
 
@@ -169,21 +221,31 @@ async def test_reserve_now_and_cancel(harness: Harness) -> None:
     await harness.start()
     expiry = rfc3339(harness.clock.now() + timedelta(minutes=10))
     past = rfc3339(harness.clock.now() - timedelta(minutes=1))
-    answer = await ask(harness, call.ReserveNow(connector_id=1, expiry_date=expiry, id_tag="A", reservation_id=5,
-                                                parent_id_tag="GROUP"))
+    answer = await ask(
+        harness,
+        call.ReserveNow(
+            connector_id=1, expiry_date=expiry, id_tag="A", reservation_id=5, parent_id_tag="GROUP"
+        ),
+    )
     assert answer.status == "Accepted"
     connector, reservation = harness.station.reservations[5]
     assert connector == 1 and reservation.parent_id_tag == "GROUP"
     assert abs(reservation.expires_at_monotonic - (harness.clock.monotonic() + 600)) < 2
     assert reservation.admits("OTHER", "GROUP") and not reservation.admits("OTHER", None)
-    zero = await ask(harness, call.ReserveNow(connector_id=0, expiry_date=expiry, id_tag="A", reservation_id=6))
+    zero = await ask(
+        harness, call.ReserveNow(connector_id=0, expiry_date=expiry, id_tag="A", reservation_id=6)
+    )
     assert zero.status == "Accepted" and harness.station.reservations[6][0] == 0
     late = await ask(harness, call.ReserveNow(connector_id=1, expiry_date=past, id_tag="A", reservation_id=7))
     assert late.status == "Rejected"
-    bad = await ask(harness, call.ReserveNow(connector_id=4, expiry_date=expiry, id_tag="A", reservation_id=8))
+    bad = await ask(
+        harness, call.ReserveNow(connector_id=4, expiry_date=expiry, id_tag="A", reservation_id=8)
+    )
     assert bad.status == "Rejected"
     harness.station.start(2, "X")
-    busy = await ask(harness, call.ReserveNow(connector_id=2, expiry_date=expiry, id_tag="A", reservation_id=9))
+    busy = await ask(
+        harness, call.ReserveNow(connector_id=2, expiry_date=expiry, id_tag="A", reservation_id=9)
+    )
     assert busy.status == "Occupied"
     assert (await ask(harness, call.CancelReservation(reservation_id=5))).status == "Accepted"
     assert (await ask(harness, call.CancelReservation(reservation_id=5))).status == "Rejected"
@@ -200,10 +262,13 @@ async def test_trigger_message_for_every_triggerable_message(harness: Harness) -
     await harness.settle()
     before = len(harness.csms.frames)
     for message, connector, expected_action in [
-            ("BootNotification", None, "BootNotification"), ("Heartbeat", None, "Heartbeat"),
-            ("StatusNotification", 2, "StatusNotification"), ("MeterValues", 1, "MeterValues"),
-            ("FirmwareStatusNotification", None, "FirmwareStatusNotification"),
-            ("DiagnosticsStatusNotification", None, "DiagnosticsStatusNotification")]:
+        ("BootNotification", None, "BootNotification"),
+        ("Heartbeat", None, "Heartbeat"),
+        ("StatusNotification", 2, "StatusNotification"),
+        ("MeterValues", 1, "MeterValues"),
+        ("FirmwareStatusNotification", None, "FirmwareStatusNotification"),
+        ("DiagnosticsStatusNotification", None, "DiagnosticsStatusNotification"),
+    ]:
         answer = await ask(harness, call.TriggerMessage(requested_message=message, connector_id=connector))
         assert answer.status == "Accepted"
         await eventually(lambda a=expected_action: harness.csms.actions()[-1] == a)  # type: ignore[misc]
@@ -213,7 +278,8 @@ async def test_trigger_message_for_every_triggerable_message(harness: Harness) -
     assert by["MeterValues"]["meterValue"][0]["sampledValue"][0]["context"] == "Trigger"
     assert by["FirmwareStatusNotification"] == {"status": "Downloading"}
     assert by["DiagnosticsStatusNotification"] == {"status": "Idle"}
-    assert (await ask(harness, call.TriggerMessage(requested_message="StatusNotification", connector_id=9))
-            ).status == "Rejected"
+    assert (
+        await ask(harness, call.TriggerMessage(requested_message="StatusNotification", connector_id=9))
+    ).status == "Rejected"
     harness.station.set_status(1, ConnectorStatus.PREPARING)
     await eventually(lambda: harness.csms.calls("StatusNotification")[-1]["status"] == "Preparing")
