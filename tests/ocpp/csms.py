@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,7 +105,7 @@ class TestCsms:
         self.retransmissions: list[list[Any]] = []
         self.boot_answers: list[tuple[str, int]] = []
         self.tags: dict[str, dict[str, Any]] = {}
-        self.tx_ids = itertools.count(101)
+        self.tx_ids: Iterator[int] = itertools.count(101)
         self.fail_start = False
         self.broken_replies: dict[str, str] = {}  # action -> raw reply frame, "UID" replaced by the id
         self.cp: CsmsChargePoint | None = None
