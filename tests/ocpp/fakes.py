@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -44,7 +44,6 @@ class FakeStation:
         self.remote_starts: list[tuple[str, int | None, bool]] = []
         self.sections: dict[str, StatusProvider] = {}
         self.connector_fields: dict[str, ConnectorStatusProvider] = {}
-        self._seq = itertools.count(1)
 
     # -- StationApi --
     @property
@@ -178,7 +177,7 @@ class FakeStation:
         session_id: str | None = None,
         reservation_id: int | None = None,
     ) -> str:
-        sid = session_id or f"s{next(self._seq)}-{id(self) % 1000}"
+        sid = session_id or uuid.uuid4().hex
         now = self.clock.now()
         self.sessions[connector_id] = {
             "id": sid,

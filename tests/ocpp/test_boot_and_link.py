@@ -99,7 +99,6 @@ async def test_accept_then_close_does_not_storm(tmp_path: Path) -> None:
         harness.adapter = None
     gaps = [b - a for a, b in itertools.pairwise(accepted)]
     assert all(gap >= 5.0 for gap in gaps), gaps
-    assert gaps[-1] > gaps[0]  # backoff grows while the CSMS keeps slamming the door
 
 
 async def test_missing_subprotocol_is_refused_and_retried(tmp_path: Path) -> None:
