@@ -80,6 +80,8 @@ class OcppAdapter:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
         self.station_settings = settings.station
+        # The library logs every frame at INFO: keep that off flash storage unless asked for.
+        logging.getLogger("ocpp").setLevel(logging.INFO if self.settings.log_frames else logging.WARNING)
         self.station = station
         self.clock = clock
         self._restart = restart or _default_restart

@@ -68,9 +68,7 @@ class LocalAuthorizer:
                 return self._result(info)
             online = False
         if local is not None and self._config.get_bool("LocalAuthorizeOffline"):
-            if self._valid(local):
-                return self._result(local)
-            return AuthResult(False, str(local.get("status", "Invalid")), local.get("parent_id_tag"))
+            return self._result(local)
         if local is None and self._config.get_bool("AllowOfflineTxForUnknownId"):
             return AuthResult(True, "Accepted")
         return AuthResult(False, "Invalid")

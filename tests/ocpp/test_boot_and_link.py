@@ -277,3 +277,23 @@ def test_config_file_section_and_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="wss://"):
         load_settings(path)
+
+
+def test_cli_ocpp_command_talks_to_the_control_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from firmware.cli import main as cli
+
+    sent: list[tuple[str, dict[str, object]]] = []
+
+    def fake_control(args: object, command: str, **kw: object) -> dict[str, object]:
+        sent.append((command, kw))
+        return {"enabled": False, "state": "disabled", "url": "ws://x/CP", "queue_depth": 3}
+
+    monkeypatch.setattr("firmware.cli.ocpp_cmd.control", fake_control)
+    assert cli.main(["ocpp", "disconnect"]) == 0
+    assert sent == [("ocpp", {"action": "disconnect"})]
+    out = capsys.readouterr().out
+    assert "disabled" in out and "3 message(s) queued" in out
+    with pytest.raises(SystemExit):
+        cli.main(["ocpp", "reboot"])
