@@ -43,7 +43,9 @@ async def test_online_authorize_fills_the_cache_used_offline(harness: Harness) -
 
 async def test_local_pre_authorize_skips_the_csms(harness: Harness) -> None:
     adapter = await harness.start()
-    await send_list(harness, 1, [{"idTag": "LISTED", "idTagInfo": {"status": "Accepted", "parentIdTag": "P"}}])
+    await send_list(
+        harness, 1, [{"idTag": "LISTED", "idTagInfo": {"status": "Accepted", "parentIdTag": "P"}}]
+    )
     assert (await adapter.authorizer.authorize("LISTED", 1)).accepted
     assert len(harness.csms.calls("Authorize")) == 1  # LocalPreAuthorize false: asked the CSMS
     adapter.config.change("LocalPreAuthorize", "true")
