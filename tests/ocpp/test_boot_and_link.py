@@ -297,3 +297,9 @@ def test_cli_ocpp_command_talks_to_the_control_socket(
     assert "disabled" in out and "3 message(s) queued" in out
     with pytest.raises(SystemExit):
         cli.main(["ocpp", "reboot"])
+
+
+def test_example_config_loads() -> None:
+    settings = load_settings(Path(__file__).parents[2] / "config" / "ocpp.example.toml")
+    assert settings.ocpp is not None and settings.ocpp.security_profile == 2
+    assert settings.ocpp.configuration["HeartbeatInterval"] == 300
