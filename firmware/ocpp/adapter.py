@@ -13,10 +13,10 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ocpp import messages as ocpp_messages
 from ocpp.exceptions import OCPPError
@@ -41,7 +41,7 @@ from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
 from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
-from firmware.ocpp.v16.configuration import ConfigurationStore, standard_keys
+from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.meter_values import meter_value, rfc3339
 from firmware.settings import Settings
 from hal.types import MeterReading
@@ -58,7 +58,14 @@ FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
 RestartHook = Callable[[bool], None]
-ProfileHandler = Callable[[int | None, dict[str, Any]], bool]
+
+
+class SmartChargingPort(Protocol):
+    """What the adapter needs from the smart-charging service."""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool: ...
+
+    def configuration_keys(self) -> dict[str, str]: ...
 
 
 def _default_restart(hard: bool) -> None:
@@ -75,7 +82,7 @@ def _parse_time(text: str) -> datetime | None:
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
-                 remote_start_profile: ProfileHandler | None = None) -> None:
+                 smart_charging: SmartChargingPort | None = None) -> None:
         if settings.ocpp is None:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
@@ -85,15 +92,19 @@ class OcppAdapter:
         self.station = station
         self.clock = clock
         self._restart = restart or _default_restart
-        self._remote_start_profile = remote_start_profile
+        self.smart_charging = smart_charging
         state_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(state_dir / "ocpp.sqlite3")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        keys = standard_keys(len(station.connector_ids), FEATURE_PROFILES,
+        profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "")
+        keys = standard_keys(len(station.connector_ids), profiles,
                              connection_timeout_s=round(settings.station.connection_timeout_s),
                              security_profile=self.settings.security_profile,
                              ping_interval_s=round(self.settings.ping_interval_s))
+        if smart_charging is not None:
+            for name, value in smart_charging.configuration_keys().items():
+                keys[name] = KeySpec(name, "str", value, writable=False)
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
@@ -103,8 +114,12 @@ class OcppAdapter:
         self.extra_routes: dict[str, ExtraRoute] = {}
         self.data_transfer_handlers: dict[str, dict[str, DataTransferHandler]] = {}
         self.register_data_transfer("chargepi", "Status", self._dt_status)
+        # Hooks for the firmware-management modules: what a triggered status notification reports, the
+        # version BootNotification names, and tasks to run once the CSMS accepted us (e.g. report Installed).
         self.firmware_status: Callable[[], str] = lambda: "Idle"
         self.diagnostics_status: Callable[[], str] = lambda: "Idle"
+        self.firmware_version: Callable[[], str] = lambda: settings.station.firmware_version
+        self.after_registration: list[Callable[[], Awaitable[Any]]] = []
         self.cp: ChargePoint16 | None = None
         self.registration = "NotSent"  # NotSent, Pending, Rejected, Accepted (last BootNotification.conf)
         self._boot_accepted = False
@@ -161,7 +176,7 @@ class OcppAdapter:
                 await task
         self._db.close()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.create_task(self._guarded(coro, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -245,9 +260,13 @@ class OcppAdapter:
         return request.result()
 
     async def _run_registered(self) -> None:
-        if not self._boot_accepted:
+        first = not self._boot_accepted
+        if first:
             await self._register()
         self._online.set()
+        if first:
+            for hook in self.after_registration:
+                self.spawn(hook(), name="ocpp-after-registration")
         self._queue_all_status()
         await asyncio.gather(self._heartbeat_loop(), self._deliver_loop())
 
@@ -256,7 +275,7 @@ class OcppAdapter:
         return call.BootNotification(charge_point_vendor=st.vendor, charge_point_model=st.model,
                                      charge_point_serial_number=st.serial_number,
                                      charge_box_serial_number=st.serial_number,
-                                     firmware_version=st.firmware_version)
+                                     firmware_version=self.firmware_version()[:50])
 
     async def _register(self) -> None:
         """BootNotification until Accepted; nothing else is sent meanwhile (CSMS calls are answered)."""
@@ -575,9 +594,25 @@ class OcppAdapter:
     # ---- CSMS-initiated actions (run after the answer was sent) -------------------------------------
     def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
         """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
-        if self._remote_start_profile is None:
+        if self.smart_charging is None:
             return False
-        return self._remote_start_profile(connector_id, profile)
+        return self.smart_charging.accept_remote_start_profile(connector_id, profile)
+
+    def active_transaction_id(self, connector_id: int) -> int | None:
+        """The OCPP transactionId of the session running on a connector (None if none or not yet known)."""
+        session_id = self._session_id(connector_id)
+        return None if session_id is None else self.outbox.transaction_id(session_id)
+
+    async def notify_firmware_status(self, status: str) -> None:
+        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.FirmwareStatusNotification(status=status))
+
+    async def notify_diagnostics_status(self, status: str) -> None:
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.DiagnosticsStatusNotification(status=status))
 
     async def run_remote_start(self, id_tag: str, connector_id: int | None,
                                profile: dict[str, Any] | None) -> None:

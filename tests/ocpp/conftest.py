@@ -65,13 +65,19 @@ class Harness:
             ocpp=OcppSettings(**values),
         )
 
-    def build(self, station: FakeStation | None = None) -> OcppAdapter:
+    def build(self, station: FakeStation | None = None, **kwargs: Any) -> OcppAdapter:
         if station is not None:
             self.station = station
         control = ControlServer(self.tmp / "ctl.sock")
         self.control = control
         self.adapter = OcppAdapter(
-            self.settings(), self.station, self.clock, self.tmp, control, restart=self.restarts.append
+            self.settings(),
+            self.station,
+            self.clock,
+            self.tmp,
+            control,
+            restart=self.restarts.append,
+            **kwargs,
         )
         return self.adapter
 

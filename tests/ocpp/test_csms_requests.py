@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import ConnectorStatus, StopReason
@@ -52,15 +53,21 @@ async def test_remote_start_and_stop(harness: Harness) -> None:
     assert harness.station.session_of(1) is None and harness.station.session_of(2) is None
 
 
+class FakeSmartCharging:
+    def __init__(self) -> None:
+        self.seen: list[tuple[int | None, Any]] = []
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool:
+        self.seen.append((connector_id, cs_charging_profile))
+        return bool(cs_charging_profile["charging_profile_purpose"] == "TxProfile")
+
+    def configuration_keys(self) -> dict[str, str]:
+        return {"ChargeProfileMaxStackLevel": "8", "ChargingScheduleAllowedChargingRateUnit": "Current,Power"}
+
+
 async def test_remote_start_profile_goes_to_smart_charging_when_present(harness: Harness) -> None:
-    seen: list[tuple[int | None, dict[str, Any]]] = []
-    adapter = harness.build()
-
-    def accept(connector_id: int | None, profile: dict[str, Any]) -> bool:
-        seen.append((connector_id, profile))
-        return True
-
-    adapter._remote_start_profile = accept
+    smart = FakeSmartCharging()
+    harness.build(smart_charging=smart)
     await harness.start()
     profile = {
         "chargingProfileId": 1,
@@ -75,7 +82,40 @@ async def test_remote_start_profile_goes_to_smart_charging_when_present(harness:
     answer = await ask(
         harness, call.RemoteStartTransaction(id_tag="R1", connector_id=2, charging_profile=profile)
     )
-    assert answer.status == "Accepted" and seen[0][0] == 2
+    assert answer.status == "Accepted" and smart.seen[0][0] == 2
+    profile["chargingProfilePurpose"] = "TxDefaultProfile"
+    answer = await ask(
+        harness, call.RemoteStartTransaction(id_tag="R1", connector_id=1, charging_profile=profile)
+    )
+    assert answer.status == "Rejected"
+    keys = await ask(
+        harness, call.GetConfiguration(key=["SupportedFeatureProfiles", "ChargeProfileMaxStackLevel"])
+    )
+    values = {k["key"]: (k["value"], k["readonly"]) for k in keys.configuration_key}
+    assert values["SupportedFeatureProfiles"][0].endswith(",SmartCharging")
+    assert values["ChargeProfileMaxStackLevel"] == ("8", True)
+
+
+async def test_firmware_management_hooks(harness: Harness) -> None:
+    adapter = harness.build()
+    adapter.firmware_version = lambda: "2.0.0-new"
+    reported: list[str] = []
+
+    async def report_installed() -> None:
+        await adapter.notify_firmware_status("Installed")
+        reported.append("Installed")
+
+    adapter.after_registration.append(report_installed)
+    await harness.start()
+    await eventually(lambda: reported == ["Installed"])
+    assert harness.csms.calls("BootNotification")[0]["firmwareVersion"] == "2.0.0-new"
+    assert harness.csms.calls("FirmwareStatusNotification") == [{"status": "Installed"}]
+    await adapter.notify_diagnostics_status("Uploading")
+    assert harness.csms.calls("DiagnosticsStatusNotification") == [{"status": "Uploading"}]
+    await adapter.link.disable()
+    await eventually(lambda: not adapter._online.is_set())
+    with pytest.raises(ConnectionError):
+        await adapter.notify_firmware_status("Downloading")
 
 
 async def test_reset_soft_and_hard(harness: Harness) -> None:
