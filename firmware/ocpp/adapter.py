@@ -227,8 +227,9 @@ class OcppAdapter:
         runner = asyncio.create_task(self._run_registered(), name="ocpp-session")
         try:
             await asyncio.wait({reader, runner}, return_when=asyncio.FIRST_COMPLETED)
-            if runner.done() and not runner.cancelled() and runner.exception() is not None:
-                raise runner.exception()  # type: ignore[misc]
+            failure = runner.exception() if runner.done() and not runner.cancelled() else None
+            if failure is not None and not isinstance(failure, ConnectionError | ConnectionClosed):
+                raise failure
         finally:
             self._online.clear()
             self._session_closed.set()
