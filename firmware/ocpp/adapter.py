@@ -400,10 +400,14 @@ class OcppAdapter:
         elif isinstance(event, OfferChanged):
             self._offered[event.connector_id] = event.offered_a
         elif isinstance(event, StatusChanged):
-            self._status[event.connector_id] = event
-            if self._online.is_set():
-                self.outbox.push_status(event.connector_id, self._status_payload(event))
-                self._wake_outbox()
+            self._status_changed(event)
+            if event.connector_id != 0:
+                # The core reports connectors only; connector 0 (the whole station) follows from them.
+                station = self._station_status(event.timestamp)
+                previous = self._status.get(0)
+                if previous is None or (previous.status, previous.error_code) != (station.status,
+                                                                                  station.error_code):
+                    self._status_changed(station)
         elif isinstance(event, SessionStarted):
             self._session_started(event)
         elif isinstance(event, SessionStopped):
@@ -418,22 +422,41 @@ class OcppAdapter:
             payload["info"] = event.info[:50]
         return payload
 
+    def _status_changed(self, event: StatusChanged) -> None:
+        self._status[event.connector_id] = event
+        if self._online.is_set():
+            self.outbox.push_status(event.connector_id, self._status_payload(event))
+            self._wake_outbox()
+
+    def _station_status(self, when: datetime) -> StatusChanged:
+        """Connector 0: Unavailable when every connector is, Faulted when all share one fault, else
+        Available (OCPP 1.6 §4.9: connector 0 reports the Charge Point as a whole)."""
+        each = [self._current_status(c) for c in self.station.connector_ids]
+        if each and all(e.status == ConnectorStatus.UNAVAILABLE for e in each):
+            return StatusChanged(0, ConnectorStatus.UNAVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+        first = each[0] if each else None
+        if first is not None and first.status == ConnectorStatus.FAULTED and all(
+                e.status == ConnectorStatus.FAULTED and e.error_code == first.error_code
+                and e.vendor_error_code == first.vendor_error_code for e in each):
+            return StatusChanged(0, ConnectorStatus.FAULTED, first.error_code, first.vendor_error_code,
+                                 first.info, when)
+        return StatusChanged(0, ConnectorStatus.AVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+
     def _current_status(self, connector_id: int) -> StatusChanged:
         known = self._status.get(connector_id)
         if known is not None:
             return known
         if connector_id == 0:
-            statuses = [self.station.status_of(c) for c in self.station.connector_ids]
-            status = ConnectorStatus.UNAVAILABLE if statuses and all(
-                s == ConnectorStatus.UNAVAILABLE for s in statuses) else ConnectorStatus.AVAILABLE
-        else:
-            status = self.station.status_of(connector_id)
+            return self._station_status(self.clock.now())
+        status = self.station.status_of(connector_id)
         error = ErrorCode.OTHER_ERROR if status == ConnectorStatus.FAULTED else ErrorCode.NO_ERROR
         return StatusChanged(connector_id, status, error, None, None, self.clock.now())
 
     def _queue_all_status(self) -> None:
         for connector_id in [0, *self.station.connector_ids]:
-            self.outbox.push_status(connector_id, self._status_payload(self._current_status(connector_id)))
+            current = self._current_status(connector_id)
+            self._status.setdefault(connector_id, current)
+            self.outbox.push_status(connector_id, self._status_payload(current))
         self._wake_outbox()
 
     def _id_tag(self, id_tag: str | None) -> str:

@@ -48,13 +48,26 @@ async def test_status_changes_carry_error_codes(harness: Harness) -> None:
     harness.station.set_status(
         2, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002", "residual current monitor tripped"
     )
-    harness.station.set_status(0, ConnectorStatus.UNAVAILABLE)
-    await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 5)
-    fault, station = harness.csms.calls("StatusNotification")[3:]
+    harness.station.set_status(1, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002", "rcd")
+    await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 6)
+    fault, _, station = harness.csms.calls("StatusNotification")[3:]
     assert fault["connectorId"] == 2 and fault["status"] == "Faulted"
     assert fault["errorCode"] == "GroundFailure" and fault["vendorErrorCode"] == "CX002"
     assert fault["info"] == "residual current monitor tripped"
-    assert station["connectorId"] == 0 and station["status"] == "Unavailable"
+    assert station["connectorId"] == 0 and station["status"] == "Faulted"
+    assert station["errorCode"] == "GroundFailure"  # both connectors share the fault
+    for c in (1, 2):
+        harness.station.set_status(c, ConnectorStatus.UNAVAILABLE)
+    await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 9)
+    last = harness.csms.calls("StatusNotification")[-1]
+    assert last["connectorId"] == 0 and last["status"] == "Unavailable" and last["errorCode"] == "NoError"
+    harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+    await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 11)
+    assert harness.csms.calls("StatusNotification")[-1] == {
+        **last,
+        "status": "Available",
+        "timestamp": last["timestamp"],
+    }
 
 
 async def test_session_start_meter_values_and_stop(harness: Harness) -> None:
