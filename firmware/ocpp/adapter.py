@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from ocpp import messages as ocpp_messages
 from ocpp.exceptions import OCPPError
@@ -193,7 +194,7 @@ class OcppAdapter:
     def status(self) -> dict[str, Any]:
         return {
             "connected": self.link.connected, "state": self.link.state, "enabled": self.link.enabled,
-            "url": self.settings.endpoint, "registration": self.registration,
+            "url": _without_credentials(self.settings.endpoint), "registration": self.registration,
             "last_error": self.link.last_error, "queue_depth": self.outbox.depth(),
             "transaction_queue_depth": self.outbox.durable_depth(),
             "local_list_version": self.authorizer.list_version,
@@ -722,3 +723,12 @@ class OcppAdapter:
             return None
         info: dict[str, Any] = conf.id_tag_info
         return info
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -20,6 +20,7 @@ STOP = "StopTransaction"
 METER = "MeterValues"
 STATUS = "StatusNotification"
 KEEP_FINISHED = 1000
+MAX_TX_DATA = 200  # MeterValue entries in one StopTransaction.transactionData
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +127,14 @@ class Outbox:
             self._db.execute("INSERT INTO ocpp_tx_data (session_id, meter_value) VALUES (?, ?)",
                              (session_id, json.dumps(meter_value)))
 
-    def tx_data(self, session_id: str) -> list[dict[str, Any]]:
-        return [json.loads(r[0]) for r in self._db.execute(
-            "SELECT meter_value FROM ocpp_tx_data WHERE session_id = ? ORDER BY seq", (session_id,))]
+    def tx_data(self, session_id: str, limit: int = MAX_TX_DATA) -> list[dict[str, Any]]:
+        """StopTransaction.transactionData: the first entry (Transaction.Begin) and the newest ones, at most
+        `limit` in all, so a day-long session does not make a StopTransaction too large for the CSMS."""
+        rows = self._db.execute(
+            "SELECT meter_value FROM ocpp_tx_data WHERE session_id = ? AND (seq = (SELECT MIN(seq) FROM "
+            "ocpp_tx_data WHERE session_id = ?) OR seq IN (SELECT seq FROM ocpp_tx_data WHERE session_id = ? "
+            "ORDER BY seq DESC LIMIT ?)) ORDER BY seq", (session_id, session_id, session_id, limit - 1))
+        return [json.loads(r[0]) for r in rows]
 
     # ---- queue --------------------------------------------------------------------------------------
     def _insert(self, action: str, payload: dict[str, Any], session_id: str | None, durable: bool,

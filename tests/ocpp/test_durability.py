@@ -261,3 +261,30 @@ async def test_refused_id_tag_at_start_stops_or_suspends(harness: Harness) -> No
     await harness.settle()
     assert harness.station.session_of(2) is not None
     assert ("authorization", 0.0, 2) in harness.station.limits
+
+
+async def test_transaction_data_keeps_begin_and_newest_entries(harness: Harness) -> None:
+    adapter = await harness.start()
+    adapter.config.change("MeterValueSampleInterval", "10")
+    adapter.config.change("StopTxnSampledData", "Energy.Active.Import.Register")
+    harness.station.meter(1)
+    harness.station.start(1, "LONG")
+    for _ in range(250):
+        harness.station.meter(1, add_wh=10)
+        await harness.clock.advance(10)
+    harness.station.stop_session(1, StopReason.LOCAL)
+    await harness.settle()
+    data = harness.csms.calls("StopTransaction")[0]["transactionData"]
+    contexts = [d["sampledValue"][0]["context"] for d in data]
+    assert len(data) == 200 and contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
+    assert data[-2]["sampledValue"][0]["value"] == "3500"
+
+
+def test_status_url_hides_credentials() -> None:
+    from firmware.ocpp.adapter import _without_credentials
+
+    assert (
+        _without_credentials("wss://cp:secret@csms.example.com:8443/ocpp/CP")
+        == "wss://csms.example.com:8443/ocpp/CP"
+    )
+    assert _without_credentials("ws://h/ocpp/CP") == "ws://h/ocpp/CP"
