@@ -55,6 +55,7 @@ ocpp_messages.ASYNC_VALIDATION = False
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
 BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period
 RESET_SETTLE_MAX_S = 10.0
+STOP_GRACE_S = 5.0  # real seconds stop() waits for the answer to an outbox message in flight
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
@@ -127,6 +128,8 @@ class OcppAdapter:
         self._online = asyncio.Event()  # connected and registration accepted
         self._session_closed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
+        self._idle = asyncio.Event()  # no outbox message is waiting for its answer
+        self._idle.set()
         self._boot_now = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
         self._aligned_changed = asyncio.Event()
@@ -167,6 +170,10 @@ class OcppAdapter:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if not self._idle.is_set():
+            # Let an outbox message in flight get its answer recorded, so it is not sent again after restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), min(self.settings.response_timeout_s, STOP_GRACE_S))
         tasks = [t for t in (self._link_task, self._aligned_task) if t is not None]
         tasks += list(self._samplers.values()) + list(self._tasks)
         for task in tasks:
@@ -357,9 +364,11 @@ class OcppAdapter:
                 self.outbox.dropped(row)
                 return
             payload["transaction_id"] = transaction_id
+        self._idle.clear()
         try:
             conf = await self._call(getattr(call, row.action)(**payload), unique_id=f"q{row.seq}")
         except (OCPPError, TimeoutError) as exc:
+            self._idle.set()
             attempts = self.config.get_int("TransactionMessageAttempts")
             if self.outbox.failed(row, attempts):
                 log.error("gave up %s #%d after %d attempt(s): %s", row.action, row.seq, row.attempts + 1,
@@ -369,6 +378,8 @@ class OcppAdapter:
             interval = self.config.get_int("TransactionMessageRetryInterval") * (row.attempts + 1)
             await self.clock.sleep(interval)
             return
+        finally:
+            self._idle.set()  # set without yielding: the outcome below is recorded before stop() resumes
         if row.action == ob.START:
             self.outbox.delivered(row, transaction_id=int(conf.transaction_id))
             self._started_confirmed(row, conf)
@@ -663,10 +674,12 @@ class OcppAdapter:
             for connector_id in self.station.connector_ids:
                 if self.station.session_of(connector_id) is not None:
                     self.station.stop_session(connector_id, reason)
+            # Both kinds wait for the core to end the sessions (so they are not reported as PowerLoss
+            # after the restart); a soft reset also waits for the StopTransactions to be delivered.
             waited = 0.0
-            while waited < RESET_SETTLE_MAX_S and not hard and (
+            while waited < RESET_SETTLE_MAX_S and (
                     any(self.station.session_of(c) is not None for c in self.station.connector_ids)
-                    or (self._online.is_set() and self.outbox.durable_depth() > 0)):
+                    or (not hard and self._online.is_set() and self.outbox.durable_depth() > 0)):
                 await self.clock.sleep(0.5)
                 waited += 0.5
         except Exception:

@@ -108,12 +108,24 @@ async def test_power_cut_mid_session_reported_once_after_restart(
     assert csms.calls("StartTransaction")[0]["idTag"] == "FreeCharging"
 
 
-async def test_reset_exits_for_restart(make_harness: HarnessFactory, csms: TestCsms) -> None:
+async def test_hard_reset_ends_the_session_and_exits_for_restart(
+    make_harness: HarnessFactory, csms: TestCsms, short_dir: Path
+) -> None:
     port = await csms.start()
-    h = await make_harness(ocpp=ocpp_section(port))
+    section = ocpp_section(port)
+    h = await make_harness(state_dir=short_dir, ocpp=section, station={"free_charging": True})
     await online(h)
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    await drained(h)
     assert csms.cp is not None
     assert (await csms.cp.call(call.Reset(type="Hard"), suppress=False)).status == "Accepted"
-    assert h.app._exit is not None
     await eventually(lambda: h.app._exit is not None and h.app._exit.done(), h.clock, 0.1)
-    assert h.app._exit.result() == EXIT_RESTART
+    assert h.app._exit is not None and h.app._exit.result() == EXIT_RESTART
+    await h.app.stop()  # what run() does before the process exits
+    again = await make_harness(state_dir=short_dir, ocpp=section, station={"free_charging": True})
+    await online(again)
+    await eventually(lambda: csms.calls("StopTransaction") != [], again.clock, 0.1)
+    stops = csms.calls("StopTransaction")
+    assert len(stops) == 1 and stops[0]["reason"] == "HardReset"
+    assert csms.retransmissions == []
