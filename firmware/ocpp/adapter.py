@@ -96,14 +96,17 @@ class OcppAdapter:
         self._restart = restart or _default_restart
         self.smart_charging = smart_charging
         state_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(state_dir / "ocpp.sqlite3")
+        db_path = state_dir / "ocpp.sqlite3"
+        self._db = sqlite3.connect(db_path)
+        db_path.chmod(0o600)  # holds idTags and the Basic auth password
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "")
         keys = standard_keys(len(station.connector_ids), profiles,
                              connection_timeout_s=round(settings.station.connection_timeout_s),
                              security_profile=self.settings.security_profile,
-                             ping_interval_s=round(self.settings.ping_interval_s))
+                             ping_interval_s=round(self.settings.ping_interval_s),
+                             authorization_key=self.settings.authorization_key or "")
         if smart_charging is not None:
             for name, value in smart_charging.configuration_keys().items():
                 keys[name] = KeySpec(name, "str", value, writable=False)
@@ -112,7 +115,7 @@ class OcppAdapter:
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
                                           lambda: self._online.is_set())
         self.link = OcppLink(self.settings, clock, self._session, lambda: self.config.get_int(
-            "WebSocketPingInterval"), lambda: self.settings.authorization_key)
+            "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None)
         self.extra_routes: dict[str, ExtraRoute] = {}
         self.data_transfer_handlers: dict[str, dict[str, DataTransferHandler]] = {}
         self.register_data_transfer("chargepi", "Status", self._dt_status)

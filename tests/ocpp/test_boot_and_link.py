@@ -133,8 +133,7 @@ async def test_basic_auth_profile_1_and_401_keeps_retrying(tmp_path: Path) -> No
     await harness.clock.advance(599)
     await asyncio.sleep(0.05)
     assert len(csms.auth_headers) == attempts  # long backoff after an authentication failure
-    adapter.settings = adapter.settings.model_copy(update={"authorization_key": "right-password-1"})
-    adapter.link._settings = adapter.settings
+    assert adapter.config.change("AuthorizationKey", "right-password-1") == "Accepted"
     await eventually(lambda: adapter._online.is_set(), harness.clock, 1)
     assert csms.auth_headers[-1] == expected
     await adapter.stop()
@@ -303,3 +302,31 @@ def test_example_config_loads() -> None:
     settings = load_settings(Path(__file__).parents[2] / "config" / "ocpp.example.toml")
     assert settings.ocpp is not None and settings.ocpp.security_profile == 2
     assert settings.ocpp.configuration["HeartbeatInterval"] == 300
+
+
+async def test_csms_changes_the_basic_auth_password(tmp_path: Path) -> None:
+    def basic(password: str) -> str:
+        return "Basic " + base64.b64encode(f"CP1:{password}".encode()).decode()
+
+    allowed = {basic("first-password-1"), basic("second-password-2")}
+    csms = TestCsms(check_auth=lambda header: header in allowed)
+    port = await csms.start()
+    harness = Harness(tmp_path, csms, port, security_profile=1, authorization_key="first-password-1")
+    adapter = await harness.start()
+    assert csms.cp is not None
+    listed = await csms.cp.call(call.GetConfiguration(key=["AuthorizationKey"]), suppress=False)
+    assert listed.configuration_key == [{"key": "AuthorizationKey", "readonly": False}]  # never shown
+    bad = await csms.cp.call(call.ChangeConfiguration(key="AuthorizationKey", value="short"), suppress=False)
+    assert bad.status == "Rejected"
+    ok = await csms.cp.call(
+        call.ChangeConfiguration(key="AuthorizationKey", value="second-password-2"), suppress=False
+    )
+    assert ok.status == "Accepted"
+    await eventually(lambda: csms.connections == 2 and adapter._online.is_set(), harness.clock, 0.1)
+    assert csms.auth_headers[-1] == basic("second-password-2")
+    await adapter.stop()
+    again = harness.build()  # the new password survives a restart
+    assert again.config.get("AuthorizationKey") == "second-password-2"
+    assert oct((tmp_path / "ocpp.sqlite3").stat().st_mode & 0o777) == "0o600"
+    harness.adapter = None
+    await csms.stop()

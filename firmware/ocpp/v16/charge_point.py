@@ -160,8 +160,17 @@ class ChargePoint16(ChargePoint):  # type: ignore[misc]
         return call_result.ChangeAvailability(status=result)
 
     @on(Action.change_configuration)
-    def on_change_configuration(self, key: str, value: str, **kwargs: Any) -> Any:
-        return call_result.ChangeConfiguration(status=self._adapter.config.change(key, value))
+    def on_change_configuration(self, key: str, value: str, call_unique_id: str, **kwargs: Any) -> Any:
+        status = self._adapter.config.change(key, value)
+        if status == "Accepted" and key == "AuthorizationKey":
+            self._accepted_calls.add(call_unique_id)
+        return call_result.ChangeConfiguration(status=status)
+
+    @after(Action.change_configuration)
+    async def after_change_configuration(self, key: str, call_unique_id: str, **kwargs: Any) -> None:
+        if call_unique_id in self._accepted_calls:
+            self._accepted_calls.discard(call_unique_id)
+            await self._adapter.link.reconnect()  # log in again with the new password
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **kwargs: Any) -> Any:

@@ -40,6 +40,7 @@ class KeySpec:
     maximum: int | None = None
     allowed: tuple[str, ...] | None = None  # for csl: every element must be one of these
     max_items: int | None = None
+    secret: bool = False  # write-only: GetConfiguration names the key but never shows its value
 
 
 def _measurand_key(name: str, default: str) -> KeySpec:
@@ -47,7 +48,8 @@ def _measurand_key(name: str, default: str) -> KeySpec:
 
 
 def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: int = 60,
-                  security_profile: int = 0, ping_interval_s: int = 30) -> dict[str, KeySpec]:
+                  security_profile: int = 0, ping_interval_s: int = 30,
+                  authorization_key: str = "") -> dict[str, KeySpec]:
     """Every key this charger reports, with its default for this installation."""
     keys = [
         KeySpec("AllowOfflineTxForUnknownId", "bool", "false"),
@@ -84,8 +86,10 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("LocalAuthListMaxLength", "int", str(LOCAL_LIST_MAX), writable=False),
         KeySpec("SendLocalListMaxLength", "int", str(SEND_LOCAL_LIST_MAX), writable=False),
         KeySpec("ReserveConnectorZeroSupported", "bool", "true", writable=False),
-        # Security whitepaper: the profile itself is set in the config file.
+        # Security whitepaper: the profile itself is set in the config file; the Basic auth password may be
+        # changed by the CSMS (write-only; the charger reconnects with it).
         KeySpec("SecurityProfile", "int", str(security_profile), writable=False),
+        KeySpec("AuthorizationKey", "str", authorization_key, minimum=8, maximum=40, secret=True),
     ]
     return {k.name: k for k in keys}
 
@@ -113,6 +117,10 @@ def normalise(spec: KeySpec, value: str) -> str | None:
         if spec.max_items is not None and len(items) > spec.max_items:
             return None
         return ",".join(items)
+    if spec.minimum is not None and len(text) < spec.minimum:
+        return None
+    if spec.maximum is not None and len(text) > spec.maximum:
+        return None
     return text
 
 
@@ -187,8 +195,14 @@ class ConfigurationStore:
     def report(self, names: list[str] | None) -> tuple[list[dict[str, object]], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey names)."""
         wanted = names if names else list(self.keys)
-        known = [{"key": n, "readonly": not self.keys[n].writable, "value": self._values[n]}
-                 for n in wanted if n in self.keys]
+        known: list[dict[str, object]] = []
+        for n in wanted:
+            spec = self.keys.get(n)
+            if spec is not None:
+                entry: dict[str, object] = {"key": n, "readonly": not spec.writable}
+                if not spec.secret:
+                    entry["value"] = self._values[n]
+                known.append(entry)
         unknown = [n for n in wanted if n not in self.keys]
         return known, unknown
 
