@@ -13,15 +13,14 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hal.factory import build_station_hardware
-from hal.fake import SimulatedStation
-
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
 from firmware.settings import Settings
 from hal.contract import StationHardware
+from hal.factory import build_station_hardware
+from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
@@ -58,6 +57,11 @@ class Application:
 
     def _attach_features(self) -> None:
         """Construct every optional feature; each subscribes to the station in its constructor."""
+        from firmware.smart.wiring import build_smart_features
+
+        self.smart_charging, smart_features = build_smart_features(
+            self.settings, self.clock, self.station, self.hardware, self.control)
+        self.features.extend(smart_features)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 

@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from firmware import __version__
 from firmware.ocpp.settings import OcppSettings
+from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import ConnectorHalConfig, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
@@ -88,6 +89,16 @@ class Settings(BaseSettings):
     connectors: list[ConnectorSettings] = Field(
         default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
+    smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
+    load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())
+    demand_response: DemandResponseSettings = Field(default_factory=lambda: DemandResponseSettings())
+
+    @model_validator(mode="after")
+    def _smart_hardware(self) -> Settings:
+        from firmware.smart.wiring import check_smart_hardware
+
+        check_smart_hardware(self)
+        return self
 
     @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:

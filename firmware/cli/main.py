@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "firmware.cli.status_cmd",
     "firmware.cli.sim_cmd",
     "firmware.cli.ocpp_cmd",
+    "firmware.cli.limit_cmd",
 ]
 
 

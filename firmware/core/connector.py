@@ -112,7 +112,7 @@ class ConnectorController:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
                                          notify=self._notice_from_any_thread,
-                                         emergency_stop=emergency_stop)
+                                         emergency_stop=emergency_stop, supply_phases=settings.phases)
         base = {LimitSource.HARDWARE.value: settings.rated_current_a}
         if settings.max_current_a is not None:
             base[LimitSource.CONFIGURED.value] = settings.max_current_a
@@ -121,9 +121,11 @@ class ConnectorController:
         self.arbiter = CurrentArbiter(base)
 
         # facts
-        self.cp = CPState.A
+        self.cp = CPState.A  # the current CP state (decisions)
+        self._cp_seen = CPState.A  # the last CP state processed in notice order (events)
         self._warnings: set[Fault] = set()  # non-blocking faults only the loop knows (meter offline)
         self._published_faults: set[Fault] = set()
+        self._transient_faults: set[Fault] = set()  # seen active in a notice, maybe gone since
         self.operative = journal.operative(self.id)
         self.pending_inoperative = False
         self.session: Session | None = None
@@ -197,7 +199,7 @@ class ConnectorController:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.interlock.attach()
-        self.cp = self.interlock.reading.state
+        self.cp = self._cp_seen = self.interlock.reading.state
         self._sync_faults()
         self._unsubscribe.append(self.hw.contactor.subscribe_feedback(self._feedback_from_any_thread))
         if self.hw.contactor.feedback_closed:
@@ -270,25 +272,32 @@ class ConnectorController:
         self._call_on_loop(self._on_proximity, reading)
 
     def _on_notice(self, notice: InterlockNotice) -> None:
-        """Something changed at the interlock. Notices may be stale by the time the loop gets to them
-        (a busy loop queues several), so act on the interlock's current facts, not the notice's."""
+        """Something happened at the interlock. A busy loop may get several notices late, so events
+        (plug, unplug, a fault that came and went) are taken from the notices in order, while the
+        decision of what to drive uses the interlock's current facts."""
         if self._loop is None:
             return
-        newly = self._sync_faults()
-        if Fault.EMERGENCY_STOP in newly and self.session is not None \
-                and self.session.stopping is None:
-            self._stop(StopReason.EMERGENCY_STOP, None)
-        self._on_cp(self.interlock.reading.state)
+        if notice.fault is not None and notice.fault_active:
+            self._transient_faults.add(notice.fault)
+            if notice.fault == Fault.EMERGENCY_STOP and self.session is not None \
+                    and self.session.stopping is None:
+                self._stop(StopReason.EMERGENCY_STOP, None)
+        if notice.reading is not None:
+            self._on_cp_event(notice.reading.state)
+        self._sync_faults()
+        self.cp = self.interlock.reading.state
         self.reconcile()
 
-    def _on_cp(self, state: CPState) -> None:
-        previous, self.cp = self.cp, state
+    def _on_cp_event(self, state: CPState) -> None:
+        previous, self._cp_seen = self._cp_seen, state
         if state == previous:
             return
         self._publish(PilotChanged(self.id, state, self.clock.now()))
         if previous not in PLUGGED and state in PLUGGED:
+            self.cp = state
             self._on_plugged()
         elif state == CPState.A:
+            self.cp = state
             self._on_unplugged()
 
     def _on_plugged(self) -> None:
@@ -344,12 +353,14 @@ class ConnectorController:
     def _sync_faults(self) -> set[Fault]:
         """Publish what changed since the last call; returns the faults that became active."""
         current = self.faults
-        appeared = current - self._published_faults
+        seen = current | self._transient_faults
+        self._transient_faults.clear()
+        appeared = seen - self._published_faults
         now = self.clock.now()
         for fault in sorted(appeared):
             self._publish(FaultChanged(self.id, fault, True, now))
             log.warning("connector %s fault %s: %s", self.id, fault.value, FAULTS[fault].description)
-        for fault in sorted(self._published_faults - current):
+        for fault in sorted((self._published_faults | appeared) - current):
             self._publish(FaultChanged(self.id, fault, False, now))
             log.info("connector %s fault %s cleared", self.id, fault.value)
         self._published_faults = current
@@ -805,6 +816,7 @@ class ConnectorController:
             "limits": {k: round(v, 2) for k, v in self.arbiter.limits.items()},
             "contactor": {"closed": self.hw.contactor.commanded_closed,
                           "feedback_closed": self.hw.contactor.feedback_closed},
+            "phases": self.interlock.phases_in_use,
             "lock": "none" if lock is None else
             {True: "locked", False: "unlocked", None: "unknown"}[lock.locked],
             "faults": sorted(f.value for f in self.faults),

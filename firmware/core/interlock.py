@@ -53,9 +53,12 @@ Notify = Callable[[InterlockNotice], None]
 
 class SafetyInterlock:
     def __init__(self, hardware: ConnectorHardware, *, ventilation: bool, notify: Notify,
-                 emergency_stop: DigitalInput | None = None,
+                 emergency_stop: DigitalInput | None = None, supply_phases: int = 3,
                  now: Callable[[], float] = time.monotonic) -> None:
         self._hw = hardware
+        self._supply_phases = supply_phases
+        self._phases_requested = supply_phases
+        self._phases_closed = supply_phases
         self._ventilation = ventilation
         self._notify = notify
         self._estop = emergency_stop
@@ -156,9 +159,35 @@ class SafetyInterlock:
             self._permit = True
             if self._open_reason() is None and self._output.mode == PilotOutputMode.PWM:
                 if not self._hw.contactor.commanded_closed:
+                    self._set_phase_switch()
                     self._hw.contactor.close()
                 return True
             return False
+
+    def request_phases(self, phases: int) -> None:
+        """Use `phases` (1 or the supply's) from the next closing on; the phase switch never moves under
+        load (it is set just before the main contactor closes: "serial" wiring, hardware.md §4.2)."""
+        if phases not in (1, self._supply_phases):
+            raise ValueError(f"phases must be 1 or {self._supply_phases}, got {phases}")
+        if self._hw.phase_switch is None and phases != self._supply_phases:
+            raise ValueError("this connector has no phase-switch contactor")
+        with self._lock:
+            self._phases_requested = phases
+
+    @property
+    def phases_in_use(self) -> int:
+        with self._lock:
+            return self._phases_closed if self._hw.contactor.commanded_closed else self._phases_requested
+
+    def _set_phase_switch(self) -> None:
+        """Caller holds the lock and the main contactor is open."""
+        switch = self._hw.phase_switch
+        if switch is not None:
+            if self._phases_requested > 1 and not switch.commanded_closed:
+                switch.close()
+            elif self._phases_requested == 1 and switch.commanded_closed:
+                switch.open()
+        self._phases_closed = self._phases_requested
 
     def request_open(self, reason: str = "controller") -> None:
         with self._lock:

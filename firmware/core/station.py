@@ -237,6 +237,13 @@ class Station:
         for cid in targets:
             self.connector(cid).set_limit(source, amps)
 
+    def request_phases(self, connector_id: int, phases: int) -> None:
+        """Phase count for the next closing of the main contactor (phase switching)."""
+        self.connector(connector_id).interlock.request_phases(phases)
+
+    def phases_in_use(self, connector_id: int) -> int:
+        return self.connector(connector_id).interlock.phases_in_use
+
     def clear_fault(self, connector_id: int, fault: Fault) -> bool:
         return self.connector(connector_id).clear_fault(fault)
 

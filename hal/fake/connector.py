@@ -73,17 +73,16 @@ class SimulatedConnector:
     def plug(self) -> None:
         """Plug a car in: state B at once; it asks for power `ev_reaction_s` after it sees an offer."""
         world = self._world
-        with world.lock:
+
+        def plug_in() -> None:
             if world.ev.plugged:
                 raise ValueError(f"connector {self.connector_id}: a car is already plugged in")
-            world.change(world.plug)
+            world.plug()
+
+        world.change(plug_in)
 
     def unplug(self) -> None:
-        world = self._world
-        with world.lock:
-            if not world.ev.plugged:
-                raise ValueError(f"connector {self.connector_id}: no car is plugged in")
-            world.change(world.unplug)
+        self._with_car(self._world.unplug)
 
     def set_ev_state(self, state: str) -> None:
         """Pin the car's S2 state: B (not asking), C (asking), D (asking, needs ventilation).
@@ -134,11 +133,16 @@ class SimulatedConnector:
         world.change(lambda: setattr(world.ev, "phases", n))
 
     def _with_car(self, mutate: Callable[[], None]) -> None:
+        """Change the car; the check runs inside the change so that subscribers are always called
+        with the simulation's lock released (holding it across them can deadlock the interlock)."""
         world = self._world
-        with world.lock:
+
+        def checked() -> None:
             if not world.ev.plugged:
                 raise ValueError(f"connector {self.connector_id}: no car is plugged in")
-            world.change(mutate)
+            mutate()
+
+        world.change(checked)
 
     # --- the surroundings ---------------------------------------------------------------------
 

@@ -97,3 +97,4 @@ async def test_cable_ampacity_from_pp_limits_the_offer(make_harness):
     h.sim.unplug()
     await h.settle()
     assert "cable" not in h.station.snapshot()["connectors"][0]["limits"]
+

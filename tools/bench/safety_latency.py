@@ -15,7 +15,6 @@ import asyncio
 import random
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ EVENT_KINDS = ("cp-c-to-b", "rcd-trip", "unplug", "emergency-stop")
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def busy_loop(stop: asyncio.Event, chunk_s: float) -> int:
@@ -46,11 +45,12 @@ async def busy_loop(stop: asyncio.Event, chunk_s: float) -> int:
     return chunks
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+def wait_until(predicate: Callable[[], bool], describe: Callable[[], object],
+               timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError("the controller did not get back to charging")
+            raise TimeoutError(f"the controller did not get back to charging: {describe()}")
         time.sleep(0.0005)
 
 
@@ -60,7 +60,8 @@ def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: l
     assert estop is not None
     rng = random.Random(61851)
     for kind in kinds:
-        wait_until(lambda: connector.contactor.commanded_closed)
+        wait_until(lambda: connector.contactor.commanded_closed,
+                   lambda kind=kind: (kind, len(latencies), connector.snapshot()))  # type: ignore[misc]
         time.sleep(rng.uniform(0, 0.002))  # events arrive at random moments of the loop's work
         before = len(opened_at)
         t0 = time.perf_counter()
@@ -83,8 +84,10 @@ def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: l
             connector.clear("rcd")
         elif kind == "unplug":
             connector.plug()
-        else:
+        else:  # an emergency stop ends the session: the driver unplugs and plugs in again
             estop.set(False)
+            connector.unplug()
+            connector.plug()
 
 
 async def run(events: int, busy_ms: float) -> dict[str, float]:

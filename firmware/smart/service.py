@@ -1,0 +1,359 @@
+"""Smart charging service: keeps the installed charging profiles and enforces them on the arbiter.
+
+* profiles come in through `install` (OCPP SetChargingProfile), go out through `clear`, and persist in
+  SQLite (<state_dir>/smart_charging.sqlite3);
+* TxProfiles go when their session ends (core SessionStopped event);
+* enforcement: on every profile change, session change and schedule boundary, the engine's limit for each
+  connector goes to `station.set_limit("smart_charging", amps, connector_id)` at once (same call);
+* hysteresis: a limit below min_current_a pauses charging (the core suspends below 6 A); charging resumes
+  only when the profiles allow >= min_current_a again and the pause has lasted min_pause_s.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from firmware.clock import Clock, Timer
+from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped
+from firmware.core.vocabulary import LimitSource
+from firmware.smart import ocpp16
+from firmware.smart.engine import ConnectorContext, Limit, limit_at, next_change, timeline
+from firmware.smart.ocpp16 import ProfileRules
+from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
+from firmware.smart.store import ProfileStore
+
+if TYPE_CHECKING:
+    from firmware.core.api import StationApi
+    from firmware.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECHECK_S = 60.0  # re-evaluate at least this often (the wall clock may be corrected by the CSMS)
+SOURCE = LimitSource.SMART_CHARGING.value
+
+
+class _ConnectorState:
+    def __init__(self, phases: int, voltage_v: float) -> None:
+        self.phases = phases
+        self.voltage_v = voltage_v
+        self.session_start: datetime | None = None
+        self.applied: float | None = None  # what we last gave the arbiter
+        self.paused_since: float | None = None  # monotonic time the pause began
+        self.limit: Limit | None = None  # the engine's verdict
+        self.switched_phases: int | None = None  # set by the phase switcher on switchable connectors
+
+
+class SmartChargingService:
+    def __init__(self, station: StationApi, clock: Clock, state_dir: Path, settings: Settings) -> None:
+        self.station = station
+        self.clock = clock
+        self.settings = settings
+        self.config = settings.smart_charging
+        self._connectors = {c.id: c for c in settings.connectors}
+        self.rules = ProfileRules(
+            connector_ids=station.connector_ids, max_stack_level=self.config.max_stack_level,
+            allowed_units=tuple(self.config.allowed_units), max_periods=self.config.max_periods,
+            max_profiles=self.config.max_profiles,
+        )
+        self._switchable: set[int] = set()  # connectors whose phases the PhaseSwitcher controls
+        # RemoteStartTransaction profiles waiting for their session, by connector (None: any connector).
+        self._pending_remote: dict[int | None, tuple[dict[str, Any], Timer]] = {}
+        self._store = ProfileStore(state_dir / "smart_charging.sqlite3")
+        self.profiles: list[ChargingProfile] = self._store.load()
+        self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
+                       for cid, c in self._connectors.items()}
+        self._timer: Timer | None = None
+        self._listeners: list[Callable[[], None]] = []
+        # Subscribed before the station starts: a session ended by a power cut is not missed.
+        self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
+        station.add_status_section("smart_charging", self.status)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for cid, state in self._state.items():
+            session = self.station.session_of(cid)
+            if session is None:
+                self._drop_tx_profiles(cid)
+            else:
+                state.session_start = _as_datetime(session.get("started_at")) or self.clock.now()
+        self.reevaluate()
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._store.close()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every re-evaluation (phase switching and load management use it)."""
+        self._listeners.append(listener)
+
+    # ---- OCPP-facing operations ------------------------------------------------------------------
+    def configuration_keys(self) -> dict[str, str]:
+        keys = self.rules.configuration_keys()
+        keys["ConnectorSwitch3to1PhaseSupported"] = "true" if self._switchable else "false"
+        return keys
+
+    def enable_phase_switching(self, connector_id: int) -> None:
+        """From now on the engine plans this connector's phases (numberPhases, 1 phase at low power)."""
+        self._switchable.add(connector_id)
+
+    def install(self, connector_id: int, cs_charging_profiles: Any,
+                active_transaction_id: int | None) -> tuple[bool, str]:
+        """SetChargingProfile: (True, "") when installed and already enforced, else (False, reason)."""
+        try:
+            profile, reason = ocpp16.parse_set_charging_profile(
+                connector_id, cs_charging_profiles, active_transaction_id=active_transaction_id,
+                now=self.clock.now(), rules=self.rules)
+            if profile is None:
+                return False, reason
+            return self.install_profile(profile)
+        except Exception as exc:  # never let a bad profile escape as an exception
+            log.exception("installing a charging profile failed")
+            return False, f"internal error: {exc}"
+
+    def install_profile(self, profile: ChargingProfile) -> tuple[bool, str]:
+        profiles, reason = ocpp16.install(self.profiles, profile, self.rules.max_profiles)
+        if profiles is None:
+            return False, reason
+        self._commit(profiles)
+        log.info("charging profile %s installed (%s, connector %s, stack %s)", profile.id,
+                 profile.purpose.value, profile.connector_id, profile.stack_level)
+        return True, ""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool:
+        """RemoteStartTransaction's chargingProfile: a TxProfile, checked now and installed when the session
+        it asked for starts (on that connector, or on any when none was named) within the connection
+        timeout. False (the remote start is Rejected) when it is not a valid TxProfile."""
+        data = cs_charging_profile if isinstance(cs_charging_profile, dict) else None
+        if data is None or data.get("charging_profile_purpose") != Purpose.TX.value:
+            log.warning("RemoteStartTransaction chargingProfile rejected: not a TxProfile")
+            return False
+        probe = connector_id if connector_id else self.rules.connector_ids[0]
+        profile, reason = ocpp16.parse_set_charging_profile(
+            probe, data, active_transaction_id=data.get("transaction_id") or 0, now=self.clock.now(),
+            rules=self.rules)
+        if profile is None:
+            log.warning("RemoteStartTransaction chargingProfile rejected: %s", reason)
+            return False
+        key = connector_id or None
+        old = self._pending_remote.pop(key, None)
+        if old is not None:
+            old[1].cancel()
+
+        def expire() -> None:
+            self._pending_remote.pop(key, None)
+
+        expiry = self.clock.call_later(self.settings.station.connection_timeout_s, expire)
+        self._pending_remote[key] = (data, expiry)
+        return True
+
+    def _install_pending_remote(self, connector_id: int) -> None:
+        pending = self._pending_remote.pop(connector_id, None) or self._pending_remote.pop(None, None)
+        if pending is None:
+            return
+        data, expiry = pending
+        expiry.cancel()
+        accepted, reason = self.install(connector_id, data, data.get("transaction_id") or 0)
+        if not accepted:
+            log.warning("RemoteStartTransaction chargingProfile not installed: %s", reason)
+
+    def clear(self, id: int | None = None, connector_id: int | None = None, purpose: str | None = None,
+              stack_level: int | None = None) -> bool:
+        """ClearChargingProfile: True (Accepted) when at least one profile was removed (else Unknown)."""
+        kept, removed = ocpp16.clear(self.profiles, id=id, connector_id=connector_id, purpose=purpose,
+                                     stack_level=stack_level)
+        if removed:
+            self._commit(kept)
+        return bool(removed)
+
+    def composite_schedule(self, connector_id: int, duration_s: int,
+                           unit: str | None = None) -> dict[str, Any] | None:
+        """GetCompositeSchedule.conf fields, or None (Rejected) for an unknown connector or unit."""
+        rate = {None: RateUnit.AMPS, "A": RateUnit.AMPS, "W": RateUnit.WATTS}.get(unit)
+        if rate is None or duration_s < 0 or (connector_id != 0 and connector_id not in self._state):
+            return None
+        now = self.clock.now().replace(microsecond=0)
+        if connector_id == 0:
+            ctx = self._station_context()
+            profiles = [p for p in self.profiles if p.purpose is Purpose.CHARGE_POINT_MAX]
+        else:
+            ctx = self._context(connector_id)
+            profiles = self.profiles
+        segments = timeline(profiles, now, duration_s, ctx)
+        return ocpp16.composite_payload(connector_id, now, duration_s, segments, rate, ctx)
+
+    # ---- enforcement -----------------------------------------------------------------------------
+    def limit_of(self, connector_id: int) -> Limit | None:
+        return self._state[connector_id].limit
+
+    def set_phases(self, connector_id: int, phases: int) -> None:
+        """The phase switcher reports the phases now wired through; the limits follow at once."""
+        state = self._state[connector_id]
+        state.switched_phases = phases
+        if state.phases != phases:
+            state.phases = phases
+            self.reevaluate()
+
+    def reevaluate(self) -> None:
+        """Apply the current limit of every connector now and arm the timer for the next boundary."""
+        now = self.clock.now()
+        mono = self.clock.monotonic()
+        wake_in = RECHECK_S
+        for cid, state in self._state.items():
+            ctx = self._context(cid)
+            limit = limit_at(self.profiles, now, ctx)
+            state.limit = limit
+            wake_in = min(wake_in, self._apply(cid, state, limit, mono))
+            change = next_change(self.profiles, now, ctx, horizon_s=RECHECK_S)
+            if change is not None:
+                wake_in = min(wake_in, (change - now).total_seconds())
+        self._arm(wake_in)
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("smart-charging listener %r failed", listener)
+
+    def _arm(self, delay: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.clock.call_later(max(0.0, delay), self._on_timer)
+
+    def _on_timer(self) -> None:
+        try:
+            self.reevaluate()
+        except Exception:  # enforcement must go on: try again later
+            log.exception("smart-charging re-evaluation failed")
+            self._arm(RECHECK_S)
+
+    def _apply(self, cid: int, state: _ConnectorState, limit: Limit, mono: float) -> float:
+        """Give the arbiter this connector's value; returns when the hysteresis wants another look."""
+        # Bound by the hardware: no profile limits this connector, so the source is cleared.
+        # Rounded down to 0.01 A: a W limit is never exceeded by rounding.
+        wanted = math.floor(limit.amps_now * 100 + 1e-6) / 100 if limit.bound_by != "hardware" else None
+        wake_in = RECHECK_S
+        minimum = self.config.min_current_a
+        if wanted is not None and wanted < minimum:
+            if state.paused_since is None:
+                state.paused_since = mono
+        elif state.paused_since is not None:
+            remaining = state.paused_since + self.config.min_pause_s - mono
+            if remaining > 0:
+                wanted, wake_in = 0.0, remaining  # hold the pause: no flapping
+            else:
+                state.paused_since = None
+        if wanted != state.applied:
+            state.applied = wanted
+            self.station.set_limit(SOURCE, wanted, cid)
+        return wake_in
+
+    def _commit(self, profiles: list[ChargingProfile]) -> None:
+        self.profiles = profiles
+        self.reevaluate()  # enforce first (the car must feel it at once), then persist
+        self._store.replace_all(profiles)
+
+    def _drop_tx_profiles(self, connector_id: int) -> bool:
+        kept = ocpp16.drop_transaction_profiles(self.profiles, connector_id)
+        if len(kept) == len(self.profiles):
+            return False
+        self.profiles = kept
+        self._store.replace_all(kept)
+        return True
+
+    # ---- context ---------------------------------------------------------------------------------
+    def _charging_count(self) -> int:
+        return max(1, sum(1 for s in self._state.values() if s.session_start is not None))
+
+    def _context(self, connector_id: int) -> ConnectorContext:
+        conf = self._connectors[connector_id]
+        state = self._state[connector_id]
+        hw = min(conf.rated_current_a, conf.max_current_a or conf.rated_current_a)
+        return ConnectorContext(
+            connector_id=connector_id, hardware_max_a=hw, phases=state.phases, voltage_v=state.voltage_v,
+            session_start=state.session_start, can_switch_phases=connector_id in self._switchable,
+            supply_phases=conf.phases,
+            station_share=self._charging_count() if state.session_start is not None else 1,
+        )
+
+    def _station_context(self) -> ConnectorContext:
+        confs = list(self._connectors.values())
+        return ConnectorContext(
+            connector_id=0,
+            hardware_max_a=sum(min(c.rated_current_a, c.max_current_a or c.rated_current_a) for c in confs),
+            phases=max(c.phases for c in confs), voltage_v=confs[0].nominal_voltage_v)
+
+    # ---- core events -----------------------------------------------------------------------------
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, SessionStarted) and event.connector_id in self._state:
+            self._state[event.connector_id].session_start = event.timestamp
+            if self._pending_remote:
+                self._install_pending_remote(event.connector_id)
+            self.reevaluate()
+        elif isinstance(event, SessionStopped) and event.connector_id in self._state:
+            state = self._state[event.connector_id]
+            state.session_start = None
+            state.phases = state.switched_phases or self._connectors[event.connector_id].phases
+            self._drop_tx_profiles(event.connector_id)
+            self.reevaluate()
+        elif isinstance(event, MeterSampled) and event.connector_id in self._state:
+            self._on_meter(event)
+
+    def _on_meter(self, event: MeterSampled) -> None:
+        state = self._state[event.connector_id]
+        reading = event.reading
+        changed = False
+        volts = [v for v in reading.voltage_v if v > 50]
+        if volts:
+            voltage = sum(volts) / len(volts)
+            if abs(voltage - state.voltage_v) >= 2.0:
+                state.voltage_v = voltage
+                changed = True
+        if state.session_start is not None and reading.current_a and state.switched_phases is None:
+            # A 1-phase car on a 3-phase connector: W limits are converted with the phases really used.
+            drawing = sum(1 for a in reading.current_a if a >= 1.0)
+            if drawing and drawing != state.phases:
+                state.phases = drawing
+                changed = True
+        if changed and any(p.schedule.unit is RateUnit.WATTS for p in self.profiles):
+            self.reevaluate()
+
+    # ---- status ----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        connectors = {}
+        for cid, state in self._state.items():
+            change = next_change(self.profiles, now, self._context(cid))
+            connectors[str(cid)] = {
+                "limit_a": round(state.limit.amps, 1) if state.limit else None,
+                "phases": state.limit.phases if state.limit else None,
+                "bound_by": state.limit.bound_by if state.limit else None,
+                "applied_a": state.applied,
+                "pause_hold": state.paused_since is not None and state.applied == 0.0,
+                "next_change": ocpp16.format_time(change) if change else None,
+            }
+        return {
+            "profiles": [{"id": p.id, "connector": p.connector_id, "purpose": p.purpose.value,
+                          "stack_level": p.stack_level, "kind": p.kind.value, "unit": p.schedule.unit.value}
+                         for p in sorted(self.profiles, key=lambda p: (p.connector_id, p.id))],
+            "connectors": connectors,
+        }
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return ocpp16.parse_time(value, "started_at")
+        except ocpp16.Rejected:
+            return None
+    return None
