@@ -71,7 +71,7 @@ class Application:
 
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
-                restart=lambda hard: self.request_exit(EXIT_RESTART))
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:

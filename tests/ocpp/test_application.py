@@ -129,3 +129,47 @@ async def test_hard_reset_ends_the_session_and_exits_for_restart(
     stops = csms.calls("StopTransaction")
     assert len(stops) == 1 and stops[0]["reason"] == "HardReset"
     assert csms.retransmissions == []
+
+
+async def test_smart_charging_messages_through_the_adapter(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port))
+    await online(h)
+    assert csms.cp is not None
+    profile = {
+        "chargingProfileId": 7,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.5}],
+        },
+    }
+    answer = await csms.cp.call(
+        call.SetChargingProfile(connector_id=1, cs_charging_profiles=profile), suppress=False
+    )
+    assert answer.status == "Accepted"
+    assert h.station.snapshot()["connectors"][0]["limits"]["smart_charging"] == 10.5
+    composite = await csms.cp.call(call.GetCompositeSchedule(connector_id=1, duration=600), suppress=False)
+    assert composite.status == "Accepted"
+    keys = await csms.cp.call(
+        call.GetConfiguration(key=["SupportedFeatureProfiles", "ChargeProfileMaxStackLevel"]), suppress=False
+    )
+    values = {k["key"]: k for k in keys.configuration_key}
+    assert "SmartCharging" in values["SupportedFeatureProfiles"]["value"]
+    assert values["ChargeProfileMaxStackLevel"]["readonly"] is True
+    cleared = await csms.cp.call(call.ClearChargingProfile(id=7), suppress=False)
+    assert cleared.status == "Accepted"
+    tx_profile = {**profile, "chargingProfilePurpose": "TxProfile", "chargingProfileId": 8}
+    start = await csms.cp.call(
+        call.RemoteStartTransaction(id_tag="SC", connector_id=1, charging_profile=tx_profile), suppress=False
+    )
+    assert start.status == "Accepted"
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    await eventually(
+        lambda: h.station.snapshot()["connectors"][0]["limits"].get("smart_charging") == 10.5, h.clock, 0.2
+    )

@@ -323,3 +323,11 @@ async def test_trigger_message_for_every_triggerable_message(harness: Harness) -
     ).status == "Rejected"
     harness.station.set_status(1, ConnectorStatus.PREPARING)
     await eventually(lambda: harness.csms.calls("StatusNotification")[-1]["status"] == "Preparing")
+
+
+async def test_smart_charging_not_implemented_without_a_service(harness: Harness) -> None:
+    from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+
+    await harness.start()
+    with pytest.raises(OcppNotImplemented):
+        await ask(harness, call.ClearChargingProfile(id=1))

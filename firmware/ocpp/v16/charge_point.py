@@ -26,6 +26,7 @@ from ocpp.v16.enums import Action
 
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
@@ -41,6 +42,8 @@ ERROR_CODE_1_6 = {
 }
 _LEADING_ID = re.compile(r'^\s*\[\s*(\d+)\s*,\s*"([^"\\]{1,36})"')
 MAX_UNIQUE_ID = 36
+SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
+                          Action.get_composite_schedule)
 TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
                "Heartbeat", "MeterValues", "StatusNotification")
 
@@ -63,10 +66,15 @@ def _call_error(unique_id: str, code: str, description: str) -> str:
                       separators=(",", ":"))
 
 
-class ChargePoint16(ChargePoint):  # type: ignore[misc]
+class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     def __init__(self, adapter: OcppAdapter, connection: Any, response_timeout: float) -> None:
         super().__init__(adapter.settings.charge_point_id, connection, response_timeout=response_timeout)
         self._adapter = adapter
+        if adapter.smart_charging is not None:
+            self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
+        else:  # no service: the library answers NotImplemented
+            for action in SMART_CHARGING_ACTIONS:
+                self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
             route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
@@ -147,6 +155,10 @@ class ChargePoint16(ChargePoint):  # type: ignore[misc]
         await self._connection.send(message)
 
     # ---- helpers ------------------------------------------------------------------------------------
+    def active_transaction_id(self, connector_id: int) -> int | None:
+        """For the smart-charging handlers: the OCPP transaction running on a connector."""
+        return self._adapter.active_transaction_id(connector_id)
+
     def _connector_ok(self, connector_id: int, allow_zero: bool = False) -> bool:
         ids = self._adapter.station.connector_ids
         return connector_id in ids or (allow_zero and connector_id == 0)
