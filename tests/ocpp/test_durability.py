@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections import Counter
@@ -149,6 +150,7 @@ async def test_repeated_hard_kills_lose_and_duplicate_nothing(
             await harness.clock.advance(rng.choice([0.01, 5, 31, 65]))
             if rng.random() < 0.5:
                 await eventually(lambda: True)
+        await asyncio.sleep(rng.uniform(0, 0.004))  # land the kill anywhere, also mid-delivery
         await harness.kill()  # no shutdown, at whatever point the loop is
         # The core restarts too: sessions that were running are reported ended by power loss.
         interrupted = [(c, s) for c, s in station.sessions.items()]
@@ -191,8 +193,12 @@ async def test_repeated_hard_kills_lose_and_duplicate_nothing(
     assert_no_duplicates(harness.csms)
     # Retransmissions (same unique id, after a kill between sending and recording the answer) are the
     # only repeats the CSMS ever sees, and an idempotent CSMS recognises them.
+    first_copy = {}
+    for frame in harness.csms.frames:
+        first_copy.setdefault(frame[1], frame)
     for frame in harness.csms.retransmissions:
         assert frame[2] in ("StartTransaction", "StopTransaction", "MeterValues", "StatusNotification")
+        assert first_copy[frame[1]] == frame  # a repeat is the very same message
 
 
 async def test_power_loss_stop_is_sent_once(harness: Harness) -> None:
