@@ -193,7 +193,7 @@ async def test_repeated_hard_kills_lose_and_duplicate_nothing(
     assert_no_duplicates(harness.csms)
     # Retransmissions (same unique id, after a kill between sending and recording the answer) are the
     # only repeats the CSMS ever sees, and an idempotent CSMS recognises them.
-    first_copy = {}
+    first_copy: dict[str, list[Any]] = {}
     for frame in harness.csms.frames:
         first_copy.setdefault(frame[1], frame)
     for frame in harness.csms.retransmissions:
