@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck unit demo bench clean
+.PHONY: venv test lint typecheck unit package demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# The systemd unit (verify + security score) and the wheel in a fresh venv (tools/install.sh's path).
+package: venv
+	tools/check_unit.sh
+	PYTHON=$(BIN)/python tools/check_wheel.sh
+
+test: lint typecheck package unit
 
 demo: venv
 	$(BIN)/python -m tools.demo

@@ -17,6 +17,9 @@ from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.service.notify import SystemdNotifier
+from firmware.sessions.recorder import SessionRecorder
+from firmware.sessions.store import db_path as sessions_db
 from firmware.settings import Settings
 from hal.contract import StationHardware
 from hal.factory import build_station_hardware
@@ -54,6 +57,8 @@ class Application:
         self._exit: asyncio.Future[int] | None = None
         self._register_core_commands()
         self._attach_features()
+        # Last: READY=1 goes to systemd only once the hardware is safe and every feature has started.
+        self.features.append(SystemdNotifier(self.clock, self.station))
 
     def _attach_features(self) -> None:
         """Construct every optional feature; each subscribes to the station in its constructor."""
@@ -62,6 +67,10 @@ class Application:
         self.smart_charging, smart_features = build_smart_features(
             self.settings, self.clock, self.station, self.hardware, self.control)
         self.features.extend(smart_features)
+        if self.settings.sessions.enabled:
+            self.features.append(SessionRecorder(
+                self.station, self.clock, sessions_db(self.settings.station.state_dir),
+                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60))
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 

@@ -21,7 +21,7 @@ from pydantic_settings import (
 from firmware import __version__
 from firmware.ocpp.settings import OcppSettings
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
-from hal.config import ConnectorHalConfig, StationHalConfig
+from hal.config import DRIVER_TAGS, ConnectorHalConfig, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
 
@@ -80,6 +80,26 @@ class ConnectorSettings(Section):
     hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(Section):
+    """Log output (stderr, captured by the journal). See firmware/logging_setup.py."""
+
+    level: LogLevel | None = None  # None: station.log_level
+    format: Literal["logfmt", "json"] = "logfmt"
+    # Per component, e.g. ocpp = "WARNING": sets the loggers `firmware.<name>` and `<name>` (libraries).
+    components: dict[str, LogLevel] = Field(default_factory=dict)
+
+
+class SessionSettings(Section):
+    """Local session records (<state_dir>/sessions.sqlite, see firmware/sessions/)."""
+
+    enabled: bool = True
+    retention_days: int = Field(365, ge=1, le=3650)
+    checkpoint_minutes: float = Field(5.0, ge=1, le=60)  # a running session is saved this often
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
@@ -89,6 +109,8 @@ class Settings(BaseSettings):
     connectors: list[ConnectorSettings] = Field(
         default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
+    logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
+    sessions: SessionSettings = Field(default_factory=lambda: SessionSettings())
     smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
     load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())
     demand_response: DemandResponseSettings = Field(default_factory=lambda: DemandResponseSettings())
@@ -119,13 +141,17 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _CONFIG_FILE.get("path")
+        secrets_file = _CONFIG_FILE.get("secrets")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if secrets_file is not None:  # merged over the config file, table by table
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=secrets_file))
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
 
-_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+_CONFIG_FILE: dict[str, Path | None] = {"path": None, "secrets": None}
+SECRETS_FILE_NAME = "secrets.toml"
 
 
 class ConfigError(Exception):
@@ -137,19 +163,35 @@ def default_config_path() -> Path:
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
-def load_settings(path: Path | None, **overrides: Any) -> Settings:
-    """Read the TOML file at `path` (None: environment and defaults only), then environment overrides."""
+def secrets_path(config: Path | None) -> Path | None:
+    """The credentials file merged over the config: secrets.toml as systemd hands it to the service
+    ($CREDENTIALS_DIRECTORY, unit LoadCredential=), else next to the config file if we may read it."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / SECRETS_FILE_NAME).is_file():
+        return Path(credentials) / SECRETS_FILE_NAME
+    if config is not None:
+        beside = config.parent / SECRETS_FILE_NAME
+        if beside.is_file() and os.access(beside, os.R_OK):
+            return beside
+    return None
+
+
+def load_settings(path: Path | None, secrets: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file at `path` (None: environment and defaults only) with the credentials file
+    merged over it (`secrets`, default: `secrets_path(path)`), then environment overrides."""
     if path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     _CONFIG_FILE["path"] = path
+    _CONFIG_FILE["secrets"] = secrets if secrets is not None else secrets_path(path)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, path)) from None
     except ValueError as exc:  # TOML syntax errors
-        raise ConfigError(f"{path}: {exc}") from None
+        where = f"{path} or {_CONFIG_FILE['secrets']}" if _CONFIG_FILE["secrets"] else f"{path}"
+        raise ConfigError(f"{where}: {exc}") from None
     finally:
-        _CONFIG_FILE["path"] = None
+        _CONFIG_FILE["path"] = _CONFIG_FILE["secrets"] = None
 
 
 def _allowed(error: Any) -> str:
@@ -176,14 +218,21 @@ def format_validation_error(exc: ValidationError, path: Path | None) -> str:
     where = str(path) if path else "configuration"
     lines = [f"{where}: {exc.error_count()} invalid setting(s)"]
     for error in exc.errors():
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        # Discriminated unions (hal driver configs) put the chosen tag into the location; drop it.
+        loc = [p for p in error["loc"] if not (isinstance(p, str) and p in DRIVER_TAGS)]
+        key = ".".join(str(p) for p in loc) or "(top level)"
         value = error.get("input")
         shown = "(missing)" if error["type"] == "missing" else repr(value)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and error["type"] != "missing":
             shown = "{...}"
         detail = _allowed(error)
         msg = error["msg"]
         if error["type"] in ("value_error", "assertion_error"):
             detail = msg.removeprefix("Value error, ")
+        if error["type"] == "union_tag_invalid":
+            ctx = error.get("ctx") or {}
+            key += "." + str(ctx.get("discriminator", "driver")).strip("'")
+            shown = repr(ctx.get("tag"))
+            detail = f"allowed: {ctx.get('expected_tags')}"
         lines.append(f"  {key} = {shown}: {detail}")
     return "\n".join(lines)

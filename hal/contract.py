@@ -159,8 +159,16 @@ class ConnectorHardware:
 
     def parts(self) -> list[Lifecycle]:
         found: list[Lifecycle | None] = [
-            self.pilot, self.contactor, self.meter, self.proximity, self.phase_switch,
-            self.rcm, self.lock, self.temperature, self.token_reader, self.indicator,
+            self.pilot,
+            self.contactor,
+            self.meter,
+            self.proximity,
+            self.phase_switch,
+            self.rcm,
+            self.lock,
+            self.temperature,
+            self.token_reader,
+            self.indicator,
         ]
         return [p for p in found if p is not None]
 
@@ -175,7 +183,10 @@ class StationHardware:
 
     def parts(self) -> list[Lifecycle]:
         found: list[Lifecycle | None] = [
-            self.emergency_stop, self.demand_response, self.grid_meter, self.token_reader,
+            self.emergency_stop,
+            self.demand_response,
+            self.grid_meter,
+            self.token_reader,
         ]
         parts = [p for p in found if p is not None]
         for connector in self.connectors:

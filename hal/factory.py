@@ -13,11 +13,22 @@ from firmware.clock import Clock
 from firmware.settings import ConfigError, ConnectorSettings, Settings
 from hal.config import DriverConfig
 from hal.contract import ConnectorHardware, StationHardware
+from hal.drivers_factory import HARDWARE_DRIVERS
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.types import CableAmpacity
 
-CONNECTOR_PARTS = ("pilot", "contactor", "meter", "proximity", "phase_switch", "rcm", "lock",
-                   "temperature", "token_reader", "indicator")
+CONNECTOR_PARTS = (
+    "pilot",
+    "contactor",
+    "meter",
+    "proximity",
+    "phase_switch",
+    "rcm",
+    "lock",
+    "temperature",
+    "token_reader",
+    "indicator",
+)
 STATION_PARTS = ("emergency_stop", "demand_response", "grid_meter")
 
 
@@ -29,6 +40,7 @@ class BuildContext:
         self.clock = clock
         self._simulated: dict[int, SimulatedConnector] = {}
         self.station_fakes: set[str] = set()
+        self.shared: dict[str, Any] = {}  # resources parts share, e.g. one Modbus client per bus
 
     def simulated_connector(self, connector: ConnectorSettings) -> SimulatedConnector:
         """The one simulated connector behind every fake part of `connector` (made on first use)."""
@@ -36,7 +48,10 @@ class BuildContext:
         if found is None:
             phase_switch = connector.hal.phase_switch
             found = SimulatedConnector(
-                connector.id, self.clock, phases=connector.phases, voltage_v=connector.nominal_voltage_v,
+                connector.id,
+                self.clock,
+                phases=connector.phases,
+                voltage_v=connector.nominal_voltage_v,
                 cable_ampacity=_cable_for(connector.rated_current_a),
                 with_phase_switch=phase_switch is not None and phase_switch.driver == "fake",
             )
@@ -47,7 +62,8 @@ class BuildContext:
         if not self._simulated and not self.station_fakes:
             return None
         return SimulatedStation(
-            self.clock, [self._simulated[k] for k in sorted(self._simulated)],
+            self.clock,
+            [self._simulated[k] for k in sorted(self._simulated)],
             with_emergency_stop="emergency_stop" in self.station_fakes,
             with_demand_response="demand_response" in self.station_fakes,
             with_grid_meter="grid_meter" in self.station_fakes,
@@ -74,11 +90,12 @@ def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
     return getattr(ctx.simulated_connector(connector), part)
 
 
-DRIVERS: dict[str, PartBuilder] = {"fake": _fake}
+DRIVERS: dict[str, PartBuilder] = {"fake": _fake, **HARDWARE_DRIVERS}
 
 
-def _build(ctx: BuildContext, connector: ConnectorSettings | None, part: str,
-           config: DriverConfig | None) -> Any:
+def _build(
+    ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig | None
+) -> Any:
     if config is None:
         return None
     driver = str(getattr(config, "driver", ""))
@@ -89,15 +106,17 @@ def _build(ctx: BuildContext, connector: ConnectorSettings | None, part: str,
     return builder(ctx, connector, part, config)
 
 
-def build_station_hardware(settings: Settings,
-                           clock: Clock) -> tuple[StationHardware, SimulatedStation | None]:
+def build_station_hardware(
+    settings: Settings, clock: Clock
+) -> tuple[StationHardware, SimulatedStation | None]:
     ctx = BuildContext(settings, clock)
     connectors: list[ConnectorHardware] = []
     for cs in settings.connectors:
         parts = {name: _build(ctx, cs, name, getattr(cs.hal, name)) for name in CONNECTOR_PARTS}
         connectors.append(ConnectorHardware(connector_id=cs.id, **parts))
-    station_parts = {name: _build(ctx, None, name, getattr(settings.station.hal, name))
-                     for name in STATION_PARTS}
+    station_parts = {
+        name: _build(ctx, None, name, getattr(settings.station.hal, name)) for name in STATION_PARTS
+    }
     simulation = ctx.simulation()
     if simulation is not None:
         for name in ctx.station_fakes:

@@ -16,6 +16,11 @@ COMMAND_MODULES = [
     "firmware.cli.sim_cmd",
     "firmware.cli.ocpp_cmd",
     "firmware.cli.limit_cmd",
+    "firmware.cli.selftest_cmd",
+    "firmware.cli.meter_cmd",
+    "firmware.cli.config_cmd",
+    "firmware.cli.completion_cmd",
+    "firmware.cli.sessions_cmd",
 ]
 
 

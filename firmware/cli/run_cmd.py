@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any
 
 from firmware.cli.common import config_path
+from firmware.logging_setup import configure_logging
 from firmware.settings import ConfigError, load_settings
 
 
@@ -24,8 +24,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.station.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     from firmware.app import Application
 
     return asyncio.run(Application(settings).run())

@@ -6,12 +6,16 @@ import argparse
 import json
 from typing import Any
 
-from firmware.cli.common import control
+from firmware.cli.common import control, fail, settings_from
+from firmware.cli.watch import watch
+from firmware.control.client import call
+from firmware.settings import ConfigError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("status", parents=[common], help="show the live state of the controller")
     parser.add_argument("--json", action="store_true", help="print the versioned JSON document")
+    parser.add_argument("--watch", action="store_true", help="redraw every second until Ctrl-C")
     parser.set_defaults(handler=status)
     fault = sub.add_parser("fault", parents=[common], help="clear a latched fault after repair")
     fault.add_argument("action", choices=["clear"])
@@ -21,6 +25,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def status(args: argparse.Namespace) -> int:
+    if args.watch:
+        try:
+            settings = settings_from(args)
+        except ConfigError as exc:
+            fail(str(exc), 2)
+        return watch(lambda: call(settings.station.socket_path, "status"),
+                     (lambda d: json.dumps(d, indent=2)) if args.json else render)
     doc = control(args, "status")
     if args.json:
         print(json.dumps(doc, indent=2))

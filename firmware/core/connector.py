@@ -322,11 +322,13 @@ class ConnectorController:
         self._release_lock()
 
     def _on_feedback(self, closed: bool) -> None:
+        """The mirror contact closed while nobody commands the contactor closed. The notice may be stale
+        (the contactor was opened by the interlock a moment ago), so only a re-check of the current state
+        after the feedback window decides whether it is welded."""
         if self._loop is None:
             return
-        if closed and not self.hw.contactor.commanded_closed and "weld_check" not in self._timers:
-            self._set_fault(Fault.CONTACTOR_WELDED, True)  # closed with nobody asking: welded
-            self.reconcile()
+        if closed and not self.hw.contactor.commanded_closed:
+            self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
 
     def _on_proximity(self, reading: ProximityReading) -> None:
         if self._loop is None:

@@ -81,7 +81,10 @@ class SafetyInterlock:
             self._hw.contactor.open()
             if self._hw.phase_switch is not None:
                 self._hw.phase_switch.open()
-        self.set_pilot(PilotOutput(PilotOutputMode.HIGH))
+            # Written even though _output already says HIGH: a controller killed mid-session (watchdog,
+            # crash) leaves the hardware PWM running at its last duty.
+            self._output = PilotOutput(PilotOutputMode.HIGH)
+            self._hw.pilot.set_output(self._output)
         self._unsubscribe.append(self._hw.pilot.subscribe(self.on_pilot))
         if self._hw.rcm is not None:
             self._unsubscribe.append(self._hw.rcm.subscribe(self.on_rcm))

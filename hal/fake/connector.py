@@ -34,10 +34,19 @@ def _die_like_a_power_failure() -> None:
 
 
 class SimulatedConnector:
-    def __init__(self, connector_id: int, clock: Clock, *, phases: int = 3, voltage_v: float = 230.0,
-                 ev_max_current_a: float = 32.0, ev_reaction_s: float = 1.0,
-                 cable_ampacity: CableAmpacity = CableAmpacity.A32, with_phase_switch: bool = False,
-                 on_power_cut: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        connector_id: int,
+        clock: Clock,
+        *,
+        phases: int = 3,
+        voltage_v: float = 230.0,
+        ev_max_current_a: float = 32.0,
+        ev_reaction_s: float = 1.0,
+        cable_ampacity: CableAmpacity = CableAmpacity.A32,
+        with_phase_switch: bool = False,
+        on_power_cut: Callable[[], None] | None = None,
+    ) -> None:
         if phases not in (1, 2, 3):
             raise ValueError(f"phases must be 1, 2 or 3, got {phases}")
         if not 0.0 <= ev_reaction_s <= MAX_REACTION_S:
@@ -47,9 +56,14 @@ class SimulatedConnector:
         self.clock = clock
         self._on_power_cut = on_power_cut or _die_like_a_power_failure
         ev = SimulatedEV(max_current_a=ev_max_current_a, phases=phases, reaction_s=ev_reaction_s)
-        self._world = world = ConnectorWorld(clock, phases=phases, voltage_v=voltage_v, ev=ev,
-                                             cable_ampacity=cable_ampacity,
-                                             with_phase_switch=with_phase_switch)
+        self._world = world = ConnectorWorld(
+            clock,
+            phases=phases,
+            voltage_v=voltage_v,
+            ev=ev,
+            cable_ampacity=cable_ampacity,
+            with_phase_switch=with_phase_switch,
+        )
         self.pilot = SimulatedPilot(world)
         self.contactor = SimulatedContactor(world, main=True)
         self.meter = SimulatedMeter(world)
@@ -63,9 +77,17 @@ class SimulatedConnector:
 
     def hardware(self) -> ConnectorHardware:
         return ConnectorHardware(
-            connector_id=self.connector_id, pilot=self.pilot, contactor=self.contactor, meter=self.meter,
-            proximity=self.proximity, phase_switch=self.phase_switch, rcm=self.rcm, lock=self.lock,
-            temperature=self.temperature, token_reader=self.token_reader, indicator=self.indicator,
+            connector_id=self.connector_id,
+            pilot=self.pilot,
+            contactor=self.contactor,
+            meter=self.meter,
+            proximity=self.proximity,
+            phase_switch=self.phase_switch,
+            rcm=self.rcm,
+            lock=self.lock,
+            temperature=self.temperature,
+            token_reader=self.token_reader,
+            indicator=self.indicator,
         )
 
     # --- the car ------------------------------------------------------------------------------

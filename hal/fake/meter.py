@@ -52,8 +52,9 @@ def _reading(energy_wh: float, voltage_v: float, current_a: Sequence[float]) -> 
 class SimulatedGridMeter:
     """The site's supply meter: the other loads (`set_site_load`) plus every simulated connector's draw."""
 
-    def __init__(self, clock: Clock, connectors: Sequence[SimulatedConnector], *,
-                 voltage_v: float = 230.0) -> None:
+    def __init__(
+        self, clock: Clock, connectors: Sequence[SimulatedConnector], *, voltage_v: float = 230.0
+    ) -> None:
         self._clock = clock
         self._connectors = list(connectors)
         self._voltage_v = voltage_v

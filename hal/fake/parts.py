@@ -13,7 +13,10 @@ from hal.types import CableAmpacity, IndicatorState, ProximityReading, SelfTestR
 
 # Nominal Type 2 coding resistors (hardware.md §3).
 PP_RESISTOR_OHM: dict[CableAmpacity, float] = {
-    CableAmpacity.A13: 1500.0, CableAmpacity.A20: 680.0, CableAmpacity.A32: 220.0, CableAmpacity.A63: 100.0,
+    CableAmpacity.A13: 1500.0,
+    CableAmpacity.A20: 680.0,
+    CableAmpacity.A32: 220.0,
+    CableAmpacity.A63: 100.0,
 }
 # A broken coding resistor: below the 60 ohm error limit (hardware.md §3).
 PP_FAULT_OHM = 30.0

@@ -15,8 +15,9 @@ class SimulatedPilot:
 
     def __init__(self, world: ConnectorWorld) -> None:
         self._world = world
-        self._reading: Watched[PilotReading] = Watched(world.pilot_reading(),
-                                                        key=lambda r: (r.state, r.diode_fault))
+        self._reading: Watched[PilotReading] = Watched(
+            world.pilot_reading(), key=lambda r: (r.state, r.diode_fault)
+        )
         world.watch(self._check)
 
     def _check(self) -> list[Notification]:

@@ -12,9 +12,15 @@ from hal.fake.parts import SimulatedInput
 
 
 class SimulatedStation:
-    def __init__(self, clock: Clock, connectors: list[SimulatedConnector], *,
-                 with_emergency_stop: bool = False, with_demand_response: bool = False,
-                 with_grid_meter: bool = False) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        connectors: list[SimulatedConnector],
+        *,
+        with_emergency_stop: bool = False,
+        with_demand_response: bool = False,
+        with_grid_meter: bool = False,
+    ) -> None:
         self.clock = clock
         self.connectors = list(connectors)
         self.emergency_stop = SimulatedInput() if with_emergency_stop else None

@@ -31,8 +31,16 @@ _NOT_SENT = object()
 
 
 class ConnectorWorld:
-    def __init__(self, clock: Clock, *, phases: int, voltage_v: float, ev: SimulatedEV,
-                 cable_ampacity: CableAmpacity, with_phase_switch: bool) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        phases: int,
+        voltage_v: float,
+        ev: SimulatedEV,
+        cable_ampacity: CableAmpacity,
+        with_phase_switch: bool,
+    ) -> None:
         self.lock = threading.RLock()
         self.clock = clock
         self.phases = phases
@@ -162,8 +170,9 @@ class ConnectorWorld:
 
     def drawn_a(self) -> tuple[float, ...]:
         """Current per supply phase (L1..), the EV drawing on its own phases among the live ones."""
-        per_phase = self.ev.current_a(powered=self.main_contacts_closed,
-                                      overdraw=SimFault.OVERDRAW in self.faults)
+        per_phase = self.ev.current_a(
+            powered=self.main_contacts_closed, overdraw=SimFault.OVERDRAW in self.faults
+        )
         used = min(self.ev.phases, self.live_phases)
         return tuple(per_phase if i < used else 0.0 for i in range(self.phases))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import statistics
 import tempfile
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--busy-ms", type=float, default=5.0, help="CPU chunk the loop is kept busy with")
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # thousands of injected faults would flood the terminal
     result = asyncio.run(run(args.events, args.busy_ms))
     print(f"safety reaction over {result['events']} events with the loop busy in "
           f"{result['loop_busy_ms']:.0f} ms CPU chunks ({result['busy_chunks']} chunks, "

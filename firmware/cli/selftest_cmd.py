@@ -1,0 +1,97 @@
+"""`chargepi selftest`: walk a technician through the configured hardware, pass/fail with measured values.
+
+Refuses while the controller runs (it owns the pins and the bus), naming the connector if it is charging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from firmware.cli.common import settings_from
+from firmware.clock import RealClock
+from firmware.control.client import CommandFailed, ControllerUnreachable, call
+from firmware.settings import ConfigError, Settings
+from hal.selftest import Check, SelfTestOptions, run_selftest
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "selftest", parents=[common], help="test the charger hardware (no car plugged in)"
+    )
+    parser.add_argument("--yes", action="store_true", help="do not ask before clicking the contactor")
+    parser.add_argument("--no-relay", action="store_true", help="skip the contactor click")
+    parser.add_argument(
+        "--rfid-timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="seconds to wait for a card on the reader (0 = skip; default 15)",
+    )
+    parser.set_defaults(handler=selftest)
+
+
+def controller_busy(settings: Settings) -> str | None:
+    """Why the self test must not run now, or None."""
+    try:
+        doc = call(settings.station.socket_path, "status", timeout=3.0)
+    except ControllerUnreachable:
+        return None
+    except CommandFailed as exc:
+        return f"the controller is running but did not answer status ({exc}); stop it first"
+    for connector in doc.get("connectors", []):
+        if connector.get("contactor", {}).get("closed") or connector.get("status") == "Charging":
+            return (
+                f"the controller is charging on connector {connector.get('id')}: end the session and "
+                "stop the controller (systemctl stop chargepi) before the self test"
+            )
+    return "the controller is running and owns the hardware: stop it first (systemctl stop chargepi)"
+
+
+def print_check(check: Check) -> None:
+    print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<28} {check.detail}", flush=True)
+
+
+async def run_checks(settings: Settings, options: SelfTestOptions) -> list[Check]:
+    from hal.factory import build_station_hardware
+
+    clock = RealClock()
+    hardware, _ = build_station_hardware(settings, clock)
+    return await run_selftest(hardware, clock, options, print_check)
+
+
+def selftest(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return 2
+    busy = controller_busy(settings)
+    if busy is not None:
+        print(f"chargepi: {busy}", file=sys.stderr)
+        return 3
+    relay = not args.no_relay
+    if relay and not args.yes:
+        try:
+            answer = input(
+                "The contactor will close for 0.25 s: the outlet is LIVE meanwhile. Continue? [y/N] "
+            )
+        except EOFError:  # no terminal: never click without an explicit yes
+            answer = ""
+        relay = answer.strip().lower() in ("y", "yes")
+        if not relay:
+            print("contactor click skipped (run with --yes to include it)")
+    if args.rfid_timeout > 0:
+        print(f"Present a card to the reader during the RFID check (up to {args.rfid_timeout:g} s).")
+    try:
+        checks = asyncio.run(
+            run_checks(settings, SelfTestOptions(relay=relay, rfid_timeout_s=args.rfid_timeout))
+        )
+    except ConfigError as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return 2
+    failed = [c for c in checks if not c.passed]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0

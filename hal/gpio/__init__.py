@@ -1,0 +1,1 @@
+"""gpiozero drivers for relays, inputs, the RCM, the socket lock and the status LED."""

@@ -1,0 +1,1 @@
+"""Modbus energy meters: register maps as data files, one shared client per bus, the meter part."""

@@ -1,0 +1,1 @@
+"""Packaged meter register maps (TOML data files, one per meter family)."""

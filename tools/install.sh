@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Install, upgrade or remove chargepi on Raspberry Pi OS (Bookworm and later) or any Debian-like system.
+#
+#   sudo tools/install.sh                    install or upgrade from this source tree
+#   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
+#   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
+#   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
+#
+# Layout: /opt/chargepi/releases/<version>/ (a venv each), /opt/chargepi/current -> the running one,
+# /usr/local/bin/chargepi, /etc/chargepi/chargepi.toml (root:chargepi 0640) and secrets.toml (0600, handed
+# to the service by systemd; both kept on upgrade),
+# /var/lib/chargepi (state, session records), /etc/systemd/system/chargepi.service, a udev rule that
+# gives the gpio group the hardware PWM in sysfs (hardware.md §6.2).
+#
+# An upgrade switches `current` to the new release and restarts the service; if it does not come up
+# (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the
+# previous release, which is restarted, and the script exits 1. Running it again is harmless.
+#
+# Options: --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for tests; --no-start
+# only enables the unit (offline image builds); --force rebuilds a release that is already there.
+# Environment: PYTHON (default python3), SYSTEMCTL (default systemctl), CHARGEPI_START_TIMEOUT (s, 60).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${DESTDIR:-/}
+WHEEL=""
+ACTION=install
+PURGE=0
+START=1
+FORCE=0
+PYTHON=${PYTHON:-python3}
+SYSTEMCTL=${SYSTEMCTL:-systemctl}
+START_TIMEOUT=${CHARGEPI_START_TIMEOUT:-60}
+USER_NAME=chargepi
+HARDWARE_GROUPS="gpio spi i2c dialout"
+KEEP_RELEASES=3
+
+say() { printf 'chargepi-install: %s\n' "$*"; }
+die() { printf 'chargepi-install: error: %s\n' "$*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --root) ROOT=${2:?--root needs a directory}; shift ;;
+        --wheel) WHEEL=${2:?--wheel needs a file}; shift ;;
+        --uninstall) ACTION=uninstall ;;
+        --purge) PURGE=1 ;;
+        --no-start) START=0 ;;
+        --force) FORCE=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+
+ROOT=${ROOT%/}
+OPT=$ROOT/opt/chargepi
+ETC=$ROOT/etc/chargepi
+STATE=$ROOT/var/lib/chargepi
+UNIT=$ROOT/etc/systemd/system/chargepi.service
+UDEV_RULE=$ROOT/etc/udev/rules.d/60-chargepi-pwm.rules
+LINK=$ROOT/usr/local/bin/chargepi
+COMPLETION=$ROOT/usr/share/bash-completion/completions/chargepi
+
+if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
+    die "run as root (sudo $0 ...)"
+fi
+# Account tools work on the target root; systemctl only on the running system unless --no-start.
+ACCOUNT_ROOT=()
+[ -n "$ROOT" ] && ACCOUNT_ROOT=(--root "$ROOT")
+
+user_exists() { grep -q "^$USER_NAME:" "$ROOT/etc/passwd" 2>/dev/null; }
+# Numeric ids from the target's own account files (right for --root images too).
+uid_of() { awk -F: -v n="$1" '$1 == n { print $3 }' "$ROOT/etc/passwd"; }
+gid_of() { awk -F: -v n="$1" '$1 == n { print $3 }' "$ROOT/etc/group"; }
+group_exists() { grep -q "^$1:" "$ROOT/etc/group" 2>/dev/null; }
+
+ensure_user() {
+    if ! user_exists; then
+        useradd "${ACCOUNT_ROOT[@]}" --system --user-group --home-dir /var/lib/chargepi --no-create-home \
+            --shell /usr/sbin/nologin --comment "chargepi EV charger controller" "$USER_NAME"
+        say "created system user $USER_NAME"
+    fi
+    local groups="" group
+    for group in $HARDWARE_GROUPS; do
+        if group_exists "$group"; then groups="$groups${groups:+,}$group"; fi
+    done
+    if [ -n "$groups" ]; then
+        usermod "${ACCOUNT_ROOT[@]}" --append --groups "$groups" "$USER_NAME"
+    fi
+}
+
+new_version() {
+    if [ -n "$WHEEL" ]; then
+        [ -f "$WHEEL" ] || die "no wheel at $WHEEL"
+        basename "$WHEEL" | sed -n 's/^chargepi-\([^-]*\)-.*\.whl$/\1/p'
+    else
+        sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SRC/firmware/__init__.py"
+    fi
+}
+
+check_python() {
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        die "$PYTHON is missing or older than 3.11 (Raspberry Pi OS Bookworm or later has 3.11)"
+    fi
+    if ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+        if [ -z "$ROOT" ] && command -v apt-get >/dev/null 2>&1; then
+            say "installing python3-venv"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        else
+            die "$PYTHON cannot create virtual environments: apt-get install python3-venv"
+        fi
+    fi
+}
+
+build_release() {  # $1 = release directory
+    local dir=$1 tmp=$1.partial
+    if [ -x "$dir/bin/chargepi" ] && [ "$FORCE" = 0 ]; then
+        say "release $(basename "$dir") is already built"
+        return
+    fi
+    rm -rf "$tmp"
+    mkdir -p "$OPT/releases"
+    "$PYTHON" -m venv "$tmp"
+    "$tmp/bin/pip" install --quiet --disable-pip-version-check "${WHEEL:-$SRC}"
+    rm -rf "$dir"
+    mv "$tmp" "$dir"
+    say "built release $(basename "$dir")"
+}
+
+install_config() {
+    local uid gid
+    uid=$(uid_of "$USER_NAME")
+    gid=$(gid_of "$USER_NAME")
+    [ -n "$uid" ] && [ -n "$gid" ] || die "user or group $USER_NAME is missing from $ROOT/etc"
+    install -d -m 0750 "$ETC" "$STATE"
+    chown "0:$gid" "$ETC"
+    chown "$uid:$gid" "$STATE"
+    if [ ! -e "$ETC/chargepi.toml" ]; then
+        install -m 0640 "$SRC/config/chargepi.toml" "$ETC/chargepi.toml"
+        say "installed a first configuration: $ETC/chargepi.toml (edit it: chargepi config set ...)"
+    fi
+    # Only root writes the config; the service's group reads it.
+    chown "0:$gid" "$ETC/chargepi.toml"
+    chmod 0640 "$ETC/chargepi.toml"
+    # Credentials: root only; systemd passes the service a copy (LoadCredential= in the unit).
+    if [ ! -e "$ETC/secrets.toml" ]; then
+        printf '%s\n' "# chargepi credentials (merged over chargepi.toml), e.g." "# [ocpp]" \
+            "# authorization_key = \"...\"" "# Set them with: sudo chargepi config set ocpp.authorization_key VALUE" \
+            > "$ETC/secrets.toml"
+    fi
+    chown "0:$gid" "$ETC/secrets.toml"
+    chmod 0600 "$ETC/secrets.toml"
+}
+
+install_system_files() {
+    install -d "$(dirname "$UNIT")" "$(dirname "$UDEV_RULE")" "$(dirname "$LINK")" "$(dirname "$COMPLETION")"
+    install -m 0644 "$SRC/systemd/chargepi.service" "$UNIT"
+    cat > "$UDEV_RULE.tmp" <<'RULE'
+# chargepi: the gpio group may export and drive the hardware PWM channels (control pilot).
+SUBSYSTEM=="pwm", ACTION=="add|change", RUN+="/bin/sh -c 'chgrp -R gpio /sys%p && chmod -R g+rwX /sys%p'"
+RULE
+    mv "$UDEV_RULE.tmp" "$UDEV_RULE"
+    chmod 0644 "$UDEV_RULE"
+    ln -sfn /opt/chargepi/current/bin/chargepi "$LINK"
+    if ! "$OPT/current/bin/chargepi" completion bash > "$COMPLETION.tmp" 2>/dev/null; then
+        rm -f "$COMPLETION.tmp"
+        say "warning: no shell completion (chargepi completion bash failed)"
+    else
+        mv "$COMPLETION.tmp" "$COMPLETION"
+    fi
+}
+
+switch_to() {  # $1 = release name
+    ln -sfn "releases/$1" "$OPT/current.tmp"
+    mv -T "$OPT/current.tmp" "$OPT/current"
+}
+
+current_release() {
+    if [ -L "$OPT/current" ]; then basename "$(readlink "$OPT/current")"; fi
+}
+
+healthy() {  # the service is running and the controller answers on its control socket
+    local waited=0
+    while [ "$waited" -lt "$START_TIMEOUT" ]; do
+        if "$SYSTEMCTL" is-active --quiet chargepi &&
+                CHARGEPI_CONFIG=$ETC/chargepi.toml "$OPT/current/bin/chargepi" status --json >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    return 1
+}
+
+start_service() {
+    if [ "$START" = 0 ]; then
+        "$SYSTEMCTL" --root="${ROOT:-/}" enable chargepi.service >/dev/null
+        say "unit enabled (not started: --no-start)"
+        return 0
+    fi
+    if command -v udevadm >/dev/null 2>&1 && [ -z "$ROOT" ]; then
+        udevadm control --reload || true
+        udevadm trigger --subsystem-match=pwm || true
+    fi
+    "$SYSTEMCTL" daemon-reload
+    "$SYSTEMCTL" enable chargepi.service >/dev/null
+    "$SYSTEMCTL" restart chargepi.service || return 1
+    healthy
+}
+
+prune_releases() {  # keep the current, the previous and the newest others up to KEEP_RELEASES
+    local keep_a=$1 keep_b=$2 count=0 dir
+    for dir in $(ls -1dt "$OPT"/releases/*/ 2>/dev/null); do
+        dir=${dir%/}
+        case "$(basename "$dir")" in "$keep_a"|"$keep_b") continue ;; esac
+        count=$((count + 1))
+        if [ "$count" -gt $((KEEP_RELEASES - 2)) ]; then rm -rf "$dir"; fi
+    done
+}
+
+install_or_upgrade() {
+    local version previous
+    version=$(new_version)
+    [ -n "$version" ] || die "cannot tell the version to install"
+    previous=$(current_release)
+    say "installing chargepi $version${previous:+ (now running: $previous)} into ${ROOT:-/}"
+    check_python
+    ensure_user
+    build_release "$OPT/releases/$version"
+    install_config
+    switch_to "$version"
+    install_system_files
+    if start_service; then
+        prune_releases "$version" "$previous"
+        say "chargepi $version is running"
+        if [ -z "$previous" ]; then
+            say "next: sudo chargepi config set station.serial_number ...; sudo chargepi selftest;" \
+                "chargepi status --watch (README: Installing and operating)"
+        fi
+        return 0
+    fi
+    if [ -n "$previous" ] && [ "$previous" != "$version" ]; then
+        say "chargepi $version did not start; rolling back to $previous"
+        switch_to "$previous"
+        "$SYSTEMCTL" restart chargepi.service || true
+        if healthy; then
+            say "rolled back: chargepi $previous is running again (see: journalctl -u chargepi)"
+        else
+            say "rolled back to $previous, but it does not start either (see: journalctl -u chargepi)"
+        fi
+    else
+        say "chargepi $version did not start (see: journalctl -u chargepi -n 50)"
+    fi
+    exit 1
+}
+
+uninstall() {
+    if [ "$START" = 1 ] && [ -e "$UNIT" ]; then
+        "$SYSTEMCTL" disable --now chargepi.service >/dev/null 2>&1 || true
+    fi
+    rm -f "$UNIT" "$UDEV_RULE" "$LINK" "$COMPLETION"
+    rm -rf "$OPT"
+    [ "$START" = 1 ] && "$SYSTEMCTL" daemon-reload
+    if [ "$PURGE" = 1 ]; then
+        rm -rf "$ETC" "$STATE"
+        if user_exists; then userdel "${ACCOUNT_ROOT[@]}" "$USER_NAME"; fi
+        say "removed chargepi, its configuration, its records and the user $USER_NAME"
+    else
+        say "removed chargepi; kept $ETC and $STATE (remove them with --uninstall --purge)"
+    fi
+}
+
+if [ "$ACTION" = uninstall ]; then uninstall; else install_or_upgrade; fi
