@@ -173,3 +173,55 @@ async def test_smart_charging_messages_through_the_adapter(
     await eventually(
         lambda: h.station.snapshot()["connectors"][0]["limits"].get("smart_charging") == 10.5, h.clock, 0.2
     )
+
+
+async def test_reservation_with_parent_id_and_expiry(make_harness: HarnessFactory, csms: TestCsms) -> None:
+    from datetime import timedelta
+
+    from firmware.ocpp.v16.meter_values import rfc3339
+
+    port = await csms.start()
+    csms.tags["MEMBER"] = {"status": "Accepted", "parentIdTag": "CLUB"}
+    csms.tags["OUTSIDER"] = {"status": "Accepted"}
+    h = await make_harness(ocpp=ocpp_section(port), connectors=[{"id": 1}, {"id": 2}])
+    await online(h)
+    assert csms.cp is not None
+    expiry = rfc3339(h.clock.now() + timedelta(minutes=5))
+    answer = await csms.cp.call(
+        call.ReserveNow(
+            connector_id=1, expiry_date=expiry, id_tag="OWNER", reservation_id=31, parent_id_tag="CLUB"
+        ),
+        suppress=False,
+    )
+    assert answer.status == "Accepted"
+    await eventually(lambda: csms.calls("StatusNotification")[-1]["status"] == "Reserved", h.clock, 0.1)
+    h.sim.plug()
+    h.sim.swipe("OUTSIDER")
+    await h.advance(2)
+    assert h.station.session_of(1) is None  # not the reserved tag, not its group
+    h.sim.swipe("MEMBER")
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    await eventually(lambda: csms.calls("StartTransaction") != [], h.clock, 0.1)
+    assert csms.calls("StartTransaction")[0]["reservationId"] == 31
+    # A second reservation on connector 2 simply expires.
+    soon = rfc3339(h.clock.now() + timedelta(seconds=60))
+    answer = await csms.cp.call(
+        call.ReserveNow(connector_id=2, expiry_date=soon, id_tag="LATE", reservation_id=32), suppress=False
+    )
+    assert answer.status == "Accepted"
+    await eventually(
+        lambda: any(
+            s["connectorId"] == 2 and s["status"] == "Reserved" for s in csms.calls("StatusNotification")
+        ),
+        h.clock,
+        0.1,
+    )
+    await h.advance(61)
+    await eventually(
+        lambda: (
+            [s["status"] for s in csms.calls("StatusNotification") if s["connectorId"] == 2][-1]
+            == "Available"
+        ),
+        h.clock,
+        0.5,
+    )
