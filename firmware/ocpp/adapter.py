@@ -56,6 +56,7 @@ RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) br
 BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period
 RESET_SETTLE_MAX_S = 10.0
 STOP_GRACE_S = 5.0  # real seconds stop() waits for the answer to an outbox message in flight
+CONTROL_WAIT_S = 3.0  # real seconds `chargepi ocpp connect|disconnect` waits to report the outcome
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
@@ -222,14 +223,24 @@ class OcppAdapter:
     async def _control(self, args: dict[str, Any]) -> dict[str, Any]:
         action = args.get("action")
         if action == "disconnect":
+            closed = self._session_closed
+            connected = self.cp is not None
             await self.link.disable()
+            if connected:
+                await self._wait_briefly(closed)
         elif action == "connect":
             self.link.enable()
+            await self._wait_briefly(self._online)
         else:
             raise ControlError(f"unknown ocpp action {action!r}; known: connect, disconnect")
         return self.status()
 
     # ---- one connection -----------------------------------------------------------------------------
+    async def _wait_briefly(self, event: asyncio.Event) -> None:
+        """Let a control command report the outcome when it comes quickly (else the reply says so)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), CONTROL_WAIT_S)
+
     async def _session(self, ws: ClientConnection) -> None:
         cp = ChargePoint16(self, ws, response_timeout=self.settings.response_timeout_s)
         self.cp = cp

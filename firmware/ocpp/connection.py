@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.headers import build_authorization_basic
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from firmware.clock import Clock
@@ -71,7 +72,7 @@ class OcppLink:
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None
+        return self._ws is not None and self._ws.state is State.OPEN
 
     @property
     def enabled(self) -> bool:
@@ -117,8 +118,7 @@ class OcppLink:
         return kwargs
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep on the clock, cut short by enable/disable/reconnect."""
-        self._wake.clear()
+        """Sleep on the clock, cut short by enable/disable since the last connection attempt began."""
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -134,6 +134,7 @@ class OcppLink:
                 self.state = "disabled"
                 await self._enabled.wait()
             self.state = "connecting"
+            self._wake.clear()
             delay: float | None = None
             try:
                 async with connect(self._settings.endpoint, **self._connect_kwargs()) as ws:  # type: ignore[arg-type]
