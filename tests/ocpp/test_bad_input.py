@@ -28,7 +28,11 @@ async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
         ("e1", '[2,"e1","Reset"]', "ProtocolError"),  # missing payload
         ("e2", '[2,"e2","Reset",{},{}]', "ProtocolError"),  # too many elements
         ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotSupported"),  # unknown action
-        ("n1", '[2,"n1","GetDiagnostics",{"location":"ftp://x/"}]', "NotImplemented"),  # 1.6 action, not here
+        (
+            "n1",
+            '[2,"n1","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]',
+            "NotImplemented",
+        ),  # 1.6 extension
         ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
         (
             "t1",
