@@ -53,11 +53,11 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     @on(Action.boot_notification)
     def on_boot(self, **kwargs: Any) -> Any:
         status, interval = self.server.boot_answers.pop(0) if self.server.boot_answers else ("Accepted", 300)
-        return call_result.BootNotification(current_time=CSMS_TIME, interval=interval, status=status)
+        return call_result.BootNotification(current_time=self.server.now(), interval=interval, status=status)
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> Any:
-        return call_result.Heartbeat(current_time=CSMS_TIME)
+        return call_result.Heartbeat(current_time=self.server.now())
 
     @on(Action.authorize)
     def on_authorize(self, id_tag: str, **kwargs: Any) -> Any:
@@ -107,6 +107,7 @@ class TestCsms:
         self.tags: dict[str, dict[str, Any]] = {}
         self.tx_ids: Iterator[int] = itertools.count(101)
         self.fail_start = False
+        self.time_source: Callable[[], str] | None = None  # the CSMS clock; default a fixed CSMS_TIME
         self.broken_replies: dict[str, str] = {}  # action -> raw reply frame, "UID" replaced by the id
         self.cp: CsmsChargePoint | None = None
         self.connections = 0
@@ -116,6 +117,9 @@ class TestCsms:
         self._check_auth = check_auth
         self._server: Server | None = None
         self.connected = asyncio.Event()
+
+    def now(self) -> str:
+        return self.time_source() if self.time_source is not None else CSMS_TIME
 
     def id_tag_info(self, id_tag: str) -> dict[str, Any]:
         return self.tags.get(id_tag, {"status": "Accepted"})
