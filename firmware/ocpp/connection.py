@@ -23,6 +23,7 @@ from websockets.headers import build_authorization_basic
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from firmware import __version__
 from firmware.clock import Clock
 from firmware.ocpp.settings import OcppSettings
 
@@ -110,7 +111,7 @@ class OcppLink:
             # A peer that stopped reading never completes the closing handshake: do not wait long for it.
             "close_timeout": min(ping, CLOSE_TIMEOUT_S) if ping else CLOSE_TIMEOUT_S,
             "proxy": None, "compression": None, "max_size": MAX_MESSAGE_BYTES,
-            "user_agent_header": "chargepi",
+            "user_agent_header": f"chargepi/{__version__}",
         }
         ctx = tls_context(self._settings)
         if ctx is not None:
