@@ -133,7 +133,11 @@ def build_gpio(ctx: BuildContext, connector: ConnectorSettings | None, part: str
         )
     if isinstance(config, cfg.GpioInputConfig):
         return DebouncedInput(
-            input_spec(config.input), clock, config.debounce_ms / 1000, name=part.replace("_", " ")
+            input_spec(config.input),
+            clock,
+            config.debounce_ms / 1000,
+            name=part.replace("_", " "),
+            immediate_activation=part == "emergency_stop",
         )
     if isinstance(config, cfg.GpioLedConfig):
         return SingleLedIndicator(output_spec(config.led))

@@ -180,6 +180,10 @@ async def check_rfid(clock: Clock, hardware: StationHardware, timeout_s: float, 
     readers = [r for r in [hardware.token_reader, *(c.token_reader for c in hardware.connectors)] if r]
     if not readers or timeout_s <= 0:
         return
+    broken = [str(e) for r in readers if (e := getattr(r, "last_error", None))]
+    if broken:
+        report(Check("rfid", False, "; ".join(broken)))
+        return
     loop = asyncio.get_running_loop()
     seen: asyncio.Future[str] = loop.create_future()
 

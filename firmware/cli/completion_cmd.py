@@ -55,7 +55,8 @@ def bash_script(parser: argparse.ArgumentParser) -> str:
         for option, (kind, choices) in node["values"].items():
             pattern = shlex.quote(f"{path}|{option}")
             if kind == "choices":
-                values.append(f"        {pattern}) COMPREPLY=($(compgen -W {shlex.quote(' '.join(map(str, choices)))}"
+                words_list = shlex.quote(" ".join(map(str, choices)))
+                values.append(f"        {pattern}) COMPREPLY=($(compgen -W {words_list}"
                               ' -- "$cur")); return ;;')
             elif kind == "file":
                 values.append(f'        {pattern}) COMPREPLY=($(compgen -f -- "$cur")); return ;;')

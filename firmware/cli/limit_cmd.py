@@ -49,11 +49,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     clear_parser.set_defaults(handler=run_clear)
 
 
-def _print(result: Any) -> int:
+def _print(result: Any, empty: str = "no external limit set") -> int:
     if not isinstance(result, dict):
         fail(f"unexpected answer from the controller: {result!r}", 1)
     if not result:
-        print("no external limit set")
+        print(empty)
     for connector, entry in result.items():
         until = f" until {entry['until']}" if entry.get("until") else ""
         print(f"connector {connector}: {entry['amps']:g} A{until}")
@@ -66,4 +66,5 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_clear(args: argparse.Namespace) -> int:
-    return _print(control(args, "limit", action="clear", connector=args.connector))
+    return _print(control(args, "limit", action="clear", connector=args.connector),
+                  empty="external limit cleared")

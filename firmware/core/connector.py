@@ -54,6 +54,7 @@ from hal.types import (
     PilotOutput,
     PilotOutputMode,
     ProximityReading,
+    SelfTestResult,
 )
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ OVERCURRENT_TIMEOUT_S = 7.0
 MIN_PAUSE_S = 10.0  # after a limit pause, resume no sooner (min 10 s between contactor closings, §8)
 METER_FAILURES_FOR_FAULT = 3
 JOURNAL_INTERVAL_S = 60.0
+# RCM self test before each session and at least every 24 h (Easee manual, hardware.md §4.1).
+RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
 PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
 STATES = [s.value for s in ConnectorStatus]
@@ -152,6 +155,9 @@ class ConnectorController:
         self._timers: dict[str, Timer] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._lock_task: asyncio.Task[None] | None = None
+        self._rcm_task: asyncio.Task[None] | None = None
+        self._rcm_tested_at = float("-inf")
+        self.rcm_self_test: dict[str, Any] | None = None
         self._reported: tuple[ConnectorStatus, ErrorCode] | None = None
         self._contactor_reported = False
         self._unsubscribe: list[Callable[[], None]] = []
@@ -211,6 +217,8 @@ class ConnectorController:
         self._spawn(self._meter_loop())
         if self.hw.temperature is not None:
             self._spawn(self._temperature_loop())
+        if self.hw.rcm is not None:
+            self._spawn(self._rcm_periodic())
         self.reconcile()
 
     async def stop(self) -> None:
@@ -222,8 +230,7 @@ class ConnectorController:
             timer.cancel()
         self._timers.clear()
         tasks = list(self._tasks)
-        if self._lock_task is not None:
-            tasks.append(self._lock_task)
+        tasks += [t for t in (self._lock_task, self._rcm_task) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -293,7 +300,9 @@ class ConnectorController:
         if state == previous:
             return
         self._publish(PilotChanged(self.id, state, self.clock.now()))
-        if previous not in PLUGGED and state in PLUGGED:
+        # Only A -> B/C/D is a plug-in: E/F readings while we signal a fault or unavailability say
+        # nothing about the cable, and the car reappearing after them is the same car.
+        if previous == CPState.A and state in PLUGGED:
             self.cp = state
             self._on_plugged()
         elif state == CPState.A:
@@ -415,6 +424,7 @@ class ConnectorController:
         self._publish(SessionStarted(self.id, session.session_id, id_tag, reading_wh,
                                      session.started_at, reservation_id))
         self._ensure_locked()
+        self._run_rcm_self_test()
 
     def resume_session(self, saved: JournaledSession) -> None:
         """Continue a session that a power cut interrupted (power_loss_policy = resume)."""
@@ -527,6 +537,41 @@ class ConnectorController:
         if self.hw.lock is None:
             return None
         return await self._do_unlock()
+
+    # ------------------------------------------------------------------------------------------------
+    # residual current monitor self test
+    def _run_rcm_self_test(self) -> None:
+        if self.hw.rcm is None or self._rcm_task is not None or self.hw.contactor.commanded_closed:
+            return
+        self.interlock.set_rcm_ready(False)
+        self._rcm_task = asyncio.ensure_future(self._do_rcm_self_test())
+
+    async def _do_rcm_self_test(self) -> None:
+        assert self.hw.rcm is not None
+        try:
+            result = await self.hw.rcm.self_test()
+        except Exception as exc:
+            log.exception("connector %s: RCM self test crashed", self.id)
+            result = SelfTestResult(False, f"self test crashed: {exc}")
+        finally:
+            self._rcm_task = None
+        self._rcm_tested_at = self.clock.monotonic()
+        self.rcm_self_test = {"at": self.clock.now().isoformat().replace("+00:00", "Z"),
+                              "passed": result.passed, "detail": result.detail}
+        if result.passed:
+            self.interlock.set_rcm_ready(True)
+        else:
+            log.error("connector %s: RCM self test failed: %s", self.id, result.detail)
+            self._set_fault(Fault.RCD_SELFTEST, True)
+        self.reconcile()
+
+    async def _rcm_periodic(self) -> None:
+        """Test at start-up, then whenever 24 h have passed and no power flows."""
+        while True:
+            due = self.clock.monotonic() - self._rcm_tested_at >= RCM_SELFTEST_INTERVAL_S
+            if due and self.session is None:
+                self._run_rcm_self_test()
+            await self.clock.sleep(3600.0)
 
     # ------------------------------------------------------------------------------------------------
     # availability and reservation
@@ -823,6 +868,7 @@ class ConnectorController:
             {True: "locked", False: "unlocked", None: "unknown"}[lock.locked],
             "faults": sorted(f.value for f in self.faults),
             "operative": self.operative,
+            "rcm_self_test": self.rcm_self_test,
             "temperature_c": self.temperature_c,
             "meter": meter,
             "session": self.session.describe() if self.session else None,

@@ -6,9 +6,10 @@ connector controller) is only notified afterwards, so a busy event loop or a slo
 delay opening. Closing, in contrast, is always requested by the controller and re-checked here.
 
 The contactor may be closed only while all of these hold (hardware.md §4.2 "Closing logic"):
-the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed and no
-blocking fault is active. Losing any of them except PWM opens at once; PWM off (C1) is handled by the
-controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via hardware.md §2).
+the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed,
+the RCM has passed its self test and no blocking fault is active. Losing any of them except PWM opens
+at once; PWM off (C1) is handled by the controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via
+hardware.md §2).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class SafetyInterlock:
         self._lock = threading.RLock()
         self._permit = False
         self._lock_ok = hardware.lock is None
+        self._rcm_ready = hardware.rcm is None  # set once the RCM self test has passed
         self._faults: set[Fault] = set()
         self._reading = PilotReading(CPState.A, 12.0, -12.0)
         self._output = PilotOutput(PilotOutputMode.HIGH)
@@ -140,6 +142,8 @@ class SafetyInterlock:
             return f"cp:{self._reading.state.value}"
         if not self._lock_ok:
             return "lock"
+        if not self._rcm_ready:
+            return "rcm-selftest"
         return None
 
     def may_close(self) -> bool:
@@ -200,6 +204,12 @@ class SafetyInterlock:
     def set_lock_confirmed(self, confirmed: bool) -> None:
         with self._lock:
             self._lock_ok = confirmed or self._hw.lock is None
+            self._enforce()
+
+    def set_rcm_ready(self, ready: bool) -> None:
+        """False while the RCM self test runs or has not passed: closing is refused."""
+        with self._lock:
+            self._rcm_ready = ready or self._hw.rcm is None
             self._enforce()
 
     def set_pilot(self, output: PilotOutput) -> None:

@@ -5,6 +5,7 @@ It implements `firmware.core.api.StationApi`, the only door through which adapte
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -50,6 +51,8 @@ class Station:
         self._authorizer: Authorizer = FreeCharging()
         self.set_authorizer(FreeCharging(), auto_start=True)
         self._unsubscribe: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[bool]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.started = False
 
     # --- events -------------------------------------------------------------------------------------
@@ -66,6 +69,7 @@ class Station:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         for part in self.hardware.parts():
             await part.start()
         for controller in self.connectors.values():
@@ -85,6 +89,9 @@ class Station:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        self._loop = None
+        for task in list(self._tasks):
+            task.cancel()
         for controller in self.connectors.values():
             await controller.stop()
         for part in reversed(self.hardware.parts()):
@@ -130,8 +137,14 @@ class Station:
         return lambda tag: self._token_from_reader(tag, connector_id)
 
     def _token_from_reader(self, id_tag: str, connector_id: int | None) -> None:
-        controller = next(iter(self.connectors.values()))
-        controller._spawn(self.present_token(id_tag, connector_id))
+        """Reader callbacks may come from a driver thread: hop onto the loop."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._start_token_task, id_tag, connector_id)
+
+    def _start_token_task(self, id_tag: str, connector_id: int | None) -> None:
+        task = asyncio.ensure_future(self.present_token(id_tag, connector_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _pick_connector(self, id_tag: str, connector_id: int | None) -> ConnectorController | None:
         if connector_id is not None:

@@ -78,14 +78,22 @@ class Subscribers(Generic[T]):
 class DebouncedInput:
     """A digital input reported after it has been stable for `debounce_s` (restarted by every edge).
     Edges may arrive on gpiozero's thread; the settling runs on the event loop through the Clock, and
-    subscribers are called there. With debounce_s == 0 the change is pushed at once from the pin thread."""
+    subscribers are called there. With debounce_s == 0, or for the activation of an input built with
+    `immediate_activation` (emergency stop), the change is pushed at once from the pin thread."""
 
     def __init__(
-        self, spec: InputSpec, clock: Clock, debounce_s: float, pin_factory: Any = None, name: str = "input"
+        self,
+        spec: InputSpec,
+        clock: Clock,
+        debounce_s: float,
+        pin_factory: Any = None,
+        name: str = "input",
+        immediate_activation: bool = False,
     ) -> None:
         self.spec = spec
         self._clock = clock
         self._debounce_s = debounce_s
+        self._immediate = immediate_activation
         self._factory = pin_factory
         self.name = name
         self._device: Any = None
@@ -127,6 +135,14 @@ class DebouncedInput:
     def _edge(self) -> None:
         if self._debounce_s <= 0:
             self._settle()
+            return
+        if (
+            self._immediate
+            and not self._active
+            and self._device is not None
+            and input_active(self._device, self.spec)
+        ):
+            self._settle()  # safety input: act on the press at once, only the release is debounced
             return
         loop = self._loop
         if loop is None or loop.is_closed():

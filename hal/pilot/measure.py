@@ -180,6 +180,7 @@ class PilotMonitor:
         self._subscribers: list[Callable[[PilotReading], None]] = []
         self._diode_latched = False
         self._published: PilotReading | None = None
+        self._failing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.burst_time_s = 0.0
@@ -221,8 +222,13 @@ class PilotMonitor:
         output = self._output()
         try:
             raw = self._sampler.measure(output)
+            if self._failing:
+                self._failing = False
+                log.warning("control pilot measurement works again")
         except Exception as exc:  # a dead ADC must fail safe: report an invalid pilot
-            log.error("control pilot measurement failed: %s", exc)
+            if not self._failing:  # once, not every few ms
+                log.error("control pilot measurement failed: %s", exc)
+            self._failing = True
             raw = PilotReading(CPState.INVALID, 0.0, 0.0)
         self.burst_time_s = time.perf_counter() - started
         if self._output() != output:  # the output changed during the burst: it mixes two waveforms

@@ -142,10 +142,6 @@ class PilotGenerator:
     def duty_resolution_percent(self) -> float:
         return self._line.resolution_percent
 
-    @property
-    def can_switch_off(self) -> bool:
-        return self._enable_pin is not None
-
     async def open(self) -> None:
         if self._enable_pin is not None:
             from gpiozero import DigitalOutputDevice

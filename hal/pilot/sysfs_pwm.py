@@ -65,10 +65,6 @@ class SysfsPwm:
             raise HalError("PWM channel used before start()")
         return self._dir
 
-    @property
-    def duty_ns(self) -> int:
-        return self._duty_ns
-
     async def open(self) -> None:
         chip = (
             find_chip(self._root, self.channel)

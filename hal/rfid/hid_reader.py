@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from firmware.clock import Clock
-from hal.contract import HalError, Unsubscribe
+from hal.contract import Unsubscribe
 from hal.rfid.uid import UidPublisher, uid_bytes_from_decimal, uid_bytes_from_text
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ KEY_CHARS = {
     82: "0",
 }
 ENTER_KEYS = {28, 96}  # KEY_ENTER, KEY_KPENTER
+REOPEN_S = 5.0
 
 
 class HidTokenReader:
@@ -70,6 +71,7 @@ class HidTokenReader:
         self._digits = digits
         self._publisher = UidPublisher(clock, case, reverse_bytes, debounce_s)
         self._fd: int | None = None
+        self.last_error: str | None = None  # why the reader is not usable right now
         self._typed = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -77,15 +79,27 @@ class HidTokenReader:
     def subscribe(self, callback: Callable[[str], None]) -> Unsubscribe:
         return self._publisher.subscribe(callback)
 
-    async def start(self) -> None:
+    def _open(self) -> bool:
         try:
-            self._fd = os.open(self._device, os.O_RDONLY | os.O_NONBLOCK)
+            fd = os.open(self._device, os.O_RDONLY | os.O_NONBLOCK)
         except OSError as exc:
-            raise HalError(
+            if self.last_error is None:
+                log.error(
+                    "RFID reader: cannot open %s: %s; retrying every %.0f s", self._device, exc, REOPEN_S
+                )
+            self.last_error = (
                 f"RFID reader: cannot open {self._device}: {exc} (is the user in the `input` group?)"
-            ) from exc
+            )
+            return False
         with contextlib.suppress(OSError):  # only real evdev devices can be grabbed
-            fcntl.ioctl(self._fd, EVIOCGRAB, 1)
+            fcntl.ioctl(fd, EVIOCGRAB, 1)
+        self._fd = fd
+        self.last_error = None
+        return True
+
+    async def start(self) -> None:
+        """Open the device; a missing reader is logged and retried (it must not stop the charger)."""
+        self._open()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="rfid-hid", daemon=True)
         self._thread.start()
@@ -108,9 +122,12 @@ class HidTokenReader:
 
     def _run(self) -> None:
         pending = b""
-        fd = self._fd
-        assert fd is not None
         while not self._stop.is_set():
+            fd = self._fd
+            if fd is None:
+                if not self._open():
+                    self._stop.wait(REOPEN_S)
+                continue
             ready, _, _ = select.select([fd], [], [], 0.2)
             if not ready:
                 continue
@@ -118,9 +135,10 @@ class HidTokenReader:
                 data = os.read(fd, EVENT.size * 64)
             except BlockingIOError:
                 continue
-            except OSError as exc:
+            except OSError as exc:  # unplugged: reopen
                 log.error("RFID reader %s failed: %s", self._device, exc)
-                self._stop.wait(1.0)
+                self.last_error = f"RFID reader {self._device}: {exc}"
+                self._close_fd()
                 continue
             if not data:  # writer side closed (pipes in tests); wait for more
                 self._stop.wait(0.05)
@@ -131,11 +149,15 @@ class HidTokenReader:
                 pending = pending[EVENT.size :]
                 self.handle_event(ev_type, code, value)
 
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
     async def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._close_fd()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.clock import Clock
-from hal.contract import HalError, Unsubscribe
+from hal.contract import Unsubscribe
 from hal.rfid.uid import UidPublisher, uid_bytes_from_text
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class SerialTokenReader:
         self._baudrate = baudrate
         self._publisher = UidPublisher(clock, case, reverse_bytes, debounce_s)
         self._serial: Any = None
+        self.last_error: str | None = None  # why the reader is not usable right now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -42,10 +43,13 @@ class SerialTokenReader:
         return serial.serial_for_url(self._port, baudrate=self._baudrate, timeout=0.2)
 
     async def start(self) -> None:
+        """Open the port; a missing reader is logged and retried (it must not stop the charger)."""
         try:
             self._serial = self._open()
+            self.last_error = None
         except Exception as exc:
-            raise HalError(f"RFID reader: cannot open {self._port}: {exc}") from exc
+            self.last_error = f"RFID reader: cannot open {self._port}: {exc}"
+            log.error("%s; retrying every %.0f s", self.last_error, REOPEN_S)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="rfid-serial", daemon=True)
         self._thread.start()
@@ -66,9 +70,15 @@ class SerialTokenReader:
             try:
                 if self._serial is None:
                     self._serial = self._open()
+                    self.last_error = None
+                    log.info("RFID reader on %s opened", self._port)
                 chunk = self._serial.read(64)
             except Exception as exc:
-                log.error("RFID reader on %s failed: %s; reopening in %.0f s", self._port, exc, REOPEN_S)
+                if self.last_error is None:
+                    log.error(
+                        "RFID reader on %s failed: %s; reopening every %.0f s", self._port, exc, REOPEN_S
+                    )
+                self.last_error = f"RFID reader on {self._port}: {exc}"
                 self._close_port()
                 self._stop.wait(REOPEN_S)
                 continue

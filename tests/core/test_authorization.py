@@ -131,3 +131,16 @@ async def test_reservation_by_parent_and_expiry(make_harness):
     await h.advance(61)
     assert h.connector().status.value == "Available"
     assert h.station.cancel_reservation(11) is False
+
+
+async def test_a_card_read_in_the_reader_thread_starts_the_session(make_harness):
+    import threading
+
+    h = await ocpp_like(make_harness)
+    h.sim.plug()
+    await h.settle()
+    reader = threading.Thread(target=h.sim.swipe, args=("AA",))
+    reader.start()
+    reader.join()
+    await h.advance(2)
+    assert h.connector().status.value == "Charging"

@@ -181,3 +181,39 @@ async def test_safety_path_runs_in_the_reporting_thread(make_harness):
     await h.settle()
     assert h.connector().status.value == "Available"
     assert any(isinstance(e, FaultChanged) for e in h.events) is False
+
+
+async def test_rcm_self_test_before_each_session_and_every_24_hours(make_harness):
+    h = await make_harness()
+    first = h.connector().rcm_self_test
+    assert first is not None and first["passed"]  # at start-up
+    await h.advance(10)
+    h.sim.plug()
+    await h.advance(2)
+    assert h.connector().rcm_self_test["at"] != first["at"]  # again before the session
+    h.sim.unplug()
+    await h.settle()
+    h.sim.inject("rcd-selftest")
+    await h.advance(25 * 3600)  # the daily test finds the broken monitor
+    assert not h.connector().rcm_self_test["passed"]
+    assert last_status(h).error_code.value == "GroundFailure"
+    h.sim.clear("rcd-selftest")
+    h.sim.plug()
+    await h.advance(3)
+    assert not h.sim.contactor.commanded_closed  # latched until a technician clears it
+    from firmware.core.vocabulary import Fault
+    assert h.station.clear_fault(1, Fault.RCD_SELFTEST)
+    await h.advance(3)
+    assert h.sim.contactor.commanded_closed
+
+
+async def test_a_fault_does_not_start_a_second_session(make_harness):
+    from firmware.core.events import SessionStarted
+
+    h = await charging(make_harness)
+    h.sim.inject("rcd")
+    await h.advance(1)  # state F for 300 ms, then +12 V: the car shows B again
+    h.sim.clear("rcd")
+    await h.advance(3)
+    assert len(h.of_type(SessionStarted)) == 1
+    assert h.connector().status.value == "Charging"

@@ -234,12 +234,36 @@ async def test_debounced_input(pins: MockFactory) -> None:
     estop.subscribe(presses.append)
     assert estop.active is False
     pins.pin(16).drive_low()
+    assert presses == [True] and estop.active  # a press acts at once, from the pin thread
+    pins.pin(16).drive_high()  # released (bouncing) ...
+    pins.pin(16).drive_low()
+    pins.pin(16).drive_high()
     await clock.settle()
     await clock.advance(0.01)
-    assert presses == []
+    assert presses == [True]  # ... the release is debounced
     await clock.advance(0.015)
-    assert presses == [True] and estop.active
+    assert presses == [True, False] and not estop.active
     await estop.stop()
+
+
+async def test_demand_response_input_is_debounced(pins: MockFactory) -> None:
+    clock = SimClock()
+    dr = build(
+        clock,
+        "demand_response",
+        {"driver": "gpio", "input": {"pin": 20, "pull": "down"}, "debounce_ms": 50},
+        cfg.GpioInputConfig,
+    )
+    await dr.start()
+    changes: list[bool] = []
+    dr.subscribe(changes.append)
+    pins.pin(20).drive_high()
+    await clock.settle()
+    await clock.advance(0.03)
+    assert changes == []
+    await clock.advance(0.03)
+    assert changes == [True]
+    await dr.stop()
 
 
 async def test_leds(pins: MockFactory) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import gpiozero
 import pytest
 from gpiozero.pins.mock import MockFactory
 
@@ -274,3 +275,26 @@ async def test_proximity_ratings(pins: MockFactory, ohms: float, rating: CableAm
     pp.poll_once()
     assert seen[-1].fault and seen[-1].ampacity == CableAmpacity.NONE
     await pp.stop()
+
+
+async def test_a_dead_adc_reads_as_an_invalid_pilot(
+    rig: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pilot, car, seen, _ = rig
+    car.show(12.0)
+    polls(pilot, 2)
+
+    def transfer_fails(self: Any) -> float:
+        raise OSError("SPI transfer failed")
+
+    with monkeypatch.context() as patch:  # the ADC stops answering
+        patch.setattr(gpiozero.MCP3008, "value", property(transfer_fails))
+        polls(pilot, 5)
+        assert seen[-1].state == CPState.INVALID  # fails safe: the core opens the contactor
+    assert sum("measurement failed" in r.message for r in caplog.records) == 1  # logged once
+    car.adc.set_voltages(0, [0.0])  # MISO stuck low: code 0 = far below -12 V
+    polls(pilot, 2)
+    assert pilot.read().state == CPState.INVALID
+    car.show(12.0)
+    polls(pilot, 2)
+    assert seen[-1].state == CPState.A

@@ -117,11 +117,38 @@ async def test_hid_keyboard_reader(tmp_path: Path) -> None:
         await reader.stop()
 
 
-async def test_hid_hex_reader_and_missing_device(tmp_path: Path) -> None:
-    reader = HidTokenReader(str(tmp_path / "nope"), SimClock())
-    with pytest.raises(Exception, match="input` group"):
-        await reader.start()
-    hex_reader = HidTokenReader(str(tmp_path / "nope"), SimClock(), digits="hex")
+async def test_missing_readers_do_not_stop_the_charger(tmp_path: Path) -> None:
+    hid = HidTokenReader(str(tmp_path / "event9"), SimClock())
+    await hid.start()  # no exception: the controller must still charge
+    assert hid.last_error is not None and "input` group" in hid.last_error
+    await hid.stop()
+    serial_reader = SerialTokenReader(str(tmp_path / "ttyNOPE"), 9600, SimClock())
+    await serial_reader.start()
+    assert serial_reader.last_error is not None and "ttyNOPE" in serial_reader.last_error
+    await serial_reader.stop()
+
+
+async def test_hid_reader_plugged_in_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hal.rfid.hid_reader.REOPEN_S", 0.05)
+    fifo = tmp_path / "event1"
+    reader = HidTokenReader(str(fifo), SimClock())
+    got: queue.Queue[str] = queue.Queue()
+    reader.subscribe(got.put)
+    await reader.start()
+    assert reader.last_error is not None
+    os.mkfifo(fifo)  # the reader appears
+    writer = os.open(fifo, os.O_WRONLY)  # blocks until the reader thread has opened it
+    try:
+        os.write(writer, key_events("DEADBEEF"))
+        assert got.get(timeout=3) == "DEADBEEF"
+        assert reader.last_error is None
+    finally:
+        os.close(writer)
+        await reader.stop()
+
+
+def test_hid_hex_reader_keys() -> None:
+    hex_reader = HidTokenReader("/dev/input/event-unused", SimClock(), digits="hex")
     got: list[str] = []
     hex_reader.subscribe(got.append)
     for chunk in (key_events("04A2B3C4"),):

@@ -118,5 +118,5 @@ async def test_cli_sets_and_clears_through_the_control_socket(capsys: pytest.Cap
         args = parser.parse_args(["limit", "clear", "--config", str(config)])
         assert await asyncio.to_thread(args.handler, args) == 0
         assert station.limit("external", 1) is None
-        assert "no external limit set" in capsys.readouterr().out
+        assert "external limit cleared" in capsys.readouterr().out
         await server.close()

@@ -23,7 +23,7 @@ from pathlib import Path
 from firmware.app import Application
 from firmware.clock import RealClock
 from firmware.settings import load_settings
-from hal.fake import SimulatedConnector, SimulatedStation
+from hal.fake import SimulatedConnector
 
 EVENT_KINDS = ("cp-c-to-b", "rcd-trip", "unplug", "emergency-stop")
 
@@ -55,8 +55,11 @@ def wait_until(predicate: Callable[[], bool], describe: Callable[[], object],
         time.sleep(0.0005)
 
 
-def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: list[str],
+def inject_events(app: Application, connector: SimulatedConnector, kinds: list[str],
                   opened_at: list[float], latencies: list[float]) -> None:
+    sim = app.simulation
+    assert sim is not None
+    controller = app.station.connector(connector.connector_id)
     estop = sim.emergency_stop
     assert estop is not None
     rng = random.Random(61851)
@@ -76,7 +79,8 @@ def inject_events(sim: SimulatedStation, connector: SimulatedConnector, kinds: l
             estop.set(True)
         if len(opened_at) == before:
             raise RuntimeError(f"{kind} #{len(latencies)}: the contactor was not opened in the reporting "
-                               f"thread; {connector.snapshot()}")
+                               f"thread (last opened for {controller.interlock.last_open_reason}); "
+                               f"{controller.describe()}")
         latencies.append(opened_at[before] - t0)
         # restore: the controller closes again through its normal (loop) path
         if kind == "cp-c-to-b":
@@ -119,7 +123,7 @@ async def run(events: int, busy_ms: float) -> dict[str, float]:
     kinds = [EVENT_KINDS[i % len(EVENT_KINDS)] for i in range(events)]
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.to_thread(inject_events, sim, connector, kinds, opened_at, latencies)
+    await asyncio.to_thread(inject_events, app, connector, kinds, opened_at, latencies)
     elapsed = time.perf_counter() - started
     stop.set()
     chunks = await hog
