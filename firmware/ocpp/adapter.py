@@ -43,6 +43,7 @@ from firmware.ocpp.connection import OcppLink
 from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, rfc3339
 from firmware.settings import Settings
 from hal.types import MeterReading
@@ -102,7 +103,8 @@ class OcppAdapter:
         db_path.chmod(0o600)  # holds idTags and the Basic auth password
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "")
+        profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "") + (
+            ",FirmwareManagement" if self.settings.firmware.install_command else "")
         keys = standard_keys(len(station.connector_ids), profiles,
                              connection_timeout_s=round(settings.station.connection_timeout_s),
                              security_profile=self.settings.security_profile,
@@ -148,6 +150,7 @@ class OcppAdapter:
         # Subscribe now, before the station starts: it reports sessions cut by a power loss at start-up.
         self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        self.firmware_management = FirmwareManagement(self, state_dir)
         control.register("ocpp", self._control)
         station.add_status_section("ocpp", self.status)
         station.add_connector_status_field("transaction", self.transaction_status)
@@ -700,6 +703,10 @@ class OcppAdapter:
             log.exception("reset preparation failed; restarting anyway")
         log.warning("%s reset requested by the CSMS: restarting", "hard" if hard else "soft")
         self._restart(hard)
+
+    def restart_now(self) -> None:
+        """Restart the service (e.g. to activate installed firmware); sessions must have ended."""
+        self._restart(False)
 
     async def send_triggered(self, message: str, connector_id: int | None) -> None:
         try:

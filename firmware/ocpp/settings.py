@@ -12,6 +12,29 @@ from firmware.ocpp.v16.configuration import describe, normalise, preset_text, st
 Scalar = bool | int | float | str
 
 
+class FirmwareSettings(BaseModel):
+    """UpdateFirmware: how a downloaded firmware file is installed (none configured: not offered)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # argv list (the file is appended) or a shell string (the file is $1); exit status 0 = installed
+    install_command: list[str] | str = Field(default_factory=list)
+    ca_file: Path | None = None  # CA for HTTPS downloads; default: the system trust store
+    download_timeout_s: float = Field(300.0, gt=0, le=3600)
+    install_timeout_s: float = Field(1800.0, gt=0, le=7200)
+
+
+class DiagnosticsSettings(BaseModel):
+    """GetDiagnostics: what goes into the archive and how it is uploaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_paths: list[Path] = Field(default_factory=list)  # files or directories
+    journal_units: list[str] = Field(default_factory=lambda: ["chargepi"])  # systemd units' journals
+    upload_method: Literal["PUT", "POST"] = "PUT"  # for http(s) locations
+    upload_timeout_s: float = Field(120.0, gt=0, le=3600)
+
+
 class OcppSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -31,6 +54,8 @@ class OcppSettings(BaseModel):
     log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
     # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
     configuration: dict[str, Scalar] = Field(default_factory=dict)
+    firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
+    diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
 
     @model_validator(mode="after")
     def _consistent(self) -> OcppSettings:
