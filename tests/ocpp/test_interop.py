@@ -100,7 +100,10 @@ async def test_csms_initiated_calls_pass_strict_validation(
     make_harness: HarnessFactory, interop_csms: InteropCsms
 ) -> None:
     csms = interop_csms
-    h = await make_harness(ocpp=section(csms), connectors=[{"id": 1}, {"id": 2}])
+    h = await make_harness(
+        ocpp=section(csms, firmware={"install_command": "true"}, diagnostics={"journal_units": []}),
+        connectors=[{"id": 1}, {"id": 2}],
+    )
     await online(h)
     expiry = rfc3339(h.clock.now() + timedelta(minutes=10))
     calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
@@ -133,6 +136,31 @@ async def test_csms_initiated_calls_pass_strict_validation(
         ("RemoteStartTransaction", {"idTag": "T1", "connectorId": 1}, {"status": "Accepted"}),
         ("UnlockConnector", {"connectorId": 2}, {}),
         ("GetCompositeSchedule", {"connectorId": 1, "duration": 600}, {}),
+        (
+            "SetChargingProfile",
+            {
+                "connectorId": 2,
+                "csChargingProfiles": {
+                    "chargingProfileId": 5,
+                    "stackLevel": 0,
+                    "chargingProfilePurpose": "TxDefaultProfile",
+                    "chargingProfileKind": "Relative",
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.5}],
+                    },
+                },
+            },
+            {"status": "Accepted"},
+        ),
+        ("ClearChargingProfile", {"id": 5}, {"status": "Accepted"}),
+        # Nothing listens on port 9: the download and the upload fail and say so.
+        (
+            "UpdateFirmware",
+            {"location": "http://127.0.0.1:9/fw.bin", "retrieveDate": rfc3339(h.clock.now())},
+            {},
+        ),
+        ("GetDiagnostics", {"location": "http://127.0.0.1:9/diag/"}, {}),
     ]
     for message in (
         "BootNotification",
@@ -159,6 +187,10 @@ async def test_csms_initiated_calls_pass_strict_validation(
     tx = h.app.ocpp.active_transaction_id(1)
     assert (await csms.call(CP, "RemoteStopTransaction", {"transactionId": tx}))["status"] == "Accepted"
     await csms.wait_for("StopTransaction", lambda p: p["reason"] == "Remote")
+    await csms.wait_for("FirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed")
+    await csms.wait_for("DiagnosticsStatusNotification", lambda p: p["status"] == "UploadFailed")
+    assert (await csms.call(CP, "Reset", {"type": "Soft"}))["status"] == "Accepted"
+    await eventually(lambda: h.app._exit is not None and h.app._exit.done(), h.clock, 0.2, within=15)
     clean(csms)
 
 
