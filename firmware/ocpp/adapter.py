@@ -212,6 +212,8 @@ class OcppAdapter:
             "last_error": self.link.last_error, "queue_depth": self.outbox.depth(),
             "transaction_queue_depth": self.outbox.durable_depth(),
             "local_list_version": self.authorizer.list_version,
+            "local_list_size": self.authorizer.list_size(), "auth_cache_size": self.authorizer.cache_size(),
+            "connections": self.link.connections,
         }
 
     def transaction_status(self, connector_id: int) -> dict[str, Any] | None:

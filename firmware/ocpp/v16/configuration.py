@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["bool", "int", "csl", "str"]
-ChangeStatus = Literal["Accepted", "Rejected", "RebootRequired", "NotSupported"]
+# Never RebootRequired: every supported key takes effect without a restart (WebSocketPingInterval from the
+# next connection, AuthorizationKey by reconnecting at once).
+ChangeStatus = Literal["Accepted", "Rejected", "NotSupported"]
 
 # Measurands the meter path can deliver (hal.types.MeterReading plus the offered current from the core).
 SUPPORTED_MEASURANDS = (
@@ -35,7 +37,6 @@ class KeySpec:
     kind: Kind
     default: str
     writable: bool = True
-    reboot_required: bool = False
     minimum: int | None = None
     maximum: int | None = None
     allowed: tuple[str, ...] | None = None  # for csl: every element must be one of these
@@ -190,7 +191,7 @@ class ConfigurationStore:
         self._db.commit()
         for listener in self._listeners:
             listener(name, canonical)
-        return "RebootRequired" if spec.reboot_required else "Accepted"
+        return "Accepted"
 
     def report(self, names: list[str] | None) -> tuple[list[dict[str, object]], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey names)."""
