@@ -544,10 +544,23 @@ class OcppAdapter:
         if self.outbox.end(session_id, payload):
             self._wake_outbox()
 
+    def _meter_value(self, connector_id: int, when: datetime, reading: MeterReading, key: str,
+                     context: str) -> dict[str, Any] | None:
+        """One MeterValue with the measurands configured under `key` (None if none can be given)."""
+        measurands = self.config.get_list(key)
+        temperature = self._temperature(connector_id) if "Temperature" in measurands else None
+        return meter_value(when, reading, measurands, context, self._offered.get(connector_id), temperature)
+
+    def _temperature(self, connector_id: int) -> float | None:
+        """The connector's temperature sensor, as the core reports it in the status document."""
+        for connector in self.station.snapshot().get("connectors", []):
+            if connector.get("id") == connector_id and connector.get("temperature_c") is not None:
+                return float(connector["temperature_c"])
+        return None
+
     def _tx_sample(self, session_id: str, connector_id: int, when: datetime, context: str,
                    reading: MeterReading, key: str) -> None:
-        offered = self._offered.get(connector_id)
-        value = meter_value(when, reading, self.config.get_list(key), context, offered)
+        value = self._meter_value(connector_id, when, reading, key, context)
         if value is not None:
             self.outbox.add_tx_data(session_id, value)
 
@@ -591,8 +604,8 @@ class OcppAdapter:
             if interval <= 0 or latest is None:
                 continue
             now = self.clock.now()
-            value = meter_value(now, latest[0], self.config.get_list("MeterValuesSampledData"),
-                                "Sample.Periodic", self._offered.get(connector_id))
+            value = self._meter_value(connector_id, now, latest[0], "MeterValuesSampledData",
+                                      "Sample.Periodic")
             if value is not None:
                 self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
                                  session_id=session_id)
@@ -627,8 +640,7 @@ class OcppAdapter:
             if latest is None:
                 continue
             session_id = self._session_id(connector_id)
-            value = meter_value(now, latest[0], self.config.get_list("MeterValuesAlignedData"),
-                                "Sample.Clock", self._offered.get(connector_id))
+            value = self._meter_value(connector_id, now, latest[0], "MeterValuesAlignedData", "Sample.Clock")
             if session_id is not None and self.outbox.knows(session_id):
                 if value is not None:
                     self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
@@ -742,8 +754,8 @@ class OcppAdapter:
         latest = self._latest.get(connector_id)
         reading = latest[0] if latest is not None else MeterReading(
             energy_import_wh=await self.station.latest_meter_wh(connector_id))
-        value = meter_value(self.clock.now(), reading, self.config.get_list("MeterValuesSampledData"),
-                            "Trigger", self._offered.get(connector_id))
+        value = self._meter_value(connector_id, self.clock.now(), reading, "MeterValuesSampledData",
+                                  "Trigger")
         if value is None:
             return
         session_id = self._session_id(connector_id)

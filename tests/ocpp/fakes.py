@@ -37,6 +37,7 @@ class FakeStation:
         self.sessions: dict[int, dict[str, Any]] = {}
         self.statuses = {c: ConnectorStatus.AVAILABLE for c in self._ids}
         self.energy = {c: 1000.0 for c in self._ids}
+        self.temperatures: dict[int, float] = {}
         self.available: dict[int, bool] = {}
         self.reservations: dict[int, tuple[int, Reservation]] = {}
         self.limits: list[tuple[str, float | None, int | None]] = []
@@ -140,7 +141,10 @@ class FakeStation:
     def snapshot(self) -> dict[str, Any]:
         return {
             "version": 1,
-            "connectors": {c: str(s) for c, s in self.statuses.items()},
+            "connectors": [
+                {"id": c, "status": str(s), "temperature_c": self.temperatures.get(c)}
+                for c, s in self.statuses.items()
+            ],
             "sections": {name: provider() for name, provider in self.sections.items()},
         }
 

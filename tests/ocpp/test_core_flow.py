@@ -75,10 +75,11 @@ async def test_session_start_meter_values_and_stop(harness: Harness) -> None:
     adapter.config.change("MeterValueSampleInterval", "30")
     adapter.config.change(
         "MeterValuesSampledData",
-        "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,Frequency",
+        "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,Frequency,Temperature",
     )
     adapter.config.change("StopTxnSampledData", "Energy.Active.Import.Register,Current.Import")
     station = harness.station
+    station.temperatures[1] = 41.5
     station.meter(1)
     station.start(1, "TAG1")
     await harness.settle()
@@ -106,6 +107,8 @@ async def test_session_start_meter_values_and_stop(harness: Harness) -> None:
     assert by[("Voltage", "L3-N")]["value"] == "229.5"
     assert by[("Power.Active.Import", None)]["value"] == "11040"
     assert "unit" not in by[("Frequency", None)]
+    temperature = by[("Temperature", None)]
+    assert (temperature["value"], temperature["unit"], temperature["location"]) == ("41.5", "Celsius", "Body")
     stop = harness.csms.calls("StopTransaction")[0]
     assert stop["transactionId"] == 101 and stop["meterStop"] == 1376 and stop["reason"] == "Local"
     assert stop["idTag"] == "TAG1"

@@ -58,7 +58,8 @@ async def test_session_passes_strict_validation(
 ) -> None:
     csms = interop_csms
     measurands = (
-        "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,Frequency,Current.Offered"
+        "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,Frequency,Current.Offered,"
+        "Temperature"
     )
     h = await make_harness(
         ocpp=section(
@@ -83,6 +84,10 @@ async def test_session_passes_strict_validation(
     h.sim.swipe("BLOCKED")
     await csms.wait_for("Authorize", lambda p: p["idTag"] == "BLOCKED")
     await drained(h)
+    sampled = [
+        v for _, p in csms.calls("MeterValues", cp=CP) for m in p["meterValue"] for v in m["sampledValue"]
+    ]
+    assert {v["measurand"] for v in sampled} == set(measurands.split(","))
     actions = [a for a, _ in csms.calls(cp=CP)]
     for action in (
         "BootNotification",

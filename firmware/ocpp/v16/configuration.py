@@ -24,6 +24,7 @@ SUPPORTED_MEASURANDS = (
     "Voltage",
     "Frequency",
     "Current.Offered",
+    "Temperature",
 )
 MEASURAND_LIST_MAX = len(SUPPORTED_MEASURANDS)
 LOCAL_LIST_MAX = 1000
