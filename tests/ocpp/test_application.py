@@ -225,3 +225,18 @@ async def test_reservation_with_parent_id_and_expiry(make_harness: HarnessFactor
         h.clock,
         0.5,
     )
+
+
+async def test_unlock_connector_during_a_session(make_harness: HarnessFactory, csms: TestCsms) -> None:
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), station={"free_charging": True})
+    await online(h)
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    await h.advance(10)
+    assert csms.cp is not None
+    answer = await csms.cp.call(call.UnlockConnector(connector_id=1), suppress=False)
+    assert answer.status == "Unlocked"
+    await eventually(lambda: csms.calls("StopTransaction") != [], h.clock, 0.1)
+    assert csms.calls("StopTransaction")[0]["reason"] == "UnlockCommand"
+    assert h.station.snapshot()["connectors"][0]["contactor"]["closed"] is False
