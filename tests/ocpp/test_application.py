@@ -240,3 +240,27 @@ async def test_unlock_connector_during_a_session(make_harness: HarnessFactory, c
     await eventually(lambda: csms.calls("StopTransaction") != [], h.clock, 0.1)
     assert csms.calls("StopTransaction")[0]["reason"] == "UnlockCommand"
     assert h.station.snapshot()["connectors"][0]["contactor"]["closed"] is False
+
+
+async def test_change_availability_scheduled_until_the_session_ends(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), station={"free_charging": True})
+    await online(h)
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    assert csms.cp is not None
+    answer = await csms.cp.call(call.ChangeAvailability(connector_id=0, type="Inoperative"), suppress=False)
+    assert answer.status == "Scheduled"
+    await h.advance(5)
+    assert h.station.session_of(1) is not None  # the session goes on
+    h.sim.unplug()
+
+    def last(connector: int) -> str:
+        return [s["status"] for s in csms.calls("StatusNotification") if s["connectorId"] == connector][-1]
+
+    await eventually(lambda: last(1) == "Unavailable" and last(0) == "Unavailable", h.clock, 0.2)
+    answer = await csms.cp.call(call.ChangeAvailability(connector_id=0, type="Operative"), suppress=False)
+    assert answer.status == "Accepted"
+    await eventually(lambda: last(1) == "Available" and last(0) == "Available", h.clock, 0.2)
