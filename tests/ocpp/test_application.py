@@ -258,7 +258,9 @@ async def test_change_availability_scheduled_until_the_session_ends(
     h.sim.unplug()
 
     def last(connector: int) -> str:
-        return [s["status"] for s in csms.calls("StatusNotification") if s["connectorId"] == connector][-1]
+        return str(
+            [s["status"] for s in csms.calls("StatusNotification") if s["connectorId"] == connector][-1]
+        )
 
     await eventually(lambda: last(1) == "Unavailable" and last(0) == "Unavailable", h.clock, 0.2)
     answer = await csms.cp.call(call.ChangeAvailability(connector_id=0, type="Operative"), suppress=False)
