@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
@@ -24,6 +24,9 @@ from firmware.settings import Settings
 from hal.contract import StationHardware
 from hal.factory import build_station_hardware
 from hal.fake import SimulatedStation
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class Application:
         self.station = Station(settings, hardware, self.clock)
         self.control = ControlServer(settings.station.socket_path)
         self.features: list[Feature] = []
+        self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
         self._register_core_commands()
         self._attach_features()
@@ -71,6 +75,13 @@ class Application:
             from firmware.control.sim_commands import register_sim_commands
 
             register_sim_commands(self.control, self.simulation)
+        if self.settings.ocpp is not None:
+            from firmware.ocpp.adapter import OcppAdapter
+
+            self.ocpp = OcppAdapter(
+                self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
+            self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:
         async def status(args: dict[str, Any]) -> Any:

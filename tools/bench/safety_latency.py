@@ -65,7 +65,7 @@ def inject_events(app: Application, connector: SimulatedConnector, kinds: list[s
     rng = random.Random(61851)
     for kind in kinds:
         wait_until(lambda: connector.contactor.commanded_closed,
-                   lambda kind=kind: (kind, len(latencies), connector.snapshot()))  # type: ignore[misc]
+                   lambda kind=kind: (kind, len(latencies), controller.describe()))  # type: ignore[misc]
         time.sleep(rng.uniform(0, 0.002))  # events arrive at random moments of the loop's work
         before = len(opened_at)
         t0 = time.perf_counter()
@@ -89,9 +89,14 @@ def inject_events(app: Application, connector: SimulatedConnector, kinds: list[s
             connector.clear("rcd")
         elif kind == "unplug":
             connector.plug()
-        else:  # an emergency stop ends the session: the driver unplugs and plugs in again
+        else:  # an emergency stop ends the session: the driver unplugs and plugs in again. (Not within
+            # the 300 ms of state F: while the EVSE drives -12 V the CP cannot see the car at all.)
             estop.set(False)
+            wait_until(lambda: controller.status.value == "Finishing",
+                       lambda: ("estop release", controller.describe()))
             connector.unplug()
+            wait_until(lambda: controller.status.value == "Available",
+                       lambda: ("unplug after estop", controller.describe()))
             connector.plug()
 
 

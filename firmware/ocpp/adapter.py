@@ -1,0 +1,782 @@
+"""The OCPP 1.6J adapter: turns core events into OCPP messages and CSMS requests into StationApi calls.
+
+Owns the websocket link, the registration (BootNotification) state, heartbeats, meter value timers, the
+persistent outbox and the local authorizer. One OCPP session runs per websocket connection; everything
+that must survive it (queued transaction messages, configuration, local list) lives in SQLite under
+`<state_dir>/ocpp.sqlite3`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from ocpp import messages as ocpp_messages
+from ocpp.exceptions import OCPPError
+from ocpp.v16 import call
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from firmware.clock import Clock
+from firmware.control.server import ControlError, ControlServer
+from firmware.core.api import StationApi
+from firmware.core.events import (
+    CoreEvent,
+    MeterSampled,
+    OfferChanged,
+    SessionStarted,
+    SessionStopped,
+    StatusChanged,
+)
+from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
+from firmware.ocpp import outbox as ob
+from firmware.ocpp.auth import LocalAuthorizer
+from firmware.ocpp.connection import OcppLink
+from firmware.ocpp.outbox import Outbox, Row
+from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
+from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.firmware_management import FirmwareManagement
+from firmware.ocpp.v16.meter_values import meter_value, rfc3339
+from firmware.settings import Settings
+from hal.types import MeterReading
+
+log = logging.getLogger(__name__)
+
+# Validate in line: the thread-pool validation races and costs latency (ocpp-libraries.md §1.4).
+ocpp_messages.ASYNC_VALIDATION = False
+
+RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
+BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period
+RESET_SETTLE_MAX_S = 10.0
+STOP_GRACE_S = 5.0  # real seconds stop() waits for the answer to an outbox message in flight
+CONTROL_WAIT_S = 3.0  # real seconds `chargepi ocpp connect|disconnect` waits to report the outcome
+FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
+
+DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
+RestartHook = Callable[[bool], None]
+
+
+class SmartChargingPort(Protocol):
+    """What the adapter needs from the smart-charging service."""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool: ...
+
+    def configuration_keys(self) -> dict[str, str]: ...
+
+
+def _default_restart(hard: bool) -> None:
+    raise SystemExit(RESET_EXIT_CODE)
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+class OcppAdapter:
+    def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
+                 control: ControlServer, *, restart: RestartHook | None = None,
+                 smart_charging: SmartChargingPort | None = None) -> None:
+        if settings.ocpp is None:
+            raise ValueError("OcppAdapter needs an [ocpp] section")
+        self.settings = settings.ocpp
+        self.station_settings = settings.station
+        # The library logs every frame at INFO: keep that off flash storage unless asked for.
+        logging.getLogger("ocpp").setLevel(logging.INFO if self.settings.log_frames else logging.WARNING)
+        self.station = station
+        self.clock = clock
+        self._restart = restart or _default_restart
+        self.smart_charging = smart_charging
+        state_dir.mkdir(parents=True, exist_ok=True)
+        db_path = state_dir / "ocpp.sqlite3"
+        self._db = sqlite3.connect(db_path)
+        db_path.chmod(0o600)  # holds idTags and the Basic auth password
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "") + (
+            ",FirmwareManagement" if self.settings.firmware.install_command else "")
+        keys = standard_keys(len(station.connector_ids), profiles,
+                             connection_timeout_s=round(settings.station.connection_timeout_s),
+                             security_profile=self.settings.security_profile,
+                             ping_interval_s=round(self.settings.ping_interval_s),
+                             authorization_key=self.settings.authorization_key or "")
+        if smart_charging is not None:
+            for name, value in smart_charging.configuration_keys().items():
+                keys[name] = KeySpec(name, "str", value, writable=False)
+        self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
+        self.outbox = Outbox(self._db)
+        self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
+                                          lambda: self._online.is_set())
+        self.link = OcppLink(self.settings, clock, self._session, lambda: self.config.get_int(
+            "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None)
+        self.extra_routes: dict[str, ExtraRoute] = {}
+        self.data_transfer_handlers: dict[str, dict[str, DataTransferHandler]] = {}
+        self.register_data_transfer("chargepi", "Status", self._dt_status)
+        # Hooks for the firmware-management modules: what a triggered status notification reports, the
+        # version BootNotification names, and tasks to run once the CSMS accepted us (e.g. report Installed).
+        self.firmware_status: Callable[[], str] = lambda: "Idle"
+        self.diagnostics_status: Callable[[], str] = lambda: "Idle"
+        self.firmware_version: Callable[[], str] = lambda: settings.station.firmware_version
+        self.after_registration: list[Callable[[], Awaitable[Any]]] = []
+        self.cp: ChargePoint16 | None = None
+        self.registration = "NotSent"  # NotSent, Pending, Rejected, Accepted (last BootNotification.conf)
+        self._boot_accepted = False
+        self._online = asyncio.Event()  # connected and registration accepted
+        self._session_closed = asyncio.Event()
+        self._outbox_changed = asyncio.Event()
+        self._idle = asyncio.Event()  # no outbox message is waiting for its answer
+        self._idle.set()
+        self._boot_now = asyncio.Event()
+        self._heartbeat_changed = asyncio.Event()
+        self._aligned_changed = asyncio.Event()
+        self._status: dict[int, StatusChanged] = {}
+        self._latest: dict[int, tuple[MeterReading, datetime]] = {}
+        self._offered: dict[int, float] = {}
+        self._samplers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._link_task: asyncio.Task[None] | None = None
+        self._aligned_task: asyncio.Task[None] | None = None
+        self.config.on_change(self._config_changed)
+        # Subscribe now, before the station starts: it reports sessions cut by a power loss at start-up.
+        self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
+        self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        self.firmware_management = FirmwareManagement(self, state_dir)
+        control.register("ocpp", self._control)
+        station.add_status_section("ocpp", self.status)
+        station.add_connector_status_field("transaction", self.transaction_status)
+
+    # ---- extension points ---------------------------------------------------------------------------
+    def register_handler(self, action: str, on_handler: Callable[..., Any],
+                         after_handler: Callable[..., Any] | None = None) -> None:
+        """Let another module (firmware update, diagnostics, smart charging) answer a CSMS action."""
+        self.extra_routes[action] = (on_handler, after_handler)
+
+    def register_data_transfer(self, vendor_id: str, message_id: str, handler: DataTransferHandler) -> None:
+        self.data_transfer_handlers.setdefault(vendor_id, {})[message_id] = handler
+
+    def _dt_status(self, data: str | None) -> tuple[str, str | None]:
+        return "Accepted", json.dumps(self.station.snapshot(), default=str)
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._reconcile_sessions()
+        self._link_task = asyncio.create_task(self.link.run(), name="ocpp-link")
+        self._aligned_task = asyncio.create_task(self._aligned_loop(), name="ocpp-aligned")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if not self._idle.is_set():
+            # Let an outbox message in flight get its answer recorded, so it is not sent again after restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), min(self.settings.response_timeout_s, STOP_GRACE_S))
+        tasks = [t for t in (self._link_task, self._aligned_task) if t is not None]
+        tasks += list(self._samplers.values()) + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await self.link.close()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._db.close()
+
+    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.create_task(self._guarded(coro, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, coro: Awaitable[Any], name: str) -> None:
+        try:
+            await coro
+        except (asyncio.CancelledError, ConnectionError, ConnectionClosed):
+            pass
+        except Exception:
+            log.exception("OCPP task %s failed", name)
+
+    # ---- status and control -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.link.connected, "state": self.link.state, "enabled": self.link.enabled,
+            "url": _without_credentials(self.settings.endpoint), "registration": self.registration,
+            "last_error": self.link.last_error, "queue_depth": self.outbox.depth(),
+            "transaction_queue_depth": self.outbox.durable_depth(),
+            "local_list_version": self.authorizer.list_version,
+            "local_list_size": self.authorizer.list_size(), "auth_cache_size": self.authorizer.cache_size(),
+            "connections": self.link.connections,
+        }
+
+    def transaction_status(self, connector_id: int) -> dict[str, Any] | None:
+        session = self.station.session_of(connector_id)
+        if session is None:
+            return None
+        tx = self.outbox.transaction(str(session["id"]))
+        return {"id": None if tx is None else tx["transaction_id"], "id_tag": session.get("id_tag"),
+                "started_at": session.get("started_at"),
+                "meter_start": None if tx is None else tx["meter_start"]}
+
+    async def _control(self, args: dict[str, Any]) -> dict[str, Any]:
+        action = args.get("action")
+        if action == "disconnect":
+            closed = self._session_closed
+            connected = self.cp is not None
+            await self.link.disable()
+            if connected:
+                await self._wait_briefly(closed)
+        elif action == "connect":
+            self.link.enable()
+            await self._wait_briefly(self._online)
+        else:
+            raise ControlError(f"unknown ocpp action {action!r}; known: connect, disconnect")
+        return self.status()
+
+    # ---- one connection -----------------------------------------------------------------------------
+    async def _wait_briefly(self, event: asyncio.Event) -> None:
+        """Let a control command report the outcome when it comes quickly (else the reply says so)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), CONTROL_WAIT_S)
+
+    async def _session(self, ws: ClientConnection) -> None:
+        cp = ChargePoint16(self, ws, response_timeout=self.settings.response_timeout_s)
+        self.cp = cp
+        self._session_closed = asyncio.Event()
+        reader = asyncio.create_task(cp.start(), name="ocpp-reader")
+        runner = asyncio.create_task(self._run_registered(), name="ocpp-session")
+        try:
+            await asyncio.wait({reader, runner}, return_when=asyncio.FIRST_COMPLETED)
+            failure = runner.exception() if runner.done() and not runner.cancelled() else None
+            if failure is not None and not isinstance(failure, ConnectionError | ConnectionClosed):
+                raise failure
+        finally:
+            self._online.clear()
+            self._session_closed.set()
+            self.cp = None
+            for task in (reader, runner):
+                task.cancel()
+            for task in (reader, runner):
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, Exception):
+                    await task
+
+    async def _call(self, payload: Any, unique_id: str | None = None) -> Any:
+        """Send one CALL on the current connection; ConnectionError if there is none or it drops."""
+        cp, closed = self.cp, self._session_closed
+        if cp is None:
+            raise ConnectionError("not connected")
+        request = asyncio.ensure_future(cp.call(payload, suppress=False, unique_id=unique_id))
+        watcher = asyncio.ensure_future(closed.wait())
+        try:
+            await asyncio.wait({request, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            watcher.cancel()
+            if not request.done():
+                request.cancel()
+        if request.cancelled():
+            raise ConnectionError("connection lost while waiting for the answer")
+        exc = request.exception()
+        if isinstance(exc, ConnectionClosed):
+            raise ConnectionError("connection lost") from exc
+        return request.result()
+
+    async def _run_registered(self) -> None:
+        first = not self._boot_accepted
+        if first:
+            await self._register()
+        self._online.set()
+        if first:
+            for hook in self.after_registration:
+                self.spawn(hook(), name="ocpp-after-registration")
+        self._queue_all_status()
+        await asyncio.gather(self._heartbeat_loop(), self._deliver_loop())
+
+    def _boot_payload(self) -> Any:
+        st = self.station_settings
+        return call.BootNotification(charge_point_vendor=st.vendor, charge_point_model=st.model,
+                                     charge_point_serial_number=st.serial_number,
+                                     charge_box_serial_number=st.serial_number,
+                                     firmware_version=self.firmware_version()[:50])
+
+    async def _register(self) -> None:
+        """BootNotification until Accepted; nothing else is sent meanwhile (CSMS calls are answered)."""
+        while True:
+            retry = BOOT_RETRY_DEFAULT_S
+            try:
+                conf = await self._call(self._boot_payload())
+            except (OCPPError, TimeoutError) as exc:
+                log.warning("BootNotification failed: %s", exc)
+            else:
+                self._apply_boot(conf)
+                if conf.status == "Accepted":
+                    return
+                retry = float(conf.interval) or BOOT_RETRY_DEFAULT_S
+            self._boot_now.clear()
+            await self._pause(retry, self._boot_now)
+
+    def _apply_boot(self, conf: Any) -> None:
+        self.registration = str(conf.status)
+        self._set_clock(conf.current_time)
+        if conf.status == "Accepted":
+            self._boot_accepted = True
+            if conf.interval > 0:
+                self.config.change("HeartbeatInterval", str(conf.interval))
+
+    def _set_clock(self, text: str) -> None:
+        when = _parse_time(text)
+        if when is not None and when.tzinfo is not None:
+            self.clock.set_now(when)
+
+    async def _pause(self, seconds: float, wake: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            self._heartbeat_changed.clear()
+            interval = self.config.get_int("HeartbeatInterval")
+            await self._pause(interval if interval > 0 else 86400.0, self._heartbeat_changed)
+            if self._heartbeat_changed.is_set() or interval <= 0:
+                continue
+            await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
+        try:
+            conf = await self._call(call.Heartbeat())
+        except (OCPPError, TimeoutError) as exc:
+            log.warning("Heartbeat failed: %s", exc)
+            return
+        self._set_clock(conf.current_time)
+
+    # ---- outbox delivery ----------------------------------------------------------------------------
+    def _wake_outbox(self) -> None:
+        self._outbox_changed.set()
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            row = self.outbox.head()
+            if row is None:
+                self._outbox_changed.clear()
+                await self._outbox_changed.wait()
+                continue
+            await self._deliver(row)
+
+    async def _deliver(self, row: Row) -> None:
+        payload = dict(row.payload)
+        if row.action in (ob.STOP, ob.METER) and row.session_id is not None:
+            transaction_id = self.outbox.transaction_id(row.session_id)
+            if transaction_id is None:
+                log.error("dropping %s of session %s: its StartTransaction was never confirmed",
+                          row.action, row.session_id)
+                self.outbox.dropped(row)
+                return
+            payload["transaction_id"] = transaction_id
+        self._idle.clear()
+        try:
+            conf = await self._call(getattr(call, row.action)(**payload), unique_id=f"q{row.seq}")
+        except (OCPPError, TimeoutError) as exc:
+            self._idle.set()
+            attempts = self.config.get_int("TransactionMessageAttempts")
+            if self.outbox.failed(row, attempts):
+                log.error("gave up %s #%d after %d attempt(s): %s", row.action, row.seq, row.attempts + 1,
+                          exc)
+                return
+            log.warning("%s #%d failed (%s); retrying", row.action, row.seq, exc)
+            interval = self.config.get_int("TransactionMessageRetryInterval") * (row.attempts + 1)
+            await self.clock.sleep(interval)
+            return
+        finally:
+            self._idle.set()  # set without yielding: the outcome below is recorded before stop() resumes
+        if row.action == ob.START:
+            self.outbox.delivered(row, transaction_id=int(conf.transaction_id))
+            self._started_confirmed(row, conf)
+        else:
+            self.outbox.delivered(row)
+            if row.action == ob.STOP and conf.id_tag_info and row.payload.get("id_tag"):
+                self.authorizer.remember(row.payload["id_tag"], conf.id_tag_info)
+
+    def _started_confirmed(self, row: Row, conf: Any) -> None:
+        info = conf.id_tag_info or {}
+        id_tag = row.payload.get("id_tag")
+        if id_tag:
+            self.authorizer.remember(id_tag, info)
+        if info.get("status") == "Accepted" or row.session_id is None:
+            return
+        connector_id = int(row.payload["connector_id"])
+        session = self.station.session_of(connector_id)
+        if session is None or str(session["id"]) != row.session_id:
+            return
+        log.warning("CSMS refused id tag of transaction %s (%s)", conf.transaction_id, info.get("status"))
+        if self.config.get_bool("StopTransactionOnInvalidId"):
+            self.station.stop_session(connector_id, StopReason.DEAUTHORIZED)
+        else:
+            self.station.set_limit(LimitSource.AUTHORIZATION, 0.0, connector_id)
+
+    # ---- core events --------------------------------------------------------------------------------
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, MeterSampled):
+            self._latest[event.connector_id] = (event.reading, event.timestamp)
+        elif isinstance(event, OfferChanged):
+            self._offered[event.connector_id] = event.offered_a
+        elif isinstance(event, StatusChanged):
+            self._status_changed(event)
+            if event.connector_id != 0:
+                # The core reports connectors only; connector 0 (the whole station) follows from them.
+                station = self._station_status(event.timestamp)
+                previous = self._status.get(0)
+                if previous is None or (previous.status, previous.error_code) != (station.status,
+                                                                                  station.error_code):
+                    self._status_changed(station)
+        elif isinstance(event, SessionStarted):
+            self._session_started(event)
+        elif isinstance(event, SessionStopped):
+            self._session_stopped(event)
+
+    def _status_payload(self, event: StatusChanged) -> dict[str, Any]:
+        payload: dict[str, Any] = {"connector_id": event.connector_id, "status": str(event.status),
+                                   "error_code": str(event.error_code), "timestamp": rfc3339(event.timestamp)}
+        if event.vendor_error_code:
+            payload["vendor_error_code"] = event.vendor_error_code[:50]
+        if event.info:
+            payload["info"] = event.info[:50]
+        return payload
+
+    def _status_changed(self, event: StatusChanged) -> None:
+        self._status[event.connector_id] = event
+        if self._online.is_set():
+            self.outbox.push_status(event.connector_id, self._status_payload(event))
+            self._wake_outbox()
+
+    def _station_status(self, when: datetime) -> StatusChanged:
+        """Connector 0: Unavailable when every connector is, Faulted when all share one fault, else
+        Available (OCPP 1.6 §4.9: connector 0 reports the Charge Point as a whole)."""
+        each = [self._current_status(c) for c in self.station.connector_ids]
+        if each and all(e.status == ConnectorStatus.UNAVAILABLE for e in each):
+            return StatusChanged(0, ConnectorStatus.UNAVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+        first = each[0] if each else None
+        if first is not None and first.status == ConnectorStatus.FAULTED and all(
+                e.status == ConnectorStatus.FAULTED and e.error_code == first.error_code
+                and e.vendor_error_code == first.vendor_error_code for e in each):
+            return StatusChanged(0, ConnectorStatus.FAULTED, first.error_code, first.vendor_error_code,
+                                 first.info, when)
+        return StatusChanged(0, ConnectorStatus.AVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+
+    def _current_status(self, connector_id: int) -> StatusChanged:
+        known = self._status.get(connector_id)
+        if known is not None:
+            return known
+        if connector_id == 0:
+            return self._station_status(self.clock.now())
+        status = self.station.status_of(connector_id)
+        error = ErrorCode.OTHER_ERROR if status == ConnectorStatus.FAULTED else ErrorCode.NO_ERROR
+        return StatusChanged(connector_id, status, error, None, None, self.clock.now())
+
+    def _queue_all_status(self) -> None:
+        for connector_id in [0, *self.station.connector_ids]:
+            current = self._current_status(connector_id)
+            self._status.setdefault(connector_id, current)
+            self.outbox.push_status(connector_id, self._status_payload(current))
+        self._wake_outbox()
+
+    def _id_tag(self, id_tag: str | None) -> str:
+        return (id_tag or self.settings.free_charging_id_tag)[:20]
+
+    def _reading(self, connector_id: int, energy_wh: float) -> MeterReading:
+        latest = self._latest.get(connector_id)
+        if latest is None:
+            return MeterReading(energy_import_wh=energy_wh)
+        reading = latest[0]
+        return MeterReading(energy_wh, reading.voltage_v, reading.current_a, reading.power_w,
+                            reading.frequency_hz, reading.power_total_w)
+
+    def _session_started(self, event: SessionStarted) -> None:
+        payload: dict[str, Any] = {"connector_id": event.connector_id, "id_tag": self._id_tag(event.id_tag),
+                                   "meter_start": round(event.meter_start_wh),
+                                   "timestamp": rfc3339(event.timestamp)}
+        if event.reservation_id is not None:
+            payload["reservation_id"] = event.reservation_id
+        if not self.outbox.begin(event.session_id, event.connector_id, event.id_tag, payload["timestamp"],
+                                 payload["meter_start"], payload):
+            return
+        self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.Begin",
+                        self._reading(event.connector_id, event.meter_start_wh), "StopTxnSampledData")
+        self._start_sampler(event.session_id, event.connector_id)
+        self._wake_outbox()
+
+    def _session_stopped(self, event: SessionStopped) -> None:
+        sampler = self._samplers.pop(event.session_id, None)
+        if sampler is not None:
+            sampler.cancel()
+        stop_ts = rfc3339(event.timestamp)
+        if not self.outbox.knows(event.session_id):
+            # The core started this session while we were not listening (e.g. killed right after).
+            log.warning("session %s stopped but its start was never seen; reporting both", event.session_id)
+            meter_start = round(event.meter_stop_wh)
+            start = {"connector_id": event.connector_id, "id_tag": self._id_tag(event.start_id_tag),
+                     "meter_start": meter_start, "timestamp": stop_ts}
+            self.outbox.begin(event.session_id, event.connector_id, event.start_id_tag, stop_ts,
+                              meter_start, start)
+        self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
+                        self._reading(event.connector_id, event.meter_stop_wh), "StopTxnSampledData")
+        self._queue_stop(event.session_id, event.meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+
+    def _queue_stop(self, session_id: str, meter_stop_wh: float, timestamp: str, reason: str,
+                    id_tag: str | None) -> None:
+        payload: dict[str, Any] = {"meter_stop": round(meter_stop_wh), "timestamp": timestamp,
+                                   "reason": reason}
+        if id_tag:
+            payload["id_tag"] = id_tag[:20]
+        data = self.outbox.tx_data(session_id)
+        if data:
+            payload["transaction_data"] = data
+        if self.outbox.end(session_id, payload):
+            self._wake_outbox()
+
+    def _meter_value(self, connector_id: int, when: datetime, reading: MeterReading, key: str,
+                     context: str) -> dict[str, Any] | None:
+        """One MeterValue with the measurands configured under `key` (None if none can be given)."""
+        measurands = self.config.get_list(key)
+        temperature = self._temperature(connector_id) if "Temperature" in measurands else None
+        return meter_value(when, reading, measurands, context, self._offered.get(connector_id), temperature)
+
+    def _temperature(self, connector_id: int) -> float | None:
+        """The connector's temperature sensor, as the core reports it in the status document."""
+        for connector in self.station.snapshot().get("connectors", []):
+            if connector.get("id") == connector_id and connector.get("temperature_c") is not None:
+                return float(connector["temperature_c"])
+        return None
+
+    def _tx_sample(self, session_id: str, connector_id: int, when: datetime, context: str,
+                   reading: MeterReading, key: str) -> None:
+        value = self._meter_value(connector_id, when, reading, key, context)
+        if value is not None:
+            self.outbox.add_tx_data(session_id, value)
+
+    def _reconcile_sessions(self) -> None:
+        """At start: end sessions the core no longer runs; resume meter sampling for those it still runs."""
+        running = {}
+        for connector_id in self.station.connector_ids:
+            session = self.station.session_of(connector_id)
+            if session is not None:
+                running[str(session["id"])] = connector_id
+        for session_id in self.outbox.open_sessions():
+            tx = self.outbox.transaction(session_id)
+            if tx is None:
+                continue
+            if session_id in running:
+                self._start_sampler(session_id, running[session_id])
+                continue
+            # The core reports an interrupted session as SessionStopped(PowerLoss); if it did so before we
+            # subscribed, end it here with the last value we persisted. A later report is deduplicated.
+            last = self.outbox.tx_data(session_id)
+            energy = float(tx["meter_start"])
+            when = self.clock.now()
+            for value in last:
+                for sampled in value["sampled_value"]:
+                    if sampled["measurand"] == "Energy.Active.Import.Register":
+                        energy = max(energy, float(sampled["value"]))
+                        when = _parse_time(value["timestamp"]) or when
+            self._queue_stop(session_id, energy, rfc3339(when), str(StopReason.POWER_LOSS), None)
+
+    # ---- meter values -------------------------------------------------------------------------------
+    def _start_sampler(self, session_id: str, connector_id: int) -> None:
+        if session_id not in self._samplers:
+            self._samplers[session_id] = asyncio.create_task(self._sample_loop(session_id, connector_id),
+                                                             name=f"ocpp-sampler-{connector_id}")
+
+    async def _sample_loop(self, session_id: str, connector_id: int) -> None:
+        while True:
+            interval = self.config.get_int("MeterValueSampleInterval")
+            await self.clock.sleep(interval if interval > 0 else 60.0)
+            latest = self._latest.get(connector_id)
+            if interval <= 0 or latest is None:
+                continue
+            now = self.clock.now()
+            value = self._meter_value(connector_id, now, latest[0], "MeterValuesSampledData",
+                                      "Sample.Periodic")
+            if value is not None:
+                self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                                 session_id=session_id)
+                self._wake_outbox()
+            self._tx_sample(session_id, connector_id, now, "Sample.Periodic", latest[0], "StopTxnSampledData")
+
+    def _session_id(self, connector_id: int) -> str | None:
+        session = self.station.session_of(connector_id)
+        return None if session is None else str(session["id"])
+
+    async def _aligned_loop(self) -> None:
+        """Clock-aligned meter values, aligned to midnight UTC (OCPP 1.6 §9.1 ClockAlignedDataInterval)."""
+        while True:
+            self._aligned_changed.clear()
+            interval = self.config.get_int("ClockAlignedDataInterval")
+            if interval <= 0:
+                await self._aligned_changed.wait()
+                continue
+            now = self.clock.now()
+            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            elapsed = (now - midnight).total_seconds()
+            wait = interval - (elapsed % interval)
+            await self._pause(wait, self._aligned_changed)
+            if self._aligned_changed.is_set():
+                continue
+            self._send_aligned(self.clock.now())
+            await self.clock.sleep(0.001)  # step past the boundary
+
+    def _send_aligned(self, now: datetime) -> None:
+        for connector_id in self.station.connector_ids:
+            latest = self._latest.get(connector_id)
+            if latest is None:
+                continue
+            session_id = self._session_id(connector_id)
+            value = self._meter_value(connector_id, now, latest[0], "MeterValuesAlignedData", "Sample.Clock")
+            if session_id is not None and self.outbox.knows(session_id):
+                if value is not None:
+                    self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                                     session_id=session_id)
+                self._tx_sample(session_id, connector_id, now, "Sample.Clock", latest[0],
+                                "StopTxnAlignedData")
+            elif value is not None and self._online.is_set():
+                self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                                 durable=False)
+        self._wake_outbox()
+
+    def _config_changed(self, key: str, value: str) -> None:
+        if key == "HeartbeatInterval":
+            self._heartbeat_changed.set()
+        elif key == "ClockAlignedDataInterval":
+            self._aligned_changed.set()
+
+    # ---- CSMS-initiated actions (run after the answer was sent) -------------------------------------
+    def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
+        """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
+        if self.smart_charging is None:
+            return False
+        return self.smart_charging.accept_remote_start_profile(connector_id, profile)
+
+    def active_transaction_id(self, connector_id: int) -> int | None:
+        """The OCPP transactionId of the session running on a connector (None if none or not yet known)."""
+        session_id = self._session_id(connector_id)
+        return None if session_id is None else self.outbox.transaction_id(session_id)
+
+    async def notify_firmware_status(self, status: str) -> None:
+        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.FirmwareStatusNotification(status=status))
+
+    async def notify_diagnostics_status(self, status: str) -> None:
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.DiagnosticsStatusNotification(status=status))
+
+    async def run_remote_start(self, id_tag: str, connector_id: int | None,
+                               profile: dict[str, Any] | None) -> None:
+        try:
+            await self.station.remote_start(id_tag, connector_id,
+                                            authorize=self.config.get_bool("AuthorizeRemoteTxRequests"))
+        except Exception:
+            log.exception("remote start failed")
+
+    def connector_of_transaction(self, transaction_id: int) -> int | None:
+        session_id = self.outbox.session_for_transaction(transaction_id)
+        if session_id is None:
+            return None
+        for connector_id in self.station.connector_ids:
+            if self._session_id(connector_id) == session_id:
+                return connector_id
+        return None
+
+    async def reset(self, hard: bool) -> None:
+        """Stop every session with SoftReset/HardReset, let a soft reset deliver them, then restart."""
+        try:
+            reason = StopReason.HARD_RESET if hard else StopReason.SOFT_RESET
+            for connector_id in self.station.connector_ids:
+                if self.station.session_of(connector_id) is not None:
+                    self.station.stop_session(connector_id, reason)
+            # Both kinds wait for the core to end the sessions (so they are not reported as PowerLoss
+            # after the restart); a soft reset also waits for the StopTransactions to be delivered.
+            waited = 0.0
+            while waited < RESET_SETTLE_MAX_S and (
+                    any(self.station.session_of(c) is not None for c in self.station.connector_ids)
+                    or (not hard and self._online.is_set() and self.outbox.durable_depth() > 0)):
+                await self.clock.sleep(0.5)
+                waited += 0.5
+        except Exception:
+            log.exception("reset preparation failed; restarting anyway")
+        log.warning("%s reset requested by the CSMS: restarting", "hard" if hard else "soft")
+        self._restart(hard)
+
+    def restart_now(self) -> None:
+        """Restart the service (e.g. to activate installed firmware); sessions must have ended."""
+        self._restart(False)
+
+    async def send_triggered(self, message: str, connector_id: int | None) -> None:
+        try:
+            await self._send_triggered(message, connector_id)
+        except (OCPPError, TimeoutError, ConnectionError) as exc:
+            log.warning("triggered %s failed: %s", message, exc)
+
+    async def _send_triggered(self, message: str, connector_id: int | None) -> None:
+        if message == "BootNotification":
+            if not self._boot_accepted:
+                self._boot_now.set()
+                return
+            self._apply_boot(await self._call(self._boot_payload()))
+        elif message == "Heartbeat":
+            await self._heartbeat()
+        elif message == "StatusNotification":
+            targets = [connector_id] if connector_id is not None else [0, *self.station.connector_ids]
+            for target in targets:
+                payload = self._status_payload(self._current_status(target))
+                await self._call(call.StatusNotification(**payload))
+        elif message == "MeterValues":
+            targets = [connector_id] if connector_id else self.station.connector_ids
+            for target in targets:
+                await self._send_trigger_meter(target)
+        elif message == "FirmwareStatusNotification":
+            await self._call(call.FirmwareStatusNotification(status=self.firmware_status()))
+        elif message == "DiagnosticsStatusNotification":
+            await self._call(call.DiagnosticsStatusNotification(status=self.diagnostics_status()))
+
+    async def _send_trigger_meter(self, connector_id: int) -> None:
+        latest = self._latest.get(connector_id)
+        reading = latest[0] if latest is not None else MeterReading(
+            energy_import_wh=await self.station.latest_meter_wh(connector_id))
+        value = self._meter_value(connector_id, self.clock.now(), reading, "MeterValuesSampledData",
+                                  "Trigger")
+        if value is None:
+            return
+        session_id = self._session_id(connector_id)
+        transaction_id = None if session_id is None else self.outbox.transaction_id(session_id)
+        await self._call(call.MeterValues(connector_id=connector_id, meter_value=[value],
+                                          transaction_id=transaction_id))
+
+    async def _online_authorize(self, id_tag: str) -> dict[str, Any] | None:
+        try:
+            conf = await self._call(call.Authorize(id_tag=id_tag))
+        except (OCPPError, TimeoutError, ConnectionError) as exc:
+            log.warning("Authorize failed, deciding offline: %s", exc)
+            return None
+        info: dict[str, Any] = conf.id_tag_info
+        return info
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,197 @@
+"""The websocket link to the CSMS: connects, runs one OCPP session per connection, reconnects forever.
+
+Reconnects use exponential backoff with full jitter between `reconnect_min_s` and `reconnect_max_s`, and
+always wait at least `reconnect_min_s`, also after a CSMS accepted and at once closed (websockets' own
+loop would reconnect with zero delay then; ocpp-libraries.md §2). Authentication (HTTP 401/403) and TLS
+failures are not given up on (websockets' loop would raise them) but retried with `auth_failure_backoff_s`.
+The server must select the `ocpp1.6` subprotocol. Liveness: websocket ping every WebSocketPingInterval;
+no pong within the same interval closes the socket, so a dead-but-open link is noticed within 2 intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Awaitable, Callable
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.headers import build_authorization_basic
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+
+from firmware import __version__
+from firmware.clock import Clock
+from firmware.ocpp.settings import OcppSettings
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = Subprotocol("ocpp1.6")
+STABLE_AFTER_S = 60.0  # a connection that lived this long resets the backoff
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+CLOSE_TIMEOUT_S = 5.0  # SendLocalList with 500 entries fits easily
+
+Session = Callable[[ClientConnection], Awaitable[None]]
+
+
+def backoff_delay(failures: int, minimum: float, maximum: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff, never below `minimum`."""
+    ceiling = min(maximum, minimum * (2 ** min(failures, 30)))
+    return rng.uniform(minimum, max(minimum, ceiling))
+
+
+def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
+    if not settings.url.startswith("wss://"):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                     cafile=str(settings.ca_file) if settings.ca_file else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class OcppLink:
+    def __init__(self, settings: OcppSettings, clock: Clock, session: Session,
+                 ping_interval: Callable[[], float], authorization_key: Callable[[], str | None],
+                 rng: random.Random | None = None) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._session = session
+        self._ping_interval = ping_interval
+        self._authorization_key = authorization_key
+        self._rng = rng or random.Random()
+        self._enabled = asyncio.Event()
+        self._enabled.set()
+        self._wake = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._immediate = False
+        self.state = "disconnected"
+        self.last_error: str | None = None
+        self.connections = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self._ws.state is State.OPEN
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled.is_set()
+
+    async def disable(self) -> None:
+        """Drop the connection and stay offline until `enable()` (technician command, tests)."""
+        self._enabled.clear()
+        self._wake.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close(1000, "disconnected by technician")
+
+    def enable(self) -> None:
+        self._enabled.set()
+        self._wake.set()
+
+    async def reconnect(self) -> None:
+        """Close the current connection; the run loop connects again at once (e.g. new credentials)."""
+        self._immediate = True
+        ws = self._ws
+        if ws is not None:
+            await ws.close(1000, "reconnecting")
+
+    def _connect_kwargs(self) -> dict[str, object]:
+        headers: dict[str, str] = {}
+        key = self._authorization_key()
+        if self._settings.security_profile >= 1 and key:
+            headers["Authorization"] = build_authorization_basic(self._settings.charge_point_id, key)
+        ping = self._ping_interval()
+        kwargs: dict[str, object] = {
+            "subprotocols": [SUBPROTOCOL], "additional_headers": headers,
+            "open_timeout": self._settings.response_timeout_s,
+            "ping_interval": ping or None, "ping_timeout": ping or None,
+            # A peer that stopped reading never completes the closing handshake: do not wait long for it.
+            "close_timeout": min(ping, CLOSE_TIMEOUT_S) if ping else CLOSE_TIMEOUT_S,
+            "proxy": None, "compression": None, "max_size": MAX_MESSAGE_BYTES,
+            "user_agent_header": f"chargepi/{__version__}",
+        }
+        ctx = tls_context(self._settings)
+        if ctx is not None:
+            kwargs["ssl"] = ctx
+        return kwargs
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep on the clock, cut short by enable/disable since the last connection attempt began."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            if not self._enabled.is_set():
+                self.state = "disabled"
+                await self._enabled.wait()
+            self.state = "connecting"
+            self._wake.clear()
+            delay: float | None = None
+            try:
+                async with connect(self._settings.endpoint, **self._connect_kwargs()) as ws:  # type: ignore[arg-type]
+                    if ws.subprotocol != SUBPROTOCOL:
+                        raise InvalidHandshake(f"CSMS did not select subprotocol {SUBPROTOCOL} "
+                                               f"(got {ws.subprotocol!r})")
+                    self._ws = ws
+                    self.state = "connected"
+                    self.last_error = None
+                    self.connections += 1
+                    opened = self._clock.monotonic()
+                    log.info("connected to %s", self._settings.endpoint)
+                    try:
+                        await self._session(ws)
+                    finally:
+                        self._ws = None
+                    lived = self._clock.monotonic() - opened
+                    failures = 0 if lived >= STABLE_AFTER_S else failures + 1
+                    self.last_error = f"connection closed (code {ws.close_code})"
+            except asyncio.CancelledError:
+                raise
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                self.last_error = f"CSMS answered HTTP {status}"
+                if status in (401, 403):
+                    delay = self._settings.auth_failure_backoff_s
+                failures += 1
+            except ssl.SSLError as exc:
+                self.last_error = f"TLS failure: {exc}"
+                delay = self._settings.auth_failure_backoff_s
+                failures += 1
+            except (InvalidURI, ValueError) as exc:
+                self.last_error = f"bad CSMS url: {exc}"
+                delay = self._settings.auth_failure_backoff_s
+                failures += 1
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
+            except Exception as exc:
+                # The session itself failed; never let that end the reconnect loop.
+                log.exception("OCPP session failed")
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
+            self.state = "disconnected"
+            if self._immediate:
+                self._immediate = False
+                delay = 0.0
+            if delay is None:
+                delay = backoff_delay(failures, self._settings.reconnect_min_s,
+                                      self._settings.reconnect_max_s, self._rng)
+            log.warning("OCPP link down (%s); next attempt in %.1f s", self.last_error, delay)
+            if self._enabled.is_set():
+                await self._pause(delay)
+
+    async def close(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()

@@ -1,0 +1,83 @@
+"""The `[ocpp]` section of the config file: where the CSMS is, how to authenticate, and timing bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
+
+Scalar = bool | int | float | str
+
+
+class FirmwareSettings(BaseModel):
+    """UpdateFirmware: how a downloaded firmware file is installed (none configured: not offered)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # argv list (the file is appended) or a shell string (the file is $1); exit status 0 = installed
+    install_command: list[str] | str = Field(default_factory=list)
+    ca_file: Path | None = None  # CA for HTTPS downloads; default: the system trust store
+    download_timeout_s: float = Field(300.0, gt=0, le=3600)
+    install_timeout_s: float = Field(1800.0, gt=0, le=7200)
+
+
+class DiagnosticsSettings(BaseModel):
+    """GetDiagnostics: what goes into the archive and how it is uploaded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_paths: list[Path] = Field(default_factory=list)  # files or directories
+    journal_units: list[str] = Field(default_factory=lambda: ["chargepi"])  # systemd units' journals
+    upload_method: Literal["PUT", "POST"] = "PUT"  # for http(s) locations
+    upload_timeout_s: float = Field(120.0, gt=0, le=3600)
+
+
+class OcppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^wss?://")  # CSMS endpoint; the charge point id is appended as a path part
+    charge_point_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$")
+    # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic.
+    security_profile: Literal[0, 1, 2] = 0
+    authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
+    ca_file: Path | None = None  # CA that signed the CSMS server certificate (profile 2)
+    reconnect_min_s: float = Field(2.0, gt=0, le=600)
+    reconnect_max_s: float = Field(300.0, gt=0, le=3600)
+    auth_failure_backoff_s: float = Field(600.0, gt=0, le=86400)  # after 401/403/TLS failures
+    ping_interval_s: float = Field(30.0, ge=0, le=3600)  # websocket ping; 0 = off
+    response_timeout_s: float = Field(30.0, gt=0, le=300)
+    # idTag reported for sessions started without a token (free charging)
+    free_charging_id_tag: str = Field("FreeCharging", min_length=1, max_length=20)
+    log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
+    # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
+    configuration: dict[str, Scalar] = Field(default_factory=dict)
+    firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
+    diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OcppSettings:
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("need reconnect_min_s <= reconnect_max_s")
+        if self.security_profile >= 1 and not self.authorization_key:
+            raise ValueError(f"security_profile {self.security_profile} needs authorization_key")
+        if self.security_profile == 2 and not self.url.startswith("wss://"):
+            raise ValueError("security_profile 2 needs a wss:// url")
+        if self.ca_file is not None and not self.url.startswith("wss://"):
+            raise ValueError("ca_file is only used with a wss:// url")
+        keys = standard_keys(1, "")
+        for name, raw in self.configuration.items():
+            spec = keys.get(name)
+            if spec is None:
+                raise ValueError(f"configuration.{name}: not a configuration key this charger supports")
+            if not spec.writable:
+                raise ValueError(f"configuration.{name}: read-only key, cannot be preset")
+            if normalise(spec, preset_text(raw)) is None:
+                raise ValueError(f"configuration.{name} = {raw!r}: {describe(spec)}")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        return self.url.rstrip("/") + "/" + self.charge_point_id

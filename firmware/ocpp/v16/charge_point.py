@@ -1,0 +1,314 @@
+"""OCPP 1.6J charge-point handlers on top of the `ocpp` library, with the library's pitfalls fixed.
+
+* `route_message` is overridden so that every bad frame gets a CALLERROR where the peer can be named
+  (the library logs and drops invalid JSON and bad frames) and so that CALLERRORs use the OCPP-J 1.6
+  spellings FormationViolation / OccurenceConstraintViolation (the library answers FormatViolation).
+* Handlers only decide and answer; anything that sends a CALL afterwards runs in an `@after` hook that
+  the adapter wraps in a logged task (a CALL inside `@on` would deadlock the receive loop).
+* Every handler takes `**kwargs` so optional fields never turn into InternalError.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, CallError, MessageType
+from ocpp.routing import after as _after
+from ocpp.routing import on as _on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action
+
+from firmware.core.authorization import Reservation
+from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
+
+log = logging.getLogger(__name__)
+
+# OCPP-J 1.6 §4.2.3 error codes, with the specification's own spellings (errata: keep them).
+ERROR_CODE_1_6 = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    "MessageTypeNotSupported": "NotSupported",
+    "RpcFrameworkError": "ProtocolError",
+}
+_LEADING_ID = re.compile(r'^\s*\[\s*(\d+)\s*,\s*"([^"\\]{1,36})"')
+MAX_UNIQUE_ID = 36
+SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
+                          Action.get_composite_schedule)
+TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+               "Heartbeat", "MeterValues", "StatusNotification")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(action: str) -> Callable[[F], F]:
+    """Typed wrapper of `ocpp.routing.on` (the library ships no type hints)."""
+    return cast(Callable[[F], F], _on(action))
+
+
+def after(action: str) -> Callable[[F], F]:
+    """Typed wrapper of `ocpp.routing.after`; the hook runs as a task after the answer was sent."""
+    return cast(Callable[[F], F], _after(action))
+
+
+def _call_error(unique_id: str, code: str, description: str) -> str:
+    return json.dumps([MessageType.CallError, unique_id, ERROR_CODE_1_6.get(code, code), description, {}],
+                      separators=(",", ":"))
+
+
+class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
+    def __init__(self, adapter: OcppAdapter, connection: Any, response_timeout: float) -> None:
+        super().__init__(adapter.settings.charge_point_id, connection, response_timeout=response_timeout)
+        self._adapter = adapter
+        if adapter.smart_charging is not None:
+            self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
+        else:  # no service: the library answers NotImplemented
+            for action in SMART_CHARGING_ACTIONS:
+                self.route_map.pop(action, None)
+        self._accepted_calls: set[str] = set()
+        for action, (on_handler, after_handler) in adapter.extra_routes.items():
+            route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
+            if after_handler is not None:
+                route["_after_action"] = after_handler
+            self.route_map[action] = route
+
+    # ---- framing ------------------------------------------------------------------------------------
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Parse one frame; answer every malformed CALL with a 1.6 CALLERROR instead of dropping it."""
+        try:
+            frame = json.loads(raw_msg)
+        except (ValueError, UnicodeDecodeError):
+            text = raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
+            match = _LEADING_ID.match(text)
+            if match and match.group(1) == "2":
+                await self._send(_call_error(match.group(2), "FormationViolation",
+                                             "Message is not valid JSON"))
+            elif match and match.group(1) in ("3", "4"):
+                self._fail_pending(match.group(2), "Response is not valid JSON")
+            else:
+                log.warning("dropped a frame that is not valid JSON and names no CALL")
+            return
+        if not isinstance(frame, list) or not frame or not isinstance(frame[0], int) \
+                or isinstance(frame[0], bool):
+            log.warning("dropped a frame that is not an OCPP-J array")
+            return
+        kind = frame[0]
+        unique_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
+        if kind == MessageType.Call:
+            await self._route_call(frame, unique_id)
+        elif kind in (MessageType.CallResult, MessageType.CallError):
+            if unique_id is None:
+                log.warning("dropped a response without a unique id")
+                return
+            if kind == MessageType.CallResult and (len(frame) != 3 or not isinstance(frame[2], dict)):
+                self._fail_pending(unique_id, "malformed CALLRESULT")
+                return
+            if kind == MessageType.CallError and (len(frame) < 4 or not all(
+                    isinstance(x, str) for x in frame[2:4])):
+                self._fail_pending(unique_id, "malformed CALLERROR")
+                return
+            await super().route_message(raw_msg)
+        elif unique_id is not None:
+            await self._send(_call_error(unique_id, "ProtocolError", f"MessageTypeId {kind} is not valid"))
+
+    def _fail_pending(self, unique_id: str, why: str) -> None:
+        """Turn a broken answer to our CALL into a CALLERROR for the waiting `call()` (no 30 s timeout)."""
+        log.warning("broken response to %s: %s", unique_id, why)
+        self._response_queue.put_nowait(CallError(unique_id, "FormationViolation", why, {}))
+
+    async def _route_call(self, frame: list[Any], unique_id: str | None) -> None:
+        if unique_id is None:
+            log.warning("dropped a CALL without a string unique id")
+            return
+        if len(unique_id) > MAX_UNIQUE_ID:
+            await self._send(_call_error(unique_id, "ProtocolError", "unique id longer than 36 characters"))
+            return
+        if len(frame) != 4:
+            await self._send(_call_error(unique_id, "ProtocolError", "a CALL has exactly 4 elements"))
+            return
+        if not isinstance(frame[2], str):
+            await self._send(_call_error(unique_id, "FormationViolation", "Action must be a string"))
+            return
+        if not isinstance(frame[3], dict):
+            await self._send(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
+            return
+        msg = Call(unique_id, frame[2], frame[3])
+        try:
+            await self._handle_call(msg)
+        except OCPPError as error:
+            cause = error.details.get("cause") if isinstance(error.details, dict) else None
+            await self._send(_call_error(unique_id, error.code, str(cause or error.description)[:500]))
+
+    async def _send(self, message: str) -> None:
+        if self._adapter.settings.log_frames:
+            log.info("%s > %s", self.id, message)
+        await self._connection.send(message)
+
+    # ---- helpers ------------------------------------------------------------------------------------
+    def active_transaction_id(self, connector_id: int) -> int | None:
+        """For the smart-charging handlers: the OCPP transaction running on a connector."""
+        return self._adapter.active_transaction_id(connector_id)
+
+    def _connector_ok(self, connector_id: int, allow_zero: bool = False) -> bool:
+        ids = self._adapter.station.connector_ids
+        return connector_id in ids or (allow_zero and connector_id == 0)
+
+    # ---- Core profile -------------------------------------------------------------------------------
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **kwargs: Any) -> Any:
+        if not self._connector_ok(connector_id, allow_zero=True):
+            return call_result.ChangeAvailability(status="Rejected")
+        result = self._adapter.station.set_available(connector_id, type == "Operative")
+        return call_result.ChangeAvailability(status=result)
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, call_unique_id: str, **kwargs: Any) -> Any:
+        status = self._adapter.config.change(key, value)
+        if status == "Accepted" and key == "AuthorizationKey":
+            self._accepted_calls.add(call_unique_id)
+        return call_result.ChangeConfiguration(status=status)
+
+    @after(Action.change_configuration)
+    async def after_change_configuration(self, key: str, call_unique_id: str, **kwargs: Any) -> None:
+        if call_unique_id in self._accepted_calls:
+            self._accepted_calls.discard(call_unique_id)
+            await self._adapter.link.reconnect()  # log in again with the new password
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None, **kwargs: Any) -> Any:
+        known, unknown = self._adapter.config.report(key)
+        return call_result.GetConfiguration(configuration_key=known or None, unknown_key=unknown or None)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **kwargs: Any) -> Any:
+        ok = self._adapter.authorizer.clear_cache()
+        return call_result.ClearCache(status="Accepted" if ok else "Rejected")
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: str | None = None,
+                         **kwargs: Any) -> Any:
+        handlers = self._adapter.data_transfer_handlers.get(vendor_id)
+        if handlers is None:
+            return call_result.DataTransfer(status="UnknownVendorId")
+        handler = handlers.get(message_id or "")
+        if handler is None:
+            return call_result.DataTransfer(status="UnknownMessageId")
+        status, reply = handler(data)
+        return call_result.DataTransfer(status=status, data=reply)
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
+                        charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        station = self._adapter.station
+        if connector_id is not None and not self._connector_ok(connector_id):
+            return call_result.RemoteStartTransaction(status="Rejected")  # incl. connectorId 0 (TC_027)
+        if charging_profile is not None and not self._adapter.accept_remote_start_profile(
+                connector_id, charging_profile):
+            return call_result.RemoteStartTransaction(status="Rejected")
+        candidates = [connector_id] if connector_id is not None else station.connector_ids
+        free = [c for c in candidates if station.session_of(c) is None and station.status_of(c) not in (
+            ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED)]
+        if not free:
+            return call_result.RemoteStartTransaction(status="Rejected")
+        self._accepted_calls.add(call_unique_id)
+        return call_result.RemoteStartTransaction(status="Accepted")
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
+                                 charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        # The library runs @after hooks whatever @on answered: act only on an accepted request.
+        if call_unique_id in self._accepted_calls:
+            self._accepted_calls.discard(call_unique_id)
+            await self._adapter.run_remote_start(id_tag, connector_id, charging_profile)
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int, **kwargs: Any) -> Any:
+        connector_id = self._adapter.connector_of_transaction(transaction_id)
+        if connector_id is None:
+            return call_result.RemoteStopTransaction(status="Rejected")
+        ok = self._adapter.station.stop_session(connector_id, StopReason.REMOTE)
+        return call_result.RemoteStopTransaction(status="Accepted" if ok else "Rejected")
+
+    @on(Action.reset)
+    def on_reset(self, type: str, **kwargs: Any) -> Any:
+        return call_result.Reset(status="Accepted")
+
+    @after(Action.reset)
+    async def after_reset(self, type: str, **kwargs: Any) -> None:
+        await self._adapter.reset(hard=type == "Hard")
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, connector_id: int, **kwargs: Any) -> Any:
+        if not self._connector_ok(connector_id):
+            return call_result.UnlockConnector(status="NotSupported")
+        station = self._adapter.station
+        if station.session_of(connector_id) is not None:
+            station.stop_session(connector_id, StopReason.UNLOCK_COMMAND)
+        return call_result.UnlockConnector(status=await station.unlock(connector_id))
+
+    # ---- Local auth list management -----------------------------------------------------------------
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=self._adapter.authorizer.list_version)
+
+    @on(Action.send_local_list)
+    def on_send_local_list(self, list_version: int, update_type: str,
+                           local_authorization_list: list[dict[str, Any]] | None = None,
+                           **kwargs: Any) -> Any:
+        status = self._adapter.authorizer.send_local_list(list_version, update_type, local_authorization_list)
+        return call_result.SendLocalList(status=status)
+
+    # ---- Reservation --------------------------------------------------------------------------------
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+                       parent_id_tag: str | None = None, **kwargs: Any) -> Any:
+        adapter = self._adapter
+        if connector_id == 0 and not adapter.config.get_bool("ReserveConnectorZeroSupported"):
+            return call_result.ReserveNow(status="Rejected")
+        if not self._connector_ok(connector_id, allow_zero=True):
+            return call_result.ReserveNow(status="Rejected")
+        try:
+            expiry = datetime.fromisoformat(expiry_date.replace("Z", "+00:00"))
+            remaining = (expiry - adapter.clock.now()).total_seconds()
+        except (ValueError, TypeError):
+            return call_result.ReserveNow(status="Rejected")
+        if remaining <= 0:
+            return call_result.ReserveNow(status="Rejected")
+        expires = adapter.clock.monotonic() + remaining
+        reservation = Reservation(reservation_id, id_tag, parent_id_tag, expires)
+        return call_result.ReserveNow(status=adapter.station.reserve(connector_id, reservation))
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **kwargs: Any) -> Any:
+        ok = self._adapter.station.cancel_reservation(reservation_id)
+        return call_result.CancelReservation(status="Accepted" if ok else "Rejected")
+
+    # ---- Remote trigger -----------------------------------------------------------------------------
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                           **kwargs: Any) -> Any:
+        if requested_message not in TRIGGERABLE:
+            return call_result.TriggerMessage(status="NotImplemented")
+        if connector_id is not None and not self._connector_ok(connector_id, allow_zero=True):
+            return call_result.TriggerMessage(status="Rejected")
+        return call_result.TriggerMessage(status="Accepted")
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                                    **kwargs: Any) -> None:
+        if requested_message in TRIGGERABLE and (
+                connector_id is None or self._connector_ok(connector_id, allow_zero=True)):
+            await self._adapter.send_triggered(requested_message, connector_id)
+
+
+ExtraRoute = tuple[Callable[..., Any], Callable[..., Any] | None]

@@ -1,0 +1,126 @@
+"""OCPP 1.6 Firmware Management profile: UpdateFirmware and GetDiagnostics, wired to the firmware updater
+and the diagnostics uploader (`firmware/ocpp/firmware_update.py`, `diagnostics.py`) through the adapter's
+extension points.
+
+The handlers answer at once; the work runs afterwards in tasks the adapter owns (cancelled on stop). After a
+successful installation the service restarts (like Reset) once no session is running, and the final status
+(Installed / InstallationFailed) is reported after the next accepted BootNotification.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v16 import call_result
+
+from firmware.ocpp.diagnostics import DiagnosticsUploader
+from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
+from firmware.ocpp.transfer import TransferError, check_url
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRY_INTERVAL_S = 60.0
+SESSION_POLL_S = 30.0  # how often a pending firmware restart checks whether the sessions have ended
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class FirmwareManagement:
+    def __init__(self, adapter: OcppAdapter, state_dir: Path) -> None:
+        self._adapter = adapter
+        settings = adapter.settings
+        self.updater: FirmwareUpdater | None = None
+        if settings.firmware.install_command:
+            ctx = None
+            if settings.firmware.ca_file is not None:
+                ctx = ssl.create_default_context(cafile=str(settings.firmware.ca_file))
+            self.updater = FirmwareUpdater(
+                adapter.clock, state_dir, settings.firmware.install_command, adapter.notify_firmware_status,
+                running_version=adapter.station_settings.firmware_version,
+                download_timeout_s=settings.firmware.download_timeout_s,
+                install_timeout_s=settings.firmware.install_timeout_s, ssl_context=ctx)
+            updater = self.updater
+            adapter.register_handler("UpdateFirmware", self.on_update_firmware, self.after_update_firmware)
+            adapter.firmware_status = lambda: str(updater.status)
+            adapter.firmware_version = lambda: updater.firmware_version
+            adapter.after_registration.append(self._after_boot)
+        diagnostics = settings.diagnostics
+        self.uploader = DiagnosticsUploader(
+            adapter.clock, state_dir, diagnostics.log_paths, adapter.station.snapshot,
+            adapter.notify_diagnostics_status, station_id=settings.charge_point_id,
+            http_method=diagnostics.upload_method, upload_timeout_s=diagnostics.upload_timeout_s,
+            journal_units=diagnostics.journal_units)
+        adapter.register_handler("GetDiagnostics", self.on_get_diagnostics, self.after_get_diagnostics)
+        adapter.diagnostics_status = lambda: str(self.uploader.status)
+        self._archives: dict[str, Path] = {}
+
+    # ---- UpdateFirmware ------------------------------------------------------------------------------
+    def on_update_firmware(self, location: str, retrieve_date: str, **kwargs: Any) -> Any:
+        return call_result.UpdateFirmware()
+
+    async def after_update_firmware(self, location: str, retrieve_date: str, retries: int | None = None,
+                                    retry_interval: int | None = None, **kwargs: Any) -> None:
+        updater = self.updater
+        if updater is None:
+            return
+        if updater.busy:
+            log.warning("UpdateFirmware ignored: an update is already running")
+            return
+        when = _when(retrieve_date) or self._adapter.clock.now()
+        interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
+        self._adapter.spawn(self._update(updater.update(location, when, retries or 1, interval)),
+                            name="ocpp-firmware-update")
+
+    async def _after_boot(self) -> None:
+        updater = self.updater
+        if updater is None:
+            return
+        await updater.report_after_restart()
+        if updater.scheduled is not None:
+            await self._update(updater.resume_scheduled())
+
+    async def _update(self, running: Any) -> None:
+        outcome = await running
+        if outcome != UpdateOutcome.RESTART_REQUIRED:
+            return
+        station = self._adapter.station
+        while any(station.session_of(c) is not None for c in station.connector_ids):
+            await self._adapter.clock.sleep(SESSION_POLL_S)  # never cut a charging session short
+        log.warning("firmware installed: restarting to activate it")
+        self._adapter.restart_now()
+
+    # ---- GetDiagnostics ------------------------------------------------------------------------------
+    async def on_get_diagnostics(self, location: str, call_unique_id: str, start_time: str | None = None,
+                                 stop_time: str | None = None, **kwargs: Any) -> Any:
+        try:
+            check_url(location)
+        except TransferError as exc:
+            log.warning("GetDiagnostics refused: %s", exc)
+            return call_result.GetDiagnostics()
+        archive = await self.uploader.collect(_when(start_time), _when(stop_time))
+        self._archives[call_unique_id] = archive
+        return call_result.GetDiagnostics(file_name=archive.name)
+
+    async def after_get_diagnostics(self, location: str, call_unique_id: str, retries: int | None = None,
+                                    retry_interval: int | None = None, **kwargs: Any) -> None:
+        archive = self._archives.pop(call_unique_id, None)
+        if archive is None:
+            return
+        interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
+        # Upload only after GetDiagnostics.conf went out, so Uploading never precedes the answer.
+        self._adapter.spawn(self.uploader.upload(archive, location, retries or 1, interval),
+                            name="ocpp-diagnostics-upload")

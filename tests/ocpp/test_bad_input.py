@@ -1,0 +1,121 @@
+"""Malformed frames from the CSMS get the OCPP-J 1.6 CALLERROR and never disturb the charger."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ocpp.v16 import call
+
+from firmware.core.vocabulary import StopReason
+from tests.ocpp.conftest import Harness, eventually
+
+
+async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
+    await harness.csms.send_raw(raw)
+    await eventually(lambda: harness.csms.answers(uid) != [])
+    answer = harness.csms.answers(uid)[0]
+    assert answer[0] == 4, answer
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("uid", "raw", "code"),
+    [
+        ("j1", '[2,"j1","Reset",{"type":"Soft"', "FormationViolation"),  # invalid JSON, id still readable
+        ("p1", '[2,"p1","Reset",[]]', "FormationViolation"),  # payload not an object
+        ("a1", '[2,"a1",42,{}]', "FormationViolation"),  # action not a string
+        ("e1", '[2,"e1","Reset"]', "ProtocolError"),  # missing payload
+        ("e2", '[2,"e2","Reset",{},{}]', "ProtocolError"),  # too many elements
+        ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotSupported"),  # unknown action
+        (
+            "n1",
+            '[2,"n1","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]',
+            "NotImplemented",
+        ),  # 1.6 extension
+        ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
+        (
+            "t1",
+            '[2,"t1","ChangeAvailability",{"connectorId":"one","type":"Operative"}]',
+            "TypeConstraintViolation",
+        ),
+        (
+            "v1",
+            '[2,"v1","Reset",{"type":"Gentle"}]',
+            "FormationViolation",
+        ),  # enum violation (lib: FormatViolation)
+        ("x1", '[2,"x1","Reset",{"type":"Soft","extra":1}]', "FormationViolation"),  # additionalProperties
+        (
+            "l1",
+            '[2,"l1","ChangeConfiguration",{"key":"' + "K" * 51 + '","value":"1"}]',
+            "TypeConstraintViolation",
+        ),
+        ("m1", '[7,"m1","Reset",{}]', "ProtocolError"),  # unknown MessageTypeId
+        ("z" * 37, '[2,"' + "z" * 37 + '","Heartbeat",{}]', "ProtocolError"),  # unique id too long
+    ],
+)
+async def test_bad_frame_gets_1_6_callerror(harness: Harness, uid: str, raw: str, code: str) -> None:
+    await harness.start()
+    answer = await error_for(harness, uid, raw)
+    assert answer[2] == code
+    assert isinstance(answer[3], str) and answer[4] == {}
+    assert harness.restarts == []  # nothing was acted on
+
+
+async def test_garbage_without_id_is_dropped_and_link_survives(harness: Harness) -> None:
+    adapter = await harness.start()
+    harness.station.start(1, "T")
+    for raw in (
+        "not json at all",
+        "{}",
+        '"text"',
+        "[]",
+        "[true]",
+        "[3]",
+        '[4,"nobody"]',
+        '[3,"nobody",{}]',
+        "\x00\xff",
+    ):
+        await harness.csms.send_raw(raw)
+    answer = await harness.csms.cp.call(call.GetLocalListVersion(), suppress=False)  # type: ignore[union-attr]
+    assert answer.list_version == 0
+    harness.station.stop_session(1, StopReason.LOCAL)
+    await harness.settle()
+    assert len(harness.csms.calls("StopTransaction")) == 1 and harness.csms.connections == 1
+    assert adapter.link.connected
+
+
+@pytest.mark.parametrize("reply", ['[4,"UID"]', '[3,"UID"]', '[3,"UID",{"idTagInfo":', '[4,"UID",1,2,{}]'])
+async def test_broken_answer_to_our_call_fails_it_without_waiting_for_timeout(
+    harness: Harness, reply: str
+) -> None:
+    harness.ocpp_overrides["response_timeout_s"] = 60.0
+    adapter = await harness.start()
+    adapter.config.change("AllowOfflineTxForUnknownId", "true")
+    harness.csms.broken_replies["Authorize"] = reply
+    # Decided offline as soon as the broken answer arrived (well before the 60 s response timeout).
+    started = await asyncio.wait_for(harness.station.present_token("CARD", 1), 10)
+    assert started and harness.station.session_of(1) is not None
+    assert adapter.link.connected
+
+
+async def test_one_outstanding_call_at_a_time(harness: Harness) -> None:
+    adapter = await harness.start()
+    adapter.config.change("MeterValueSampleInterval", "10")
+    for c in (1, 2):
+        harness.station.meter(c, 1.0)
+        harness.station.start(c, f"T{c}")
+    await harness.clock.advance(60)
+    harness.station.stop_session(1, StopReason.LOCAL)
+    harness.station.stop_session(2, StopReason.LOCAL)
+    await harness.settle()
+    # Every CALL we sent was answered before the next one went out.
+    pending: str | None = None
+    for direction, frame in harness.csms.wire:
+        if direction == "in" and frame[0] == 2:
+            assert pending is None, f"{frame[1]} sent while {pending} outstanding"
+            pending = frame[1]
+        elif direction == "out" and frame[0] in (3, 4):
+            assert frame[1] == pending
+            pending = None
+    assert len(harness.csms.calls("MeterValues")) >= 10

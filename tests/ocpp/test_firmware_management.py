@@ -1,0 +1,141 @@
+"""UpdateFirmware and GetDiagnostics through the adapter, with a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.v16 import call
+
+from firmware.ocpp.v16.meter_values import rfc3339
+from tests.ocpp.conftest import Harness, eventually
+
+FIRMWARE = b"new firmware image"
+
+
+class FileServer:
+    def __init__(self) -> None:
+        self.uploads: list[tuple[str, bytes]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path != "/fw.bin":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(FIRMWARE)))
+                self.end_headers()
+                self.wfile.write(FIRMWARE)
+
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                server.uploads.append((self.path, body))
+                self.send_response(201)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def files() -> Iterator[FileServer]:
+    server = FileServer()
+    yield server
+    server.close()
+
+
+def statuses(harness: Harness, action: str) -> list[str]:
+    return [p["status"] for p in harness.csms.calls(action)]
+
+
+async def test_update_firmware_installs_restarts_and_reports_installed(
+    harness: Harness, files: FileServer, tmp_path: Path
+) -> None:
+    installed = tmp_path / "installed.bin"
+    harness.ocpp_overrides["firmware"] = {
+        "install_command": f'cp "$1" {installed} && echo 9.9.9 > "$CHARGEPI_FIRMWARE_VERSION_FILE"'
+    }
+    adapter = await harness.start()
+    assert "FirmwareManagement" in adapter.config.get("SupportedFeatureProfiles")
+    assert harness.csms.cp is not None
+    when = rfc3339(harness.clock.now())
+    await harness.csms.cp.call(
+        call.UpdateFirmware(location=files.url("/fw.bin"), retrieve_date=when), suppress=False
+    )
+    await eventually(lambda: harness.restarts == [False], harness.clock, 0.5, within=20)
+    assert installed.read_bytes() == FIRMWARE
+    assert statuses(harness, "FirmwareStatusNotification") == ["Downloading", "Downloaded", "Installing"]
+    # The service restarts; the new process reports the new version and the final status once.
+    await adapter.stop()
+    harness.adapter = None
+    harness.build(type(harness.station)(harness.clock))
+    await harness.start()
+    await eventually(lambda: statuses(harness, "FirmwareStatusNotification")[-1] == "Installed")
+    assert harness.csms.calls("BootNotification")[-1]["firmwareVersion"] == "9.9.9"
+
+
+async def test_firmware_restart_waits_for_the_session(harness: Harness, files: FileServer) -> None:
+    harness.ocpp_overrides["firmware"] = {"install_command": "true"}
+    await harness.start()
+    harness.station.start(1, "BUSY")
+    assert harness.csms.cp is not None
+    when = rfc3339(harness.clock.now())
+    await harness.csms.cp.call(
+        call.UpdateFirmware(location=files.url("/fw.bin"), retrieve_date=when), suppress=False
+    )
+    await eventually(
+        lambda: "Installing" in statuses(harness, "FirmwareStatusNotification"), harness.clock, 0.5
+    )
+    await harness.clock.advance(300)
+    assert harness.restarts == []
+    from firmware.core.vocabulary import StopReason
+
+    harness.station.stop_session(1, StopReason.LOCAL)
+    await eventually(lambda: harness.restarts == [False], harness.clock, 5)
+
+
+async def test_get_diagnostics_uploads_after_answering(harness: Harness, files: FileServer) -> None:
+    await harness.start()
+    assert harness.csms.cp is not None
+    answer = await harness.csms.cp.call(call.GetDiagnostics(location=files.url("/diag/")), suppress=False)
+    assert answer.file_name.startswith("diagnostics-CP1-") and answer.file_name.endswith(".tar.gz")
+    await eventually(
+        lambda: statuses(harness, "DiagnosticsStatusNotification")[-1:] == ["Uploaded"], within=20
+    )
+    assert statuses(harness, "DiagnosticsStatusNotification") == ["Uploading", "Uploaded"]
+    assert files.uploads[0][0] == "/diag/" + answer.file_name
+    wire = [(d, f[0], f[2] if d == "in" else None) for d, f in harness.csms.wire]
+    answered = next(i for i, w in enumerate(wire) if w[0] == "in" and w[1] == 3)
+    uploading = next(i for i, w in enumerate(wire) if w[2] == "DiagnosticsStatusNotification")
+    assert answered < uploading
+    bad = await harness.csms.cp.call(call.GetDiagnostics(location="gopher://x/"), suppress=False)
+    assert bad.file_name is None
+
+
+async def test_update_firmware_not_offered_without_installer(harness: Harness) -> None:
+    adapter = await harness.start()
+    assert "FirmwareManagement" not in adapter.config.get("SupportedFeatureProfiles")
+    assert harness.csms.cp is not None
+    with pytest.raises(OcppNotImplemented):
+        await harness.csms.cp.call(
+            call.UpdateFirmware(location="http://x/", retrieve_date=rfc3339(harness.clock.now())),
+            suppress=False,
+        )
