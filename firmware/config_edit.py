@@ -15,9 +15,11 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import tomlkit
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
@@ -112,11 +114,28 @@ def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
     current = masked(effective(settings))
     base["connectors"] = [ConnectorSettings.model_validate({"id": i + 1}).model_dump(mode="json")
                           for i in range(len(current["connectors"]))]
+    for name, field in Settings.model_fields.items():  # an optional section that is now present
+        if base.get(name) is None and isinstance(current.get(name), dict):
+            section = next((t for t in get_args(field.annotation) if isinstance(t, type)
+                            and issubclass(t, BaseModel)), None)
+            if section is not None:
+                base[name] = _field_defaults(section)
     old, new = (_without_empty_tables(flatten(masked(base))),
                 _without_empty_tables(flatten(current)))
     missing = object()
     return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys(), key=_key_order)
             if old.get(key, missing) != new.get(key, missing)]
+
+
+def _field_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of a settings section's fields (required ones have none)."""
+    out: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            value = field.get_default(call_default_factory=True)
+            out[name] = (value.model_dump(mode="json") if isinstance(value, BaseModel)
+                         else to_jsonable_python(value))
+    return out
 
 
 def _without_empty_tables(flat: dict[str, Any]) -> dict[str, Any]:

@@ -333,3 +333,39 @@ def test_unreadable_config_gives_a_hint_not_a_traceback(config: Path, capsys: Ca
     assert exit_.value.code == 2
     assert run(config, "config", "validate") == 2
     assert capsys.readouterr().err.count(f"cannot read {config}: use sudo, or join the group chargepi") == 2
+
+
+def test_ocpp_credentials_go_to_the_secrets_file_and_stay_masked(config: Path, capsys: Capture,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    secrets = config.parent / "secrets.toml"
+    # profile 1 needs the key: one key alone is refused, all of them together are written
+    assert run(config, "config", "set", "ocpp.url", "wss://csms.example/ocpp", "ocpp.charge_point_id", "CP-7",
+               "ocpp.security_profile", "1") == 1
+    assert "security_profile 1 needs authorization_key" in capsys.readouterr().out
+    assert not secrets.exists()
+    assert run(config, "config", "set", "ocpp.url", "wss://csms.example/ocpp", "ocpp.charge_point_id", "CP-7",
+               "ocpp.security_profile", "1", "ocpp.authorization_key", "0011223344556677") == 0
+    out = capsys.readouterr().out
+    assert f"{secrets}: ocpp.authorization_key = {MASK}" in out and "0011223344556677" not in out
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert "0011223344556677" in secrets.read_text()
+    main_text = config.read_text()
+    assert "authorization_key" not in main_text and 'url = "wss://csms.example/ocpp"' in main_text
+    settings = load_settings(config)
+    assert settings.ocpp is not None and settings.ocpp.authorization_key == "0011223344556677"
+
+    assert run(config, "config", "show") == 0
+    shown = capsys.readouterr().out
+    assert "0011223344556677" not in shown and f'authorization_key = "{MASK}"' in shown
+    assert run(config, "config", "get", "ocpp.authorization_key") == 0
+    assert capsys.readouterr().out.strip() == MASK
+    assert run(config, "config", "get", "ocpp.authorization_key", "--reveal") == 0
+    assert capsys.readouterr().out.strip() == "0011223344556677"
+    assert run(config, "config", "diff") == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("ocpp.")] == [
+        f"ocpp.authorization_key: (not set) -> {MASK}",  # an optional section: compared with its defaults
+        "ocpp.charge_point_id: (not set) -> CP-7",
+        "ocpp.security_profile: 0 -> 1",
+        "ocpp.url: (not set) -> wss://csms.example/ocpp",
+    ]
