@@ -20,6 +20,7 @@ def make_test_pki(directory: Path) -> TestPki:
     """Write ca.pem, server.pem and server.key into `directory`; skip the test without openssl."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl CLI not installed: cannot make test certificates")
+    directory.mkdir(parents=True, exist_ok=True)
 
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)

@@ -276,7 +276,12 @@ class ConnectorController:
         self._call_on_loop(self._on_feedback, closed)
 
     def _pp_from_any_thread(self, reading: ProximityReading) -> None:
-        self._call_on_loop(self._on_proximity, reading)
+        # like CP notices, PP ones may be stale on arrival: the loop re-reads the current value
+        self._call_on_loop(self._on_proximity_changed)
+
+    def _on_proximity_changed(self) -> None:
+        if self.hw.proximity is not None:
+            self._on_proximity(self.hw.proximity.read())
 
     def _on_notice(self, notice: InterlockNotice) -> None:
         """Something happened at the interlock. A busy loop may get several notices late, so events
@@ -323,6 +328,8 @@ class ConnectorController:
 
     def _on_unplugged(self) -> None:
         self.finishing = False
+        if self.settings.cable == "socket":
+            self.arbiter.set(LimitSource.CABLE.value, None)  # the next cable brings its own coding
         self._overcurrent_since = None
         if self.session is not None:
             if self.session.stopping is None:

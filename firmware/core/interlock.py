@@ -230,13 +230,18 @@ class SafetyInterlock:
 
     # --- inputs (any thread) ------------------------------------------------------------------------
     def on_pilot(self, reading: PilotReading) -> None:
+        """A pushed CP reading. Readings pushed from different threads can arrive out of order, so an
+        unsafe one opens at once, but what is tracked (and passed on) is the pilot's current reading."""
         with self._lock:
             self._reading = reading
-            changed = self._classify_pilot_faults(reading)
             opened = self._enforce()
+            current = self._hw.pilot.read()
+            self._reading = current
+            changed = self._classify_pilot_faults(current)
+            opened = self._enforce() or opened
         for fault, active in changed:
             self._notify(InterlockNotice(fault=fault, fault_active=active))
-        self._notify(InterlockNotice(reading=reading, opened_reason=opened))
+        self._notify(InterlockNotice(reading=current, opened_reason=opened))
 
     def on_proximity(self, reading: ProximityReading) -> None:
         """A broken cable coding while a car is plugged in is a fault; it clears in state A."""

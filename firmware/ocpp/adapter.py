@@ -44,7 +44,7 @@ from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
-from firmware.ocpp.v16.meter_values import meter_value, rfc3339
+from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.settings import Settings
 from hal.types import MeterReading
 
@@ -75,12 +75,6 @@ class SmartChargingPort(Protocol):
 def _default_restart(hard: bool) -> None:
     raise SystemExit(RESET_EXIT_CODE)
 
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
 
 
 class OcppAdapter:
@@ -330,7 +324,7 @@ class OcppAdapter:
                 self.config.change("HeartbeatInterval", str(conf.interval))
 
     def _set_clock(self, text: str) -> None:
-        when = _parse_time(text)
+        when = parse_ocpp_time(text)
         if when is not None and when.tzinfo is not None:
             self.clock.set_now(when)
 
@@ -587,7 +581,7 @@ class OcppAdapter:
                 for sampled in value["sampled_value"]:
                     if sampled["measurand"] == "Energy.Active.Import.Register":
                         energy = max(energy, float(sampled["value"]))
-                        when = _parse_time(value["timestamp"]) or when
+                        when = parse_ocpp_time(value["timestamp"]) or when
             self._queue_stop(session_id, energy, rfc3339(when), str(StopReason.POWER_LOSS), None)
 
     # ---- meter values -------------------------------------------------------------------------------

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, Literal
 
 from firmware.clock import Clock
 from firmware.core.authorization import AuthResult
 from firmware.ocpp.v16.configuration import ConfigurationStore
+from firmware.ocpp.v16.meter_values import parse_ocpp_time
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,6 @@ CACHE_MAX = 1000
 OnlineAuthorize = Callable[[str], Awaitable[dict[str, Any] | None]]
 SendListStatus = Literal["Accepted", "Failed", "NotSupported", "VersionMismatch"]
 
-
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class LocalAuthorizer:
@@ -89,7 +81,7 @@ class LocalAuthorizer:
     def _valid(self, info: dict[str, Any]) -> bool:
         if info.get("status") != "Accepted":
             return False
-        expiry = _parse_time(info.get("expiry_date"))
+        expiry = parse_ocpp_time(info.get("expiry_date"))
         return expiry is None or expiry > self._clock.now()
 
     def _result(self, info: dict[str, Any]) -> AuthResult:

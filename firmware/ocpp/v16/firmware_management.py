@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from ocpp.v16 import call_result
 from firmware.ocpp.diagnostics import DiagnosticsUploader
 from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
 from firmware.ocpp.transfer import TransferError, check_url
+from firmware.ocpp.v16.meter_values import parse_ocpp_time
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 DEFAULT_RETRY_INTERVAL_S = 60.0
 SESSION_POLL_S = 30.0  # how often a pending firmware restart checks whether the sessions have ended
 
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class FirmwareManagement:
@@ -80,7 +72,7 @@ class FirmwareManagement:
         if updater.busy:
             log.warning("UpdateFirmware ignored: an update is already running")
             return
-        when = _when(retrieve_date) or self._adapter.clock.now()
+        when = parse_ocpp_time(retrieve_date) or self._adapter.clock.now()
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
         self._adapter.spawn(self._update(updater.update(location, when, retries or 1, interval)),
                             name="ocpp-firmware-update")
@@ -111,7 +103,7 @@ class FirmwareManagement:
         except TransferError as exc:
             log.warning("GetDiagnostics refused: %s", exc)
             return call_result.GetDiagnostics()
-        archive = await self.uploader.collect(_when(start_time), _when(stop_time))
+        archive = await self.uploader.collect(parse_ocpp_time(start_time), parse_ocpp_time(stop_time))
         self._archives[call_unique_id] = archive
         return call_result.GetDiagnostics(file_name=archive.name)
 
