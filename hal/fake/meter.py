@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from firmware.clock import Clock
 from hal.contract import MeterError
 from hal.fake.faults import SimFault
-from hal.fake.world import ConnectorWorld
+from hal.fake.world import WorldPart
 from hal.types import MeterReading
 
 if TYPE_CHECKING:
@@ -18,17 +18,8 @@ if TYPE_CHECKING:
 FREQUENCY_HZ = 50.0
 
 
-class SimulatedMeter:
+class SimulatedMeter(WorldPart):
     """Per-phase V/A/W and total import energy, integrated from the EV's draw over simulated time."""
-
-    def __init__(self, world: ConnectorWorld) -> None:
-        self._world = world
-
-    async def start(self) -> None:
-        self._world.remember_loop()
-
-    async def stop(self) -> None:
-        return None
 
     async def read(self) -> MeterReading:
         world = self._world

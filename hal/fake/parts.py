@@ -8,7 +8,7 @@ from collections.abc import Callable
 from hal.contract import Unsubscribe
 from hal.fake.faults import OVER_TEMPERATURE_C, SimFault
 from hal.fake.subscribers import Notification, Subscribers, Watched
-from hal.fake.world import ConnectorWorld
+from hal.fake.world import ConnectorWorld, WorldPart
 from hal.types import CableAmpacity, IndicatorState, ProximityReading, SelfTestResult
 
 # Nominal Type 2 coding resistors (hardware.md §3).
@@ -22,18 +22,8 @@ PP_RESISTOR_OHM: dict[CableAmpacity, float] = {
 PP_FAULT_OHM = 30.0
 
 
-class _Part:
-    def __init__(self, world: ConnectorWorld) -> None:
-        self._world = world
 
-    async def start(self) -> None:
-        self._world.remember_loop()
-
-    async def stop(self) -> None:
-        return None
-
-
-class SimulatedProximity(_Part):
+class SimulatedProximity(WorldPart):
     def __init__(self, world: ConnectorWorld) -> None:
         super().__init__(world)
         self._reading: Watched[ProximityReading] = Watched(self._measure())
@@ -58,7 +48,7 @@ class SimulatedProximity(_Part):
         return self._reading.subscribers.add(callback)
 
 
-class SimulatedRcm(_Part):
+class SimulatedRcm(WorldPart):
     """Trips while the "rcd" fault is injected; its self test fails under "rcd-selftest" or while tripped."""
 
     def __init__(self, world: ConnectorWorld) -> None:
@@ -87,7 +77,7 @@ class SimulatedRcm(_Part):
         return SelfTestResult(True, "tripped on the test input and reset")
 
 
-class SimulatedLock(_Part):
+class SimulatedLock(WorldPart):
     """Locks at once and confirms, unless the "lock" fault is injected (then it stays unlocked)."""
 
     async def lock(self) -> bool:
@@ -106,7 +96,7 @@ class SimulatedLock(_Part):
         return self._world.locked
 
 
-class SimulatedTemperature(_Part):
+class SimulatedTemperature(WorldPart):
     async def read_celsius(self) -> float:
         world = self._world
         with world.lock:

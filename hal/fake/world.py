@@ -183,3 +183,16 @@ class ConnectorWorld:
         if elapsed > 0:
             self.energy_wh += sum(self.drawn_a()) * self.voltage_v * elapsed / 3600.0
         self._integrated_at = now
+
+
+class WorldPart:
+    """A simulated part with nothing to open or release: its state lives in the connector's world."""
+
+    def __init__(self, world: ConnectorWorld) -> None:
+        self._world = world
+
+    async def start(self) -> None:
+        self._world.remember_loop()
+
+    async def stop(self) -> None:
+        return None
