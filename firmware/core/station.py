@@ -48,8 +48,7 @@ class Station:
                                        self._journal, emergency_stop=hardware.emergency_stop)
             for cs in settings.connectors
         }
-        self._authorizer: Authorizer = FreeCharging()
-        self.set_authorizer(FreeCharging(), auto_start=True)
+        self._authorizer: Authorizer = FreeCharging()  # standalone default; auto_start is set per controller
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task[bool]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
