@@ -21,6 +21,7 @@ from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
 from firmware.settings import Settings
+from firmware.storage.statedir import StorageMonitor
 from hal.contract import StationHardware
 from hal.factory import build_station_hardware
 from hal.fake import SimulatedStation
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_RESTART = 75  # asked to restart (OCPP Reset, config --apply); systemd Restart=always brings us back
+EXIT_STATE_DIR = 73  # the state directory is not writable (sysexits EX_CANTCREAT); a technician must fix it
 
 
 class Feature(Protocol):
@@ -64,13 +66,15 @@ class Application:
         """Construct every optional feature; each subscribes to the station in its constructor."""
         from firmware.smart.wiring import build_smart_features
 
+        self.features.append(StorageMonitor(self.station.storage, self.clock))
         self.smart_charging, smart_features = build_smart_features(
-            self.settings, self.clock, self.station, self.hardware, self.control)
+            self.settings, self.clock, self.station, self.hardware, self.control, self.station.storage)
         self.features.extend(smart_features)
         if self.settings.sessions.enabled:
             self.features.append(SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
-                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60))
+                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60,
+                storage=self.station.storage))
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -80,7 +84,8 @@ class Application:
 
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
-                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
+                storage=self.station.storage)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:

@@ -40,6 +40,8 @@ class StationSettings(Section):
     free_charging: bool = False  # with [ocpp] present: still charge without a token
     connection_timeout_s: float = Field(60.0, gt=0)  # authorized, waiting for the plug
     power_loss_policy: Literal["stop", "resume"] = "stop"
+    # Space kept free in state_dir for essential records when the disk fills (firmware/storage/statedir.py)
+    storage_reserve_mb: float = Field(8.0, ge=0, le=1024)
     meter_poll_interval_s: float = Field(1.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     hal: StationHalConfig = Field(default_factory=StationHalConfig)

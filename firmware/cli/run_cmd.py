@@ -25,6 +25,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"chargepi: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    from firmware.app import Application
+    from firmware.app import EXIT_STATE_DIR, Application
+    from firmware.storage.statedir import StateDirError, check_writable
 
+    try:
+        check_writable(settings.station.state_dir)
+    except StateDirError as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return EXIT_STATE_DIR
     return asyncio.run(Application(settings).run())

@@ -50,6 +50,22 @@ def _fmt_list(values: list[float], unit: str) -> str:
     return " / ".join(f"{v:.1f}" for v in values) + f" {unit}" if values else "-"
 
 
+def _storage_lines(storage: dict[str, Any] | None) -> list[str]:
+    if not storage:
+        return []
+    lines = []
+    if storage["condition"] == "disk_full":
+        lines.append(f"STORAGE: disk full in {storage['path']}: records kept in memory "
+                     f"({', '.join(storage['in_memory'])}) until there is space; free some space there")
+    elif storage["condition"] == "low_space":
+        lines.append(f"STORAGE: low space in {storage['path']}: space reserve in use, session history kept "
+                     "in memory; free some space there")
+    for q in storage["quarantined"]:
+        lines.append(f"STORAGE: {q['file']} was corrupt ({q['error']}): kept as {q['kept_as']}, "
+                     "started afresh")
+    return lines
+
+
 def render(doc: dict[str, Any]) -> str:
     """The human view of the status document."""
     station = doc["station"]
@@ -64,6 +80,7 @@ def render(doc: dict[str, Any]) -> str:
         lines.append("OCPP: not configured (standalone, free charging)")
     if station.get("emergency_stop"):
         lines.append("EMERGENCY STOP ACTIVE")
+    lines += _storage_lines(doc.get("storage"))
     for c in doc["connectors"]:
         duty = f"{c['pwm_duty_percent']:.2f} %" if c["pwm_duty_percent"] is not None else c["pilot_mode"]
         contactor = "closed" if c["contactor"]["closed"] else "open"

@@ -1,15 +1,19 @@
 """Durable core state in SQLite: running sessions (for power-loss recovery) and connector availability.
 
 Writes are few: one row per session start/stop, the meter value at most every `meter_interval_s`, and
-availability changes (SD-card wear).
+availability changes (SD-card wear). An essential store of the state directory (`<state_dir>/core.sqlite`):
+it keeps working through a full disk and a corrupt file (firmware/storage/).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
+
+FILE_NAME = "core.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS active_session (
@@ -44,12 +48,8 @@ class JournaledSession:
 
 
 class CoreJournal:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, state: StateDir) -> None:
+        self._db = StateDatabase(state, FILE_NAME, essential=True, setup=lambda db: db.executescript(_SCHEMA))
 
     def close(self) -> None:
         self._db.close()

@@ -25,6 +25,7 @@ from firmware.core.events import CoreEvent, SessionStopped, TokenPresented
 from firmware.core.journal import CoreJournal
 from firmware.core.vocabulary import ConnectorStatus, Fault, StopReason
 from firmware.settings import Settings
+from firmware.storage.statedir import StateDir
 from hal.contract import StationHardware
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class Station:
         self._listeners: list[Listener] = []
         self._status_sections: dict[str, StatusProvider] = {}
         self._connector_fields: dict[str, ConnectorStatusProvider] = {}
-        self._journal = journal or CoreJournal(settings.station.state_dir / "core.sqlite")
+        station = settings.station
+        self.storage = StateDir(station.state_dir, reserve_bytes=int(station.storage_reserve_mb * 2**20))
+        self._journal = journal or CoreJournal(self.storage)
         by_id = {c.connector_id: c for c in hardware.connectors}
         self.connectors: dict[int, ConnectorController] = {
             cs.id: ConnectorController(cs, settings.station, by_id[cs.id], clock, self._publish,
@@ -284,6 +287,7 @@ class Station:
                 "emergency_stop": bool(self.hardware.emergency_stop and self.hardware.emergency_stop.active),
             },
             "connectors": connectors,
+            "storage": self.storage.status(),
         }
         for name, provider in self._status_sections.items():
             doc[name] = provider()

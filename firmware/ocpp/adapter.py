@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -46,6 +45,8 @@ from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standar
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.settings import Settings
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
 from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def _default_restart(hard: bool) -> None:
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
-                 smart_charging: SmartChargingPort | None = None) -> None:
+                 smart_charging: SmartChargingPort | None = None, storage: StateDir | None = None) -> None:
         if settings.ocpp is None:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
@@ -91,12 +92,10 @@ class OcppAdapter:
         self.clock = clock
         self._restart = restart or _default_restart
         self.smart_charging = smart_charging
-        state_dir.mkdir(parents=True, exist_ok=True)
-        db_path = state_dir / "ocpp.sqlite3"
-        self._db = sqlite3.connect(db_path)
-        db_path.chmod(0o600)  # holds idTags and the Basic auth password
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        state = storage if storage is not None and storage.path == state_dir else StateDir(state_dir)
+        # Essential (queued transaction messages); private: holds idTags and the Basic auth password.
+        self._db = StateDatabase(state, "ocpp.sqlite3", essential=True, synchronous="FULL", private=True,
+                                 setup=None)
         profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "") + (
             ",FirmwareManagement" if self.settings.firmware.install_command else "")
         keys = standard_keys(len(station.connector_ids), profiles,
@@ -111,6 +110,7 @@ class OcppAdapter:
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
                                           lambda: self._online.is_set())
+        self._db.salvage()  # the three stores made their tables: rebuild them from a quarantined file
         self.link = OcppLink(self.settings, clock, self._session, lambda: self.config.get_int(
             "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None)
         self.extra_routes: dict[str, ExtraRoute] = {}

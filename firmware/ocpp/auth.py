@@ -9,7 +9,6 @@ Both the list (with its version) and the cache live in SQLite and survive restar
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -17,6 +16,7 @@ from firmware.clock import Clock
 from firmware.core.authorization import AuthResult
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ SendListStatus = Literal["Accepted", "Failed", "NotSupported", "VersionMismatch"
 
 
 class LocalAuthorizer:
-    def __init__(self, db: sqlite3.Connection, config: ConfigurationStore, clock: Clock,
+    def __init__(self, db: StateDatabase, config: ConfigurationStore, clock: Clock,
                  online_authorize: OnlineAuthorize, is_online: Callable[[], bool]) -> None:
         self._db = db
         self._config = config

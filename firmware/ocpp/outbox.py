@@ -11,9 +11,10 @@ offline gets its real id without rewriting queued rows.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from firmware.storage.database import StateDatabase
 
 START = "StartTransaction"
 STOP = "StopTransaction"
@@ -34,7 +35,7 @@ class Row:
 
 
 class Outbox:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: StateDatabase) -> None:
         self._db = db
         db.executescript("""
             CREATE TABLE IF NOT EXISTS ocpp_outbox (

@@ -22,6 +22,7 @@ from firmware.clock import Clock
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.sessions.store import SessionRecord, SessionStore
+from firmware.storage.statedir import StateDir
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ PRUNE_INTERVAL_S = 24 * 3600
 
 class SessionRecorder:
     def __init__(self, station: StationApi, clock: Clock, db_path: Path, retention_days: int,
-                 checkpoint_s: float = 300.0) -> None:
+                 checkpoint_s: float = 300.0, storage: StateDir | None = None) -> None:
         self._clock = clock
-        self._store = SessionStore.open(db_path)
+        self._store = SessionStore.open(db_path, storage)
         self._retention = timedelta(days=retention_days)
         self._checkpoint_s = checkpoint_s
         self._running: dict[str, SessionRecord] = {}  # by session id

@@ -2,7 +2,9 @@
 
 One row per session. The recorder writes it at start, at most every few minutes while the session runs
 (crash safety) and at stop, never per meter sample: an SD card lives longer that way. WAL mode and
-synchronous=NORMAL keep each write to one small append.
+synchronous=NORMAL keep each write to one small append. A non-essential store of the state directory: on a
+full disk it gives way first (kept in memory, written back later) and a corrupt file is quarantined
+(firmware/storage/).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
 
 FILE_NAME = "sessions.sqlite"
 MAX_LIMIT_CHANGES = 500  # kept per session; later changes are dropped (and counted)
@@ -109,17 +114,14 @@ def _parse(text: str) -> datetime:
 class SessionStore:
     """Read-write access for the recorder; `SessionStore.open_read_only` for the CLI."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection | StateDatabase) -> None:
         self._db = db
 
     @classmethod
-    def open(cls, path: Path) -> SessionStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(path), isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        return cls(db)
+    def open(cls, path: Path, storage: StateDir | None = None) -> SessionStore:
+        state = storage if storage is not None and storage.path == path.parent else StateDir(path.parent)
+        return cls(StateDatabase(state, path.name, essential=False,
+                                 setup=lambda db: db.executescript(_SCHEMA)))
 
     @classmethod
     def open_read_only(cls, path: Path) -> SessionStore:

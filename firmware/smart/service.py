@@ -26,6 +26,7 @@ from firmware.smart.engine import ConnectorContext, Limit, limit_at, next_change
 from firmware.smart.ocpp16 import ProfileRules
 from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
 from firmware.smart.store import ProfileStore
+from firmware.storage.statedir import StateDir
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi
@@ -49,7 +50,8 @@ class _ConnectorState:
 
 
 class SmartChargingService:
-    def __init__(self, station: StationApi, clock: Clock, state_dir: Path, settings: Settings) -> None:
+    def __init__(self, station: StationApi, clock: Clock, state_dir: Path, settings: Settings,
+                 storage: StateDir | None = None) -> None:
         self.station = station
         self.clock = clock
         self.settings = settings
@@ -63,7 +65,7 @@ class SmartChargingService:
         self._switchable: set[int] = set()  # connectors whose phases the PhaseSwitcher controls
         # RemoteStartTransaction profiles waiting for their session, by connector (None: any connector).
         self._pending_remote: dict[int | None, tuple[dict[str, Any], Timer]] = {}
-        self._store = ProfileStore(state_dir / "smart_charging.sqlite3")
+        self._store = ProfileStore(state_dir / "smart_charging.sqlite3", storage)
         self.profiles: list[ChargingProfile] = self._store.load()
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
                        for cid, c in self._connectors.items()}

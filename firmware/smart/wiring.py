@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from firmware.control.server import ControlServer
     from firmware.core.api import StationApi
     from firmware.settings import Settings
+    from firmware.storage.statedir import StateDir
     from hal.contract import StationHardware
 
 
@@ -28,9 +29,10 @@ def check_smart_hardware(settings: Any) -> None:
 
 
 def build_smart_features(settings: Settings, clock: Clock, station: StationApi, hardware: StationHardware,
-                         control: ControlServer) -> tuple[SmartChargingService, list[Any]]:
+                         control: ControlServer, storage: StateDir | None = None,
+                         ) -> tuple[SmartChargingService, list[Any]]:
     """The smart-charging service (for the OCPP adapter) and every feature to start, in start order."""
-    service = SmartChargingService(station, clock, settings.station.state_dir, settings)
+    service = SmartChargingService(station, clock, settings.station.state_dir, settings, storage=storage)
     external = ExternalLimit(station, clock, station.connector_ids)
     external.register(control)
     features: list[Any] = [service, external]

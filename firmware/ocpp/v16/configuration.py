@@ -6,10 +6,11 @@ Effective value of a key = the value a CSMS set with ChangeConfiguration (persis
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from firmware.storage.database import StateDatabase
 
 Kind = Literal["bool", "int", "csl", "str"]
 # Never RebootRequired: every supported key takes effect without a restart (WebSocketPingInterval from the
@@ -137,7 +138,7 @@ def preset_text(value: bool | int | float | str) -> str:
 class ConfigurationStore:
     """Current configuration values, CSMS changes persisted in SQLite (table `ocpp_configuration`)."""
 
-    def __init__(self, db: sqlite3.Connection, keys: dict[str, KeySpec],
+    def __init__(self, db: StateDatabase, keys: dict[str, KeySpec],
                  presets: dict[str, bool | int | float | str]) -> None:
         self._db = db
         self.keys = keys

@@ -1,0 +1,1 @@
+"""Everything the controller keeps in its state directory survives full disks and corrupt files here."""
