@@ -69,6 +69,7 @@ OVERCURRENT_TIMEOUT_S = 7.0
 MIN_PAUSE_S = 10.0  # after a limit pause, resume no sooner (min 10 s between contactor closings, §8)
 METER_FAILURES_FOR_FAULT = 3
 JOURNAL_INTERVAL_S = 60.0
+PEAK_JOURNAL_STEP = 1.02  # a peak power 2 % above the journaled one is written at once
 # RCM self test before each session and at least every 24 h (Easee manual, hardware.md §4.1).
 RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
@@ -142,6 +143,7 @@ class ConnectorController:
         self._meter_failures = 0
         self._overcurrent_since: float | None = None
         self._journal_at = float("-inf")
+        self._journaled_max_w = 0.0
 
         # offer bookkeeping (what the PWM signals)
         self.offer_amps: float | None = None  # None = paused for a limit below 6 A
@@ -428,6 +430,7 @@ class ConnectorController:
             self.id, session.session_id, id_tag, parent, session.started_at, reading_wh, reading_wh,
             session.started_at, reservation_id))
         self._journal_at = self.clock.monotonic()
+        self._journaled_max_w = 0.0
         self._publish(SessionStarted(self.id, session.session_id, id_tag, reading_wh,
                                      session.started_at, reservation_id))
         self._ensure_locked()
@@ -437,7 +440,9 @@ class ConnectorController:
         """Continue a session that a power cut interrupted (power_loss_policy = resume)."""
         self.session = Session(self.id, saved.id_tag, saved.parent_id_tag, saved.started_at,
                                saved.meter_start_wh, session_id=saved.session_id,
-                               reservation_id=saved.reservation_id, last_meter_wh=saved.last_meter_wh)
+                               reservation_id=saved.reservation_id, last_meter_wh=saved.last_meter_wh,
+                               max_power_w=saved.max_power_w)
+        self._journaled_max_w = saved.max_power_w
         self._ensure_locked()
         self.reconcile()
 
@@ -488,7 +493,8 @@ class ConnectorController:
         self.arbiter.set(LimitSource.AUTHORIZATION.value, None)
         self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
                                      session.last_meter_wh, self.clock.now(), session.stop_id_tag,
-                                     session.id_tag))
+                                     session.id_tag, session.started_at, session.meter_start_wh,
+                                     session.max_power_w))
         self.finishing = self.plugged
         if self.pending_inoperative:
             self.pending_inoperative = False
@@ -788,9 +794,14 @@ class ConnectorController:
         now = self.clock.monotonic()
         if session is not None:
             session.last_meter_wh = max(session.last_meter_wh, reading.energy_import_wh)
-            if now - self._journal_at >= JOURNAL_INTERVAL_S:
+            session.max_power_w = max(session.max_power_w, reading.total_power_w)
+            # A new peak is journaled at once (it rises a few times per session), energy every minute.
+            if now - self._journal_at >= JOURNAL_INTERVAL_S or \
+                    session.max_power_w > self._journaled_max_w * PEAK_JOURNAL_STEP:
                 self._journal_at = now
-                self._journal.meter_progress(self.id, session.last_meter_wh, self.clock.now())
+                self._journaled_max_w = session.max_power_w
+                self._journal.meter_progress(self.id, session.last_meter_wh, self.clock.now(),
+                                             session.max_power_w)
         self._check_overcurrent(reading, now)
         self._publish(MeterSampled(self.id, reading, self.clock.now(),
                                    session.session_id if session else None))

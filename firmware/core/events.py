@@ -53,6 +53,10 @@ class SessionStopped:
     timestamp: datetime
     id_tag: str | None  # who stopped it (token presented), None if not a token stop
     start_id_tag: str | None = None
+    # The session's own figures, so a record can be completed from the event alone (e.g. after a power cut)
+    started_at: datetime | None = None
+    meter_start_wh: float | None = None
+    max_power_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ class Session:
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     reservation_id: int | None = None
     last_meter_wh: float = 0.0
+    max_power_w: float = 0.0
     stopping: StopReason | None = None
     stop_id_tag: str | None = None
 

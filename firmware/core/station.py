@@ -117,7 +117,8 @@ class Station:
                      saved.session_id, saved.last_meter_wh)
             self._journal.session_ended(saved.connector_id)
             self._publish(SessionStopped(saved.connector_id, saved.session_id, StopReason.POWER_LOSS,
-                                         saved.last_meter_wh, saved.last_meter_at, None, saved.id_tag))
+                                         saved.last_meter_wh, saved.last_meter_at, None, saved.id_tag,
+                                         saved.started_at, saved.meter_start_wh, saved.max_power_w))
 
     # --- authorization and sessions -----------------------------------------------------------------
     @property

@@ -102,11 +102,13 @@ class SessionRecorder:
 
     def _stopped(self, event: SessionStopped) -> None:
         record = self._record(event.session_id)
-        if record is None:  # started before the recorder existed and never saved: keep what we know
-            record = SessionRecord(event.session_id, event.connector_id, event.start_id_tag, event.timestamp,
-                                   event.meter_stop_wh, event.meter_stop_wh)
+        if record is None:  # started before the recorder existed or never saved: the event has the figures
+            meter_start = event.meter_start_wh if event.meter_start_wh is not None else event.meter_stop_wh
+            record = SessionRecord(event.session_id, event.connector_id, event.start_id_tag,
+                                   event.started_at or event.timestamp, meter_start, meter_start)
         record.stopped_at = event.timestamp
         record.meter_stop_wh = max(record.meter_stop_wh, event.meter_stop_wh)
+        record.max_power_w = max(record.max_power_w, event.max_power_w or 0.0)
         record.stop_reason = event.reason.value
         record.stop_id_tag = event.id_tag
         self._running.pop(event.session_id, None)
