@@ -355,6 +355,9 @@ class StationHalConfig(DriverConfig):
     emergency_stop: InputConfig | None = None
     demand_response: InputConfig | None = None
     grid_meter: MeterConfig | None = None
+    # Fake HAL: keep the simulated world (meter register, car, faults) across restarts in <state_dir>/sim
+    # (hal/fake/persistence.py); false starts every run with a new world.
+    sim_persist: bool = True
 
     @model_validator(mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from hal.config import DriverConfig
 from hal.contract import ConnectorHardware, StationHardware
 from hal.drivers_factory import HARDWARE_DRIVERS
 from hal.fake import SimulatedConnector, SimulatedStation
+from hal.fake.persistence import WorldFile
 from hal.types import CableAmpacity
 
 CONNECTOR_PARTS = (
@@ -119,6 +120,11 @@ def build_station_hardware(
     }
     simulation = ctx.simulation()
     if simulation is not None:
+        world_file = WorldFile(settings.station.state_dir / "sim", simulation)
+        simulation.world_file = world_file
+        if settings.station.hal.sim_persist:
+            world_file.restore()
+            world_file.attach()
         for name in ctx.station_fakes:
             station_parts[name] = getattr(simulation, name)
     return StationHardware(connectors=connectors, **station_parts), simulation

@@ -53,6 +53,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "value", choices=["on", "off"], metavar="on|off")
     action("demand-response", "switch the demand-response input on or off").add_argument(
         "value", choices=["on", "off"], metavar="on|off")
+    action("reset", "a new simulated world: cars unplugged, EV defaults, faults cleared, meters at 0 Wh "
+                    "(the world is otherwise kept across controller restarts)")
     grid = action("grid-load", "current of the site's other loads: one value for all phases, or L1 L2 L3")
     grid.add_argument("value", type=float, nargs="+", metavar="A")
     for name in actions.choices:

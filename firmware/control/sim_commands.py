@@ -62,7 +62,7 @@ CONNECTOR_ACTIONS: dict[str, ConnectorAction] = {
     "set-phases": lambda c, v, clear: c.set_phases(_integer(v)),
     "set-temperature": lambda c, v, clear: c.set_temperature(_number(v)),
 }
-STATION_ACTIONS = ("emergency-stop", "demand-response", "grid-load")
+STATION_ACTIONS = ("emergency-stop", "demand-response", "grid-load", "reset")
 SIM_ACTIONS = (*CONNECTOR_ACTIONS, *STATION_ACTIONS)
 
 
@@ -95,6 +95,8 @@ def apply_sim_action(sim: SimulatedStation, args: dict[str, Any]) -> dict[str, A
             _station_input(sim, action).set(_switch(value))
         elif action == "grid-load":
             _grid_load(sim, value)
+        elif action == "reset":
+            sim.reset()
         else:
             raise ControlError(f"unknown sim action {action!r}; known: {', '.join(SIM_ACTIONS)}")
     except (ValueError, KeyError) as exc:

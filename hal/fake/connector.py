@@ -75,6 +75,10 @@ class SimulatedConnector:
         self.indicator = SimulatedIndicator()
         self.phase_switch = SimulatedContactor(world, main=False) if with_phase_switch else None
 
+    @property
+    def world(self) -> ConnectorWorld:
+        return self._world
+
     def hardware(self) -> ConnectorHardware:
         return ConnectorHardware(
             connector_id=self.connector_id,

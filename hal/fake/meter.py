@@ -27,6 +27,7 @@ class SimulatedMeter(WorldPart):
             if SimFault.METER_OFFLINE in world.faults:
                 raise MeterError("simulated meter offline (fault meter-offline)")
             world.integrate()
+            world.saver.energy_changed()  # the register on file is never behind a reading handed out
             return _reading(world.energy_wh, world.voltage_v, world.drawn_a())
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware.clock import Clock
 from hal.contract import StationHardware
 from hal.fake.connector import SimulatedConnector
 from hal.fake.meter import SimulatedGridMeter
 from hal.fake.parts import SimulatedInput
+
+if TYPE_CHECKING:
+    from hal.fake.persistence import WorldFile
 
 
 class SimulatedStation:
@@ -26,6 +29,13 @@ class SimulatedStation:
         self.emergency_stop = SimulatedInput() if with_emergency_stop else None
         self.demand_response = SimulatedInput() if with_demand_response else None
         self.grid_meter = SimulatedGridMeter(clock, self.connectors) if with_grid_meter else None
+        self.world_file: WorldFile | None = None  # set by hal.factory: the world outlives the controller
+
+    def reset(self) -> None:
+        """A new world (`chargepi sim reset`): cars unplugged, defaults, no faults, meters at 0 Wh."""
+        if self.world_file is None:
+            raise ValueError("this simulation was not built from settings: nothing to reset")
+        self.world_file.reset()
 
     def connector(self, connector_id: int) -> SimulatedConnector:
         for connector in self.connectors:

@@ -30,6 +30,17 @@ Watcher = Callable[[], list[Notification]]
 _NOT_SENT = object()
 
 
+class WorldSaver:
+    """Keeps the world's lasting state (hal.fake.persistence); this base keeps nothing. Called under the
+    world's lock: after every change, and for the meter register before a reading is handed out."""
+
+    def state_changed(self) -> None:
+        return None
+
+    def energy_changed(self) -> None:
+        return None
+
+
 class ConnectorWorld:
     def __init__(
         self,
@@ -62,6 +73,7 @@ class ConnectorWorld:
         self._plug_generation = 0
         self._offer_sent: float | object | None = _NOT_SENT
         self._watchers: list[Watcher] = []
+        self.saver = WorldSaver()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- change and notification -------------------------------------------------------------
@@ -79,6 +91,7 @@ class ConnectorWorld:
                 self._offer_sent = offer
                 self._ev_perceive_later(offer)
             self._settle()
+            self.saver.state_changed()
             pending = [n for watcher in self._watchers for n in watcher()]
         for notification in pending:
             notification()

@@ -119,6 +119,9 @@ async def test_killed_again_and_again_loses_and_duplicates_nothing(
         )
         if rng.random() < 0.7:
             await online(h)
+        if h.sim.snapshot()["plugged"]:  # the simulated car stayed plugged in across the kill: replug
+            h.sim.unplug()
+            await h.advance(1)
         h.sim.plug()
         await eventually(lambda h=h: h.station.session_of(1) is not None, h.clock, 0.2)  # type: ignore[misc]
         await h.advance(rng.choice([5, 40, 95]))
