@@ -12,7 +12,7 @@ from firmware.cli.completion_cmd import bash_script
 from firmware.cli.main import build_parser, main
 from firmware.config_edit import diff_from_defaults, masked, target_file
 from firmware.core.vocabulary import FAULTS
-from firmware.logging_setup import MASK
+from firmware.redaction import MASK
 from firmware.settings import load_settings
 from tests.product.shell import complete
 
