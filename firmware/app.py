@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_RESTART = 75  # asked to restart (OCPP Reset, config --apply); systemd Restart=always brings us back
-EXIT_STATE_DIR = 73  # the state directory is not writable (sysexits EX_CANTCREAT); a technician must fix it
 
 
 class Feature(Protocol):

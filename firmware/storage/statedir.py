@@ -57,8 +57,8 @@ def check_writable(path: Path) -> None:
         if exc.errno == errno.ENOSPC:
             return  # full, not unwritable: the databases cope with that
         raise StateDirError(
-            f"state directory {path} is not writable ({reason}: {where}); make it writable for the user "
-            f"the service runs as (e.g. `sudo chown -R chargepi: {path}`) or set [station] state_dir"
+            f"state directory {path} is not writable ({reason}: {where}). Fix: make it writable for the "
+            f"service user (`sudo chown -R chargepi: {path}`) or set [station] state_dir"
         ) from exc
 
 

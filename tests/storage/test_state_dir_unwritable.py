@@ -1,5 +1,5 @@
 """`chargepi run` with a state directory it cannot write: one line naming the directory and the fix,
-exit code 73."""
+exit code 5."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.app import EXIT_STATE_DIR
+from firmware.cli.common import EXIT_STATE_DIR
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_unwritable_state_dir_is_one_line_with_the_fix(read_only_dir: Path, tmp_
         config.write_text(f'[station]\nstate_dir = "{target}"\n[[connectors]]\nid = 1\n')
         result = subprocess.run([sys.executable, "-m", "firmware.cli.main", "run", "--config", str(config)],
                                 capture_output=True, text=True, timeout=60)
-        assert result.returncode == EXIT_STATE_DIR == 73
+        assert result.returncode == EXIT_STATE_DIR == 5
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
         assert lines[0].startswith(f"chargepi: state directory {target} is not writable")
