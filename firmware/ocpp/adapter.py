@@ -42,7 +42,7 @@ from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
 from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
-from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.settings import Settings
@@ -104,10 +104,12 @@ class OcppAdapter:
                              security_profile=self.settings.security_profile,
                              ping_interval_s=round(self.settings.ping_interval_s),
                              authorization_key=self.settings.authorization_key or "")
-        if smart_charging is not None:
-            for name, value in smart_charging.configuration_keys().items():
-                keys[name] = KeySpec(name, "str", value, writable=False)
+        smart_keys = smart_charging.configuration_keys() if smart_charging is not None else {}
+        for name, value in smart_keys.items():
+            keys[name] = KeySpec(name, "str", value, writable=False)
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
+        self.available_profiles = frozenset(profiles.split(","))
+        self.profiles = self._offered_profiles(set(smart_keys))
         station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
@@ -150,6 +152,31 @@ class OcppAdapter:
         control.register("ocpp", self._control)
         station.add_status_section("ocpp", self.status)
         station.add_connector_status_field("transaction", self.transaction_status)
+
+    def _offered_profiles(self, smart_keys: set[str]) -> frozenset[str]:
+        """The feature profiles SupportedFeatureProfiles offers; the keys of the others are hidden (their
+        messages are answered NotSupported by the charge point)."""
+        offered = frozenset(self.config.get_list("SupportedFeatureProfiles"))
+        missing = sorted(offered - self.available_profiles)
+        if missing or "Core" not in offered:
+            raise ValueError(
+                "ocpp.configuration.SupportedFeatureProfiles: must include Core and may only name profiles "
+                f"this charger has ({', '.join(sorted(self.available_profiles))})"
+                + (f"; not available: {', '.join(missing)}" if missing else ""))
+        hidden: dict[str, tuple[str, ...]] = {**PROFILE_KEYS, "SmartCharging": tuple(smart_keys)}
+        for profile, names in hidden.items():
+            if profile not in offered:
+                for name in names:
+                    # A switched-off local list is never consulted; a switched-off reservation never made.
+                    self.config.hide(name, "false" if self.config.keys[name].kind == "bool" else None)
+        # Without an installer FirmwareManagement is not offered, yet GetDiagnostics is still answered,
+        # unless the installer named the profiles explicitly.
+        explicit = "SupportedFeatureProfiles" in self.settings.configuration
+        self.switched_off = frozenset(p for p in self.available_profiles | {"FirmwareManagement"}
+                                      if p not in offered and (explicit or p in self.available_profiles))
+        if offered != self.available_profiles:
+            log.info("OCPP feature profiles offered: %s", ", ".join(sorted(offered)))
+        return offered
 
     # ---- extension points ---------------------------------------------------------------------------
     def register_handler(self, action: str, on_handler: Callable[..., Any],
@@ -671,7 +698,7 @@ class OcppAdapter:
     # ---- CSMS-initiated actions (run after the answer was sent) -------------------------------------
     def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
         """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
-        if self.smart_charging is None:
+        if self.smart_charging is None or "SmartCharging" not in self.profiles:
             return False
         return self.smart_charging.accept_remote_start_profile(connector_id, profile)
 
