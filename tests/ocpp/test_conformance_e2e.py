@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ocpp.v16 import call
 
 from tests.conftest import HarnessFactory
 from tests.ocpp.conftest import eventually
-from tests.ocpp.csms import TestCsms
+from tests.ocpp.csms import TestCsms, utc
 from tests.ocpp.test_application import drained, ocpp_section, online
 
 
@@ -94,3 +95,45 @@ async def test_connection_timeout_from_the_csms_bounds_the_plug_wait(
     h.sim.plug()
     await h.advance(5)
     assert h.station.session_of(1) is None  # the authorization expired after 20 s, not the default 60 s
+
+
+async def test_composite_schedule_from_the_csms_view(make_harness: HarnessFactory, csms: TestCsms) -> None:
+    """A ChargePointMaxProfile whose startSchedule has milliseconds (the CSMS's 'now'): the composite starts
+    at scheduleStart without a leading unlimited period; connector 0 sums both connectors under the cap."""
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), connectors=[{"id": 1}, {"id": 2}])
+    await online(h)
+    await h.advance(0.25)
+    start = h.clock.now() + timedelta(milliseconds=300)
+    assert start.microsecond != 0
+    cap = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "ChargePointMaxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "startSchedule": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 40}, {"startPeriod": 300, "limit": 20},
+                                       {"startPeriod": 600, "limit": 12}],
+        },
+    }
+    assert csms.cp is not None
+    request = call.SetChargingProfile(connector_id=0, cs_charging_profiles=cap)
+    assert (await csms.cp.call(request, suppress=False)).status == "Accepted"
+    await h.advance(0.5)
+    one = await csms.cp.call(call.GetCompositeSchedule(connector_id=1, duration=900), suppress=False)
+    schedule = one.charging_schedule
+    assert schedule["duration"] == 900 and schedule["start_schedule"] == one.schedule_start
+    step = round((start + timedelta(seconds=300) - utc(one.schedule_start)).total_seconds())
+    assert schedule["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 32.0},  # the connector's rating under the 40 A cap
+        {"start_period": step, "limit": 20.0},
+        {"start_period": step + 300, "limit": 12.0},
+    ]
+    whole = await csms.cp.call(call.GetCompositeSchedule(connector_id=0, duration=900), suppress=False)
+    assert whole.charging_schedule["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 40.0},  # 32 A + 32 A, capped at 40 A
+        {"start_period": step, "limit": 20.0},
+        {"start_period": step + 300, "limit": 12.0},
+    ]
