@@ -131,7 +131,7 @@ class OcppAdapter:
         self._online = asyncio.Event()  # connected and registration accepted
         self._session_closed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
-        self._idle = asyncio.Event()  # no outbox message is waiting for its answer
+        self._idle = asyncio.Event()  # no transaction message is waiting for its answer
         self._idle.set()
         self._boot_now = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -319,7 +319,9 @@ class OcppAdapter:
             for hook in self.after_registration:
                 self.spawn(hook(), name="ocpp-after-registration")
         self._queue_all_status()
-        await asyncio.gather(self._heartbeat_loop(), self._deliver_loop())
+        # Two lanes share the connection (one CALL at a time): transaction messages strictly in order, and
+        # status / live meter values, which never wait behind a transaction backlog or retry.
+        await asyncio.gather(self._heartbeat_loop(), self._deliver_loop(True), self._deliver_loop(False))
 
     def _boot_payload(self) -> Any:
         st = self.station_settings
@@ -387,14 +389,16 @@ class OcppAdapter:
     def _wake_outbox(self) -> None:
         self._outbox_changed.set()
 
-    async def _deliver_loop(self) -> None:
+    async def _deliver_loop(self, durable: bool) -> None:
         while True:
-            row = self.outbox.head()
+            row = self.outbox.head(durable)
             if row is None:
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
                 continue
             await self._deliver(row)
+            if durable:
+                self._wake_outbox()  # a StartTransaction that went (or was given up) may free statuses
 
     async def _deliver(self, row: Row) -> None:
         payload = dict(row.payload)
@@ -406,7 +410,8 @@ class OcppAdapter:
                 self.outbox.dropped(row)
                 return
             payload["transaction_id"] = transaction_id
-        self._idle.clear()
+        if row.durable:
+            self._idle.clear()
         try:
             conf = await self._call(getattr(call, row.action)(**payload), unique_id=self._queued_id(row))
         except (OCPPError, TimeoutError) as exc:
@@ -761,14 +766,17 @@ class OcppAdapter:
         """Stop every session with SoftReset/HardReset, let a soft reset deliver them, then restart."""
         try:
             reason = StopReason.HARD_RESET if hard else StopReason.SOFT_RESET
+            ending = []
             for connector_id in self.station.connector_ids:
-                if self.station.session_of(connector_id) is not None:
+                session_id = self._session_id(connector_id)
+                if session_id is not None:
+                    ending.append(session_id)
                     self.station.stop_session(connector_id, reason)
-            # Both kinds wait for the core to end the sessions (so they are not reported as PowerLoss
-            # after the restart); a soft reset also waits for the StopTransactions to be delivered.
+            # Both kinds wait for the core to report the sessions ended (so they are not reported as
+            # PowerLoss after the restart); a soft reset also waits for the StopTransactions to be delivered.
             waited = 0.0
             while waited < RESET_SETTLE_MAX_S and (
-                    any(self.station.session_of(c) is not None for c in self.station.connector_ids)
+                    any(not (self.outbox.transaction(s) or {}).get("stop_queued", 1) for s in ending)
                     or (not hard and self._online.is_set() and self.outbox.durable_depth() > 0)):
                 await self.clock.sleep(0.5)
                 waited += 0.5

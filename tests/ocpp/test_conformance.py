@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from firmware.core.vocabulary import StopReason
+from firmware.core.vocabulary import ConnectorStatus, StopReason
 from tests.certificates import make_test_pki
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms
@@ -181,3 +182,60 @@ async def test_tls_hostname_check_is_off_only_by_explicit_config_and_warned(
     finally:
         await adapter.stop()
         await csms.stop()
+
+
+def wire_calls(csms: TestCsms) -> list[tuple[str, dict[str, Any]]]:
+    return [(f[2], f[3]) for f in csms.frames if f[0] == 2]
+
+
+async def test_status_does_not_wait_behind_an_unanswered_transaction_message(
+    tmp_path: Path, csms: TestCsms
+) -> None:
+    """The CSMS ignores one StopTransaction: the retry waits TransactionMessageRetryInterval, the
+    car that left is shown Available at once, and the transaction messages keep their order."""
+    port = await csms.start()
+    harness = Harness(tmp_path, csms, port, response_timeout_s=0.3)
+    adapter = await harness.start()
+    try:
+        harness.station.start(1, "T")
+        await harness.settle()
+        csms.silence["StopTransaction"] = 1
+        began = harness.clock.monotonic()
+        harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
+        harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+        await eventually(lambda: csms.calls("StatusNotification")[-1]["status"] == "Available")
+        assert harness.clock.monotonic() - began < 60  # no retry interval went by
+        assert adapter.outbox.durable_depth() == 1  # the StopTransaction waits for its retry
+        await eventually(lambda: adapter.outbox.durable_depth() == 0, harness.clock, 5.0)
+        transaction = [a for a, _ in wire_calls(csms) if a in ("StartTransaction", "StopTransaction")]
+        assert transaction == ["StartTransaction", "StopTransaction", "StopTransaction"]
+    finally:
+        await adapter.stop()
+        harness.adapter = None
+
+
+async def test_after_a_reconnect_status_goes_out_before_the_transaction_backlog(harness: Harness) -> None:
+    adapter = await harness.start()
+    adapter.config.change("MeterValueSampleInterval", "10")
+    harness.station.start(1, "T")
+    await harness.settle()
+    await adapter.link.disable()
+    await eventually(lambda: harness.csms.cp is None)
+    for _ in range(30):  # five minutes offline: a backlog of transaction MeterValues
+        harness.station.meter(1, add_wh=100)
+        await harness.clock.advance(10)
+    harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
+    harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+    backlog = adapter.outbox.durable_depth()
+    assert backlog > 25
+    seen = len(harness.csms.frames)
+    adapter.link.enable()
+    await eventually(lambda: adapter.outbox.depth() == 0, harness.clock, 0.05)
+    after = [(a, p) for a, p in wire_calls(harness.csms)[seen:] if a != "BootNotification"]
+    status_at = next(
+        i for i, (a, p) in enumerate(after) if a == "StatusNotification" and p["connectorId"] == 1
+    )
+    assert after[status_at][1]["status"] == "Available"
+    assert status_at <= 3  # promptly: not behind the backlog
+    transaction = [a for a, _ in after if a != "StatusNotification"]
+    assert transaction == ["MeterValues"] * (backlog - 1) + ["StopTransaction"]  # still in order

@@ -137,3 +137,59 @@ async def test_composite_schedule_from_the_csms_view(make_harness: HarnessFactor
         {"start_period": step, "limit": 20.0},
         {"start_period": step + 300, "limit": 12.0},
     ]
+
+
+def connector_wire(csms: TestCsms, connector_id: int) -> list[str]:
+    """StartTransaction / StatusNotification(status) of one connector, in the order the CSMS got them."""
+    seen = []
+    for frame in csms.frames:
+        if frame[0] == 2 and frame[3].get("connectorId") == connector_id:
+            seen.append(frame[3]["status"] if frame[2] == "StatusNotification" else frame[2])
+    return seen
+
+
+async def test_remote_start_with_the_car_plugged_in_reports_in_the_order_of_events(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port))
+    await online(h)
+    h.sim.plug()
+    await h.advance(2)
+    await drained(h)
+    assert csms.cp is not None
+    answer = await csms.cp.call(
+        call.RemoteStartTransaction(id_tag="R1", connector_id=1, charging_profile=tx_profile(1, 16)),
+        suppress=False,
+    )
+    assert answer.status == "Accepted"
+    await eventually(lambda: "Charging" in connector_wire(csms, 1), h.clock, 0.2)
+    await drained(h)
+    wire = connector_wire(csms, 1)
+    before = wire[: wire.index("StartTransaction")]
+    assert before[-1] == "Preparing"
+    assert not {"SuspendedEV", "SuspendedEVSE", "Charging"} & set(before)
+
+
+async def test_meter_stop_is_read_after_the_contactor_opened(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    """No energy falls between transactions: meterStop is the register once the contactor is open and
+    the reading settled, and the Transaction.End sample says the same."""
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), station={"free_charging": True})
+    await online(h)
+    h.sim.plug()
+    await eventually(lambda: h.station.snapshot()["connectors"][0]["status"] == "Charging", h.clock, 0.2)
+    await h.advance(60.5)  # half-way between two meter polls
+    await drained(h)
+    assert csms.cp is not None
+    answer = await csms.cp.call(call.RemoteStopTransaction(transaction_id=101), suppress=False)
+    assert answer.status == "Accepted"
+    await eventually(lambda: csms.calls("StopTransaction") != [], h.clock, 0.1)
+    register, current = h.sim.meter_state()
+    assert sum(current) == 0  # the contactor is open: the register no longer moves
+    stop = csms.calls("StopTransaction")[0]
+    assert stop["meterStop"] == round(register)
+    end = [v for v in stop["transactionData"] if v["sampledValue"][0]["context"] == "Transaction.End"]
+    assert round(float(end[0]["sampledValue"][0]["value"])) == stop["meterStop"]
