@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
+from hal.config import IntFromText
 
 Scalar = bool | int | float | str
 
@@ -41,8 +43,11 @@ class OcppSettings(BaseModel):
     url: str = Field(pattern=r"^wss?://")  # CSMS endpoint; the charge point id is appended as a path part
     charge_point_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$")
     # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic.
-    security_profile: Literal[0, 1, 2] = 0
+    security_profile: Annotated[Literal[0, 1, 2], IntFromText] = 0
     authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
+    # Profile 1 over ws:// sends the password in clear text to anyone on the path: refused unless this is
+    # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
+    allow_insecure_basic_auth: bool = False
     ca_file: Path | None = None  # CA that signed the CSMS server certificate (profile 2)
     # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
     tls_check_hostname: bool = True
@@ -59,12 +64,26 @@ class OcppSettings(BaseModel):
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
 
+    @field_validator("configuration", mode="before")
+    @classmethod
+    def _key_names(cls, value: Any) -> Any:
+        """OCPP key names in any case (the environment lower-cases them): their standard spelling."""
+        if not isinstance(value, dict):
+            return value
+        names = {name.lower(): name for name in standard_keys(1, "")}
+        return {names.get(str(key).lower(), key): item for key, item in value.items()}
+
     @model_validator(mode="after")
     def _consistent(self) -> OcppSettings:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("need reconnect_min_s <= reconnect_max_s")
         if self.security_profile >= 1 and not self.authorization_key:
             raise ValueError(f"security_profile {self.security_profile} needs authorization_key")
+        if self.security_profile == 1 and self.url.startswith("ws://") and not self.allow_insecure_basic_auth:
+            raise ValueError("security_profile 1 over ws:// sends the password in clear text: use a wss:// "
+                             "url (security_profile 2), or set ocpp.allow_insecure_basic_auth = true")
+        if "@" in urlsplit(self.url).netloc:
+            raise ValueError("no user:password in ocpp.url: set ocpp.authorization_key and security_profile")
         if self.security_profile == 2 and not self.url.startswith("wss://"):
             raise ValueError("security_profile 2 needs a wss:// url")
         if self.ca_file is not None and not self.url.startswith("wss://"):
