@@ -147,7 +147,9 @@ async def test_the_events_command_prints_the_history(make_harness: HarnessFactor
     assert "connector 1: session stopped (EVDisconnected)" in text
     assert main(["events", "--config", str(config), "--json", "--last", "2"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(lines) == 2 and lines[-1]["event"] in ("unplug", "status", "offer-changed", "contactor")
+    # the session's stop comes last: it is reported once the final meter reading settled
+    last_events = ("unplug", "status", "offer-changed", "contactor", "session-stopped")
+    assert len(lines) == 2 and lines[-1]["event"] in last_events
     assert main(["events", "--config", str(config), "--since", "1d", "--connector", "2"]) == 0
     assert capsys.readouterr().out == ""
 
