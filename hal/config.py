@@ -366,6 +366,8 @@ class StationHalConfig(DriverConfig):
     # Fake HAL: keep the simulated world (meter register, car, faults) across restarts in <state_dir>/sim
     # (hal/fake/persistence.py); false starts every run with a new world.
     sim_persist: bool = True
+    # Fake HAL: how long the simulated car takes to follow a pilot change (IEC 61851-1 allows up to 5 s).
+    sim_ev_reaction_s: float = Field(1.0, ge=0, le=5)
 
     @model_validator(mode="before")
     @classmethod

@@ -54,6 +54,7 @@ class BuildContext:
                 phases=connector.phases,
                 voltage_v=connector.nominal_voltage_v,
                 cable_ampacity=_cable_for(connector.rated_current_a),
+                ev_reaction_s=self.settings.station.hal.sim_ev_reaction_s,
                 with_phase_switch=phase_switch is not None and phase_switch.driver == "fake",
             )
             self._simulated[connector.id] = found

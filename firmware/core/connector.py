@@ -489,6 +489,7 @@ class ConnectorController:
                                max_power_w=saved.max_power_w)
         self._journaled_max_w = saved.max_power_w
         self._ensure_locked()
+        self._run_rcm_self_test()  # before every session, a resumed one too (else it never closes)
         self.reconcile()
 
     def authorize(self, id_tag: str, parent: str | None) -> None:

@@ -566,14 +566,21 @@ class OcppAdapter:
         if not self.outbox.knows(event.session_id):
             # The core started this session while we were not listening (e.g. killed right after).
             log.warning("session %s stopped but its start was never seen; reporting both", event.session_id)
-            meter_start = round(event.meter_stop_wh)
+            meter_start = round(event.meter_start_wh if event.meter_start_wh is not None
+                                else event.meter_stop_wh)
+            start_ts = rfc3339(event.started_at) if event.started_at is not None else stop_ts
             start = {"connector_id": event.connector_id, "id_tag": self._id_tag(event.start_id_tag),
-                     "meter_start": meter_start, "timestamp": stop_ts}
-            self.outbox.begin(event.session_id, event.connector_id, event.start_id_tag, stop_ts,
+                     "meter_start": meter_start, "timestamp": start_ts}
+            self.outbox.begin(event.session_id, event.connector_id, event.start_id_tag, start_ts,
                               meter_start, start)
+        meter_stop_wh = event.meter_stop_wh
+        if event.reason is StopReason.POWER_LOSS:
+            # The journal's last value may be older than meter values already queued for the CSMS: never
+            # report a meterStop below them.
+            meter_stop_wh = self._sampled_energy(event.session_id, meter_stop_wh)[0]
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
-                        self._reading(event.connector_id, event.meter_stop_wh), "StopTxnSampledData")
-        self._queue_stop(event.session_id, event.meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+                        self._reading(event.connector_id, meter_stop_wh), "StopTxnSampledData")
+        self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
 
     def _queue_stop(self, session_id: str, meter_stop_wh: float, timestamp: str, reason: str,
                     id_tag: str | None) -> None:
@@ -623,15 +630,20 @@ class OcppAdapter:
                 continue
             # The core reports an interrupted session as SessionStopped(PowerLoss); if it did so before we
             # subscribed, end it here with the last value we persisted. A later report is deduplicated.
-            last = self.outbox.tx_data(session_id)
-            energy = float(tx["meter_start"])
-            when = self.clock.now()
-            for value in last:
-                for sampled in value["sampled_value"]:
-                    if sampled["measurand"] == "Energy.Active.Import.Register":
-                        energy = max(energy, float(sampled["value"]))
-                        when = parse_ocpp_time(value["timestamp"]) or when
-            self._queue_stop(session_id, energy, rfc3339(when), str(StopReason.POWER_LOSS), None)
+            energy, when = self._sampled_energy(session_id, float(tx["meter_start"]))
+            self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
+                             str(StopReason.POWER_LOSS), None)
+
+    def _sampled_energy(self, session_id: str, floor_wh: float) -> tuple[float, datetime | None]:
+        """The highest energy register among the session's persisted samples (at least `floor_wh`), and
+        the time of the last of them."""
+        energy, when = floor_wh, None
+        for value in self.outbox.tx_data(session_id):
+            for sampled in value["sampled_value"]:
+                if sampled["measurand"] == "Energy.Active.Import.Register":
+                    energy = max(energy, float(sampled["value"]))
+                    when = parse_ocpp_time(value["timestamp"]) or when
+        return energy, when
 
     # ---- meter values -------------------------------------------------------------------------------
     def _start_sampler(self, session_id: str, connector_id: int) -> None:

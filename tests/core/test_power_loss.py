@@ -40,6 +40,7 @@ async def test_resume_policy_continues_when_the_ev_is_still_plugged(make_harness
         session = second.station.session_of(1)
         assert session is not None and session["id"] == started.session_id
         assert second.connector().status.value == "Charging"
+        assert second.connector().describe()["contactor"]["closed"]  # and it really charges again
         second.sim.unplug()
         await second.advance(1)  # the final meter reading settles
         stopped, = second.of_type(SessionStopped)

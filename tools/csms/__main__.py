@@ -7,6 +7,7 @@ import asyncio
 import ssl
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from tools.csms.server import DevCsms
 
@@ -30,6 +31,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="CP_ID=PASSWORD",
         help="require HTTP Basic auth; repeat per charge point",
     )
+    parser.add_argument("--record", metavar="FILE",
+                        help="append every frame, both directions, to FILE as JSON lines (flushed at once)")
     parser.add_argument("--tls-cert", help="serve wss:// with this certificate chain (PEM)")
     parser.add_argument("--tls-key", help="private key for --tls-cert (PEM)")
     args = parser.parse_args(argv)
@@ -41,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace, record: TextIO | None = None) -> None:
     context = None
     if args.tls_cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -57,6 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat_interval,
         credentials=credentials,
         ssl_context=context,
+        record_stream=record,
     )
     async with csms:
         await asyncio.Event().wait()
@@ -64,13 +68,17 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    record = open(args.record, "a", encoding="utf-8") if args.record else None  # noqa: SIM115
     try:
-        asyncio.run(serve(args))
+        asyncio.run(serve(args, record))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
         print(f"dev CSMS: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if record is not None:
+            record.close()
     return 0
 
 

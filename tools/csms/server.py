@@ -4,7 +4,7 @@ Stable API (used by end-to-end tests and the demo; extend, don't break):
 
     csms = DevCsms(host="127.0.0.1", port=0, accepted_tags=None, blocked_tags=(), tag_parents={},
                    boot_status="Accepted", heartbeat_interval=300, credentials=None, ssl_context=None,
-                   log_stream=sys.stdout, now=<UTC now>, response_timeout=30)
+                   log_stream=sys.stdout, record_stream=None, now=<UTC now>, response_timeout=30)
     await csms.start()            # or: async with DevCsms() as csms: ...
     csms.port, csms.url           # chosen port; "ws://127.0.0.1:<port>" (wss:// with ssl_context)
     csms.received                 # list[Received(action, payload)]: every CALL from any charge point,
@@ -32,7 +32,9 @@ it, else Invalid. `tag_parents[tag]` is sent as parentIdTag. With `credentials` 
 connection must present HTTP Basic auth with the charge point id as user name (OCPP security profile 1);
 with `ssl_context` the server speaks TLS (profile 2). A client that does not offer the subprotocol `ocpp1.6`
 is refused with HTTP 400 (by websockets).
-Every frame in both directions is printed to `log_stream` (one readable line each).
+Every frame in both directions is printed to `log_stream` (one readable line each); with `record_stream`
+each is also written there as one JSON line, raw as on the wire (`python -m tools.csms --record FILE`:
+the durability tests read it).
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
         self._pending: dict[str, str] = {}  # unique id -> action, for readable result logs
 
     async def route_message(self, raw_msg: str) -> None:
+        self.csms.record_frame(self.id, "in", raw_msg)
         try:
             msg = unpack(raw_msg)
         except Exception:
@@ -137,6 +140,7 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
         await super().route_message(raw_msg)
 
     async def _send(self, message: str) -> None:
+        self.csms.record_frame(self.id, "out", message)
         frame = json.loads(message)
         if frame[0] == MessageType.Call:
             self._pending[frame[1]] = frame[2]
@@ -243,6 +247,7 @@ class DevCsms:
         credentials: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         log_stream: TextIO | None = sys.stdout,
+        record_stream: TextIO | None = None,
         now: Callable[[], datetime] = _real_now,
         response_timeout: float = 30.0,
     ) -> None:
@@ -256,6 +261,7 @@ class DevCsms:
         self.credentials = dict(credentials) if credentials is not None else None
         self.ssl_context = ssl_context
         self.log_stream = log_stream
+        self.record_stream = record_stream
         self.now = now
         self.response_timeout = response_timeout
         self.received: list[Received] = []
@@ -381,6 +387,18 @@ class DevCsms:
     def log_frame(self, cp_id: str, direction: str, what: str, body: Any) -> None:
         text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
         self._log(f"[{cp_id}] {direction} {what} {text}")
+
+    def record_frame(self, cp_id: str, direction: str, raw: str) -> None:
+        """One JSON line per frame ({"at", "cp", "direction": "in"|"out", "frame"}), flushed at once."""
+        if self.record_stream is None:
+            return
+        try:
+            frame: Any = json.loads(raw)
+        except ValueError:
+            frame = raw
+        entry = {"at": utc_z(datetime.now(UTC)), "cp": cp_id, "direction": direction, "frame": frame}
+        self.record_stream.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self.record_stream.flush()
 
     def _log(self, line: str) -> None:
         if self.log_stream is not None:
