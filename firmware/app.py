@@ -14,6 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware.clock import Clock, RealClock
+from firmware.control.roles import AccessPolicy, Role
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
@@ -51,7 +52,7 @@ class Application:
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
-        self.control = ControlServer(settings.station.socket_path)
+        self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -68,9 +69,11 @@ class Application:
             self.settings, self.clock, self.station, self.hardware, self.control)
         self.features.extend(smart_features)
         if self.settings.sessions.enabled:
-            self.features.append(SessionRecorder(
+            recorder = SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
-                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60))
+                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60)
+            recorder.register(self.control)
+            self.features.append(recorder)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -98,7 +101,7 @@ class Application:
                 raise ControlError(f"no connector {connector}")
             return {"cleared": self.station.clear_fault(connector, fault)}
 
-        self.control.register("status", status)
+        self.control.register("status", status, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
 
     # --- lifecycle ----------------------------------------------------------------------------------

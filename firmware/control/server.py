@@ -3,6 +3,9 @@
 Wire format (one line each way, UTF-8 JSON):
     request:  {"command": "status", "args": {...}}
     reply:    {"ok": true, "result": ...}  or  {"ok": false, "error": "human readable"}
+
+Each command needs a role (firmware/control/roles.py), checked against the kernel's credentials of the
+connecting process; a caller without the technician role gets every idTag in a reply masked.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from firmware.control.roles import EVERY_ROLE, AccessPolicy, Role, peer_of, without_id_tags
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -27,15 +32,17 @@ class ControlError(Exception):
 
 
 class ControlServer:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, policy: AccessPolicy | None = None) -> None:
         self.path = path
-        self._handlers: dict[str, Handler] = {}
+        self.policy = policy or AccessPolicy()
+        self._handlers: dict[str, tuple[Handler, Role]] = {}
         self._server: asyncio.AbstractServer | None = None
 
-    def register(self, command: str, handler: Handler) -> None:
+    def register(self, command: str, handler: Handler, role: Role = Role.TECHNICIAN) -> None:
+        """Offer `command`; only callers with `role` may run it (technician unless said otherwise)."""
         if command in self._handlers:
             raise ValueError(f"control command {command!r} registered twice")
-        self._handlers[command] = handler
+        self._handlers[command] = (handler, role)
 
     @property
     def commands(self) -> list[str]:
@@ -57,18 +64,23 @@ class ControlServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    async def dispatch(self, request: Any) -> dict[str, Any]:
+    async def dispatch(self, request: Any, roles: frozenset[Role] = EVERY_ROLE) -> dict[str, Any]:
+        """Run one request for a caller holding `roles` (in-process callers hold every role)."""
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": "request must be an object with a string 'command'"}
-        handler = self._handlers.get(request["command"])
-        if handler is None:
-            return {"ok": False, "error": f"unknown command {request['command']!r}; "
-                                          f"known: {', '.join(self.commands)}"}
+        command = request["command"]
+        entry = self._handlers.get(command)
+        if entry is None:
+            return {"ok": False, "error": f"unknown command {command!r}; known: {', '.join(self.commands)}"}
+        handler, needed = entry
+        if needed not in roles:
+            return {"ok": False, "error": self.policy.refusal(command, needed, roles)}
         args = request.get("args") or {}
         if not isinstance(args, dict):
             return {"ok": False, "error": "'args' must be an object"}
         try:
-            return {"ok": True, "result": await handler(args)}
+            result = await handler(args)
+            return {"ok": True, "result": result if Role.TECHNICIAN in roles else without_id_tags(result)}
         except ControlError as exc:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:
@@ -77,13 +89,18 @@ class ControlServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
+            try:
+                roles = self.policy.roles_of(peer_of(writer.get_extra_info("socket")))
+            except OSError as exc:
+                log.warning("control socket: cannot read the caller's credentials (%s): no role", exc)
+                roles = frozenset()
             line = await reader.readline()
             try:
                 request = json.loads(line)
             except ValueError:
                 reply: dict[str, Any] = {"ok": False, "error": "request is not valid JSON"}
             else:
-                reply = await self.dispatch(request)
+                reply = await self.dispatch(request, roles)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
