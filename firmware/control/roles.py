@@ -91,8 +91,8 @@ class AccessPolicy:
             try:
                 self._gids[role] = grp.getgrnam(name).gr_gid
             except KeyError:
-                log.info("control socket: group %s (role %s) does not exist: only root and the service "
-                         "user have that role", name, role)
+                log.debug("control socket: group %s (role %s) does not exist: only root and the service "
+                          "user have that role", name, role)
 
     def roles_of(self, peer: Peer) -> frozenset[Role]:
         if peer.uid in (0, self.service_uid):
