@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from firmware.clock import Clock, RealClock
 from firmware.control.roles import AccessPolicy, Role
 from firmware.control.server import ControlError, ControlServer
+from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
 from firmware.service.notify import SystemdNotifier
@@ -99,7 +100,10 @@ class Application:
             connector = int(args.get("connector", 1))
             if connector not in self.station.connector_ids:
                 raise ControlError(f"no connector {connector}")
-            return {"cleared": self.station.clear_fault(connector, fault)}
+            try:
+                return {"cleared": self.station.clear_fault(connector, fault)}
+            except FaultPersists as exc:
+                raise ControlError(str(exc)) from None
 
         self.control.register("status", status, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
@@ -116,6 +120,7 @@ class Application:
 
     async def stop(self) -> None:
         await self.control.close()
+        self.station.report_ending_sessions()  # while every feature still listens
         for feature in reversed(self.features):
             try:
                 await feature.stop()

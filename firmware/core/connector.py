@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from transitions import Machine
@@ -69,10 +70,19 @@ OVERCURRENT_TIMEOUT_S = 7.0
 MIN_PAUSE_S = 10.0  # after a limit pause, resume no sooner (min 10 s between contactor closings, §8)
 METER_FAILURES_FOR_FAULT = 3
 JOURNAL_INTERVAL_S = 60.0
+# After the contactor opened, the session's final reading is taken once the meter's registers caught up
+# with the last current that flowed (meters refresh them about once a second; our default poll period).
+METER_SETTLE_S = 1.0
 # RCM self test before each session and at least every 24 h (Easee manual, hardware.md §4.1).
 RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
 PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
+# Faults the interlock derives from the pilot reading.
+_PILOT_FAULTS = frozenset({Fault.DIODE, Fault.CP_SHORT, Fault.PILOT_OUT_OF_RANGE, Fault.VENTILATION})
+
+
+class FaultPersists(Exception):
+    """A technician asked to clear a fault whose condition still holds."""
 STATES = [s.value for s in ConnectorStatus]
 
 _INDICATOR = {
@@ -112,6 +122,7 @@ class ConnectorController:
         self.clock = clock
         self._publish = publish
         self._journal = journal
+        self._emergency_stop = emergency_stop
         self._loop: asyncio.AbstractEventLoop | None = None
         self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
                                          notify=self._notice_from_any_thread,
@@ -132,6 +143,8 @@ class ConnectorController:
         self.operative = journal.operative(self.id)
         self.pending_inoperative = False
         self.session: Session | None = None
+        self._ending: tuple[Session, datetime] | None = None  # finalized, final reading not yet taken
+        self._ending_task: asyncio.Task[None] | None = None
         self.pending_auth: PendingAuthorization | None = None
         self.connection_timeout_s = station_settings.connection_timeout_s  # OCPP may change it
         self.reservation: Reservation | None = None
@@ -223,6 +236,7 @@ class ConnectorController:
         self.reconcile()
 
     async def stop(self) -> None:
+        self.report_ending()  # an orderly shutdown does not lose a stop waiting for its final reading
         self._loop = None  # notices still queued on the loop are dropped from here on
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -339,13 +353,16 @@ class ConnectorController:
         self._release_lock()
 
     def _on_feedback(self, closed: bool) -> None:
-        """The mirror contact closed while nobody commands the contactor closed. The notice may be stale
-        (the contactor was opened by the interlock a moment ago), so only a re-check of the current state
-        after the feedback window decides whether it is welded."""
+        """The mirror contact moved. It is supervised in every state: closed while the contactor is commanded
+        open (welded, or closing by itself in A/B), open while commanded closed (dropped out under load).
+        The notice may be stale (the interlock switched a moment ago), so only a re-check of the current
+        state after the feedback window decides."""
         if self._loop is None:
             return
         if closed and not self.hw.contactor.commanded_closed:
             self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
+        elif not closed and self.hw.contactor.commanded_closed:
+            self._later("feedback_check", FEEDBACK_TIMEOUT_S, self._check_feedback)
 
     def _on_proximity(self, reading: ProximityReading) -> None:
         if self._loop is None:
@@ -398,12 +415,38 @@ class ConnectorController:
         self._sync_faults()
 
     def clear_fault(self, fault: Fault) -> bool:
-        """Technician clear of a latched fault (e.g. welded contactor after repair)."""
+        """Technician clear of a fault (e.g. welded contactor after repair). The condition that set it is
+        checked again first: while it persists the fault stays and FaultPersists says why."""
         if fault not in self.faults:
             return False
+        persists = self._fault_condition(fault)
+        if persists is not None:
+            raise FaultPersists(f"connector {self.id}: {fault.value} not cleared: {persists}")
         self._set_fault(fault, False)
+        if fault == Fault.RCD_SELFTEST:
+            self._run_rcm_self_test()  # the repaired monitor proves itself before the next closing
         self.reconcile()
         return True
+
+    def _fault_condition(self, fault: Fault) -> str | None:
+        """Why `fault` still holds now, or None when the hardware no longer shows it."""
+        contactor = self.hw.contactor
+        if fault in (Fault.CONTACTOR_WELDED, Fault.CONTACTOR_FEEDBACK) \
+                and contactor.feedback_closed and not contactor.commanded_closed:
+            return ("the contactor's feedback contact still reads closed while the contactor is commanded "
+                    "open (contacts welded, or the feedback wiring is wrong); the socket may be live. "
+                    "Isolate and repair, then clear again")
+        if fault == Fault.RCD_TRIP and self.hw.rcm is not None and self.hw.rcm.tripped:
+            return "the residual current monitor still signals a fault current; find its cause first"
+        if fault == Fault.EMERGENCY_STOP and self._emergency_stop is not None and self._emergency_stop.active:
+            return "the emergency stop is still pressed; release it (it clears by itself then)"
+        if fault == Fault.OVER_TEMPERATURE and self._temperature_level == STOP_LEVEL:
+            return f"the temperature ({self.temperature_c} °C) is still above the stop threshold"
+        if fault == Fault.METER_OFFLINE:
+            return "the meter warning clears by itself with the meter's next good answer"
+        if fault in _PILOT_FAULTS and self.interlock.pilot_fault_persists(fault):
+            return f"the control pilot still shows it (CP {self.interlock.reading.state.value})"
+        return None
 
     def error(self) -> tuple[ErrorCode, str | None, str | None]:
         ordered = sorted(self.faults, key=lambda f: (not FAULTS[f].blocking, list(Fault).index(f)))
@@ -417,6 +460,7 @@ class ConnectorController:
     auto_start = True
 
     def _start_session(self, id_tag: str | None, parent: str | None) -> None:
+        self.report_ending()  # the previous session's stop is reported before this one starts
         reading_wh = self.last_reading.energy_import_wh if self.last_reading else 0.0
         reservation_id = self.reservation.reservation_id if self.reservation else None
         self.reservation = None
@@ -477,24 +521,52 @@ class ConnectorController:
         self.session.stop_id_tag = id_tag
 
     def _finalize_session(self) -> None:
+        """The session is over (the contactor is open): free the connector now; SessionStopped follows
+        with the meter read once it settled, so no energy falls between two transactions."""
         session = self.session
         if session is None:
             return
         self.session = None
         self._cancel("c1")
-        meter_wh = self.last_reading.energy_import_wh if self.last_reading and self.meter_ok \
-            else session.last_meter_wh
-        session.last_meter_wh = max(session.last_meter_wh, meter_wh)
-        self._journal.session_ended(self.id)
         self.arbiter.set(LimitSource.AUTHORIZATION.value, None)
-        self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
-                                     session.last_meter_wh, self.clock.now(), session.stop_id_tag,
-                                     session.id_tag))
+        self.report_ending()  # a previous one still settling (cannot happen in practice) goes first
+        self._ending = (session, self.clock.now())
+        self._ending_task = asyncio.ensure_future(self._settle_and_report())
         self.finishing = self.plugged
         if self.pending_inoperative:
             self.pending_inoperative = False
             self._set_operative(False)
         self._release_lock()
+
+    async def _settle_and_report(self) -> None:
+        await self.clock.sleep(METER_SETTLE_S)
+        self._ending_task = None
+        reading = None
+        try:
+            reading = await self.hw.meter.read()
+        except MeterError as exc:
+            log.warning("connector %s: final meter reading failed (%s); using the last one", self.id, exc)
+        self.report_ending(reading)
+
+    def report_ending(self, reading: MeterReading | None = None) -> None:
+        """Publish the SessionStopped of the finalized session (at once when a new session or the shutdown
+        cannot wait for the settled reading: then with the last reading)."""
+        ending, self._ending = self._ending, None
+        if ending is None:
+            return
+        if self._ending_task is not None:
+            self._ending_task.cancel()
+            self._ending_task = None
+        session, stopped_at = ending
+        if reading is not None:
+            self.last_reading = reading
+        meter_wh = self.last_reading.energy_import_wh if self.last_reading and (
+            self.meter_ok or reading is not None) else session.last_meter_wh
+        session.last_meter_wh = max(session.last_meter_wh, meter_wh)
+        self._journal.session_ended(self.id)
+        self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
+                                     session.last_meter_wh, stopped_at, session.stop_id_tag,
+                                     session.id_tag))
 
     # ------------------------------------------------------------------------------------------------
     # lock
