@@ -15,13 +15,27 @@ import contextlib
 import json
 import logging
 import os
+import pwd
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from firmware.control.roles import EVERY_ROLE, AccessPolicy, Role, peer_of, without_id_tags
+from firmware.audit.trail import emit
+from firmware.control.roles import EVERY_ROLE, AccessPolicy, Peer, Role, peer_of, without_id_tags
 
 log = logging.getLogger(__name__)
+
+
+def user_name(peer: Peer) -> str:
+    """Who is at the other end of the socket, for the audit trail: a user name, e.g. `root`."""
+    try:
+        return pwd.getpwuid(peer.uid).pw_name
+    except KeyError:
+        return f"uid {peer.uid}"
+
+
+def _shown(args: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in args.items() if value not in (None, False, ""))
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 MAX_REQUEST_BYTES = 64 * 1024
@@ -64,8 +78,10 @@ class ControlServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    async def dispatch(self, request: Any, roles: frozenset[Role] = EVERY_ROLE) -> dict[str, Any]:
-        """Run one request for a caller holding `roles` (in-process callers hold every role)."""
+    async def dispatch(self, request: Any, roles: frozenset[Role] = EVERY_ROLE,
+                       who: str = "unknown") -> dict[str, Any]:
+        """Run one request for caller `who` holding `roles` (in-process callers hold every role).
+        Every command that needs more than the read-only role goes to the audit trail, refused or not."""
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": "request must be an object with a string 'command'"}
         command = request["command"]
@@ -73,34 +89,44 @@ class ControlServer:
         if entry is None:
             return {"ok": False, "error": f"unknown command {command!r}; known: {', '.join(self.commands)}"}
         handler, needed = entry
-        if needed not in roles:
-            return {"ok": False, "error": self.policy.refusal(command, needed, roles)}
         args = request.get("args") or {}
         if not isinstance(args, dict):
             return {"ok": False, "error": "'args' must be an object"}
-        try:
-            result = await handler(args)
-            return {"ok": True, "result": result if Role.TECHNICIAN in roles else without_id_tags(result)}
-        except ControlError as exc:
-            return {"ok": False, "error": str(exc)}
-        except Exception as exc:
-            log.exception("control command %s failed", request["command"])
-            return {"ok": False, "error": f"internal error: {exc}"}
+        reply: dict[str, Any]
+        if needed not in roles:
+            reply = {"ok": False, "error": self.policy.refusal(command, needed, roles)}
+        else:
+            try:
+                result = await handler(args)
+                shown = result if Role.TECHNICIAN in roles else without_id_tags(result)
+                reply = {"ok": True, "result": shown}
+            except ControlError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            except Exception as exc:
+                log.exception("control command %s failed", command)
+                reply = {"ok": False, "error": f"internal error: {exc}"}
+        if needed is not Role.READ_ONLY:
+            outcome = "done" if reply["ok"] else f"refused: {reply['error']}"
+            emit("technician-command", f"{who} ran `{command}` {_shown(args)}: {outcome}",
+                 who=who, command=command, params=args, outcome=outcome)
+        return reply
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
-                roles = self.policy.roles_of(peer_of(writer.get_extra_info("socket")))
+                peer = peer_of(writer.get_extra_info("socket"))
+                roles, who = self.policy.roles_of(peer), user_name(peer)
             except OSError as exc:
                 log.warning("control socket: cannot read the caller's credentials (%s): no role", exc)
-                roles = frozenset()
+                roles, who = frozenset(), "unknown"
             line = await reader.readline()
+            reply: dict[str, Any]
             try:
                 request = json.loads(line)
             except ValueError:
-                reply: dict[str, Any] = {"ok": False, "error": "request is not valid JSON"}
+                reply = {"ok": False, "error": "request is not valid JSON"}
             else:
-                reply = await self.dispatch(request, roles)
+                reply = await self.dispatch(request, roles, who)
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
