@@ -74,13 +74,15 @@ class StateDatabase:
     def _open(self, setup: Setup) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), isolation_level=None)
         try:
-            if self._private:
-                self.path.chmod(0o600)
             check = db.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {check[0] if check else 'no answer'}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
+            if self._private:  # only the service user (and root) may read it, -wal and -shm included
+                for part in (self.path, *(self.path.with_name(self.path.name + x) for x in ("-wal", "-shm"))):
+                    if part.exists():
+                        part.chmod(0o600)
             self._disk = db
             if setup is not None:
                 setup(self)
