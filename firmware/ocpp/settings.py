@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from firmware.ocpp.rate_limit import RateLimitSettings
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
 
 Scalar = bool | int | float | str
@@ -56,6 +57,8 @@ class OcppSettings(BaseModel):
     configuration: dict[str, Scalar] = Field(default_factory=dict)
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)
+    rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
 
     @model_validator(mode="after")
     def _consistent(self) -> OcppSettings:

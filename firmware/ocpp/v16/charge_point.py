@@ -81,6 +81,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             if after_handler is not None:
                 route["_after_action"] = after_handler
             self.route_map[action] = route
+        adapter.rate_limit.know(self.route_map)
 
     # ---- framing ------------------------------------------------------------------------------------
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -141,6 +142,10 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             return
         if not isinstance(frame[3], dict):
             await self._send(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
+            return
+        if not self._adapter.rate_limit.allow(frame[2]):
+            await self._send(_call_error(unique_id, "GenericError", f"rate limit: {frame[2]} requests "
+                                         f"are answered {self._adapter.rate_limit.describe()}"))
             return
         msg = Call(unique_id, frame[2], frame[3])
         try:
