@@ -15,7 +15,7 @@ Convention for a benchmark module (how its figures reach the table):
 Helper modules that are not benchmarks are listed in HELPERS (or start with `_`).
 
 The table starts with the machine (CPU model, cores, Python) and the load average before and after, since
-the two cores are often shared; README figures are copied from this table.
+the two cores are often shared; the figures in docs/figures.md are copied from this table.
 """
 
 from __future__ import annotations
