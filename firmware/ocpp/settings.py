@@ -53,6 +53,8 @@ class OcppSettings(BaseModel):
     # idTag reported for sessions started without a token (free charging)
     free_charging_id_tag: str = Field("FreeCharging", min_length=1, max_length=20)
     log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
+    # validate our own replies against the OCPP schemas before sending (debugging; see v16/dispatch.py)
+    validate_replies: bool = False
     # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
     configuration: dict[str, Scalar] = Field(default_factory=dict)
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())

@@ -43,7 +43,8 @@ async def test_unknown_actions_share_one_allowance(harness: Harness) -> None:
     for i, action in enumerate(["Foo1", "Foo2", "Foo3"]):
         await harness.csms.send_raw(json.dumps([2, f"u{i}", action, {}]))
     await eventually(lambda: all(harness.csms.answers(f"u{i}") for i in range(3)))
-    assert [answer(harness, f"u{i}")[2] for i in range(3)] == ["NotImplemented", "NotImplemented", "GenericError"]
+    codes = [answer(harness, f"u{i}")[2] for i in range(3)]
+    assert codes == ["NotImplemented", "NotImplemented", "GenericError"]
 
 
 async def test_heartbeats_triggered_while_one_is_on_its_way_are_covered_by_one_more(harness: Harness) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -130,17 +129,29 @@ async def measure_idle(proc: asyncio.subprocess.Process, seconds: float) -> None
     figure("idle: charger wakeups (context switches)", (sw1 - sw0) / seconds, "/s", f"over {seconds:.0f} s")
 
 
+# Run the CLI from a small launcher: a child's peak RSS includes the memory of whatever forked it (Linux
+# counts the pre-exec image), so forking from this big process would inflate it.
+LAUNCHER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+                  "rss_kib": usage.ru_maxrss, "exit": os.waitstatus_to_exitcode(status)}))
+"""
+
+
 def run_cli(config: Path) -> tuple[float, float, int]:
     """(wall s, CPU s, peak RSS KiB) of one `chargepi status --json`."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "firmware.cli.main", "status", "--json", "--config",
-                             str(config)], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"chargepi status failed (exit {proc.returncode})")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    done = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, sys.executable, "-m", "firmware.cli.main",
+                           "status", "--json", "--config", str(config)], capture_output=True, text=True,
+                          check=True)
+    result = json.loads(done.stdout.splitlines()[-1])
+    if result["exit"] != 0:
+        raise RuntimeError(f"chargepi status failed (exit {result['exit']})")
+    return result["wall"], result["cpu"], result["rss_kib"]
 
 
 async def measure_cli(config: Path, runs: int) -> None:

@@ -4,7 +4,8 @@
   (the library logs and drops invalid JSON and bad frames) and so that CALLERRORs use the OCPP-J 1.6
   spellings FormationViolation / OccurenceConstraintViolation (the library answers FormatViolation).
 * Handlers only decide and answer; anything that sends a CALL afterwards runs in an `@after` hook that
-  the adapter wraps in a logged task (a CALL inside `@on` would deadlock the receive loop).
+  runs as a logged adapter task (a CALL inside `@on` would deadlock the receive loop). Validation, the
+  handler and the reply are in firmware.ocpp.v16.dispatch (the library's `_handle_call` is not used).
 * Every handler takes `**kwargs` so optional fields never turn into InternalError.
 """
 
@@ -26,6 +27,7 @@ from ocpp.v16.enums import Action
 
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
+from firmware.ocpp.v16.dispatch import handle_call
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
 if TYPE_CHECKING:
@@ -159,7 +161,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             return
         msg = Call(unique_id, frame[2], frame[3])
         try:
-            await self._handle_call(msg)
+            await handle_call(self.route_map[frame[2]], msg, self._send, self._adapter.spawn,
+                              self._adapter.settings.validate_replies)
         except OCPPError as error:
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
             await self._send(_call_error(unique_id, error.code, str(cause or error.description)[:500]))
