@@ -140,8 +140,18 @@ async def child(mode: str, config: Path, seconds: int) -> None:
 # --- the CSMS side (this process) ---------------------------------------------------------------------
 
 
-async def measure_boot(runs: int) -> list[float]:
-    times = []
+def cpu_s(pid: int) -> float:
+    """Seconds on CPU of every thread of process `pid` so far (/proc/<pid>/task/*/schedstat)."""
+    total_ns = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread ended meanwhile
+            total_ns += int((task / "schedstat").read_text().split()[0])
+    return total_ns / 1e9
+
+
+async def measure_boot(runs: int) -> tuple[list[float], list[float]]:
+    """Real time and the charger's CPU time from spawning `chargepi run` to the BootNotification."""
+    times, cpu = [], []
     for _ in range(runs):
         async with DevCsms(log_stream=None) as csms:
             with tempfile.TemporaryDirectory(prefix="cpbench") as tmp:
@@ -154,9 +164,10 @@ async def measure_boot(runs: int) -> list[float]:
                 try:
                     await csms.wait_for("BootNotification", timeout=60)
                     times.append(time.perf_counter() - started)
+                    cpu.append(cpu_s(proc.pid))
                 finally:
                     await end(proc)
-    return times
+    return times, cpu
 
 
 async def end(proc: asyncio.subprocess.Process) -> None:
@@ -218,9 +229,13 @@ async def measure_drain(seconds: int) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    boot = await measure_boot(args.boot_runs)
+    boot, cpu = await measure_boot(args.boot_runs)
     figure("start -> BootNotification received (median)", statistics.median(boot) * 1000, "ms",
            f"min {min(boot) * 1000:.0f}, max {max(boot) * 1000:.0f} ms, {len(boot)} runs")
+    figure("start -> BootNotification: charger CPU (median)", statistics.median(cpu) * 1000, "ms",
+           f"min {min(cpu) * 1000:.0f}, max {max(cpu) * 1000:.0f} ms")
+    if args.boot_only:
+        return
     soak = await measure_soak()
     figure("RSS after boot", soak["before"]["VmRSS"] / 1024, "MiB")
     figure("RSS after 1 h simulated charging", soak["after"]["VmRSS"] / 1024, "MiB",
@@ -240,6 +255,7 @@ def run() -> int:
         default=2000,
         help="simulated seconds of offline charging at one MeterValues per second",
     )
+    parser.add_argument("--boot-only", action="store_true", help="measure start -> BootNotification only")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "CONFIG", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
