@@ -37,6 +37,7 @@ COMMANDS = {
     "completion": "firmware.cli.completion_cmd",
     "sessions": "firmware.cli.sessions_cmd",
     "report": "firmware.cli.sessions_cmd",
+    "events": "firmware.cli.events_cmd",
 }
 COMMAND_MODULES = list(dict.fromkeys(COMMANDS.values()))
 
