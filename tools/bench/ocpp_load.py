@@ -6,8 +6,9 @@ work is counted and the CSMS costs little. CPU is the charger process's time on 
 /proc/<pid>/task/*/schedstat); wakeups are its context switches (voluntary + involuntary, all threads).
 
 1. **Idle**: connected, registered, no session, --idle-s seconds: CPU ms per minute and wakeups per second.
-2. **`chargepi status --json`**: --cli-runs calls against the running charger: wall time, CPU (user+sys)
-   and peak RSS of each CLI process (wait4).
+2. **`chargepi status --json`**: --cli-runs calls against the running charger (after one untimed call, so
+   that the bytecode is compiled as on an installed charger): wall time, CPU (user+sys) and peak RSS of
+   each CLI process (wait4).
 3. **CPU per GetConfiguration (all keys)**: --requests sequential requests from the CSMS, the charger's CPU
    over them divided by their number (a second charger with the CSMS-request rate limit raised, so every
    request is answered rather than refused).
@@ -38,7 +39,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, serve
 
 from tools.bench.ocpp_bench import end, write_config
-from tools.bench.report import figure
+from tools.bench.report import figure, installed_env
 
 NO_RATE_LIMIT = "\n[ocpp.rate_limit]\nrequests_per_s = 1000000\nburst = 1000000\n"
 NOW = "2030-01-01T00:00:00.000Z"
@@ -108,7 +109,7 @@ async def charger(csms: RawCsms, extra_config: str = "") -> AsyncIterator[
         config.write_text(config.read_text() + extra_config)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "firmware.cli.main", "run", "--config", str(config),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=installed_env(),
         )  # fmt: skip
         try:
             await asyncio.wait_for(csms.registered.wait(), 60)
@@ -147,7 +148,7 @@ def run_cli(config: Path) -> tuple[float, float, int]:
     """(wall s, CPU s, peak RSS KiB) of one `chargepi status --json`."""
     done = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, sys.executable, "-m", "firmware.cli.main",
                            "status", "--json", "--config", str(config)], capture_output=True, text=True,
-                          check=True)
+                          check=True, env=installed_env())
     result = json.loads(done.stdout.splitlines()[-1])
     if result["exit"] != 0:
         raise RuntimeError(f"chargepi status failed (exit {result['exit']})")
@@ -155,6 +156,7 @@ def run_cli(config: Path) -> tuple[float, float, int]:
 
 
 async def measure_cli(config: Path, runs: int) -> None:
+    await asyncio.to_thread(run_cli, config)  # warm-up: compiles the CLI's bytecode
     results = [await asyncio.to_thread(run_cli, config) for _ in range(runs)]
     walls = [r[0] * 1000 for r in results]
     cpus = [r[1] * 1000 for r in results]
