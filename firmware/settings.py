@@ -23,6 +23,7 @@ from firmware.config_paths import SECRETS_FILE_NAME as SECRETS_FILE_NAME
 from firmware.config_paths import ConfigError as ConfigError
 from firmware.config_paths import default_config_path as default_config_path
 from firmware.config_paths import secrets_path as secrets_path
+from firmware.control.roles import ControlSettings
 from firmware.ocpp.settings import OcppSettings
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
+    control: ControlSettings = Field(default_factory=lambda: ControlSettings())  # roles on the socket
     sessions: SessionSettings = Field(default_factory=lambda: SessionSettings())
     smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
     load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())
