@@ -28,7 +28,12 @@ def camel(key: str) -> str:
     return found
 
 
+_SCALARS = (str, int, float)  # bool is an int
+
+
 def _value(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
     if isinstance(value, dict):
         return {camel(k): _value(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
