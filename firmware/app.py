@@ -121,7 +121,7 @@ class Application:
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._exit = asyncio.get_running_loop().create_future()
-        self.event_store = attach_event_store(self.settings.station.state_dir)
+        self.event_store = attach_event_store(self.settings.station.state_dir, self.station.storage)
         await self.station.start()
         for feature in self.features:
             await feature.start()

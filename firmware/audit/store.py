@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.redaction import redact_fields
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
 
 DB_NAME = "events.sqlite3"
 KEEP = 20_000
@@ -47,22 +49,24 @@ class StoredEvent:
                 "event": self.event, "message": self.message, **self.fields}
 
 
+def _create(db: StateDatabase) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, "
+               "level TEXT NOT NULL, event TEXT NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS events_time ON events (time)")
+
+
 class EventStore(logging.Handler):
     """Keeps each audit record in SQLite. Thread-safe (the handler lock serialises writes)."""
 
-    def __init__(self, path: Path, keep: int = KEEP) -> None:
+    def __init__(self, path: Path, keep: int = KEEP, storage: StateDir | None = None) -> None:
         super().__init__(logging.INFO)
         self.path = path
         self.keep = keep
         self._since_prune = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # an event may be lost in a power cut; never torn
-        self._db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, "
-                         "level TEXT NOT NULL, event TEXT NOT NULL, message TEXT NOT NULL, "
-                         "fields TEXT NOT NULL)")
-        self._db.execute("CREATE INDEX IF NOT EXISTS events_time ON events (time)")
+        state = storage if storage is not None and storage.path == path.parent else StateDir(path.parent)
+        # Non-essential (firmware/storage/): on a full disk it gives way first (kept in memory, written back
+        # later); a corrupt file is quarantined. synchronous=NORMAL: an event may be lost in a power cut.
+        self._db = StateDatabase(state, path.name, essential=False, threads=True, setup=_create)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -90,10 +94,10 @@ class EventStore(logging.Handler):
         super().close()
 
 
-def attach(state_dir: Path) -> EventStore | None:
+def attach(state_dir: Path, storage: StateDir | None = None) -> EventStore | None:
     """Keep the audit lines in `<state_dir>/events.sqlite3`; None (journal only) if that cannot be opened."""
     try:
-        store = EventStore(db_path(state_dir))
+        store = EventStore(db_path(state_dir), storage=storage)
     except (OSError, sqlite3.Error) as exc:
         log.warning("event history not kept (%s: %s); the journal still has every event",
                     db_path(state_dir), exc)

@@ -43,13 +43,14 @@ def disk_full(exc: BaseException) -> bool:
 
 class StateDatabase:
     def __init__(self, state: StateDir, name: str, *, essential: bool, setup: Setup,
-                 synchronous: str = "NORMAL", private: bool = False) -> None:
+                 synchronous: str = "NORMAL", private: bool = False, threads: bool = False) -> None:
         self.state = state
         self.name = name
         self.path = state.path / name
         self.essential = essential
         self._synchronous = synchronous
         self._private = private
+        self._same_thread = not threads  # threads=True: callers serialise access themselves
         self._steps: list[_Step] | None = None  # statements of the open `with db:` transaction
         self._memory: sqlite3.Connection | None = None
         self._quarantined: Path | None = None
@@ -72,7 +73,7 @@ class StateDatabase:
             _salvage(kept, self._disk)
 
     def _open(self, setup: Setup) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), isolation_level=None)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=self._same_thread)
         try:
             check = db.execute("PRAGMA quick_check").fetchone()
             if check is None or check[0] != "ok":
@@ -192,7 +193,7 @@ class StateDatabase:
                     raise
 
     def _to_memory(self) -> None:
-        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=self._same_thread)
         self._disk.backup(memory)
         self._memory = memory
         log.error("%s: disk full, keeping %s records in memory until there is space again", self.path,

@@ -21,7 +21,7 @@ from tests.storage.test_disk_full import charge, storage
 GARBAGE = b"this is not an SQLite file, the SD card lost it\x00\xff" * 200
 
 # Every SQLite file the controller opens.
-FILES = ["core.sqlite", "ocpp.sqlite3", "sessions.sqlite", "smart_charging.sqlite3"]
+FILES = ["core.sqlite", "ocpp.sqlite3", "sessions.sqlite", "smart_charging.sqlite3", "events.sqlite3"]
 
 
 @pytest.mark.parametrize("name", FILES)
