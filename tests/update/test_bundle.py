@@ -25,8 +25,6 @@ from tests.firmware_bundles import (
 )
 from tools import firmware_bundle
 
-NOW = datetime.now(UTC)
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
@@ -37,7 +35,8 @@ def check(pki: Pki, data: bytes, tmp_path: Path, **kw: bool) -> Problem | None:
     path = tmp_path / f"b{len(list(tmp_path.iterdir()))}.bundle"
     path.write_bytes(data)
     try:
-        verify_bundle(path, load_roots([pki.roots]), NOW, tmp_path / f"{path.name}-wheels", **kw)
+        verify_bundle(path, load_roots([pki.roots]), datetime.now(UTC), tmp_path / f"{path.name}-wheels",
+                      **kw)
     except BundleError as exc:
         return exc.problem
     return None
@@ -49,7 +48,7 @@ def test_a_good_bundle_verifies_and_its_wheels_come_out_intact(pki: Pki, tmp_pat
         path = tmp_path / "good.bundle"
         path.write_bytes(data)
         out = tmp_path / f"wheels-{id(signer)}"
-        verified = verify_bundle(path, load_roots([pki.roots]), NOW, out)
+        verified = verify_bundle(path, load_roots([pki.roots]), datetime.now(UTC), out)
         assert verified.manifest.version == "2.0.0"
         assert verified.signer == "CN=test firmware signing"
         assert sorted(p.name for p in out.iterdir()) == ["chargepi-2.0.0-py3-none-any.whl",
@@ -88,7 +87,7 @@ def test_no_roots_installed_means_nothing_verifies(pki: Pki, tmp_path: Path) -> 
     path = tmp_path / "good.bundle"
     path.write_bytes(signed_bundle(tmp_path / "build", pki.signer))
     with pytest.raises(BundleError, match="no manufacturer root"):
-        verify_bundle(path, [], NOW)
+        verify_bundle(path, [], datetime.now(UTC))
 
 
 @pytest.mark.parametrize("member", ["../escape.whl", "wheels/../../x.whl", "/etc/passwd", "wheels/a/b.whl"])
@@ -120,7 +119,7 @@ def test_the_signing_certificate_must_be_for_code_signing(pki: Pki, tmp_path: Pa
     out = tmp_path / "b.bundle"
     build_bundle(out, chargepi_wheels(tmp_path / "w", "2.0.0"), key, firmware_bundle.pem(root))
     with pytest.raises(BundleError, match="not for code signing"):
-        verify_bundle(out, load_roots([tmp_path / "roots"]), NOW)
+        verify_bundle(out, load_roots([tmp_path / "roots"]), datetime.now(UTC))
 
 
 def test_the_tool_makes_keys_builds_signs_and_verifies(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -146,7 +145,7 @@ def test_the_tool_makes_keys_builds_signs_and_verifies(tmp_path: Path, capsys: p
     signature = out.strip().splitlines()[-1]
     from firmware.update.signing import load_chain, verify_chain, verify_signature
 
-    leaf = verify_chain(load_chain(signer_cert.read_bytes()), load_roots([root_cert]), NOW)
+    leaf = verify_chain(load_chain(signer_cert.read_bytes()), load_roots([root_cert]), datetime.now(UTC))
     import base64
 
     verify_signature(leaf, base64.b64decode(signature), bundle.read_bytes())
