@@ -47,9 +47,9 @@ SINCE = datetime(2020, 1, 1, tzinfo=UTC)  # valid from long before any simulated
 
 
 def make_pki(directory: Path) -> Pki:
-    """Valid from 2020 until 30 days from now; `expired` ended in 2020."""
+    """Valid from 2020 to 2045 (simulated clocks start in 2026 or 2030); `expired` ended in 2020."""
     directory.mkdir(parents=True, exist_ok=True)
-    days = (datetime.now(UTC) - SINCE).days + 30
+    days = (datetime(2045, 1, 1, tzinfo=UTC) - SINCE).days
     root_key = new_key()
     root = make_certificate(root_key, "test manufacturer root", ca=True, days=days, not_before=SINCE)
     roots = directory / "roots"
