@@ -400,7 +400,7 @@ class FirmwareUpdater:
             try:
                 leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now)
                 signature = base64.b64decode(signed.signature_b64, validate=True)
-                verify_signature(leaf, signature, file.read_bytes())
+                verify_signature(leaf, signature, file)
             except (SignatureProblem, ValueError) as exc:
                 log.error("SignedUpdateFirmware %s: signature refused: %s", signed.request_id, exc)
                 return FirmwareStatus.INVALID_SIGNATURE

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 MAX_CHAIN = 4  # leaf + intermediates
@@ -112,15 +113,30 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate],
                            "installed manufacturer root", certificate=True)
 
 
-def verify_signature(cert: x509.Certificate, signature: bytes, data: bytes) -> None:
-    """Check a detached signature over `data` with the certificate's key: RSA-PSS/SHA-256 or ECDSA/SHA-256."""
+def file_digest(path: Path) -> bytes:
+    """SHA-256 of a file, read in chunks (firmware files need not fit in memory twice)."""
+    digest = hashes.Hash(hashes.SHA256())
+    with path.open("rb") as data:
+        while chunk := data.read(64 * 1024):
+            digest.update(chunk)
+    return digest.finalize()
+
+
+def verify_signature(cert: x509.Certificate, signature: bytes, data: bytes | Path) -> None:
+    """Check a detached signature over `data` (bytes, or a file's content) with the certificate's key:
+    RSA-PSS/SHA-256 or ECDSA/SHA-256."""
     key = cert.public_key()
+    algorithm: Prehashed | hashes.SHA256
+    if isinstance(data, Path):
+        message, algorithm = file_digest(data), Prehashed(hashes.SHA256())
+    else:
+        message, algorithm = data, hashes.SHA256()
     try:
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
-                                                     salt_length=padding.PSS.AUTO), hashes.SHA256())
+            key.verify(signature, message, padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                        salt_length=padding.PSS.AUTO), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            key.verify(signature, message, ec.ECDSA(algorithm))
         else:
             raise SignatureProblem(f"unsupported key type {type(key).__name__}", certificate=True)
     except InvalidSignature as exc:
