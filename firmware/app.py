@@ -13,6 +13,10 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware.audit.store import EventStore
+from firmware.audit.store import attach as attach_event_store
+from firmware.audit.store import detach as detach_event_store
+from firmware.audit.trail import CoreEventLog
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
@@ -52,6 +56,8 @@ class Application:
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
+        self.station.subscribe(CoreEventLog())
+        self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path)
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
@@ -108,6 +114,7 @@ class Application:
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._exit = asyncio.get_running_loop().create_future()
+        self.event_store = attach_event_store(self.settings.station.state_dir)
         await self.station.start()
         for feature in self.features:
             await feature.start()
@@ -117,12 +124,16 @@ class Application:
 
     async def stop(self) -> None:
         await self.control.close()
+        self.station.report_ending_sessions()  # while every feature still listens
         for feature in reversed(self.features):
             try:
                 await feature.stop()
             except Exception:
                 log.exception("stopping %r failed", feature)
         await self.station.stop()
+        if self.event_store is not None:
+            detach_event_store(self.event_store)
+            self.event_store = None
 
     def request_exit(self, code: int = EXIT_OK) -> None:
         if self._exit is not None and not self._exit.done():
