@@ -159,6 +159,12 @@ class Installer:
         except OSError as exc:
             log.error("cannot take %s: %s", incoming, exc)
             return
+        if bundle.is_symlink() or not bundle.is_file():  # only ever read what the controller wrote
+            log.error("refused %s: not a regular file", incoming.name)
+            shutil.rmtree(job, ignore_errors=True)
+            write_json(self.results / f"{name}.json", {"state": "refused", "version": None,
+                                                       "problem": "malformed", "message": "not a file"})
+            return
         result: dict[str, Any]
         try:
             verified = verify_bundle(bundle, load_roots(self.roots), datetime.now(UTC), job / "wheels",

@@ -145,9 +145,12 @@ def test_bad_bundles_dropped_straight_into_the_spool_install_nothing(machine: Ma
     machine.drop("dephash.bundle", wrong_dependency_hash(good, machine.pki.signer))
     machine.drop("unsigned.bundle", signed_bundle(machine.tmp / "u", None, "2.0.2"))
     (machine.state / "incoming/junk").write_text("x")
+    (machine.state / "incoming/link.bundle").symlink_to("/etc/passwd")
     machine.installer.run()
-    assert {n: machine.result(n)["problem"] for n in ("tampered", "stranger", "dephash", "unsigned")} == {
-        "tampered": "hash", "stranger": "certificate", "dephash": "hash", "unsigned": "signature"}
+    names = ("tampered", "stranger", "dephash", "unsigned", "link")
+    assert {n: machine.result(n)["problem"] for n in names} == {
+        "tampered": "hash", "stranger": "certificate", "dephash": "hash", "unsigned": "signature",
+        "link": "malformed"}
     assert not machine.prefix.exists() or not any((machine.prefix / "releases").iterdir())
     assert list((machine.state / "incoming").iterdir()) == []  # nothing left to retrigger the path unit
     assert list((machine.state / "work").iterdir()) == []
