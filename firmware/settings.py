@@ -46,6 +46,7 @@ class StationSettings(Section):
     # safety supervisor, a process of its own; "inline" = in the controller process.
     supervisor: Literal["process", "inline"] = "process"
     supervisor_watchdog_s: float = Field(1.0, ge=0.05, le=10.0)  # no heartbeat this long: open
+    supervisor_rt_priority: int = Field(0, ge=0, le=99)  # SCHED_FIFO priority of the supervisor; 0 = off
     hal: StationHalConfig = Field(default_factory=StationHalConfig)
 
     @property

@@ -324,6 +324,13 @@ async def run(link: Link, world: Link | None, spec: dict[str, Any]) -> int:
 
     settings = Settings.model_validate(spec["settings"])
     configure_logging(settings)
+    priority = settings.station.supervisor_rt_priority
+    if priority:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError as exc:  # the unit must allow it (docs/safety-supervisor.md, "Real-time")
+            log.warning("cannot run the supervisor at SCHED_FIFO priority %d (%s): running normally",
+                        priority, exc)
     loop = asyncio.get_running_loop()
     fake = set(spec["fake_parts"])
     world_remote = None

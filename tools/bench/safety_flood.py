@@ -89,12 +89,21 @@ class SimActuator:
         self.sim = app.simulation.connectors[0]
         self.estop = app.simulation.emergency_stop
         self.controller = app.station.connector(1)
+        self.recent: list[tuple[float, str]] = []
+        app.station.subscribe(self._record)
+
+    def _record(self, event: Any) -> None:
+        what = getattr(event, "status", getattr(event, "state", getattr(event, "closed", "")))
+        self.recent.append((time.monotonic(), f"{type(event).__name__}:{what}"))
 
     def closed(self) -> bool:
         return bool(self.sim.contactor.commanded_closed)
 
     def describe(self) -> str:
-        return f"{self.controller.interlock.last_open_reason}: {self.controller.describe()}"
+        now = time.monotonic()
+        history = [(round(t - now, 3), o.mode.value) for t, o in self.sim.pilot.history[-8:]]
+        events = [(round(t - now, 3), e) for t, e in self.recent[-25:] if "Meter" not in e]
+        return f"{self.controller.interlock.last_open_reason}: {history} {events}"
 
     def trigger(self, kind: str) -> None:
         if kind == "cp-c-to-b":
@@ -142,7 +151,7 @@ class SimActuator:
                     time.sleep(0.01)
         else:  # an emergency stop ends the session: the driver unplugs and plugs in again
             self.estop.set(False)
-            wait_until(lambda: self.controller.status.value == "Finishing",
+            wait_until(lambda: self.controller.status.value in ("Finishing", "Preparing"),
                        lambda: f"Finishing after the e-stop: {self.describe()}")
             self.sim.unplug()
             wait_until(lambda: self.controller.status.value == "Available", "Available after unplug")
@@ -170,6 +179,7 @@ async def child_main(args: argparse.Namespace) -> None:
     threading.Thread(target=disk_writer, args=(state_dir, stop_disk), daemon=True).start()
     opens = OpenClock()
     triggered: list[tuple[str, float]] = []
+    skipped: list[int] = []
     if hal == "fake":
         sim = app.simulation.connectors[0]  # type: ignore[union-attr]
         sim._world.ev.reaction_s = 0.0  # only shortens the restore phase, not the measured path
@@ -184,11 +194,11 @@ async def child_main(args: argparse.Namespace) -> None:
             actuator = SimActuator(app, loop)
             sim.plug()
             if mode == "inline":
-                triggered = await asyncio.to_thread(inject, actuator, args.events, opens)
+                triggered = await asyncio.to_thread(inject, actuator, args.events, opens, skipped)
             else:  # the open is timed in the supervisor; here we see it when the world applies it
                 seen = OpenClock()
                 seen.wrap(sim.contactor)
-                triggered = await asyncio.to_thread(inject, actuator, args.events, seen)
+                triggered = await asyncio.to_thread(inject, actuator, args.events, seen, skipped)
         elif rig is not None:
             def clear_rcd() -> None:
                 from firmware.core.vocabulary import Fault
@@ -198,28 +208,30 @@ async def child_main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.1)
             rig.car_level = 6.0
             actuator_board = BoardActuator(rig, app.hardware.connectors[0].contactor, clear_rcd)
-            triggered = await asyncio.to_thread(inject, actuator_board, args.events, opens)
+            triggered = await asyncio.to_thread(inject, actuator_board, args.events, opens, skipped)
         else:  # gpio-process: the board and the injector are in the supervisor; wait for its results
             await asyncio.to_thread(wait_until, supervisor_results.exists, "the supervisor's injector",
                                     3600.0)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; controller: {app.station.connector(1).describe()}") from None
     finally:
         stop_disk.set()
         await app.stop()
-    save(Path(args.out), mode, hal, supervisor_results, triggered, opens)
+    save(Path(args.out), mode, hal, supervisor_results, triggered, opens, sum(skipped))
 
 
 def save(out: Path, mode: str, hal: str, supervisor_results: Path, triggered: list[tuple[str, float]],
-         opens: Any) -> None:
+         opens: Any, skipped: int) -> None:
     from tools.bench._flood_rig import write_results
 
     if mode == "process":
         done = json.loads(supervisor_results.read_text())
         if hal == "fake":  # the triggers from here, the opens as the supervisor commanded them
-            write_results(out, triggered, done["opened_at"])
+            write_results(out, triggered, done["opened_at"], skipped)
         else:
             out.write_text(json.dumps(done))
     else:
-        write_results(out, triggered, opens.opened_at)
+        write_results(out, triggered, opens.opened_at, skipped)
 
 
 async def _clear(app: Any, fault: Any) -> None:
@@ -299,6 +311,7 @@ async def run_condition(condition: str, events: int, csms: Any, meter_port: int)
     return {"condition": condition, "events": len(ms), "p50": statistics.median(ms),
             "p99": percentile(ms, 99), "max": max(ms), "over": sum(v > LIMIT_MS for v in ms),
             "calls": sum(v for k, v in counts.items() if k != "errors"), "wall_s": wall,
+            "skipped": int(data.get("skipped", 0)),
             "by_kind": {k: max(v) * 1000 for k, v in by_kind.items()}}
 
 
@@ -347,7 +360,8 @@ def main() -> int:
     for r in asyncio.run(orchestrate(args.events, conditions)):
         figure(f"safety flood {r['condition']} p99", r["p99"], "ms",
                f"p50 {r['p50']:.2f} ms, max {r['max']:.2f} ms, {r['over']} over {LIMIT_MS:.0f} ms, "
-               f"n={r['events']}, {r['calls']} CSMS calls answered in {r['wall_s']:.0f} s")
+               f"n={r['events']} ({r['skipped']} repeated: already open), {r['calls']} CSMS calls answered "
+               f"in {r['wall_s']:.0f} s")
     return 0
 
 
