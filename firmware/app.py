@@ -13,7 +13,12 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware.audit.store import EventStore
+from firmware.audit.store import attach as attach_event_store
+from firmware.audit.store import detach as detach_event_store
+from firmware.audit.trail import CoreEventLog
 from firmware.clock import Clock, RealClock
+from firmware.control.roles import AccessPolicy, Role
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
@@ -63,7 +68,9 @@ class Application:
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
-        self.control = ControlServer(settings.station.socket_path)
+        self.station.subscribe(CoreEventLog())
+        self.event_store: EventStore | None = None
+        self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -81,9 +88,11 @@ class Application:
             self.settings, self.clock, self.station, self.hardware, self.control)
         self.features.extend(smart_features)
         if self.settings.sessions.enabled:
-            self.features.append(SessionRecorder(
+            recorder = SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
-                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60))
+                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60)
+            recorder.register(self.control)
+            self.features.append(recorder)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -114,13 +123,14 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
-        self.control.register("status", status)
+        self.control.register("status", status, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._exit = self._loop.create_future()
+        self.event_store = attach_event_store(self.settings.station.state_dir)
         if self.supervisor is not None:
             await self.supervisor.start(self.simulation)
             self.station.add_status_section("supervisor", self.supervisor.describe)
@@ -133,6 +143,7 @@ class Application:
 
     async def stop(self) -> None:
         await self.control.close()
+        self.station.report_ending_sessions()  # while every feature still listens
         for feature in reversed(self.features):
             try:
                 await feature.stop()
@@ -141,6 +152,9 @@ class Application:
         await self.station.stop()
         if self.supervisor is not None:
             await self.supervisor.stop()
+        if self.event_store is not None:
+            detach_event_store(self.event_store)
+            self.event_store = None
 
     def _supervisor_lost(self, reason: str) -> None:
         """From the link's reader thread."""

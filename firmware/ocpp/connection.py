@@ -49,6 +49,7 @@ def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
                                      cafile=str(settings.ca_file) if settings.ca_file else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = settings.tls_check_hostname  # the certificate chain is verified either way
     return ctx
 
 
@@ -62,6 +63,9 @@ class OcppLink:
         self._ping_interval = ping_interval
         self._authorization_key = authorization_key
         self._rng = rng or random.Random()
+        if settings.url.startswith("wss://") and not settings.tls_check_hostname:
+            log.warning("[ocpp] tls_check_hostname = false: the CSMS certificate is not checked against the "
+                        "host name %s; use this only with a private test CA", settings.url)
         self._enabled = asyncio.Event()
         self._enabled.set()
         self._wake = asyncio.Event()

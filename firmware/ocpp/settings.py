@@ -49,6 +49,8 @@ class OcppSettings(BaseModel):
     # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
     allow_insecure_basic_auth: bool = False
     ca_file: Path | None = None  # CA that signed the CSMS server certificate (profile 2)
+    # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
+    tls_check_hostname: bool = True
     reconnect_min_s: float = Field(2.0, gt=0, le=600)
     reconnect_max_s: float = Field(300.0, gt=0, le=3600)
     auth_failure_backoff_s: float = Field(600.0, gt=0, le=86400)  # after 401/403/TLS failures
@@ -86,12 +88,14 @@ class OcppSettings(BaseModel):
             raise ValueError("security_profile 2 needs a wss:// url")
         if self.ca_file is not None and not self.url.startswith("wss://"):
             raise ValueError("ca_file is only used with a wss:// url")
+        if not self.tls_check_hostname and not self.url.startswith("wss://"):
+            raise ValueError("tls_check_hostname is only used with a wss:// url")
         keys = standard_keys(1, "")
         for name, raw in self.configuration.items():
             spec = keys.get(name)
             if spec is None:
                 raise ValueError(f"configuration.{name}: not a configuration key this charger supports")
-            if not spec.writable:
+            if not spec.writable and not spec.preset:
                 raise ValueError(f"configuration.{name}: read-only key, cannot be preset")
             if normalise(spec, preset_text(raw)) is None:
                 raise ValueError(f"configuration.{name} = {raw!r}: {describe(spec)}")

@@ -26,6 +26,7 @@ from ocpp.routing import on as _on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
+from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
@@ -51,6 +52,14 @@ MAX_JSON_DEPTH = 32
 CLOSE_UNSUPPORTED_DATA = 1003
 SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
                           Action.get_composite_schedule)
+# The CSMS-initiated messages of each optional feature profile (OCPP 1.6 §3.1).
+PROFILE_ACTIONS = {
+    "LocalAuthListManagement": (Action.get_local_list_version, Action.send_local_list),
+    "Reservation": (Action.reserve_now, Action.cancel_reservation),
+    "RemoteTrigger": (Action.trigger_message,),
+    "SmartCharging": SMART_CHARGING_ACTIONS,
+    "FirmwareManagement": (Action.update_firmware, Action.get_diagnostics),
+}
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
 TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
                "Heartbeat", "MeterValues", "StatusNotification")
@@ -95,13 +104,20 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         self._adapter = adapter
         if adapter.smart_charging is not None:
             self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
-        else:  # no service: the library answers NotImplemented
-            for action in SMART_CHARGING_ACTIONS:
-                self.route_map.pop(action, None)
+        # A profile switched off (or, for smart charging, without a service) is answered NotSupported.
+        switched_off = {action for profile in adapter.switched_off
+                        for action in PROFILE_ACTIONS.get(profile, ())}
+        if adapter.smart_charging is None:
+            switched_off.update(SMART_CHARGING_ACTIONS)
+        for action in switched_off:
+            self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
+        self._audited: dict[str, tuple[str, Any]] = {}  # CSMS CALLs awaiting our answer (audit trail)
         self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
         self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
+            if action in switched_off:
+                continue
             route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
             if after_handler is not None:
                 route["_after_action"] = after_handler
@@ -198,6 +214,9 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
                                          f"{frame[2]} is {'not supported' if known else 'unknown'}"[:500]))
             return
         msg = Call(unique_id, frame[2], frame[3])
+        if len(self._audited) > 64:  # answers that never went out (the connection dropped)
+            self._audited.clear()
+        self._audited[unique_id] = (frame[2], frame[3])
         try:
             await self._handle_call(msg)
         except OCPPError as error:
@@ -207,7 +226,28 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def _send(self, message: str) -> None:
         if self._adapter.settings.log_frames:
             log.info("%s > %s", self.id, message)
+        if self._audited:
+            self._audit_answer(message)
         await self._connection.send(message)
+
+    def _audit_answer(self, message: str) -> None:
+        """An audit line for each CSMS command, once its answer goes out: what was asked, what we said."""
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            return
+        if not (isinstance(frame, list) and len(frame) >= 3 and frame[0] in (3, 4)):
+            return
+        request = self._audited.pop(frame[1], None)
+        if request is None:
+            return
+        action, payload = request
+        if frame[0] == MessageType.CallResult:
+            answer = frame[2].get("status", "answered") if isinstance(frame[2], dict) else "answered"
+        else:
+            answer = f"CALLERROR {frame[2]}"
+        emit("csms-command", f"CSMS sent {action}: {answer}", who="CSMS", command=action, params=payload,
+             outcome=str(answer))
 
     # ---- helpers ------------------------------------------------------------------------------------
     def active_transaction_id(self, connector_id: int) -> int | None:
