@@ -36,7 +36,7 @@ from hal.fake import SimulatedStation
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 0.1
+HEARTBEATS_PER_WATCHDOG = 4  # a heartbeat every watchdog_s / 4: three may be lost before the trip
 SUPERVISOR_MODULE = "firmware.safety.supervisor"  # benchmarks substitute an instrumented one
 START_TIMEOUT_S = 30.0
 
@@ -171,7 +171,7 @@ class SupervisorProcess:
         while True:
             with contextlib.suppress(LinkClosed):
                 self._link.send({"op": "hb"})
-            await asyncio.sleep(HEARTBEAT_S)
+            await asyncio.sleep(self._settings.station.supervisor_watchdog_s / HEARTBEATS_PER_WATCHDOG)
 
     async def stop(self) -> None:
         """Called after the core has driven every part safe: end the supervisor (it opens on its way)."""
