@@ -80,6 +80,9 @@ state_dir = "{self.state}"
 free_charging = true
 power_loss_policy = "{policy}"
 log_level = "WARNING"
+# The interlock in the controller process: this test is about data; a supervisor process per start
+# would cost more start-up time than most lives have (docs/safety-supervisor.md has its own tests).
+supervisor = "inline"
 
 [station.hal]
 sim_ev_reaction_s = 0.1
