@@ -287,7 +287,7 @@ install_or_upgrade() {
         say "chargepi $version is running"
         if [ -z "$previous" ]; then
             say "next: sudo chargepi config set station.serial_number ...; sudo chargepi selftest;" \
-                "chargepi status --watch (README: Installing and operating)"
+                "chargepi status --watch (docs/technician-guide.md)"
         fi
         return 0
     fi

@@ -315,11 +315,11 @@ def test_spooled_files_that_are_not_chargepi_wheels_are_refused(machine: Machine
 
 
 async def test_the_documented_firmware_install_command_feeds_the_spool(machine: Machine) -> None:
-    """The real FirmwareUpdater downloads a wheel and runs the install command from the README; the
+    """The real FirmwareUpdater downloads a wheel and runs the install command from docs/installation.md; the
     file lands complete in the spool, and the update service's installer upgrades from it."""
     assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
-    readme = (REPO / "README.md").read_text()
-    command = next(line.strip().strip("`.") for line in readme.splitlines() if "fw.part" in line)
+    guide = (REPO / "docs/installation.md").read_text()
+    command = next(line.strip().strip("`.") for line in guide.splitlines() if "fw.part" in line)
     state = machine.root / "var/lib/chargepi"
     command = command.replace("/var/lib/chargepi", str(state)).replace("sleep 1800", "sleep 0")
     payload = machine.wheel("0.2.0").read_bytes()

@@ -38,6 +38,7 @@ from tests.drivers.meter_emulator import (
     start_tcp_server,
 )
 from tests.drivers.mock_adc import MockMcp3008
+from tools.bench.report import figure
 
 LOW_V, HIGH_V, REF_V = 0.9, 4.55, 5.0
 
@@ -46,10 +47,10 @@ def adc_v(cp_v: float) -> float:
     return LOW_V + (cp_v + 12.0) / 24.0 * (HIGH_V - LOW_V)
 
 
-def summary(name: str, values_s: list[float]) -> str:
+def summary(name: str, values_s: list[float]) -> None:
     ms = sorted(v * 1000 for v in values_s)
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return f"{name}: n={len(ms)} p50={statistics.median(ms):.2f} ms p99={p99:.2f} ms max={ms[-1]:.2f} ms"
+    figure(f"{name} p50", statistics.median(ms), "ms", f"p99 {p99:.2f} ms, max {ms[-1]:.2f} ms, n={len(ms)}")
 
 
 async def cp_to_contactor(events: int, burst: int, interval_ms: float) -> list[float]:
@@ -153,10 +154,10 @@ async def main() -> None:
     args = parser.parse_args()
     for burst in (16, 64):
         values = await cp_to_contactor(args.events, burst, 5.0)
-        print(summary(f"CP C->B to contactor open (burst {burst}, interval 5 ms, confirm 2)", values))
+        summary(f"CP C->B to contactor open (burst {burst}, interval 5 ms, confirm 2)", values)
     tcp, rtu = await meter_reads(args.reads)
-    print(summary("SDM630 full reading over Modbus TCP (127.0.0.1)", tcp))
-    print(summary("SDM630 full reading over Modbus RTU (pty pair)", rtu))
+    summary("SDM630 full reading over Modbus TCP (127.0.0.1)", tcp)
+    summary("SDM630 full reading over Modbus RTU (pty pair)", rtu)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from typing import Any
 from firmware.app import Application
 from firmware.clock import SimClock
 from firmware.settings import load_settings
+from tools.bench.report import figure
 from tools.csms import DevCsms
 
 CP_ID = "BENCH-1"
@@ -218,22 +219,16 @@ async def measure_drain(seconds: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> None:
     boot = await measure_boot(args.boot_runs)
-    print(
-        f"start -> BootNotification received: median {statistics.median(boot) * 1000:.0f} ms, "
-        f"min {min(boot) * 1000:.0f} ms, max {max(boot) * 1000:.0f} ms ({len(boot)} runs)"
-    )
+    figure("start -> BootNotification received (median)", statistics.median(boot) * 1000, "ms",
+           f"min {min(boot) * 1000:.0f}, max {max(boot) * 1000:.0f} ms, {len(boot)} runs")
     soak = await measure_soak()
-    print(
-        f"RSS after boot {soak['before']['VmRSS'] / 1024:.1f} MiB; after 1 h simulated charging "
-        f"{soak['after']['VmRSS'] / 1024:.1f} MiB (peak {soak['after']['VmHWM'] / 1024:.1f} MiB, "
-        f"{soak['meter_values']} MeterValues sent)"
-    )
+    figure("RSS after boot", soak["before"]["VmRSS"] / 1024, "MiB")
+    figure("RSS after 1 h simulated charging", soak["after"]["VmRSS"] / 1024, "MiB",
+           f"peak {soak['after']['VmHWM'] / 1024:.1f} MiB, {soak['meter_values']} MeterValues sent")
     drain = await measure_drain(args.drain_seconds)
-    print(
-        f"outbox drain after an outage: {drain['messages']} CALLs ({drain['meter_values']} MeterValues, "
-        f"{drain['queued']} queued) delivered in {drain['seconds']:.2f} s = "
-        f"{drain['per_second']:.0f} messages/s"
-    )
+    figure("outbox drain after an outage", drain["per_second"], "messages/s",
+           f"{drain['messages']} CALLs ({drain['meter_values']} MeterValues, {drain['queued']} queued) "
+           f"in {drain['seconds']:.2f} s")
 
 
 def run() -> int:

@@ -26,6 +26,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from firmware.app import Application
 from firmware.clock import SimClock
 from firmware.settings import load_settings
+from tools.bench.report import figure
 
 NOW = "2030-01-01T00:00:00.000Z"
 
@@ -121,8 +122,14 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--sample-interval", type=int, default=60)
     args = parser.parse_args()
-    for name, value in asyncio.run(run(args.hours, args.sample_interval)).items():
-        print(f"{name:28} {value:10.2f}")
+    result = asyncio.run(run(args.hours, args.sample_interval))
+    print(f"{result['simulated_hours']:.0f} h outage during a session, a MeterValues every "
+          f"{args.sample_interval} s:")
+    figure("outage: transaction messages queued", result["queued_transaction_messages"], "messages",
+           f"state database {result['state_db_kib']:.0f} KiB")
+    figure("outage: wall time to simulate it", result["simulation_wall_s"], "s")
+    figure("outage: outbox drain", result["messages_per_s"], "messages/s",
+           f"{result['delivered_messages']:.0f} CALLs in {result['drain_s']:.2f} s")
 
 
 if __name__ == "__main__":

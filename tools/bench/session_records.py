@@ -24,6 +24,7 @@ from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionRecord, SessionStore, db_path
 from hal.types import MeterReading
+from tools.bench.report import figure
 
 
 class Hub:
@@ -76,10 +77,11 @@ async def week(directory: Path, days: int, sample_s: float) -> None:
     await recorder.stop()
     sessions = days * 3 * 2
     print(f"simulated {days} day(s): {sessions} sessions, {samples} meter samples")
-    print(f"  event handling: {handling / samples * 1e6:.1f} us per meter sample (checkpoints not included)")
-    print(f"  rows written: {recorder.writes} ({recorder.writes / sessions:.1f} per 2-hour session; "
-          f"{samples / recorder.writes:.0f} samples per write)")
-    print(f"  database on disk: {disk_bytes(path) / 1024:.0f} KiB")
+    figure("session records: event handling per meter sample", handling / samples * 1e6, "us",
+           "checkpoints not included")
+    figure("session records: rows written per 2-hour session", recorder.writes / sessions, "rows",
+           f"{recorder.writes} in {days} day(s); {samples / recorder.writes:.0f} samples per write")
+    figure(f"session records: database after {days} day(s)", disk_bytes(path) / 1024, "KiB")
 
 
 def year_of_records(directory: Path) -> None:
@@ -104,9 +106,10 @@ def year_of_records(directory: Path) -> None:
     reader.close()
     print(f"a year of records ({len(records)} sessions, "
           f"{(directory / 'year.sqlite').stat().st_size / 1024:.0f} KiB):")
-    print(f"  read all: {(t1 - t0) * 1000:.0f} ms; report by month ({len(months)} rows): "
-          f"{(t2 - t1) * 1000:.1f} ms; one month (--since, {len(recent)} sessions): "
-          f"{(t3 - t2) * 1000:.1f} ms")
+    figure("a year of session records: read all", (t1 - t0) * 1000, "ms", f"{len(records)} sessions")
+    figure("a year of session records: report by month", (t2 - t1) * 1000, "ms", f"{len(months)} rows")
+    figure("a year of session records: one month (--since)", (t3 - t2) * 1000, "ms",
+           f"{len(recent)} sessions")
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.settings import load_settings
 from hal.types import PilotOutput, PilotOutputMode
 from tools.bench.ocpp_loopback import csms_and_charger
+from tools.bench.report import figure
 
 
 class BenchChargePoint(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
@@ -127,7 +128,8 @@ def main() -> None:
           f"(schema validation: {mode}):")
     for name, label in (("received_to_pwm", "frame received -> PWM"), ("csms_to_pwm", "CSMS call -> PWM")):
         r = result[name]
-        print(f"  {label:24} p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  max {r['max']:.2f} ms")
+        figure(f"SetChargingProfile {label} p50 ({mode} validation)", r["p50"], "ms",
+               f"p99 {r['p99']:.2f} ms, max {r['max']:.2f} ms, n={r['n']:.0f}")
 
 
 if __name__ == "__main__":
