@@ -49,6 +49,9 @@ class StationApi(Protocol):
 
     async def unlock(self, connector_id: int) -> UnlockResult: ...
 
+    def set_connection_timeout(self, seconds: float) -> None:
+        """How long an authorization waits for the plug (OCPP ConnectionTimeOut)."""
+
     def reserve(self, connector_id: int, reservation: Reservation) -> Literal[
             "Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"]: ...
 

@@ -133,6 +133,7 @@ class ConnectorController:
         self.pending_inoperative = False
         self.session: Session | None = None
         self.pending_auth: PendingAuthorization | None = None
+        self.connection_timeout_s = station_settings.connection_timeout_s  # OCPP may change it
         self.reservation: Reservation | None = None
         self.finishing = False
         self.last_reading: MeterReading | None = None
@@ -446,7 +447,7 @@ class ConnectorController:
         if self.plugged:
             self._start_session(id_tag, parent)
         else:
-            timeout = self._station_settings.connection_timeout_s
+            timeout = self.connection_timeout_s
             self.pending_auth = PendingAuthorization(id_tag, parent, self.clock.monotonic() + timeout)
             self._later("pending_auth", timeout, self._expire_pending)
         self.reconcile()
@@ -535,14 +536,15 @@ class ConnectorController:
             return False
 
     async def unlock(self) -> bool | None:
-        """Unlock on request (None = no lock fitted). Stops a running session first."""
+        """Unlock on request (None = no lock fitted: nothing to do, a running session goes on).
+        Stops a running session first."""
+        if self.hw.lock is None:
+            return None
         if self.session is not None:
             self.stop_session(StopReason.UNLOCK_COMMAND)
             self.interlock.request_open("unlock")
             self._finalize_session()
             self.reconcile()
-        if self.hw.lock is None:
-            return None
         return await self._do_unlock()
 
     # ------------------------------------------------------------------------------------------------

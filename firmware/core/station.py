@@ -226,6 +226,10 @@ class Station:
         results = {self.connectors[c].set_operative(operative) for c in targets}
         return "Scheduled" if "Scheduled" in results else "Accepted"
 
+    def set_connection_timeout(self, seconds: float) -> None:
+        for controller in self.connectors.values():
+            controller.connection_timeout_s = seconds
+
     async def unlock(self, connector_id: int) -> UnlockResult:
         result = await self.connector(connector_id).unlock()
         if result is None:

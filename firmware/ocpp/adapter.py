@@ -108,6 +108,7 @@ class OcppAdapter:
             for name, value in smart_charging.configuration_keys().items():
                 keys[name] = KeySpec(name, "str", value, writable=False)
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
+        station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
                                           lambda: self._online.is_set())
@@ -136,6 +137,7 @@ class OcppAdapter:
         self._status: dict[int, StatusChanged] = {}
         self._latest: dict[int, tuple[MeterReading, datetime]] = {}
         self._offered: dict[int, float] = {}
+        self._remote_claims: dict[int, float] = {}  # connector -> monotonic end of a remote start's claim
         self._samplers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._link_task: asyncio.Task[None] | None = None
@@ -379,7 +381,7 @@ class OcppAdapter:
             payload["transaction_id"] = transaction_id
         self._idle.clear()
         try:
-            conf = await self._call(getattr(call, row.action)(**payload), unique_id=f"q{row.seq}")
+            conf = await self._call(getattr(call, row.action)(**payload), unique_id=self._queued_id(row))
         except (OCPPError, TimeoutError) as exc:
             self._idle.set()
             attempts = self.config.get_int("TransactionMessageAttempts")
@@ -400,6 +402,17 @@ class OcppAdapter:
             self.outbox.delivered(row)
             if row.action == ob.STOP and conf.id_tag_info and row.payload.get("id_tag"):
                 self.authorizer.remember(row.payload["id_tag"], conf.id_tag_info)
+
+    def _queued_id(self, row: Row) -> str:
+        """The CALL's unique id: `q<seq>`, so a CSMS recognises a retransmission after a reconnect; a retry
+        on the same connection gets a new one (OCPP-J 1.6 §4.1.4: never reuse an id on a connection)."""
+        cp = self.cp
+        unique_id = f"q{row.seq}"
+        if cp is not None:
+            if unique_id in cp.used_ids:
+                unique_id = f"q{row.seq}.{row.attempts}"
+            cp.used_ids.add(unique_id)
+        return unique_id
 
     def _started_confirmed(self, row: Row, conf: Any) -> None:
         info = conf.id_tag_info or {}
@@ -434,6 +447,7 @@ class OcppAdapter:
                                                                                   station.error_code):
                     self._status_changed(station)
         elif isinstance(event, SessionStarted):
+            self.release_remote_start_claim(event.connector_id)
             self._session_started(event)
         elif isinstance(event, SessionStopped):
             self._session_stopped(event)
@@ -651,6 +665,8 @@ class OcppAdapter:
             self._heartbeat_changed.set()
         elif key == "ClockAlignedDataInterval":
             self._aligned_changed.set()
+        elif key == "ConnectionTimeOut":
+            self.station.set_connection_timeout(int(value))
 
     # ---- CSMS-initiated actions (run after the answer was sent) -------------------------------------
     def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
@@ -675,13 +691,35 @@ class OcppAdapter:
             raise ConnectionError("not connected to the CSMS")
         await self._call(call.DiagnosticsStatusNotification(status=status))
 
-    async def run_remote_start(self, id_tag: str, connector_id: int | None,
-                               profile: dict[str, Any] | None) -> None:
+    def claim_connector_for_remote_start(self, connector_id: int | None) -> int | None:
+        """RemoteStartTransaction: the connector that will take it (the one asked for, else a plugged car
+        waiting, else a free one), claimed until its session starts or the connection timeout passes.
+        None (Rejected) when no connector can take it."""
+        now = self.clock.monotonic()
+        self._remote_claims = {c: until for c, until in self._remote_claims.items() if until > now}
+        candidates = [connector_id] if connector_id is not None else sorted(
+            self.station.connector_ids, key=lambda c: self.station.status_of(c) != ConnectorStatus.PREPARING)
+        for candidate in candidates:
+            if candidate in self._remote_claims or self.station.session_of(candidate) is not None:
+                continue
+            if self.station.status_of(candidate) in (ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED):
+                continue
+            self._remote_claims[candidate] = now + self.config.get_int("ConnectionTimeOut")
+            return candidate
+        return None
+
+    def release_remote_start_claim(self, connector_id: int) -> None:
+        self._remote_claims.pop(connector_id, None)
+
+    async def run_remote_start(self, id_tag: str, connector_id: int) -> None:
         try:
-            await self.station.remote_start(id_tag, connector_id,
-                                            authorize=self.config.get_bool("AuthorizeRemoteTxRequests"))
+            started = await self.station.remote_start(
+                id_tag, connector_id, authorize=self.config.get_bool("AuthorizeRemoteTxRequests"))
         except Exception:
             log.exception("remote start failed")
+            started = False
+        if not started:
+            self.release_remote_start_claim(connector_id)
 
     def connector_of_transaction(self, transaction_id: int) -> int | None:
         session_id = self.outbox.session_for_transaction(transaction_id)

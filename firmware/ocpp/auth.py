@@ -125,6 +125,8 @@ class LocalAuthorizer:
     def list_version(self) -> int:
         if not self._config.get_bool("LocalAuthListEnabled"):
             return -1
+        if self.list_size() == 0:
+            return 0  # OCPP 1.6 §5.10: version 0 means the list is empty
         row = self._db.execute("SELECT value FROM ocpp_meta WHERE name = 'local_list_version'").fetchone()
         return int(row[0]) if row else 0
 

@@ -108,8 +108,10 @@ class Outbox:
         return None if tx is None else tx["transaction_id"]
 
     def session_for_transaction(self, transaction_id: int) -> str | None:
-        row = self._db.execute("SELECT session_id FROM ocpp_transactions WHERE transaction_id = ?",
-                               (transaction_id,)).fetchone()
+        """The session a CSMS transactionId names; a CSMS may reuse ids, so an open session comes first,
+        then the newest."""
+        row = self._db.execute("SELECT session_id FROM ocpp_transactions WHERE transaction_id = ? "
+                               "ORDER BY stop_queued, rowid DESC LIMIT 1", (transaction_id,)).fetchone()
         return None if row is None else str(row[0])
 
     def open_sessions(self) -> list[str]:

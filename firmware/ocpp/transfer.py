@@ -92,9 +92,19 @@ def download(url: str, dest: Path, timeout: float, ssl_context: ssl.SSLContext |
     return dest.stat().st_size
 
 
+def _names_directory(location: str) -> bool:
+    """A location whose path is empty or ends with '/' names a directory, not a file."""
+    path = urlsplit(location).path
+    return path == "" or path.endswith("/")
+
+
 def upload_target(location: str, file_name: str) -> str:
-    """Where a file goes: `location` + name when it names a directory (ends with '/'), else `location`."""
-    return location + file_name if location.endswith("/") else location
+    """Where a file goes: the directory `location` names + `file_name` (a location with no path, such as
+    `ftp://host`, names the root directory), else `location` itself."""
+    if not _names_directory(location):
+        return location
+    parts = urlsplit(location)
+    return urlunsplit(parts._replace(path=(parts.path or "/") + file_name))
 
 
 def upload(
@@ -151,7 +161,7 @@ def _open_http(
 def _ftp_upload(location: str, source: Path, timeout: float) -> None:
     ftp, path = _ftp_connect(location, timeout)
     with ftp:
-        if location.endswith("/"):
+        if _names_directory(location):
             directory, name = path, source.name
         else:
             directory, _, name = path.rpartition("/")

@@ -37,6 +37,9 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
                 await self._connection.send(json.dumps([3, uid, self.server.replies[uid]]))
                 return
             self.server.seen_ids.add(uid)
+            if self.server.silence.get(frame[2], 0) > 0:
+                self.server.silence[frame[2]] -= 1  # a CSMS that lost the CALL: no answer at all
+                return
             broken = self.server.broken_replies.get(frame[2])
             if broken is not None:
                 await self._connection.send(broken.replace("UID", uid))
@@ -108,6 +111,7 @@ class TestCsms:
         self.tx_ids: Iterator[int] = itertools.count(101)
         self.fail_start = False
         self.time_source: Callable[[], str] | None = None  # the CSMS clock; default a fixed CSMS_TIME
+        self.silence: dict[str, int] = {}  # action -> how many of its next CALLs go unanswered
         self.broken_replies: dict[str, str] = {}  # action -> raw reply frame, "UID" replaced by the id
         self.cp: CsmsChargePoint | None = None
         self.connections = 0

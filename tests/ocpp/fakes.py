@@ -42,6 +42,8 @@ class FakeStation:
         self.reservations: dict[int, tuple[int, Reservation]] = {}
         self.limits: list[tuple[str, float | None, int | None]] = []
         self.unlocked: list[int] = []
+        self.has_lock = True
+        self.connection_timeout_s = 60.0
         self.remote_starts: list[tuple[str, int | None, bool]] = []
         self.sections: dict[str, StatusProvider] = {}
         self.connector_fields: dict[str, ConnectorStatusProvider] = {}
@@ -120,7 +122,14 @@ class FakeStation:
             self.set_status(c, ConnectorStatus.AVAILABLE if operative else ConnectorStatus.UNAVAILABLE)
         return "Accepted"
 
+    def set_connection_timeout(self, seconds: float) -> None:
+        self.connection_timeout_s = seconds
+
     async def unlock(self, connector_id: int) -> UnlockResult:
+        if not self.has_lock:
+            return "NotSupported"
+        if connector_id in self.sessions:
+            self.stop_session(connector_id, StopReason.UNLOCK_COMMAND)
         self.unlocked.append(connector_id)
         return "Unlocked"
 

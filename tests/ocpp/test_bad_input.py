@@ -27,12 +27,12 @@ async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
         ("a1", '[2,"a1",42,{}]', "FormationViolation"),  # action not a string
         ("e1", '[2,"e1","Reset"]', "ProtocolError"),  # missing payload
         ("e2", '[2,"e2","Reset",{},{}]', "ProtocolError"),  # too many elements
-        ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotSupported"),  # unknown action
+        ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotImplemented"),  # unknown action (OCPP-J 1.6 §4.2.3)
         (
             "n1",
             '[2,"n1","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]',
-            "NotImplemented",
-        ),  # 1.6 extension
+            "NotSupported",
+        ),  # a known 1.6 (security extension) action this charger does not support
         ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
         (
             "t1",

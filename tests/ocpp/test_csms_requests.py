@@ -325,9 +325,9 @@ async def test_trigger_message_for_every_triggerable_message(harness: Harness) -
     await eventually(lambda: harness.csms.calls("StatusNotification")[-1]["status"] == "Preparing")
 
 
-async def test_smart_charging_not_implemented_without_a_service(harness: Harness) -> None:
-    from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+async def test_smart_charging_not_supported_without_a_service(harness: Harness) -> None:
+    from ocpp.exceptions import NotSupportedError
 
     await harness.start()
-    with pytest.raises(OcppNotImplemented):
+    with pytest.raises(NotSupportedError):
         await ask(harness, call.ClearChargingProfile(id=1))

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
 from firmware.ocpp.v16.meter_values import rfc3339
@@ -134,7 +134,7 @@ async def test_update_firmware_not_offered_without_installer(harness: Harness) -
     adapter = await harness.start()
     assert "FirmwareManagement" not in adapter.config.get("SupportedFeatureProfiles")
     assert harness.csms.cp is not None
-    with pytest.raises(OcppNotImplemented):
+    with pytest.raises(NotSupportedError):
         await harness.csms.cp.call(
             call.UpdateFirmware(location="http://x/", retrieve_date=rfc3339(harness.clock.now())),
             suppress=False,

@@ -221,3 +221,18 @@ def test_masked_hides_only_the_password() -> None:
     assert masked("ftp://cp:s3cret@host:bad/dir/") == "ftp://cp:***@host:bad/dir/"
     assert masked("https://host/x?y=1") == "https://host/x?y=1"
     assert masked("http://user@host/") == "http://user@host/"
+
+
+async def test_location_without_a_path_gets_a_generated_file_name(
+    tmp_path: Path, http_files: HttpFiles, ftp_files: FtpFiles
+) -> None:
+    """`ftp://host` or `http://host:port` name the server root directory, not a file named like the host."""
+    clock, notify = SimClock(), Recorder()
+    uploader = make(tmp_path, clock, notify)
+    name = await uploader.begin(http_files.url(""))
+    assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
+    [(method, path, _, _)] = http_files.uploads
+    assert (method, path) == ("PUT", f"/{name}")
+    name = await uploader.begin(ftp_files.url(""))
+    assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
+    assert (ftp_files.root / name).read_bytes() == (tmp_path / "state/diagnostics" / name).read_bytes()

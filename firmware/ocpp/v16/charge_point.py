@@ -25,7 +25,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
 from firmware.core.authorization import Reservation
-from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.core.vocabulary import StopReason
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ _LEADING_ID = re.compile(r'^\s*\[\s*(\d+)\s*,\s*"([^"\\]{1,36})"')
 MAX_UNIQUE_ID = 36
 SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
                           Action.get_composite_schedule)
+KNOWN_ACTIONS = frozenset(a.value for a in Action)
 TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
                "Heartbeat", "MeterValues", "StatusNotification")
 
@@ -76,6 +77,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             for action in SMART_CHARGING_ACTIONS:
                 self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
+        self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
+        self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
             route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
             if after_handler is not None:
@@ -141,6 +144,13 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             return
         if not isinstance(frame[3], dict):
             await self._send(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
+            return
+        if "_on_action" not in self.route_map.get(frame[2], {}):
+            # OCPP-J 1.6 §4.2.3: NotImplemented = action not known; NotSupported = known, not supported
+            # (the library answers the other way round).
+            known = frame[2] in KNOWN_ACTIONS
+            await self._send(_call_error(unique_id, "NotSupported" if known else "NotImplemented",
+                                         f"{frame[2]} is {'not supported' if known else 'unknown'}"[:500]))
             return
         msg = Call(unique_id, frame[2], frame[3])
         try:
@@ -209,27 +219,28 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
                         charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        station = self._adapter.station
+        adapter = self._adapter
+        if adapter.registration != "Accepted":
+            return call_result.RemoteStartTransaction(status="Rejected")  # §4.2.1: not while Pending
         if connector_id is not None and not self._connector_ok(connector_id):
             return call_result.RemoteStartTransaction(status="Rejected")  # incl. connectorId 0 (TC_027)
-        if charging_profile is not None and not self._adapter.accept_remote_start_profile(
-                connector_id, charging_profile):
+        # The connector is chosen now, so two requests without connectorId never claim the same one and
+        # each chargingProfile is kept for the session it belongs to.
+        chosen = adapter.claim_connector_for_remote_start(connector_id)
+        if chosen is None:
             return call_result.RemoteStartTransaction(status="Rejected")
-        candidates = [connector_id] if connector_id is not None else station.connector_ids
-        free = [c for c in candidates if station.session_of(c) is None and station.status_of(c) not in (
-            ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED)]
-        if not free:
+        if charging_profile is not None and not adapter.accept_remote_start_profile(chosen, charging_profile):
+            adapter.release_remote_start_claim(chosen)
             return call_result.RemoteStartTransaction(status="Rejected")
-        self._accepted_calls.add(call_unique_id)
+        self._remote_starts[call_unique_id] = chosen
         return call_result.RemoteStartTransaction(status="Accepted")
 
     @after(Action.remote_start_transaction)
-    async def after_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
-                                 charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    async def after_remote_start(self, id_tag: str, call_unique_id: str, **kwargs: Any) -> None:
         # The library runs @after hooks whatever @on answered: act only on an accepted request.
-        if call_unique_id in self._accepted_calls:
-            self._accepted_calls.discard(call_unique_id)
-            await self._adapter.run_remote_start(id_tag, connector_id, charging_profile)
+        chosen = self._remote_starts.pop(call_unique_id, None)
+        if chosen is not None:
+            await self._adapter.run_remote_start(id_tag, chosen)
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int, **kwargs: Any) -> Any:
@@ -251,10 +262,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def on_unlock_connector(self, connector_id: int, **kwargs: Any) -> Any:
         if not self._connector_ok(connector_id):
             return call_result.UnlockConnector(status="NotSupported")
-        station = self._adapter.station
-        if station.session_of(connector_id) is not None:
-            station.stop_session(connector_id, StopReason.UNLOCK_COMMAND)
-        return call_result.UnlockConnector(status=await station.unlock(connector_id))
+        # The core ends a running session before it unlocks, and leaves it alone when no lock is fitted.
+        return call_result.UnlockConnector(status=await self._adapter.station.unlock(connector_id))
 
     # ---- Local auth list management -----------------------------------------------------------------
     @on(Action.get_local_list_version)

@@ -58,8 +58,9 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("AuthorizationCacheEnabled", "bool", "true"),
         KeySpec("AuthorizeRemoteTxRequests", "bool", "false"),
         KeySpec("ClockAlignedDataInterval", "int", "0", minimum=0, maximum=86400),
-        # The plug wait is enforced by the core from [station] connection_timeout_s.
-        KeySpec("ConnectionTimeOut", "int", str(connection_timeout_s), writable=False),
+        # The plug wait after an authorization; defaults to [station] connection_timeout_s, the core
+        # enforces the current value (OCPP 1.6 §9.1.6: read-write).
+        KeySpec("ConnectionTimeOut", "int", str(connection_timeout_s), minimum=1, maximum=86400),
         KeySpec("ConnectorPhaseRotation", "csl", "0.RST"),
         KeySpec("GetConfigurationMaxKeys", "int", str(GET_CONFIGURATION_MAX_KEYS), writable=False),
         KeySpec("HeartbeatInterval", "int", "300", minimum=0, maximum=86400),
