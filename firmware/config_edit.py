@@ -23,7 +23,7 @@ from pydantic_core import to_jsonable_python
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
-from firmware.logging_setup import MASK, is_secret_key
+from firmware.redaction import MASK, is_secret_key
 from firmware.settings import (
     SECRETS_FILE_NAME,
     ConfigError,

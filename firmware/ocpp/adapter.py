@@ -45,6 +45,7 @@ from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
+from firmware.redaction import remember_secret
 from firmware.settings import Settings
 from hal.types import MeterReading
 
@@ -108,6 +109,8 @@ class OcppAdapter:
             for name, value in smart_charging.configuration_keys().items():
                 keys[name] = KeySpec(name, "str", value, writable=False)
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
+        remember_secret(self.settings.authorization_key, self.settings.charge_point_id)
+        remember_secret(self.config.get("AuthorizationKey"), self.settings.charge_point_id)
         station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
@@ -661,7 +664,9 @@ class OcppAdapter:
         self._wake_outbox()
 
     def _config_changed(self, key: str, value: str) -> None:
-        if key == "HeartbeatInterval":
+        if key == "AuthorizationKey":
+            remember_secret(value, self.settings.charge_point_id)
+        elif key == "HeartbeatInterval":
             self._heartbeat_changed.set()
         elif key == "ClockAlignedDataInterval":
             self._aligned_changed.set()

@@ -136,6 +136,9 @@ class OcppLink:
                 await self._enabled.wait()
             self.state = "connecting"
             self._wake.clear()
+            if self._settings.security_profile == 1 and self._settings.url.startswith("ws://"):
+                log.warning("security profile 1 over ws://: the Basic auth password goes to %s in clear text "
+                            "(allowed by ocpp.allow_insecure_basic_auth)", self._settings.endpoint)
             delay: float | None = None
             try:
                 async with connect(self._settings.endpoint, **self._connect_kwargs()) as ws:  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ their leading timestamp lies in the window (lines without one, e.g. traceback li
 before them; naive timestamps are read as UTC), and files last written before startTime are left out.
 `upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST (multipart field `file`), retrying per
 retries/retryInterval, with DiagnosticsStatusNotification Uploading -> Uploaded / UploadFailed (OCPP 1.6
-§4.4). `begin()` does both: it returns the file name for GetDiagnostics.conf at once and uploads in the
+§4.4). Every credential in the archive is masked (`firmware.redaction`), whoever wrote the log line.
+`begin()` does both: it returns the file name for GetDiagnostics.conf at once and uploads in the
 background. `status` is `Idle` unless an upload runs (for TriggerMessage).
 """
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from firmware.clock import Clock
 from firmware.ocpp.transfer import HttpUploadMethod, TransferError, check_url, masked, upload
+from firmware.redaction import redact, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +217,13 @@ class DiagnosticsUploader:
                 except OSError as exc:
                     state.setdefault("notes", []).append(f"{path}: {exc}")
                     continue
+                text = data.decode("utf-8", errors="replace")
                 if start is not None or stop is not None:
-                    text = data.decode("utf-8", errors="replace")
-                    data = "".join(filter_lines(text.splitlines(keepends=True), start, stop)).encode()
-                _add_bytes(tar, f"logs/{path.name}", data, modified.timestamp())
+                    text = "".join(filter_lines(text.splitlines(keepends=True), start, stop))
+                _add_bytes(tar, f"logs/{path.name}", _masked(text), modified.timestamp())
             for name, data in journals.items():
-                _add_bytes(tar, name, data, now)
-            _add_bytes(tar, "state.json", json.dumps(state, indent=2, default=str).encode(), now)
+                _add_bytes(tar, name, _masked(data.decode("utf-8", errors="replace")), now)
+            _add_bytes(tar, "state.json", json.dumps(redact(state), indent=2, default=str).encode(), now)
         part.replace(archive)
 
     def _log_files(self) -> Iterator[Path]:
@@ -271,6 +273,12 @@ def _tail(path: Path) -> bytes:
         size = file.seek(0, 2)
         file.seek(max(0, size - MAX_LOG_BYTES))
         return file.read(MAX_LOG_BYTES)
+
+
+def _masked(text: str) -> bytes:
+    """Log text with every credential masked (lines written before redaction existed, or by other
+    programs, must not leave the charger either)."""
+    return redact_text(text).encode()
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: float) -> None:

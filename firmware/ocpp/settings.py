@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,6 +44,9 @@ class OcppSettings(BaseModel):
     # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic.
     security_profile: Literal[0, 1, 2] = 0
     authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
+    # Profile 1 over ws:// sends the password in clear text to anyone on the path: refused unless this is
+    # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
+    allow_insecure_basic_auth: bool = False
     ca_file: Path | None = None  # CA that signed the CSMS server certificate (profile 2)
     reconnect_min_s: float = Field(2.0, gt=0, le=600)
     reconnect_max_s: float = Field(300.0, gt=0, le=3600)
@@ -63,6 +67,11 @@ class OcppSettings(BaseModel):
             raise ValueError("need reconnect_min_s <= reconnect_max_s")
         if self.security_profile >= 1 and not self.authorization_key:
             raise ValueError(f"security_profile {self.security_profile} needs authorization_key")
+        if self.security_profile == 1 and self.url.startswith("ws://") and not self.allow_insecure_basic_auth:
+            raise ValueError("security_profile 1 over ws:// sends the password in clear text: use a wss:// "
+                             "url (security_profile 2), or set ocpp.allow_insecure_basic_auth = true")
+        if "@" in urlsplit(self.url).netloc:
+            raise ValueError("no user:password in ocpp.url: set ocpp.authorization_key and security_profile")
         if self.security_profile == 2 and not self.url.startswith("wss://"):
             raise ValueError("security_profile 2 needs a wss:// url")
         if self.ca_file is not None and not self.url.startswith("wss://"):

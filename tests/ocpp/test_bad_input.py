@@ -8,6 +8,7 @@ import pytest
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import StopReason
+from firmware.ocpp.connection import MAX_MESSAGE_BYTES
 from tests.ocpp.conftest import Harness, eventually
 
 
@@ -51,6 +52,12 @@ async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
             "TypeConstraintViolation",
         ),
         ("m1", '[7,"m1","Reset",{}]', "ProtocolError"),  # unknown MessageTypeId
+        ("s1", '["2","s1","Reset",{"type":"Soft"}]', "ProtocolError"),  # MessageTypeId a string
+        ("f1", '[2.5,"f1","Reset",{"type":"Soft"}]', "ProtocolError"),  # MessageTypeId not an integer
+        ("d1", '[2,"d1","DataTransfer",{"vendorId":"x","data":' + "[" * 40 + "]" * 40 + "}]",
+         "FormationViolation"),  # nested deeper than any OCPP message
+        ("d2", '[2,"d2","DataTransfer",{"vendorId":"x","data":' + "[" * 100_000 + "]" * 100_000 + "}]",
+         "FormationViolation"),  # deep enough to exhaust the parser's recursion
         ("z" * 37, '[2,"' + "z" * 37 + '","Heartbeat",{}]', "ProtocolError"),  # unique id too long
     ],
 )
@@ -62,21 +69,17 @@ async def test_bad_frame_gets_1_6_callerror(harness: Harness, uid: str, raw: str
     assert harness.restarts == []  # nothing was acted on
 
 
-async def test_garbage_without_id_is_dropped_and_link_survives(harness: Harness) -> None:
+async def test_garbage_without_id_gets_minus_one_and_link_survives(harness: Harness) -> None:
     adapter = await harness.start()
     harness.station.start(1, "T")
-    for raw in (
-        "not json at all",
-        "{}",
-        '"text"',
-        "[]",
-        "[true]",
-        "[3]",
-        '[4,"nobody"]',
-        '[3,"nobody",{}]',
-        "\x00\xff",
-    ):
+    unreadable = ("not json at all", "{}", '"text"', "[]", "[true]", "[null]", "\x00\xff", "[" * 100_000)
+    for raw in (*unreadable, "[3]", '[4,"nobody"]', '[3,"nobody",{}]'):
         await harness.csms.send_raw(raw)
+    # A CALLERROR with message id "-1" for each message whose id cannot be read; responses get none.
+    await eventually(lambda: len(harness.csms.answers("-1")) == len(unreadable))
+    codes = [answer[2] for answer in harness.csms.answers("-1")]
+    assert set(codes) <= {"FormationViolation", "ProtocolError"} and codes.count("FormationViolation") == 3
+    assert harness.csms.answers("nobody") == []
     answer = await harness.csms.cp.call(call.GetLocalListVersion(), suppress=False)  # type: ignore[union-attr]
     assert answer.list_version == 0
     harness.station.stop_session(1, StopReason.LOCAL)
@@ -119,3 +122,28 @@ async def test_one_outstanding_call_at_a_time(harness: Harness) -> None:
             assert frame[1] == pending
             pending = None
     assert len(harness.csms.calls("MeterValues")) >= 10
+
+
+async def test_a_binary_frame_closes_the_connection_with_1003_and_the_charger_comes_back(
+    harness: Harness,
+) -> None:
+    adapter = await harness.start()
+    assert harness.csms.cp is not None
+    connection = harness.csms.cp._connection
+    await connection.send(b'[2,"b1","Reset",{"type":"Hard"}]')
+    await eventually(lambda: connection.close_code is not None)
+    assert connection.close_code == 1003
+    assert harness.csms.answers("b1") == [] and harness.restarts == []  # never acted on
+    await eventually(lambda: harness.csms.connections == 2 and adapter._online.is_set(), harness.clock, 0.5)
+
+
+async def test_frame_size_is_capped_by_the_websocket(harness: Harness) -> None:
+    adapter = await harness.start()
+    assert harness.csms.cp is not None
+    connection = harness.csms.cp._connection
+    big = '[2,"big","DataTransfer",{"vendorId":"x","data":"' + "x" * (MAX_MESSAGE_BYTES + 1) + '"}]'
+    await connection.send(big)
+    await eventually(lambda: connection.close_code is not None)
+    assert connection.close_code == 1009  # message too big (RFC 6455 §7.4.1)
+    assert harness.csms.answers("big") == []
+    await eventually(lambda: harness.csms.connections == 2 and adapter._online.is_set(), harness.clock, 0.5)

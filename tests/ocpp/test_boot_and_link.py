@@ -124,6 +124,7 @@ async def test_basic_auth_profile_1_and_401_keeps_retrying(tmp_path: Path) -> No
         csms,
         port,
         security_profile=1,
+        allow_insecure_basic_auth=True,
         authorization_key=password["value"],
         auth_failure_backoff_s=600.0,
     )
@@ -313,7 +314,8 @@ async def test_csms_changes_the_basic_auth_password(tmp_path: Path) -> None:
     allowed = {basic("first-password-1"), basic("second-password-2")}
     csms = TestCsms(check_auth=lambda header: header in allowed)
     port = await csms.start()
-    harness = Harness(tmp_path, csms, port, security_profile=1, authorization_key="first-password-1")
+    harness = Harness(tmp_path, csms, port, security_profile=1, authorization_key="first-password-1",
+                      allow_insecure_basic_auth=True)
     adapter = await harness.start()
     assert csms.cp is not None
     listed = await csms.cp.call(call.GetConfiguration(key=["AuthorizationKey"]), suppress=False)

@@ -201,6 +201,7 @@ async def test_csms_initiated_calls_pass_strict_validation(
 
 async def test_basic_auth_against_ocpp_rpc(make_harness: HarnessFactory) -> None:
     async with run_interop_csms("--password", f"{CP}=interop-secret-1") as csms:
-        h = await make_harness(ocpp=section(csms, security_profile=1, authorization_key="interop-secret-1"))
+        h = await make_harness(ocpp=section(csms, security_profile=1, authorization_key="interop-secret-1",
+                                                 allow_insecure_basic_auth=True))
         await online(h)
         clean(csms)

@@ -14,7 +14,7 @@ from firmware.cli.completion_cmd import bash_script
 from firmware.cli.main import build_parser, main
 from firmware.config_edit import diff_from_defaults, masked, target_file
 from firmware.core.vocabulary import FAULTS
-from firmware.logging_setup import MASK
+from firmware.redaction import MASK
 from firmware.settings import load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "chargepi.toml"

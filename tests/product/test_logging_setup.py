@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware.logging_setup import MASK, configure_logging, is_secret_key, redact_frame
+from firmware.logging_setup import configure_logging
+from firmware.redaction import MASK, is_secret_key, redact_frame
 from firmware.settings import load_settings
 
 

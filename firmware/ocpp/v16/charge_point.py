@@ -1,8 +1,10 @@
 """OCPP 1.6J charge-point handlers on top of the `ocpp` library, with the library's pitfalls fixed.
 
-* `route_message` is overridden so that every bad frame gets a CALLERROR where the peer can be named
-  (the library logs and drops invalid JSON and bad frames) and so that CALLERRORs use the OCPP-J 1.6
-  spellings FormationViolation / OccurenceConstraintViolation (the library answers FormatViolation).
+* `route_message` is overridden so that every bad frame that is not a response gets a CALLERROR (message
+  id "-1" when its own cannot be read; the library logs and drops invalid JSON and bad frames), frames
+  nested deeper than MAX_JSON_DEPTH are refused before anything recurses into them, binary frames close
+  the connection, and CALLERRORs use the OCPP-J 1.6 spellings FormationViolation /
+  OccurenceConstraintViolation (the library answers FormatViolation).
 * Handlers only decide and answer; anything that sends a CALL afterwards runs in an `@after` hook that
   the adapter wraps in a logged task (a CALL inside `@on` would deadlock the receive loop).
 * Every handler takes `**kwargs` so optional fields never turn into InternalError.
@@ -42,6 +44,11 @@ ERROR_CODE_1_6 = {
 }
 _LEADING_ID = re.compile(r'^\s*\[\s*(\d+)\s*,\s*"([^"\\]{1,36})"')
 MAX_UNIQUE_ID = 36
+UNREADABLE_ID = "-1"  # OCPP-J: the message id of a CALLERROR for a message whose own id cannot be read
+# Deepest legitimate 1.6 frame: SetChargingProfile, 6 levels; a deeply nested frame would otherwise end
+# in RecursionError somewhere in parsing, case conversion or schema validation.
+MAX_JSON_DEPTH = 32
+CLOSE_UNSUPPORTED_DATA = 1003
 SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
                           Action.get_composite_schedule)
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
@@ -60,6 +67,21 @@ def on(action: str) -> Callable[[F], F]:
 def after(action: str) -> Callable[[F], F]:
     """Typed wrapper of `ocpp.routing.after`; the hook runs as a task after the answer was sent."""
     return cast(Callable[[F], F], _after(action))
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True if a parsed JSON value nests arrays/objects deeper than `limit` (iterative: no recursion)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _call_error(unique_id: str, code: str, description: str) -> str:
@@ -87,26 +109,39 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
 
     # ---- framing ------------------------------------------------------------------------------------
     async def route_message(self, raw_msg: str | bytes) -> None:
-        """Parse one frame; answer every malformed CALL with a 1.6 CALLERROR instead of dropping it."""
+        """Parse one frame; answer every malformed frame that is not a response with a 1.6 CALLERROR.
+
+        OCPP-J (2.0.1 edition 3 part 4 §4.2.3, which 1.6 chargers follow here): a CALL with invalid JSON
+        or a wrong structure gets a CALLERROR, with message id "-1" when its id cannot be read; a broken
+        response to one of our CALLs fails that CALL; a response never gets a CALLERROR. Binary frames
+        end the connection with close code 1003 (RFC 6455 §7.4.1: data of a type the endpoint cannot
+        accept; OCPP-J messages are UTF-8 text).
+        """
+        if isinstance(raw_msg, bytes):
+            log.warning("the CSMS sent a binary websocket frame: closing the connection (OCPP-J is text)")
+            await self._connection.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J messages are text frames")
+            return
         try:
             frame = json.loads(raw_msg)
-        except (ValueError, UnicodeDecodeError):
-            text = raw_msg if isinstance(raw_msg, str) else raw_msg.decode("utf-8", "replace")
-            match = _LEADING_ID.match(text)
-            if match and match.group(1) == "2":
-                await self._send(_call_error(match.group(2), "FormationViolation",
-                                             "Message is not valid JSON"))
-            elif match and match.group(1) in ("3", "4"):
-                self._fail_pending(match.group(2), "Response is not valid JSON")
-            else:
-                log.warning("dropped a frame that is not valid JSON and names no CALL")
+            # Only a frame with that many brackets can nest that deep: most frames skip the walk.
+            too_deep = raw_msg.count("[") + raw_msg.count("{") > MAX_JSON_DEPTH and nesting_exceeds(
+                frame, MAX_JSON_DEPTH)
+        except (ValueError, RecursionError) as exc:
+            why = "Message is not valid JSON" if isinstance(exc, ValueError) else "JSON nested too deep"
+            await self._unparsable(raw_msg, why)
             return
-        if not isinstance(frame, list) or not frame or not isinstance(frame[0], int) \
-                or isinstance(frame[0], bool):
-            log.warning("dropped a frame that is not an OCPP-J array")
+        if too_deep:
+            await self._unparsable(raw_msg, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            return
+        if not isinstance(frame, list) or not frame:
+            await self._send(_call_error(UNREADABLE_ID, "RpcFrameworkError", "not an OCPP-J message array"))
             return
         kind = frame[0]
         unique_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
+        if not isinstance(kind, int) or isinstance(kind, bool):
+            await self._send(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
+                                         "MessageTypeId must be a number"))
+            return
         if kind == MessageType.Call:
             await self._route_call(frame, unique_id)
         elif kind in (MessageType.CallResult, MessageType.CallError):
@@ -121,8 +156,18 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
                 self._fail_pending(unique_id, "malformed CALLERROR")
                 return
             await super().route_message(raw_msg)
-        elif unique_id is not None:
-            await self._send(_call_error(unique_id, "ProtocolError", f"MessageTypeId {kind} is not valid"))
+        else:
+            await self._send(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
+                                         f"MessageTypeId {kind} is not valid"))
+
+    async def _unparsable(self, text: str, why: str) -> None:
+        """A frame we could not parse: a CALLERROR for a CALL (id "-1" if unreadable), fail a response."""
+        match = _LEADING_ID.match(text)
+        if match and match.group(1) in ("3", "4"):
+            self._fail_pending(match.group(2), why)
+            return
+        unique_id = match.group(2) if match and match.group(1) == "2" else UNREADABLE_ID
+        await self._send(_call_error(unique_id, "FormationViolation", why))
 
     def _fail_pending(self, unique_id: str, why: str) -> None:
         """Turn a broken answer to our CALL into a CALLERROR for the waiting `call()` (no 30 s timeout)."""
