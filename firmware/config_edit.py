@@ -23,6 +23,7 @@ from pydantic_core import to_jsonable_python
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
+from firmware.ocpp.v16.configuration import standard_keys
 from firmware.redaction import MASK, is_secret_key
 from firmware.settings import (
     SECRETS_FILE_NAME,
@@ -39,6 +40,35 @@ RESTART_NOTE = "takes effect when the controller restarts"
 def defaults() -> dict[str, Any]:
     """The settings a config file without any entries gives (environment ignored)."""
     return Settings.model_validate({}).model_dump(mode="json")
+
+
+def settable_keys() -> list[str]:
+    """Every key `chargepi config set` takes: the defaults' keys, the keys of the optional sections
+    (`[ocpp]` with its firmware/diagnostics tables) and each writable OCPP configuration key."""
+    keys = list(flatten(defaults()))
+    for name, field in Settings.model_fields.items():
+        section = _optional_section(field.annotation)
+        if section is not None:
+            keys.remove(name)
+            keys += [f"{name}.{key}" for key in flatten(_field_defaults(section, required=True))]
+    keys = [key for key in keys if key != "ocpp.configuration"]
+    keys += [f"ocpp.configuration.{name}" for name in sorted(ocpp_configuration_defaults())]
+    return keys
+
+
+def ocpp_configuration_defaults() -> dict[str, str]:
+    """The OCPP 1.6 configuration keys a `[ocpp.configuration]` table may preset, with their defaults."""
+    # AuthorizationKey is the credential `ocpp.authorization_key`, kept in secrets.toml.
+    return {name: spec.default for name, spec in standard_keys(1, "").items()
+            if spec.writable and name != "AuthorizationKey"}
+
+
+def _optional_section(annotation: Any) -> type[BaseModel] | None:
+    """The settings model of an optional section (`ocpp: OcppSettings | None`), else None."""
+    args = get_args(annotation)
+    if type(None) not in args:
+        return None
+    return next((t for t in args if isinstance(t, type) and issubclass(t, BaseModel)), None)
 
 
 def effective(settings: Settings) -> dict[str, Any]:
@@ -116,8 +146,7 @@ def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
                           for i in range(len(current["connectors"]))]
     for name, field in Settings.model_fields.items():  # an optional section that is now present
         if base.get(name) is None and isinstance(current.get(name), dict):
-            section = next((t for t in get_args(field.annotation) if isinstance(t, type)
-                            and issubclass(t, BaseModel)), None)
+            section = _optional_section(field.annotation)
             if section is not None:
                 base[name] = _field_defaults(section)
     old, new = (_without_empty_tables(flatten(masked(base))),
@@ -127,11 +156,15 @@ def diff_from_defaults(settings: Settings) -> list[tuple[str, Any, Any]]:
             if old.get(key, missing) != new.get(key, missing)]
 
 
-def _field_defaults(model: type[BaseModel]) -> dict[str, Any]:
-    """The defaults of a settings section's fields (required ones have none)."""
+def _field_defaults(model: type[BaseModel], required: bool = False) -> dict[str, Any]:
+    """The defaults of a settings section's fields (required ones have none: left out, or None with
+    `required`)."""
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
-        if not field.is_required():
+        if field.is_required():
+            if required:
+                out[name] = None
+        else:
             value = field.get_default(call_default_factory=True)
             out[name] = (value.model_dump(mode="json") if isinstance(value, BaseModel)
                          else to_jsonable_python(value))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -21,7 +21,7 @@ from pydantic_settings import (
 from firmware import __version__
 from firmware.ocpp.settings import OcppSettings
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
-from hal.config import DRIVER_TAGS, ConnectorHalConfig, StationHalConfig
+from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
 
@@ -70,7 +70,7 @@ class ConnectorSettings(Section):
     id: int = Field(ge=1, le=16)
     rated_current_a: float = Field(32.0, ge=6, le=80)  # what the hardware is built for
     max_current_a: float | None = Field(None, ge=6, le=80)  # installer's limit (breaker, supply)
-    phases: Literal[1, 3] = 3
+    phases: Annotated[Literal[1, 3], IntFromText] = 3
     nominal_voltage_v: float = Field(230.0, ge=100, le=480)
     cable: Literal["socket", "tethered"] = "socket"
     tethered_cable_current_a: float = Field(32.0, ge=6, le=80)
@@ -142,12 +142,60 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _CONFIG_FILE.get("path")
         secrets_file = _CONFIG_FILE.get("secrets")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if secrets_file is not None:  # merged over the config file, table by table
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=secrets_file))
+        layers: list[PydanticBaseSettingsSource] = []  # lowest precedence first
         if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
+            layers.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        if secrets_file is not None:  # merged over the config file, table by table
+            layers.append(TomlConfigSettingsSource(settings_cls, toml_file=secrets_file))
+        layers += [env_settings, init_settings]
+        return (LayeredSource(settings_cls, layers),)
+
+
+class LayeredSource(PydanticBaseSettingsSource):
+    """File < secrets file < environment < explicit arguments, merged key by key.
+
+    Unlike pydantic-settings' own merge, a list of tables can be overridden per entry by its position,
+    as the environment spells it: `CHARGEPI_CONNECTORS__0__MAX_CURRENT_A=16` changes the first
+    `[[connectors]]` table of the file and keeps the rest (position = length appends an entry)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], layers: list[PydanticBaseSettingsSource]):
+        super().__init__(settings_cls)
+        self.layers = layers
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ merges whole layers
+
+    def __call__(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():  # lists of tables: their defaults
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, list) and default and all(isinstance(x, BaseModel) for x in default):
+                merged[name] = [x.model_dump(exclude_unset=True) for x in default]
+        for layer in self.layers:
+            merged = _merge(merged, layer(), "")
+        return merged
+
+
+def _merge(base: Any, over: Any, key: str) -> Any:
+    if isinstance(over, dict) and isinstance(base, dict):
+        out = dict(base)
+        for name, value in over.items():
+            out[name] = _merge(base.get(name), value, f"{key}.{name}" if key else name)
+        return out
+    positional = isinstance(over, dict) and over and all(isinstance(k, str) and k.isdigit() for k in over)
+    if positional and (base is None or isinstance(base, list)):
+        out_list = list(base or [])
+        for index in sorted(over, key=int):
+            position = int(index)
+            if position < len(out_list):
+                out_list[position] = _merge(out_list[position], over[index], f"{key}.{index}")
+            elif position == len(out_list):
+                out_list.append(over[index])
+            else:
+                raise ConfigError(f"{key}.{index}: there are only {len(out_list)} entries, so the next "
+                                  f"one is {key}.{len(out_list)} (positions count from 0)")
+        return out_list
+    return over
 
 
 _CONFIG_FILE: dict[str, Path | None] = {"path": None, "secrets": None}
@@ -203,6 +251,7 @@ def _allowed(error: Any) -> str:
         "greater_than": "> {gt}", "greater_than_equal": ">= {ge}",
         "less_than": "< {lt}", "less_than_equal": "<= {le}",
         "string_too_long": "at most {max_length} characters",
+        "string_too_short": "at least {min_length} character(s)",
         "too_short": "at least {min_length} item(s)",
     }
     if kind in bounds:
@@ -211,7 +260,26 @@ def _allowed(error: Any) -> str:
         return "not a known setting (check the spelling; see `chargepi config schema`)"
     if kind == "missing":
         return "this setting is required"
-    return str(error["msg"])
+    if kind in PLAIN_WORDS:
+        return PLAIN_WORDS[kind]
+    if kind == "string_pattern_mismatch":
+        return f"must match the pattern {ctx.get('pattern')}"
+    return str(error["msg"]).removeprefix("Input should be ")
+
+
+# pydantic's error types, in the words of someone editing a TOML file.
+PLAIN_WORDS = {
+    "bool_parsing": "allowed: true or false", "bool_type": "allowed: true or false",
+    "int_parsing": "allowed: a whole number", "int_type": "allowed: a whole number",
+    "int_from_float": "allowed: a whole number",
+    "float_parsing": "allowed: a number", "float_type": "allowed: a number",
+    "string_type": 'allowed: text in quotes ("...")',
+    "list_type": "allowed: a list ([...], or [[...]] tables)",
+    "dict_type": "allowed: a table ([section] or { key = value })",
+    "model_type": "allowed: a table ([section] or { key = value })",
+    "model_attributes_type": "allowed: a table ([section] or { key = value })",
+    "path_type": 'allowed: a file path in quotes ("/etc/...")',
+}
 
 
 def format_validation_error(exc: ValidationError, path: Path | None) -> str:

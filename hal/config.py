@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from hal.meters.registermap import MeterMap, builtin_model_names
 
@@ -29,6 +29,14 @@ def _check_pin(value: int | str) -> int | str:
 
 
 Pin = Annotated[int | str, AfterValidator(_check_pin)]
+
+
+def _int_from_text(value: Any) -> Any:
+    """Environment overrides arrive as text: "3" for a numeric choice means 3."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+
+IntFromText = BeforeValidator(_int_from_text)  # for Literal[1, 3]-style numeric choices
 
 # Every `driver` / `type` tag below; no field is named like one (config errors drop tags from keys).
 DRIVER_TAGS = frozenset(
@@ -293,7 +301,7 @@ class ModbusRtuMeterConfig(_ModbusMeter):
     port: str
     baudrate: int = Field(9600, ge=1200, le=115200)
     parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
+    stopbits: Annotated[Literal[1, 2], IntFromText] = 1
 
 
 class ModbusTcpMeterConfig(_ModbusMeter):

@@ -19,7 +19,7 @@ KEY_DESTS = {"key"}
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("completion", help="print a shell completion script",
                             description="Print a completion script for bash or zsh.")
-    parser.add_argument("shell", choices=["bash", "zsh"])
+    parser.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete for")
     parser.set_defaults(handler=completion_cmd)
 
 

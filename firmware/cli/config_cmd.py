@@ -10,17 +10,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firmware.cli.common import config_path, settings_from
+from firmware.cli.common import ConfigMissing, config_path, settings_from
 from firmware.config_edit import (
     RESTART_NOTE,
-    defaults,
     diff_from_defaults,
     effective,
-    flatten,
     format_value,
     lookup,
     masked,
+    ocpp_configuration_defaults,
     set_values,
+    settable_keys,
     to_toml,
     validate_file,
 )
@@ -84,24 +84,36 @@ def _settings(args: argparse.Namespace) -> Settings:
     except PermissionError as exc:
         raise SystemExit(error(f"cannot read {exc.filename}: use sudo, or join the group chargepi", 2)) \
             from None
+    except ConfigMissing as exc:
+        raise SystemExit(error(str(exc), 2)) from None
     except ConfigError as exc:
         raise SystemExit(error(f"{exc}\n(fix it with `chargepi config set` or an editor, "
                                "then `chargepi config validate`)", 2)) from None
 
 
 def show_cmd(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     path = config_path(args)
     source = str(path) if path.exists() else "defaults only, no config file"
     print(f"# effective configuration ({source}; secrets masked)")
-    print(to_toml(masked(effective(_settings(args)))), end="")
+    print(to_toml(masked(effective(settings))), end="")
     return 0
 
 
 def get_cmd(args: argparse.Namespace) -> int:
+    tree = effective(_settings(args))
     try:
-        value = lookup(effective(_settings(args)), args.key)
+        value = lookup(tree, args.key)
     except ConfigError as exc:
-        return error(str(exc), 1)
+        if args.key not in settable_keys():
+            return error(str(exc), 1)
+        section = args.key.split(".", 1)[0]
+        if tree.get(section) is None:
+            print(f"(not set: the config has no [{section}] section)")
+            return 0
+        name = args.key.removeprefix("ocpp.configuration.")
+        print(f"{ocpp_configuration_defaults()[name]} (OCPP default, not preset; the CSMS may change it)")
+        return 0
     leaf = args.key.rsplit(".", 1)[-1]
     if not args.reveal:
         value = masked({leaf: value})[leaf]
@@ -171,6 +183,6 @@ def schema_cmd(args: argparse.Namespace) -> int:
 
 
 def keys_cmd(args: argparse.Namespace) -> int:
-    for key in flatten(defaults()):
+    for key in settable_keys():
         print(key)
     return 0

@@ -1,13 +1,22 @@
-"""Entry point of the `chargepi` command: builds the argument parser from the subcommand modules."""
+"""Entry point of the `chargepi` command: builds the argument parser from the subcommand modules.
+
+Every failure ends in one line on stderr naming what failed and how to fix it, with the exit codes of
+`firmware.cli.common`; a traceback only with `--debug`. Output piped into a reader that leaves early
+(`chargepi sessions | head`) ends quietly.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from firmware import __version__
+from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from firmware.settings import ConfigError
 
 # Each module defines add_parser(subparsers, common) and sets `handler` on its parser.
 COMMAND_MODULES = [
@@ -23,6 +32,8 @@ COMMAND_MODULES = [
     "firmware.cli.sessions_cmd",
 ]
 
+DEBUG_HELP = "print the full traceback of an unexpected error"
+
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
@@ -30,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", default=None,
         help="config file (default: $CHARGEPI_CONFIG, else /etc/chargepi/chargepi.toml)",
     )
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     parser = argparse.ArgumentParser(prog="chargepi", description="chargepi EV charger controller")
     parser.add_argument("--version", action="version", version=f"chargepi {__version__}")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
@@ -39,10 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_left() -> int:
+    """stdout's reader closed the pipe (`| head`): not an error; keep Python's exit flush quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.handler(args)
+    if not args.debug:  # library fallbacks (gpiozero pin factories) are noise to a technician
+        warnings.filterwarnings("ignore", message="Falling back from")
+    try:
+        code: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_left()
+    except KeyboardInterrupt:
+        print("chargepi: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"chargepi {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+              f"(run again with --debug for the traceback, and report it)", file=sys.stderr)
+        return EXIT_FAILED
     return code
 
 

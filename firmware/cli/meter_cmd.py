@@ -25,17 +25,20 @@ def _id_range(text: str) -> range:
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    meter = sub.add_parser("meter", help="energy meter tools")
+    meter = sub.add_parser("meter", help="energy meter tools",
+                           description="Find Modbus energy meters on an RS-485 line or over TCP.")
     actions = meter.add_subparsers(dest="meter_action", metavar="ACTION")
     actions.required = True
-    parser = actions.add_parser("scan", parents=[common], help="find meters on a bus")
+    parser = actions.add_parser("scan", parents=[common], help="find meters on a bus",
+                                description="Probe every address on a Modbus bus, name the meter models "
+                                            "that answer and print a config snippet for each.")
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial port of the RS-485 adapter, e.g. /dev/ttyUSB0")
     where.add_argument("--host", help="Modbus TCP host (meter or gateway)")
-    parser.add_argument("--tcp-port", type=int, default=502)
-    parser.add_argument("--baudrate", type=int, default=9600)
-    parser.add_argument("--parity", choices=["N", "E", "O"], default="N")
-    parser.add_argument("--stopbits", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--tcp-port", type=int, default=502, help="Modbus TCP port (default 502)")
+    parser.add_argument("--baudrate", type=int, default=9600, help="serial speed (default 9600)")
+    parser.add_argument("--parity", choices=["N", "E", "O"], default="N", help="N, E or O (default N)")
+    parser.add_argument("--stopbits", type=int, choices=[1, 2], default=1, help="stop bits (default 1)")
     parser.add_argument(
         "--ids",
         type=_id_range,

@@ -13,7 +13,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser = sub.add_parser("ocpp", parents=[common], help="control the OCPP back-end connection",
                             description="Drop (disconnect) or restore (connect) the OCPP connection. "
                                         "Transaction messages are queued while disconnected.")
-    parser.add_argument("action", choices=["connect", "disconnect"])
+    parser.add_argument("action", choices=["connect", "disconnect"],
+                        help="disconnect: drop the link and keep it down; connect: restore it")
     parser.add_argument("--json", action="store_true", help="print the OCPP status as JSON")
     parser.set_defaults(handler=run)
 

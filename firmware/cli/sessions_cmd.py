@@ -30,7 +30,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sessions.set_defaults(handler=sessions_cmd)
 
     report = sub.add_parser("report", parents=[common], help="energy charged per day, week or month")
-    report.add_argument("--by", choices=["day", "week", "month"], default="day")
+    report.add_argument("--by", choices=["day", "week", "month"], default="day",
+                        help="one line per day (default), week or month")
     _add_range(report)
     report.add_argument("--json", action="store_true", help="JSON on stdout")
     report.set_defaults(handler=report_cmd)

@@ -38,23 +38,24 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     action("plug", "plug a car in (state B; it asks for power once it sees an offer of at least 6 A)")
     action("unplug", "unplug the car (state A)")
     action("ev-state", "pin the car's CP state until pause/resume/unplug").add_argument(
-        "value", choices=["B", "C", "D"], metavar="B|C|D")
+        "value", choices=["B", "C", "D"], metavar="B|C|D", help="B connected, C charging, D with ventilation")
     action("pause", "the car stops asking for power (full or waiting): back to B")
     action("resume", "the car asks for power again")
     action("swipe", "present an RFID card at the connector's reader").add_argument(
-        "value", metavar="TOKEN")
+        "value", metavar="TOKEN", help="the card's UID, e.g. 04A2B3C4")
     fault = action("fault", "inject a hardware fault (or clear it with --clear)")
     fault.add_argument("value", choices=FAULT_NAMES, metavar="NAME", help=f"one of: {', '.join(FAULT_NAMES)}")
     fault.add_argument("--clear", action="store_true", help="clear the fault instead")
     setting = action("set", "change the car or the surroundings")
-    setting.add_argument("setting", choices=sorted(SETTINGS), metavar="ev-max-current|phases|temperature")
+    setting.add_argument("setting", choices=sorted(SETTINGS), metavar="ev-max-current|phases|temperature",
+                         help="what to change")
     setting.add_argument("value", type=float, metavar="VALUE", help="amps, phase count or °C")
     action("emergency-stop", "press (on) or release (off) the emergency stop").add_argument(
-        "value", choices=["on", "off"], metavar="on|off")
+        "value", choices=["on", "off"], metavar="on|off", help="on = pressed")
     action("demand-response", "switch the demand-response input on or off").add_argument(
-        "value", choices=["on", "off"], metavar="on|off")
+        "value", choices=["on", "off"], metavar="on|off", help="on = the grid operator asks for the limit")
     grid = action("grid-load", "current of the site's other loads: one value for all phases, or L1 L2 L3")
-    grid.add_argument("value", type=float, nargs="+", metavar="A")
+    grid.add_argument("value", type=float, nargs="+", metavar="A", help="amperes (1 or 3 values)")
     for name in actions.choices:
         actions.choices[name].set_defaults(handler=run)
 

@@ -18,9 +18,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", action="store_true", help="redraw every second until Ctrl-C")
     parser.set_defaults(handler=status)
     fault = sub.add_parser("fault", parents=[common], help="clear a latched fault after repair")
-    fault.add_argument("action", choices=["clear"])
+    fault.add_argument("action", choices=["clear"], help="clear: forget a latched fault after repair")
     fault.add_argument("name", help="fault name as shown by `chargepi status`, e.g. welded")
-    fault.add_argument("--connector", type=int, default=1)
+    fault.add_argument("--connector", type=int, default=1, metavar="N", help="connector (default 1)")
     fault.set_defaults(handler=fault_clear)
 
 

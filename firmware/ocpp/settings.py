@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
+from hal.config import IntFromText
 
 Scalar = bool | int | float | str
 
@@ -42,7 +43,7 @@ class OcppSettings(BaseModel):
     url: str = Field(pattern=r"^wss?://")  # CSMS endpoint; the charge point id is appended as a path part
     charge_point_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$")
     # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic.
-    security_profile: Literal[0, 1, 2] = 0
+    security_profile: Annotated[Literal[0, 1, 2], IntFromText] = 0
     authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
     # Profile 1 over ws:// sends the password in clear text to anyone on the path: refused unless this is
     # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
@@ -60,6 +61,15 @@ class OcppSettings(BaseModel):
     configuration: dict[str, Scalar] = Field(default_factory=dict)
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+
+    @field_validator("configuration", mode="before")
+    @classmethod
+    def _key_names(cls, value: Any) -> Any:
+        """OCPP key names in any case (the environment lower-cases them): their standard spelling."""
+        if not isinstance(value, dict):
+            return value
+        names = {name.lower(): name for name in standard_keys(1, "")}
+        return {names.get(str(key).lower(), key): item for key, item in value.items()}
 
     @model_validator(mode="after")
     def _consistent(self) -> OcppSettings:

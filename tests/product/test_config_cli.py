@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from firmware.config_edit import diff_from_defaults, masked, target_file
 from firmware.core.vocabulary import FAULTS
 from firmware.redaction import MASK
 from firmware.settings import load_settings
+from tests.product.shell import complete
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "chargepi.toml"
 Capture = pytest.CaptureFixture[str]
@@ -74,7 +73,7 @@ def test_set_takes_digits_as_text_where_the_setting_is_text(config: Path) -> Non
      "station.power_loss_policy = 'sometimes': allowed: 'stop' or 'resume'"),
     ("station.vendor", "a-vendor-name-that-is-far-too-long",
      "allowed: at most 20 characters"),
-    ("station.free_charging", "maybe", "station.free_charging = 'maybe': Input should be a valid boolean"),
+    ("station.free_charging", "maybe", "station.free_charging = 'maybe': allowed: true or false"),
     ("station.colour", "red", "station.colour = 'red': not a known setting"),
     ("connectors.0.id", "2", "connector ids must be 1..1 without gaps or repeats, got [2]"),
     ("connectors.0.temperature.half_c", "80", "need restore_c < half_c <= quarter_c <= stop_c"),
@@ -225,22 +224,6 @@ def test_an_invalid_set_never_restarts(
     monkeypatch.setenv("CHARGEPI_SYSTEMCTL", str(tmp_path / "systemctl"))
     assert run(config, "config", "set", "station.free_charging", "maybe", "--apply") == 1
     assert not log.exists()
-
-
-def complete(script: Path, line: str, tmp_path: Path) -> list[str]:
-    """What bash offers for `line` (the cursor at its end) using the generated completion script."""
-    words = line.split(" ")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    keys = bin_dir / "chargepi"  # the script asks `chargepi config keys` for key completion
-    offered = "station.vendor station.serial_number sessions.retention_days"
-    keys.write_text(f"#!/bin/sh\nprintf '%s\\n' {offered}\n")
-    keys.chmod(0o755)
-    program = (f"source {script}\nCOMP_WORDS=({' '.join(repr(w) for w in words)})\n"
-               f"COMP_CWORD={len(words) - 1}\n_chargepi\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, env=env, check=True)
-    return [w for w in done.stdout.splitlines() if w]
 
 
 def test_bash_completion(tmp_path: Path, capsys: Capture) -> None:
