@@ -13,10 +13,12 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware import __version__
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.security.events import SecurityEventType, open_security_log
 from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
@@ -52,6 +54,7 @@ class Application:
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
         self.control = ControlServer(settings.station.socket_path)
+        self.security_log = open_security_log(settings.station.state_dir, self.clock)
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -80,7 +83,8 @@ class Application:
 
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
-                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
+                security_log=self.security_log)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:
@@ -105,6 +109,7 @@ class Application:
     async def start(self) -> None:
         self._exit = asyncio.get_running_loop().create_future()
         await self.station.start()
+        self.security_log.record(SecurityEventType.STARTUP_OF_THE_DEVICE, f"chargepi {__version__}")
         for feature in self.features:
             await feature.start()
         await self.control.start()
@@ -119,6 +124,7 @@ class Application:
             except Exception:
                 log.exception("stopping %r failed", feature)
         await self.station.stop()
+        self.security_log.close()
 
     def request_exit(self, code: int = EXIT_OK) -> None:
         if self._exit is not None and not self._exit.done():
