@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from firmware import __version__
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
+from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
 from firmware.security.events import SecurityEventType, open_security_log
@@ -100,7 +101,10 @@ class Application:
             connector = int(args.get("connector", 1))
             if connector not in self.station.connector_ids:
                 raise ControlError(f"no connector {connector}")
-            return {"cleared": self.station.clear_fault(connector, fault)}
+            try:
+                return {"cleared": self.station.clear_fault(connector, fault)}
+            except FaultPersists as exc:
+                raise ControlError(str(exc)) from None
 
         self.control.register("status", status)
         self.control.register("fault-clear", fault_clear)

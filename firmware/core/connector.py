@@ -73,6 +73,12 @@ JOURNAL_INTERVAL_S = 60.0
 RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
 PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
+# Faults the interlock derives from the pilot reading.
+_PILOT_FAULTS = frozenset({Fault.DIODE, Fault.CP_SHORT, Fault.PILOT_OUT_OF_RANGE, Fault.VENTILATION})
+
+
+class FaultPersists(Exception):
+    """A technician asked to clear a fault whose condition still holds."""
 STATES = [s.value for s in ConnectorStatus]
 
 _INDICATOR = {
@@ -112,6 +118,7 @@ class ConnectorController:
         self.clock = clock
         self._publish = publish
         self._journal = journal
+        self._emergency_stop = emergency_stop
         self._loop: asyncio.AbstractEventLoop | None = None
         self.interlock = SafetyInterlock(hardware, ventilation=settings.ventilation,
                                          notify=self._notice_from_any_thread,
@@ -339,13 +346,16 @@ class ConnectorController:
         self._release_lock()
 
     def _on_feedback(self, closed: bool) -> None:
-        """The mirror contact closed while nobody commands the contactor closed. The notice may be stale
-        (the contactor was opened by the interlock a moment ago), so only a re-check of the current state
-        after the feedback window decides whether it is welded."""
+        """The mirror contact moved. It is supervised in every state: closed while the contactor is commanded
+        open (welded, or closing by itself in A/B), open while commanded closed (dropped out under load).
+        The notice may be stale (the interlock switched a moment ago), so only a re-check of the current
+        state after the feedback window decides."""
         if self._loop is None:
             return
         if closed and not self.hw.contactor.commanded_closed:
             self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
+        elif not closed and self.hw.contactor.commanded_closed:
+            self._later("feedback_check", FEEDBACK_TIMEOUT_S, self._check_feedback)
 
     def _on_proximity(self, reading: ProximityReading) -> None:
         if self._loop is None:
@@ -398,12 +408,38 @@ class ConnectorController:
         self._sync_faults()
 
     def clear_fault(self, fault: Fault) -> bool:
-        """Technician clear of a latched fault (e.g. welded contactor after repair)."""
+        """Technician clear of a fault (e.g. welded contactor after repair). The condition that set it is
+        checked again first: while it persists the fault stays and FaultPersists says why."""
         if fault not in self.faults:
             return False
+        persists = self._fault_condition(fault)
+        if persists is not None:
+            raise FaultPersists(f"connector {self.id}: {fault.value} not cleared: {persists}")
         self._set_fault(fault, False)
+        if fault == Fault.RCD_SELFTEST:
+            self._run_rcm_self_test()  # the repaired monitor proves itself before the next closing
         self.reconcile()
         return True
+
+    def _fault_condition(self, fault: Fault) -> str | None:
+        """Why `fault` still holds now, or None when the hardware no longer shows it."""
+        contactor = self.hw.contactor
+        if fault in (Fault.CONTACTOR_WELDED, Fault.CONTACTOR_FEEDBACK) \
+                and contactor.feedback_closed and not contactor.commanded_closed:
+            return ("the contactor's feedback contact still reads closed while the contactor is commanded "
+                    "open (contacts welded, or the feedback wiring is wrong); the socket may be live. "
+                    "Isolate and repair, then clear again")
+        if fault == Fault.RCD_TRIP and self.hw.rcm is not None and self.hw.rcm.tripped:
+            return "the residual current monitor still signals a fault current; find its cause first"
+        if fault == Fault.EMERGENCY_STOP and self._emergency_stop is not None and self._emergency_stop.active:
+            return "the emergency stop is still pressed; release it (it clears by itself then)"
+        if fault == Fault.OVER_TEMPERATURE and self._temperature_level == STOP_LEVEL:
+            return f"the temperature ({self.temperature_c} °C) is still above the stop threshold"
+        if fault == Fault.METER_OFFLINE:
+            return "the meter warning clears by itself with the meter's next good answer"
+        if fault in _PILOT_FAULTS and self.interlock.pilot_fault_persists(fault):
+            return f"the control pilot still shows it (CP {self.interlock.reading.state.value})"
+        return None
 
     def error(self) -> tuple[ErrorCode, str | None, str | None]:
         ordered = sorted(self.faults, key=lambda f: (not FAULTS[f].blocking, list(Fault).index(f)))

@@ -3,7 +3,9 @@
 It runs synchronously in whichever thread reports an input (the CP sampler thread, a GPIO callback, the
 asyncio loop) and opens the contactor right there, before anything else is told. The asyncio side (the
 connector controller) is only notified afterwards, so a busy event loop or a slow network can never
-delay opening. Closing, in contrast, is always requested by the controller and re-checked here.
+delay opening. `notify` is called under the interlock's lock (it must only hand the notice over, e.g.
+`call_soon_threadsafe`), so notices arrive in the order things happened. Closing, in contrast, is always
+requested by the controller and re-checked here.
 
 The contactor may be closed only while all of these hold (hardware.md §4.2 "Closing logic"):
 the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed,
@@ -228,6 +230,17 @@ class SafetyInterlock:
     def clear_fault(self, fault: Fault) -> None:
         self._set_fault(fault, False)
 
+    def pilot_fault_persists(self, fault: Fault) -> bool:
+        """Whether the pilot reading taken now would raise `fault` again (a clear re-checks it)."""
+        with self._lock:
+            saved = set(self._faults)
+            self._faults.discard(fault)
+            try:
+                return any(f == fault and active
+                           for f, active in self._classify_pilot_faults(self._hw.pilot.read()))
+            finally:
+                self._faults = saved
+
     # --- inputs (any thread) ------------------------------------------------------------------------
     def on_pilot(self, reading: PilotReading) -> None:
         """A pushed CP reading. Readings pushed from different threads can arrive out of order, so an
@@ -239,9 +252,12 @@ class SafetyInterlock:
             self._reading = current
             changed = self._classify_pilot_faults(current)
             opened = self._enforce() or opened
-        for fault, active in changed:
-            self._notify(InterlockNotice(fault=fault, fault_active=active))
-        self._notify(InterlockNotice(reading=current, opened_reason=opened))
+            # Told under the lock: notices leave in the order the readings were taken. (Told after it, a
+            # thread that read B just before an unplug could deliver its B after the unplug's A, and
+            # the controller would start a session with nobody plugged in.)
+            for fault, active in changed:
+                self._notify(InterlockNotice(fault=fault, fault_active=active))
+            self._notify(InterlockNotice(reading=current, opened_reason=opened))
 
     def on_proximity(self, reading: ProximityReading) -> None:
         """A broken cable coding while a car is plugged in is a fault; it clears in state A."""
@@ -249,7 +265,9 @@ class SafetyInterlock:
             self._set_fault(Fault.PP, True)
 
     def on_rcm(self, tripped: bool) -> None:
-        self._set_fault(Fault.RCD_TRIP, tripped)
+        """A trip latches: the monitor resetting does not clear it, a technician does (vocabulary.FAULTS)."""
+        if tripped:
+            self._set_fault(Fault.RCD_TRIP, True)
 
     def on_emergency_stop(self, active: bool) -> None:
         self._set_fault(Fault.EMERGENCY_STOP, active)
@@ -264,7 +282,7 @@ class SafetyInterlock:
             else:
                 self._faults.discard(fault)
             opened = self._enforce()
-        self._notify(InterlockNotice(fault=fault, fault_active=active, opened_reason=opened))
+            self._notify(InterlockNotice(fault=fault, fault_active=active, opened_reason=opened))
 
     def _enforce(self) -> str | None:
         """Open now if anything forbids closed. Caller holds the lock."""

@@ -83,7 +83,9 @@ FAULTS: dict[Fault, FaultInfo] = {
                                         "control pilot voltage outside every IEC 61851 band"),
     Fault.VENTILATION: FaultInfo(ErrorCode.OTHER_ERROR, "CX014", True, False, True,
                                  "EV asks for ventilation (state D) but none is configured"),
-    Fault.RCD_TRIP: FaultInfo(ErrorCode.GROUND_FAILURE, "CX002", True, False, False,
+    # Latched (docs/safety-supervisor.md "RCD trip"): a residual current is a fault to earth in the EV or
+    # the installation; charging does not resume by itself when the monitor resets.
+    Fault.RCD_TRIP: FaultInfo(ErrorCode.GROUND_FAILURE, "CX002", True, True, False,
                               "residual current monitor tripped"),
     Fault.RCD_SELFTEST: FaultInfo(ErrorCode.GROUND_FAILURE, "CX002", True, True, False,
                                   "residual current monitor failed its self test"),

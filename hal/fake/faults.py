@@ -11,7 +11,8 @@ class SimFault(enum.StrEnum):
     RCD = "rcd"  # residual-current monitor tripped
     RCD_SELFTEST = "rcd-selftest"  # the RCM self test fails
     WELDED = "welded"  # main contactor contacts stuck closed once closed
-    FEEDBACK_MISSING = "feedback-missing"  # main contactor does not pull in: mirror contact stays open
+    FEEDBACK_MISSING = "feedback-missing"  # main contactor does not pull in (or drops out): contacts open
+    STUCK_CLOSED = "stuck-closed"  # main contactor contacts close without a command (stuck coil driver)
     LOCK = "lock"  # socket lock actuator fails to lock
     OVER_TEMPERATURE = "over-temperature"  # temperature sensor reads 80 °C
     METER_OFFLINE = "meter-offline"  # energy meter does not answer

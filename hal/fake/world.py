@@ -61,6 +61,8 @@ class ConnectorWorld:
         self._integrated_at = clock.monotonic()
         self._plug_generation = 0
         self._offer_sent: float | object | None = _NOT_SENT
+        self._offer_seq = 0  # offers handed to the EV, and the newest it has taken in
+        self._perceived_seq = 0
         self._watchers: list[Watcher] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -85,7 +87,10 @@ class ConnectorWorld:
 
     def _settle(self) -> None:
         faults = self.faults
-        if SimFault.FEEDBACK_MISSING in faults:
+        if SimFault.STUCK_CLOSED in faults:
+            # The coil is energised whatever is commanded (e.g. a shorted driver transistor).
+            self.main_contacts_closed = True
+        elif SimFault.FEEDBACK_MISSING in faults:
             # The contactor does not pull in (coil or supply failure): no current, mirror contact open.
             self.main_contacts_closed = False
         elif SimFault.WELDED not in faults or self.main_commanded:
@@ -125,9 +130,14 @@ class ConnectorWorld:
     def _ev_perceive_later(self, offer: float | None) -> None:
         """The EV takes in the pilot offer `reaction_s` from now (called under the lock)."""
         generation = self._plug_generation
+        self._offer_seq += 1
+        seq = self._offer_seq
 
         def perceive() -> None:
-            if generation == self._plug_generation:
+            # Callbacks scheduled from different threads may run out of order: never go back to an
+            # older offer than the one already taken in.
+            if generation == self._plug_generation and seq > self._perceived_seq:
+                self._perceived_seq = seq
                 self.ev.perceived_offer_a = offer
 
         self.call_later(self.ev.reaction_s, lambda: self.change(perceive))

@@ -35,7 +35,11 @@ async def test_rcd_trip_opens_at_once_then_f_for_300ms(make_harness):
     assert h.sim.pilot.output.mode == PilotOutputMode.HIGH  # ... for 300 ms, then x1
     h.sim.clear("rcd")
     await h.advance(2)
-    assert h.connector().status.value == "Charging"  # the session survives a cleared fault
+    assert h.connector().status.value == "Faulted"  # latched: the monitor resetting is not enough
+    from firmware.core.vocabulary import Fault
+    assert h.station.clear_fault(1, Fault.RCD_TRIP)
+    await h.advance(2)
+    assert h.connector().status.value == "Charging"  # the session survives a technician's clear
     assert h.sim.contactor.commanded_closed
 
 
@@ -214,6 +218,8 @@ async def test_a_fault_does_not_start_a_second_session(make_harness):
     h.sim.inject("rcd")
     await h.advance(1)  # state F for 300 ms, then +12 V: the car shows B again
     h.sim.clear("rcd")
+    from firmware.core.vocabulary import Fault
+    assert h.station.clear_fault(1, Fault.RCD_TRIP)
     await h.advance(3)
     assert len(h.of_type(SessionStarted)) == 1
     assert h.connector().status.value == "Charging"

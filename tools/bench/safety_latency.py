@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import logging
 import random
 import statistics
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from firmware.app import Application
 from firmware.clock import RealClock
+from firmware.core.vocabulary import Fault
 from firmware.settings import load_settings
 from hal.fake import SimulatedConnector
 from tools.bench.report import figure
@@ -56,8 +58,15 @@ def wait_until(predicate: Callable[[], bool], describe: Callable[[], object],
         time.sleep(0.0005)
 
 
-def inject_events(app: Application, connector: SimulatedConnector, kinds: list[str],
-                  opened_at: list[float], latencies: list[float]) -> None:
+def clear_on_loop(app: Application, loop: asyncio.AbstractEventLoop, connector_id: int, fault: Fault) -> None:
+    """A technician's `chargepi fault clear`, run on the loop as the control socket would."""
+    cleared = concurrent.futures.Future[bool]()
+    loop.call_soon_threadsafe(lambda: cleared.set_result(app.station.clear_fault(connector_id, fault)))
+    cleared.result(timeout=30)
+
+
+def inject_events(app: Application, loop: asyncio.AbstractEventLoop, connector: SimulatedConnector,
+                  kinds: list[str], opened_at: list[float], latencies: list[float]) -> None:
     sim = app.simulation
     assert sim is not None
     controller = app.station.connector(connector.connector_id)
@@ -86,8 +95,9 @@ def inject_events(app: Application, connector: SimulatedConnector, kinds: list[s
         # restore: the controller closes again through its normal (loop) path
         if kind == "cp-c-to-b":
             connector.resume()
-        elif kind == "rcd-trip":
+        elif kind == "rcd-trip":  # the monitor resets and a technician clears the latched fault
             connector.clear("rcd")
+            clear_on_loop(app, loop, connector.connector_id, Fault.RCD_TRIP)
         elif kind == "unplug":
             connector.plug()
         else:  # an emergency stop ends the session: the driver unplugs and plugs in again. (Not within
@@ -129,7 +139,8 @@ async def run(events: int, busy_ms: float) -> dict[str, float]:
     kinds = [EVENT_KINDS[i % len(EVENT_KINDS)] for i in range(events)]
     latencies: list[float] = []
     started = time.perf_counter()
-    await asyncio.to_thread(inject_events, app, connector, kinds, opened_at, latencies)
+    await asyncio.to_thread(inject_events, app, asyncio.get_running_loop(), connector, kinds, opened_at,
+                            latencies)
     elapsed = time.perf_counter() - started
     stop.set()
     chunks = await hog

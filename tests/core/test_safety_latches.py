@@ -1,0 +1,114 @@
+"""Latched faults are cleared only when their condition is gone; the contactor feedback is supervised in
+every state; an RCD trip needs a technician (issue 10, "Safety")."""
+
+import asyncio
+
+import pytest
+
+from firmware.control.client import CommandFailed, call
+from firmware.core.connector import FaultPersists
+from firmware.core.events import StatusChanged
+from firmware.core.vocabulary import Fault
+from hal.types import PilotOutputMode
+
+
+async def charging(make_harness, **kw):
+    h = await make_harness(**kw)
+    h.sim.plug()
+    await h.advance(2)
+    assert h.sim.contactor.commanded_closed
+    return h
+
+
+def last_status(h):
+    return h.of_type(StatusChanged)[-1]
+
+
+async def welded(make_harness):
+    h = await charging(make_harness)
+    h.sim.inject("welded")
+    h.sim.pause()  # C -> B: commanded open, the contacts stay closed
+    await h.advance(1)
+    assert Fault.CONTACTOR_WELDED in h.connector().faults
+    return h
+
+
+async def test_clearing_welded_is_refused_while_the_feedback_still_reads_closed(make_harness):
+    h = await welded(make_harness)
+    with pytest.raises(FaultPersists, match="feedback contact still reads closed"):
+        h.station.clear_fault(1, Fault.CONTACTOR_WELDED)
+    assert Fault.CONTACTOR_WELDED in h.connector().faults
+    h.sim.resume()
+    await h.advance(3)
+    assert not h.sim.contactor.commanded_closed  # no session through a welded contactor
+
+
+async def test_fault_clear_over_the_control_socket_fails_with_the_reason(make_harness):
+    h = await welded(make_harness)
+    with pytest.raises(CommandFailed, match="welded not cleared: the contactor's feedback"):
+        await asyncio.to_thread(call, h.app.control.path, "fault-clear", fault="welded", connector=1)
+
+
+async def test_feedback_dropping_out_under_load_is_a_fault(make_harness):
+    h = await charging(make_harness)
+    h.sim.inject("feedback-missing")  # the contactor drops out while commanded closed
+    await h.advance(0.3)
+    assert not h.sim.contactor.commanded_closed
+    status = last_status(h)
+    assert (status.status.value, status.error_code.value) == ("Faulted", "PowerSwitchFailure")
+    assert Fault.CONTACTOR_FEEDBACK in h.connector().faults
+
+
+@pytest.mark.parametrize("plugged", [False, True], ids=["state-A", "state-B"])
+async def test_a_contact_closing_by_itself_is_a_fault(make_harness, plugged):
+    h = await make_harness()
+    h.sim._world.ev.wants_energy = False
+    if plugged:
+        h.sim.plug()
+        h.sim.pause()
+    await h.advance(2)
+    assert not h.sim.contactor.commanded_closed
+    h.sim.inject("stuck-closed")
+    await h.advance(0.3)
+    status = last_status(h)
+    assert (status.status.value, status.error_code.value) == ("Faulted", "PowerSwitchFailure")
+    assert h.sim.pilot.output.mode == PilotOutputMode.NEGATIVE  # state F, no PWM
+    with pytest.raises(FaultPersists):
+        h.station.clear_fault(1, Fault.CONTACTOR_WELDED)
+
+
+async def test_rcd_trip_needs_a_technician(make_harness):
+    h = await charging(make_harness)
+    h.sim.inject("rcd")
+    assert not h.sim.contactor.commanded_closed
+    await h.advance(1)
+    with pytest.raises(FaultPersists, match="still signals a fault current"):
+        h.station.clear_fault(1, Fault.RCD_TRIP)
+    h.sim.clear("rcd")  # the monitor resets
+    await h.advance(10)
+    assert h.connector().status.value == "Faulted"
+    assert not h.sim.contactor.commanded_closed  # no automatic reclosing
+    h.sim.unplug()
+    h.sim.plug()
+    await h.advance(3)
+    assert not h.sim.contactor.commanded_closed  # not for the next car either
+    assert h.station.clear_fault(1, Fault.RCD_TRIP) is True
+    await h.advance(3)
+    assert h.connector().status.value == "Charging"
+
+
+async def test_emergency_stop_cannot_be_cleared_while_pressed(make_harness):
+    h = await charging(make_harness, station={"hal": {"emergency_stop": {"driver": "fake"}}})
+    assert h.app.simulation is not None and h.app.simulation.emergency_stop is not None
+    h.app.simulation.emergency_stop.set(True)
+    await h.advance(1)
+    with pytest.raises(FaultPersists, match="still pressed"):
+        h.station.clear_fault(1, Fault.EMERGENCY_STOP)
+
+
+async def test_a_pilot_fault_cannot_be_cleared_while_the_pilot_shows_it(make_harness):
+    h = await charging(make_harness)
+    h.sim.inject("cp-short")
+    await h.advance(1)
+    with pytest.raises(FaultPersists, match="control pilot still shows it"):
+        h.station.clear_fault(1, Fault.CP_SHORT)
