@@ -8,7 +8,9 @@ Security profiles (OCPP 1.6 security whitepaper ed. 2 §2; the same numbers in O
   anchor for the server, a client certificate);
 * an accepted upgrade is tried on the next connection (the caller reconnects after answering); if that
   connection attempt fails, the previous profile (and so the previous URL) is restored at once;
-* a technician's change of `security_profile` in the config file overrides what the CSMS set.
+* a technician's change of `security_profile` in the config file overrides what the CSMS set;
+* a client certificate the CSMS signed is tried at the next connection; if the CSMS refuses it there,
+  the previous one is restored and used at once.
 
 TLS trust anchors are the configured `ca_file` plus the installed CSMS roots (the system store only when
 there are none); the client identity for profile 3 is the one the CSMS signed (certificate store) or else
@@ -23,7 +25,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from firmware.ocpp.settings import OcppSettings
 from firmware.ocpp.v16.configuration import ChangeStatus, ConfigurationStore
@@ -83,6 +85,15 @@ def classify_failure(exc: BaseException) -> tuple[SecurityEventType, str] | None
         if reason in _TLS_CIPHER:
             return SecurityEventType.INVALID_TLS_CIPHER_SUITE, reason
     return None
+
+
+def _certificate_refused(exc: BaseException, event: tuple[SecurityEventType, str] | None) -> bool:
+    """Did the server refuse our client certificate? With TLS 1.3 the refusal arrives after the client
+    finished its handshake, and websockets reports only that the connection closed before the HTTP
+    response (the alert is lost), so that counts too."""
+    if event is not None:
+        return event[0] == SecurityEventType.FAILED_TO_AUTHENTICATE_AT_CSMS
+    return isinstance(exc, InvalidMessage) and isinstance(exc.__cause__, EOFError)
 
 
 class LinkSecurity:
@@ -205,6 +216,8 @@ class LinkSecurity:
     def link_up(self) -> None:
         """A connection was established with the current target: an upgrade is now proven."""
         self._failures_logged.clear()
+        if self.profile == 3:
+            self._store.identity_proven()
         previous = self.upgrading_from
         if previous is not None:
             self._set("previous", None)
@@ -218,6 +231,13 @@ class LinkSecurity:
             # not fill the log (and the CSMS's queue) with one event per retry.
             self._failures_logged.add(event[0])
             self._events.record(event[0], f"{self.endpoint(self.profile)}: {event[1]}")
+        if self.profile == 3 and self._store.identity_untried and _certificate_refused(exc, event):
+            # The CSMS refuses the certificate it just signed: go back to the one that worked.
+            self._store.restore_previous_identity()
+            self._events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                                f"new client certificate refused ({exc}): previous one restored")
+            log.error("the CSMS refused our new client certificate (%s): using the previous one", exc)
+            return True
         previous = self.upgrading_from
         if previous is None:
             return False

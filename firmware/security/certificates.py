@@ -8,7 +8,8 @@ Layout under `<state_dir>/certificates/` (directories 0700, private keys 0600, w
 * `identity/identity.pem` (0600): the charger's client private key followed by its certificate chain
   (security profile 3), one file so that a swap is a single atomic rename; `identity/pending-key.pem` +
   `pending-csr.pem`: the key of a signing request still waiting for its certificate;
-  `identity/previous-identity.pem`: the identity before the last swap.
+  `identity/previous-identity.pem`: the identity before the last swap, put back if the new one is
+  refused at the first connection that tries it (`identity/untried` marks that state).
 
 Private keys are generated here and never leave the charger: only the CSR (public key + subject) goes out.
 A signed certificate is accepted only if it carries the pending key's public key and the subject asked
@@ -323,11 +324,30 @@ class CertificateStore:
         if current.exists():
             _write_private(self._identity / "previous-identity.pem", current.read_bytes())
         _write_private(current, key_file.read_bytes() + _pem(chain))
+        (self._identity / "untried").touch()
         key_file.unlink()
         csr_file.unlink(missing_ok=True)
         identity = self.identity()
         assert identity is not None
         return identity
+
+
+    @property
+    def identity_untried(self) -> bool:
+        """The identity was swapped in and no connection has used it successfully yet."""
+        return (self._identity / "untried").exists()
+
+    def identity_proven(self) -> None:
+        (self._identity / "untried").unlink(missing_ok=True)
+
+    def restore_previous_identity(self) -> None:
+        """Put the identity before the last swap back (none before it: the configured one applies)."""
+        current, previous = self._identity / "identity.pem", self._identity / "previous-identity.pem"
+        if previous.exists():
+            previous.replace(current)
+        else:
+            current.unlink(missing_ok=True)
+        self.identity_proven()
 
 
 def open_store(state_dir: Path) -> CertificateStore:

@@ -482,3 +482,31 @@ def test_security_settings_are_checked(values: dict[str, Any], message: str) -> 
 
     with pytest.raises(ValidationError, match=message):
         OcppSettings(charge_point_id="CP", **values)
+
+
+async def test_a_new_client_certificate_the_csms_refuses_is_rolled_back(tmp_path: Path, tls: Tls) -> None:
+    h = Harness(tmp_path / "state", tls.csms, tls.port, url=tls.url, security_profile=3, ca_file=tls.ca_file,
+                **tls.client_files("SN-42"))  # fmt: skip
+    adapter = await h.start()
+    csms = tls.csms
+    assert csms.cp is not None
+    # A root the charger trusts, but the CSMS's TLS server does not accept client certificates from.
+    other = make_ca("other operator")
+    await csms.cp.call(
+        call.InstallCertificate(certificate_type="CentralSystemRootCertificate", certificate=other.pem),
+        suppress=False,
+    )
+    await csms.cp.call(
+        call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"), suppress=False
+    )
+    await eventually(lambda: csms.calls("SignCertificate"), h.clock, 0.1)
+    csr = csms.calls("SignCertificate")[0]["csr"]
+    answer = await csms.cp.call(call.CertificateSigned(certificate_chain=other.sign_csr(csr)), suppress=False)
+    assert answer.status == "Accepted"
+    await csms.kick()
+    # The next attempt with the new certificate is refused by the CSMS; the charger puts the old one back.
+    await eventually(lambda: csms.connections == 2 and csms.cp is not None, h.clock, 0.5, within=10)
+    assert csms.peer_serials[-1] == csms.peer_serials[0]
+    assert adapter.certificates.identity() is None  # back to the provisioned files
+    assert any("previous one restored" in (e.tech_info or "") for e in adapter.security_log.since(0))
+    await stop(h)
