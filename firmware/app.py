@@ -122,6 +122,7 @@ class Application:
 
     async def stop(self) -> None:
         await self.control.close()
+        self.station.report_ending_sessions()  # while every feature still listens
         for feature in reversed(self.features):
             try:
                 await feature.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from transitions import Machine
@@ -69,6 +70,9 @@ OVERCURRENT_TIMEOUT_S = 7.0
 MIN_PAUSE_S = 10.0  # after a limit pause, resume no sooner (min 10 s between contactor closings, §8)
 METER_FAILURES_FOR_FAULT = 3
 JOURNAL_INTERVAL_S = 60.0
+# After the contactor opened, the session's final reading is taken once the meter's registers caught up
+# with the last current that flowed (meters refresh them about once a second; our default poll period).
+METER_SETTLE_S = 1.0
 # RCM self test before each session and at least every 24 h (Easee manual, hardware.md §4.1).
 RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
@@ -139,6 +143,8 @@ class ConnectorController:
         self.operative = journal.operative(self.id)
         self.pending_inoperative = False
         self.session: Session | None = None
+        self._ending: tuple[Session, datetime] | None = None  # finalized, final reading not yet taken
+        self._ending_task: asyncio.Task[None] | None = None
         self.pending_auth: PendingAuthorization | None = None
         self.connection_timeout_s = station_settings.connection_timeout_s  # OCPP may change it
         self.reservation: Reservation | None = None
@@ -230,6 +236,7 @@ class ConnectorController:
         self.reconcile()
 
     async def stop(self) -> None:
+        self.report_ending()  # an orderly shutdown does not lose a stop waiting for its final reading
         self._loop = None  # notices still queued on the loop are dropped from here on
         for unsubscribe in self._unsubscribe:
             unsubscribe()
@@ -453,6 +460,7 @@ class ConnectorController:
     auto_start = True
 
     def _start_session(self, id_tag: str | None, parent: str | None) -> None:
+        self.report_ending()  # the previous session's stop is reported before this one starts
         reading_wh = self.last_reading.energy_import_wh if self.last_reading else 0.0
         reservation_id = self.reservation.reservation_id if self.reservation else None
         self.reservation = None
@@ -513,24 +521,52 @@ class ConnectorController:
         self.session.stop_id_tag = id_tag
 
     def _finalize_session(self) -> None:
+        """The session is over (the contactor is open): free the connector now; SessionStopped follows
+        with the meter read once it settled, so no energy falls between two transactions."""
         session = self.session
         if session is None:
             return
         self.session = None
         self._cancel("c1")
-        meter_wh = self.last_reading.energy_import_wh if self.last_reading and self.meter_ok \
-            else session.last_meter_wh
-        session.last_meter_wh = max(session.last_meter_wh, meter_wh)
-        self._journal.session_ended(self.id)
         self.arbiter.set(LimitSource.AUTHORIZATION.value, None)
-        self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
-                                     session.last_meter_wh, self.clock.now(), session.stop_id_tag,
-                                     session.id_tag))
+        self.report_ending()  # a previous one still settling (cannot happen in practice) goes first
+        self._ending = (session, self.clock.now())
+        self._ending_task = asyncio.ensure_future(self._settle_and_report())
         self.finishing = self.plugged
         if self.pending_inoperative:
             self.pending_inoperative = False
             self._set_operative(False)
         self._release_lock()
+
+    async def _settle_and_report(self) -> None:
+        await self.clock.sleep(METER_SETTLE_S)
+        self._ending_task = None
+        reading = None
+        try:
+            reading = await self.hw.meter.read()
+        except MeterError as exc:
+            log.warning("connector %s: final meter reading failed (%s); using the last one", self.id, exc)
+        self.report_ending(reading)
+
+    def report_ending(self, reading: MeterReading | None = None) -> None:
+        """Publish the SessionStopped of the finalized session (at once when a new session or the shutdown
+        cannot wait for the settled reading: then with the last reading)."""
+        ending, self._ending = self._ending, None
+        if ending is None:
+            return
+        if self._ending_task is not None:
+            self._ending_task.cancel()
+            self._ending_task = None
+        session, stopped_at = ending
+        if reading is not None:
+            self.last_reading = reading
+        meter_wh = self.last_reading.energy_import_wh if self.last_reading and (
+            self.meter_ok or reading is not None) else session.last_meter_wh
+        session.last_meter_wh = max(session.last_meter_wh, meter_wh)
+        self._journal.session_ended(self.id)
+        self._publish(SessionStopped(self.id, session.session_id, session.stopping or StopReason.OTHER,
+                                     session.last_meter_wh, stopped_at, session.stop_id_tag,
+                                     session.id_tag))
 
     # ------------------------------------------------------------------------------------------------
     # lock

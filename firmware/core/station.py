@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -39,6 +40,8 @@ class Station:
         self.hardware = hardware
         self.clock = clock
         self._listeners: list[Listener] = []
+        self._queued_events: deque[CoreEvent] = deque()
+        self._dispatching = False
         self._status_sections: dict[str, StatusProvider] = {}
         self._connector_fields: dict[str, ConnectorStatusProvider] = {}
         self._journal = journal or CoreJournal(settings.station.state_dir / "core.sqlite")
@@ -60,11 +63,23 @@ class Station:
         return lambda: self._listeners.remove(listener)
 
     def _publish(self, event: CoreEvent) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener %r failed on %s", listener, type(event).__name__)
+        """Give `event` to every listener. An event raised while listeners handle another one (e.g. a
+        status change caused by a limit a listener set on SessionStarted) waits until that one has reached
+        every listener: all of them see events in the order they happened."""
+        self._queued_events.append(event)
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self._queued_events:
+                current = self._queued_events.popleft()
+                for listener in list(self._listeners):
+                    try:
+                        listener(current)
+                    except Exception:
+                        log.exception("event listener %r failed on %s", listener, type(current).__name__)
+        finally:
+            self._dispatching = False
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -83,6 +98,11 @@ class Station:
                 cid = controller.id
                 self._unsubscribe.append(connector_reader.subscribe(self._reader_callback(cid)))
         self.started = True
+
+    def report_ending_sessions(self) -> None:
+        """Publish at once the stops still waiting for their settled meter reading (orderly shutdown)."""
+        for controller in self.connectors.values():
+            controller.report_ending()
 
     async def stop(self) -> None:
         for unsubscribe in self._unsubscribe:

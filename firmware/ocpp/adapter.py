@@ -43,7 +43,7 @@ from firmware.ocpp.connection import OcppLink
 from firmware.ocpp.link_security import LinkSecurity
 from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
-from firmware.ocpp.v16.configuration import ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.ocpp.v16.security import SecurityExtensions
@@ -112,10 +112,12 @@ class OcppAdapter:
                              security_profile=self.settings.security_profile,
                              ping_interval_s=round(self.settings.ping_interval_s),
                              authorization_key=self.settings.authorization_key or "")
-        if smart_charging is not None:
-            for name, value in smart_charging.configuration_keys().items():
-                keys[name] = KeySpec(name, "str", value, writable=False)
+        smart_keys = smart_charging.configuration_keys() if smart_charging is not None else {}
+        for name, value in smart_keys.items():
+            keys[name] = KeySpec(name, "str", value, writable=False)
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
+        self.available_profiles = frozenset(profiles.split(","))
+        self.profiles = self._offered_profiles(set(smart_keys))
         remember_secret(self.settings.authorization_key, self.settings.charge_point_id)
         remember_secret(self.config.get("AuthorizationKey"), self.settings.charge_point_id)
         station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
@@ -144,7 +146,7 @@ class OcppAdapter:
         self._online = asyncio.Event()  # connected and registration accepted
         self._session_closed = asyncio.Event()
         self._outbox_changed = asyncio.Event()
-        self._idle = asyncio.Event()  # no outbox message is waiting for its answer
+        self._idle = asyncio.Event()  # no transaction message is waiting for its answer
         self._idle.set()
         self._boot_now = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -166,6 +168,31 @@ class OcppAdapter:
         control.register("ocpp", self._control)
         station.add_status_section("ocpp", self.status)
         station.add_connector_status_field("transaction", self.transaction_status)
+
+    def _offered_profiles(self, smart_keys: set[str]) -> frozenset[str]:
+        """The feature profiles SupportedFeatureProfiles offers; the keys of the others are hidden (their
+        messages are answered NotSupported by the charge point)."""
+        offered = frozenset(self.config.get_list("SupportedFeatureProfiles"))
+        missing = sorted(offered - self.available_profiles)
+        if missing or "Core" not in offered:
+            raise ValueError(
+                "ocpp.configuration.SupportedFeatureProfiles: must include Core and may only name profiles "
+                f"this charger has ({', '.join(sorted(self.available_profiles))})"
+                + (f"; not available: {', '.join(missing)}" if missing else ""))
+        hidden: dict[str, tuple[str, ...]] = {**PROFILE_KEYS, "SmartCharging": tuple(smart_keys)}
+        for profile, names in hidden.items():
+            if profile not in offered:
+                for name in names:
+                    # A switched-off local list is never consulted; a switched-off reservation never made.
+                    self.config.hide(name, "false" if self.config.keys[name].kind == "bool" else None)
+        # Without an installer FirmwareManagement is not offered, yet GetDiagnostics is still answered,
+        # unless the installer named the profiles explicitly.
+        explicit = "SupportedFeatureProfiles" in self.settings.configuration
+        self.switched_off = frozenset(p for p in self.available_profiles | {"FirmwareManagement"}
+                                      if p not in offered and (explicit or p in self.available_profiles))
+        if offered != self.available_profiles:
+            log.info("OCPP feature profiles offered: %s", ", ".join(sorted(offered)))
+        return offered
 
     # ---- extension points ---------------------------------------------------------------------------
     def register_handler(self, action: str, on_handler: Callable[..., Any],
@@ -314,7 +341,9 @@ class OcppAdapter:
             for hook in self.after_registration:
                 self.spawn(hook(), name="ocpp-after-registration")
         self._queue_all_status()
-        await asyncio.gather(self._heartbeat_loop(), self._deliver_loop())
+        # Two lanes share the connection (one CALL at a time): transaction messages strictly in order, and
+        # status / live meter values, which never wait behind a transaction backlog or retry.
+        await asyncio.gather(self._heartbeat_loop(), self._deliver_loop(True), self._deliver_loop(False))
 
     def _boot_payload(self) -> Any:
         st = self.station_settings
@@ -390,14 +419,16 @@ class OcppAdapter:
         """Deliver rows another module queued in the outbox."""
         self._outbox_changed.set()
 
-    async def _deliver_loop(self) -> None:
+    async def _deliver_loop(self, durable: bool) -> None:
         while True:
-            row = self.outbox.head()
+            row = self.outbox.head(durable)
             if row is None:
                 self._outbox_changed.clear()
                 await self._outbox_changed.wait()
                 continue
             await self._deliver(row)
+            if durable:
+                self._wake_outbox()  # a StartTransaction that went (or was given up) may free statuses
 
     async def _deliver(self, row: Row) -> None:
         payload = dict(row.payload)
@@ -409,7 +440,8 @@ class OcppAdapter:
                 self.outbox.dropped(row)
                 return
             payload["transaction_id"] = transaction_id
-        self._idle.clear()
+        if row.durable:
+            self._idle.clear()
         try:
             conf = await self._call(getattr(call, row.action)(**payload), unique_id=self._queued_id(row))
         except (OCPPError, TimeoutError) as exc:
@@ -705,7 +737,7 @@ class OcppAdapter:
     # ---- CSMS-initiated actions (run after the answer was sent) -------------------------------------
     def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
         """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
-        if self.smart_charging is None:
+        if self.smart_charging is None or "SmartCharging" not in self.profiles:
             return False
         return self.smart_charging.accept_remote_start_profile(connector_id, profile)
 
@@ -770,14 +802,17 @@ class OcppAdapter:
         """Stop every session with SoftReset/HardReset, let a soft reset deliver them, then restart."""
         try:
             reason = StopReason.HARD_RESET if hard else StopReason.SOFT_RESET
+            ending = []
             for connector_id in self.station.connector_ids:
-                if self.station.session_of(connector_id) is not None:
+                session_id = self._session_id(connector_id)
+                if session_id is not None:
+                    ending.append(session_id)
                     self.station.stop_session(connector_id, reason)
-            # Both kinds wait for the core to end the sessions (so they are not reported as PowerLoss
-            # after the restart); a soft reset also waits for the StopTransactions to be delivered.
+            # Both kinds wait for the core to report the sessions ended (so they are not reported as
+            # PowerLoss after the restart); a soft reset also waits for the StopTransactions to be delivered.
             waited = 0.0
             while waited < RESET_SETTLE_MAX_S and (
-                    any(self.station.session_of(c) is not None for c in self.station.connector_ids)
+                    any(not (self.outbox.transaction(s) or {}).get("stop_queued", 1) for s in ending)
                     or (not hard and self._online.is_set() and self.outbox.durable_depth() > 0)):
                 await self.clock.sleep(0.5)
                 waited += 0.5

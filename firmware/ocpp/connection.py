@@ -67,6 +67,9 @@ class OcppLink:
         self._ping_interval = ping_interval
         self._authorization_key = authorization_key
         self._rng = rng or random.Random()
+        if settings.url.startswith("wss://") and not settings.tls_check_hostname:
+            log.warning("[ocpp] tls_check_hostname = false: the CSMS certificate is not checked against the "
+                        "host name %s; use this only with a private test CA", settings.url)
         self._enabled = asyncio.Event()
         self._enabled.set()
         self._wake = asyncio.Event()

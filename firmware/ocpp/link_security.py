@@ -169,6 +169,7 @@ class LinkSecurity:
         anchors = self.trust_anchors_pem()
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=anchors or None)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.check_hostname = self._settings.tls_check_hostname  # the chain is verified either way
         identity = self.client_identity() if profile == 3 else None
         if identity is not None:
             ctx.load_cert_chain(identity[0], identity[1])

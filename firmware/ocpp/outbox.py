@@ -2,10 +2,11 @@
 
 Durable rows (StartTransaction, StopTransaction, transaction MeterValues) survive restarts, are delivered
 strictly in order and retried per TransactionMessageAttempts / TransactionMessageRetryInterval. Live rows
-(StatusNotification, MeterValues outside a transaction) share the same order but are dropped at start-up
-and after one failed attempt. Rows of a session carry the core's session id; the OCPP transactionId is
-filled in at send time from the StartTransaction.conf recorded in `ocpp_transactions`, so a session started
-offline gets its real id without rewriting queued rows.
+(StatusNotification, MeterValues outside a transaction) form a lane of their own that never waits behind
+the durable backlog (only behind an undelivered StartTransaction of the same connector); they are dropped
+at start-up and after one failed attempt. Rows of a session carry the core's session id; the OCPP
+transactionId is filled in at send time from the StartTransaction.conf recorded in `ocpp_transactions`,
+so a session started offline gets its real id without rewriting queued rows.
 """
 
 from __future__ import annotations
@@ -157,10 +158,14 @@ class Outbox:
                              (STATUS, connector_id))
             self._insert(STATUS, payload, None, False, connector_id)
 
-    def head(self) -> Row | None:
+    def head(self, durable: bool) -> Row | None:
+        """The next row of one lane: the oldest durable row, or the oldest live row that no undelivered
+        StartTransaction of its connector precedes (a status never reports a transaction before it began)."""
         row = self._db.execute(
-            "SELECT seq, action, payload, session_id, durable, attempts FROM ocpp_outbox "
-            "ORDER BY seq LIMIT 1").fetchone()
+            "SELECT seq, action, payload, session_id, durable, attempts FROM ocpp_outbox AS o "
+            "WHERE durable = ? AND (durable = 1 OR NOT EXISTS (SELECT 1 FROM ocpp_outbox AS s WHERE "
+            "s.action = ? AND s.connector_id = o.connector_id AND s.seq < o.seq)) ORDER BY seq LIMIT 1",
+            (int(durable), START)).fetchone()
         if row is None:
             return None
         return Row(row[0], row[1], json.loads(row[2]), row[3], bool(row[4]), row[5])

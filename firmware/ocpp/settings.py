@@ -59,6 +59,8 @@ class OcppSettings(BaseModel):
     tls_url: str | None = Field(None, pattern=r"^wss://")
     # May the CSMS install/delete ManufacturerRootCertificates (which decide what firmware may run)?
     remote_manufacturer_roots: bool = False
+    # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
+    tls_check_hostname: bool = True
     reconnect_min_s: float = Field(2.0, gt=0, le=600)
     reconnect_max_s: float = Field(300.0, gt=0, le=3600)
     auth_failure_backoff_s: float = Field(600.0, gt=0, le=86400)  # after 401/403/TLS failures
@@ -100,12 +102,14 @@ class OcppSettings(BaseModel):
             raise ValueError("security_profile 3 needs client_cert_file and client_key_file")
         if self.ca_file is not None and not (self.url.startswith("wss://") or self.tls_url):
             raise ValueError("ca_file is only used with a wss:// url (or tls_url)")
+        if not self.tls_check_hostname and not (self.url.startswith("wss://") or self.tls_url):
+            raise ValueError("tls_check_hostname is only used with a wss:// url")
         keys = standard_keys(1, "")
         for name, raw in self.configuration.items():
             spec = keys.get(name)
             if spec is None:
                 raise ValueError(f"configuration.{name}: not a configuration key this charger supports")
-            if not spec.writable:
+            if not spec.writable and not spec.preset:
                 raise ValueError(f"configuration.{name}: read-only key, cannot be preset")
             if name == "SecurityProfile":
                 raise ValueError("configuration.SecurityProfile: set security_profile instead")

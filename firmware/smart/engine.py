@@ -239,6 +239,32 @@ def timeline(profiles: Iterable[ChargingProfile], t0: datetime, duration_s: floa
     return segments
 
 
+def station_timeline(each: Sequence[Sequence[Segment]], cap: Sequence[Segment], t0: datetime,
+                     duration_s: float, ctx: ConnectorContext) -> list[Segment]:
+    """The whole charger over [t0, t0 + duration_s): the sum of every connector's timeline (A per phase),
+    capped by the station-wide timeline `cap` (ChargePointMaxProfile and the summed hardware limits)."""
+    t1 = t0 + timedelta(seconds=duration_s)
+    points = sorted({seg.start for line in (*each, cap) for seg in line if t0 <= seg.start < t1} | {t0})
+    segments: list[Segment] = []
+    for i, start in enumerate(points):
+        end = points[i + 1] if i + 1 < len(points) else t1
+        total = sum(_segment_at(line, start).limit.amps for line in each)
+        bound = _segment_at(cap, start).limit
+        limit = Limit(total, ctx.phases, "connectors", total) if total < bound.amps else bound
+        if segments and segments[-1].limit.amps == limit.amps:
+            segments[-1] = Segment(segments[-1].start, end, segments[-1].limit)
+        else:
+            segments.append(Segment(start, end, limit))
+    return segments
+
+
+def _segment_at(line: Sequence[Segment], t: datetime) -> Segment:
+    for seg in line:
+        if seg.start <= t < seg.end:
+            return seg
+    return line[-1]
+
+
 def next_change(profiles: Iterable[ChargingProfile], t: datetime, ctx: ConnectorContext,
                 horizon_s: float = 8 * 24 * 3600) -> datetime | None:
     """When the limit next changes after t (None when it stays the same for the whole horizon)."""

@@ -254,19 +254,28 @@ def _floor1(value: float) -> float:
 
 def composite_payload(connector_id: int, t0: datetime, duration_s: int, segments: Sequence[Segment],
                       unit: RateUnit, ctx: ConnectorContext) -> dict[str, Any]:
-    """GetCompositeSchedule.conf fields (snake_case, floats, UTC with Z)."""
-    periods = []
+    """GetCompositeSchedule.conf fields (snake_case, floats, UTC with Z). `t0` (whole seconds) is the
+    scheduleStart; the periods start at 0, cover exactly `duration_s`, and each differs from the one before:
+    boundaries are rounded to whole seconds (a period that rounds to no length gives way to the next) and
+    periods that look alike at the schema's 0.1 resolution are merged."""
+    periods: list[dict[str, Any]] = []
     for seg in segments:
+        start = round((seg.start - t0).total_seconds())
+        if start >= duration_s:
+            break
         value = seg.limit.amps if unit is RateUnit.AMPS else seg.limit.amps * ctx.voltage_v * seg.limit.phases
-        period: dict[str, Any] = {"start_period": round((seg.start - t0).total_seconds()),
-                                  "limit": _floor1(value)}
+        period: dict[str, Any] = {"start_period": start, "limit": _floor1(value)}
         if seg.limit.phases != ctx.phases or ctx.can_switch_phases:
             period["number_phases"] = seg.limit.phases
+        while periods and periods[-1]["start_period"] >= start:
+            periods.pop()
+        if periods and {**periods[-1], "start_period": start} == period:
+            continue
         periods.append(period)
-    start = format_time(t0)
+    schedule_start = format_time(t0)
     return {
-        "status": "Accepted", "connector_id": connector_id, "schedule_start": start,
-        "charging_schedule": {"duration": duration_s, "start_schedule": start,
+        "status": "Accepted", "connector_id": connector_id, "schedule_start": schedule_start,
+        "charging_schedule": {"duration": duration_s, "start_schedule": schedule_start,
                               "charging_rate_unit": unit.value, "charging_schedule_period": periods},
     }
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from firmware.clock import Clock, Timer
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped
 from firmware.core.vocabulary import LimitSource
 from firmware.smart import ocpp16
-from firmware.smart.engine import ConnectorContext, Limit, limit_at, next_change, timeline
+from firmware.smart.engine import ConnectorContext, Limit, limit_at, next_change, station_timeline, timeline
 from firmware.smart.ocpp16 import ProfileRules
 from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
 from firmware.smart.store import ProfileStore
@@ -181,15 +181,22 @@ class SmartChargingService:
         rate = {None: RateUnit.AMPS, "A": RateUnit.AMPS, "W": RateUnit.WATTS}.get(unit)
         if rate is None or duration_s < 0 or (connector_id != 0 and connector_id not in self._state):
             return None
-        now = self.clock.now().replace(microsecond=0)
+        # scheduleStart: now, rounded up to whole seconds, so nothing that began before now shows up as a
+        # leading period (1.6 times go out in whole seconds).
+        now = self.clock.now()
+        start = now if now.microsecond == 0 else now.replace(microsecond=0) + timedelta(seconds=1)
         if connector_id == 0:
             ctx = self._station_context()
-            profiles = [p for p in self.profiles if p.purpose is Purpose.CHARGE_POINT_MAX]
+            # The whole charger: what every connector may draw under all its limits, summed, and capped by
+            # the ChargePointMaxProfile (OCPP 1.6 §5.7: connector 0 = expected consumption from the grid).
+            cap = timeline([p for p in self.profiles if p.purpose is Purpose.CHARGE_POINT_MAX], start,
+                           duration_s, ctx)
+            each = [timeline(self.profiles, start, duration_s, self._context(cid)) for cid in self._state]
+            segments = station_timeline(each, cap, start, duration_s, ctx)
         else:
             ctx = self._context(connector_id)
-            profiles = self.profiles
-        segments = timeline(profiles, now, duration_s, ctx)
-        return ocpp16.composite_payload(connector_id, now, duration_s, segments, rate, ctx)
+            segments = timeline(self.profiles, start, duration_s, ctx)
+        return ocpp16.composite_payload(connector_id, start, duration_s, segments, rate, ctx)
 
     # ---- enforcement -----------------------------------------------------------------------------
     def limit_of(self, connector_id: int) -> Limit | None:

@@ -34,6 +34,8 @@ async def test_plug_charge_unplug(make_harness):
     await h.settle()
     assert h.statuses() == ["Available", "Preparing", "SuspendedEV", "Charging", "Available"] \
         or h.statuses() == ["Available", "SuspendedEV", "Charging", "Available"]
+    assert h.of_type(SessionStopped) == []  # reported once the final meter reading settled
+    await h.advance(1)
     started, = h.of_type(SessionStarted)
     stopped, = h.of_type(SessionStopped)
     assert stopped.session_id == started.session_id

@@ -39,7 +39,7 @@ async def test_resume_policy_continues_when_the_ev_is_still_plugged(make_harness
         assert session is not None and session["id"] == started.session_id
         assert second.connector().status.value == "Charging"
         second.sim.unplug()
-        await second.settle()
+        await second.advance(1)  # the final meter reading settles
         stopped, = second.of_type(SessionStopped)
         assert stopped.session_id == started.session_id
         assert stopped.reason.value == "EVDisconnected"

@@ -77,7 +77,7 @@ async def test_remote_start_and_parent_id_tag_stop(make_harness: HarnessFactory,
     await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
     h.sim.swipe("FLEET-B")  # same parent: may stop the session
     await eventually(lambda: h.station.session_of(1) is None, h.clock, 0.2)
-    await drained(h)
+    await eventually(lambda: csms.calls("StopTransaction") != [], h.clock, 0.2)
     stop = csms.calls("StopTransaction")[0]
     assert stop["reason"] == "Local" and stop["idTag"] == "FLEET-B"
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 from pathlib import Path
+from typing import Any
 
+import pytest
+from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from firmware.core.vocabulary import StopReason
+from firmware.core.vocabulary import ConnectorStatus, StopReason
+from tests.certificates import make_test_pki
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms
 from tests.ocpp.test_csms_requests import ask
@@ -86,3 +91,151 @@ async def test_a_retried_call_gets_a_new_message_id_on_the_same_connection(
     finally:
         await adapter.stop()
         harness.adapter = None
+
+
+async def test_feature_profiles_switched_off_are_really_off(tmp_path: Path, csms: TestCsms) -> None:
+    """SupportedFeatureProfiles preset to Core only: the other profiles' messages are NotSupported and
+    their configuration keys are absent."""
+    port = await csms.start()
+    harness = Harness(tmp_path, csms, port, configuration={"SupportedFeatureProfiles": "Core"})
+    adapter = await harness.start()
+    try:
+        for request in (
+            call.GetLocalListVersion(),
+            call.SendLocalList(list_version=1, update_type="Full", local_authorization_list=[]),
+            call.ReserveNow(connector_id=1, expiry_date="2030-06-02T00:00:00Z", id_tag="A", reservation_id=1),
+            call.CancelReservation(reservation_id=1),
+            call.TriggerMessage(requested_message="Heartbeat"),
+            call.GetDiagnostics(location="ftp://example.com/"),
+        ):
+            with pytest.raises(NotSupportedError):
+                await ask(harness, request)
+        conf = await ask(harness, call.GetConfiguration())
+        names = {entry["key"] for entry in conf.configuration_key}
+        assert {"LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength",
+                "ReserveConnectorZeroSupported"}.isdisjoint(names)
+        profiles = {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core"}
+        assert profiles in conf.configuration_key
+        asked = await ask(harness, call.GetConfiguration(key=["LocalAuthListEnabled"]))
+        assert asked.unknown_key == ["LocalAuthListEnabled"]
+        change = call.ChangeConfiguration(key="LocalAuthListEnabled", value="true")
+        assert (await ask(harness, change)).status == "NotSupported"
+        assert adapter.authorizer.list_version == -1  # the local list is never consulted
+        start = call.RemoteStartTransaction(id_tag="R", connector_id=1)
+        assert (await ask(harness, start)).status == "Accepted"  # Core goes on
+    finally:
+        await adapter.stop()
+        harness.adapter = None
+
+
+async def test_reserve_connector_zero_supported_is_configurable(tmp_path: Path, csms: TestCsms) -> None:
+    port = await csms.start()
+    harness = Harness(tmp_path, csms, port, configuration={"ReserveConnectorZeroSupported": False})
+    adapter = await harness.start()
+    try:
+        conf = await ask(harness, call.GetConfiguration(key=["ReserveConnectorZeroSupported"]))
+        assert conf.configuration_key == [{"key": "ReserveConnectorZeroSupported", "readonly": True,
+                                           "value": "false"}]
+        reserve = call.ReserveNow(connector_id=0, expiry_date="2030-06-02T00:00:00Z", id_tag="A",
+                                  reservation_id=1)
+        assert (await ask(harness, reserve)).status == "Rejected"
+        assert harness.station.reservations == {}
+    finally:
+        await adapter.stop()
+        harness.adapter = None
+
+
+def test_supported_feature_profiles_must_name_profiles_the_charger_has(tmp_path: Path) -> None:
+    wanted = {"SupportedFeatureProfiles": "Core,SmartCharging"}
+    harness = Harness(tmp_path, TestCsms(), 1, configuration=wanted)
+    with pytest.raises(ValueError, match="not available: SmartCharging"):
+        harness.build()  # no smart charging service
+    harness = Harness(tmp_path, TestCsms(), 1, configuration={"SupportedFeatureProfiles": "Reservation"})
+    with pytest.raises(ValueError, match="must include Core"):
+        harness.build()
+
+
+async def test_tls_hostname_check_is_off_only_by_explicit_config_and_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A private test CA whose server certificate names another host: refused by default; accepted (chain
+    still verified) with `tls_check_hostname = false`, which is logged as a warning."""
+    pki = make_test_pki(tmp_path / "pki", subject_alt_name="DNS:csms.test.invalid")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(pki.cert, pki.key)
+    csms = TestCsms()
+    port = await csms.start(ssl=server_ctx)
+    tls = {"url": f"wss://127.0.0.1:{port}/ocpp", "ca_file": pki.ca}
+    strict = Harness(tmp_path / "strict", csms, port, **tls)
+    adapter = await strict.start(wait_online=False)
+    try:
+        await eventually(lambda: "TLS" in (adapter.link.last_error or ""))
+        assert "mismatch" in (adapter.link.last_error or "") and csms.connections == 0
+    finally:
+        await adapter.stop()
+    relaxed = Harness(tmp_path / "relaxed", csms, port, tls_check_hostname=False, **tls)
+    adapter = await relaxed.start()
+    try:
+        assert csms.connections == 1
+        assert any("tls_check_hostname = false" in r.getMessage() and r.levelname == "WARNING"
+                   for r in caplog.records)
+    finally:
+        await adapter.stop()
+        await csms.stop()
+
+
+def wire_calls(csms: TestCsms) -> list[tuple[str, dict[str, Any]]]:
+    return [(f[2], f[3]) for f in csms.frames if f[0] == 2]
+
+
+async def test_status_does_not_wait_behind_an_unanswered_transaction_message(
+    tmp_path: Path, csms: TestCsms
+) -> None:
+    """The CSMS ignores one StopTransaction: the retry waits TransactionMessageRetryInterval, the
+    car that left is shown Available at once, and the transaction messages keep their order."""
+    port = await csms.start()
+    harness = Harness(tmp_path, csms, port, response_timeout_s=0.3)
+    adapter = await harness.start()
+    try:
+        harness.station.start(1, "T")
+        await harness.settle()
+        csms.silence["StopTransaction"] = 1
+        began = harness.clock.monotonic()
+        harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
+        harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+        await eventually(lambda: csms.calls("StatusNotification")[-1]["status"] == "Available")
+        assert harness.clock.monotonic() - began < 60  # no retry interval went by
+        assert adapter.outbox.durable_depth() == 1  # the StopTransaction waits for its retry
+        await eventually(lambda: adapter.outbox.durable_depth() == 0, harness.clock, 5.0)
+        transaction = [a for a, _ in wire_calls(csms) if a in ("StartTransaction", "StopTransaction")]
+        assert transaction == ["StartTransaction", "StopTransaction", "StopTransaction"]
+    finally:
+        await adapter.stop()
+        harness.adapter = None
+
+
+async def test_after_a_reconnect_status_goes_out_before_the_transaction_backlog(harness: Harness) -> None:
+    adapter = await harness.start()
+    adapter.config.change("MeterValueSampleInterval", "10")
+    harness.station.start(1, "T")
+    await harness.settle()
+    await adapter.link.disable()
+    await eventually(lambda: harness.csms.cp is None)
+    for _ in range(30):  # five minutes offline: a backlog of transaction MeterValues
+        harness.station.meter(1, add_wh=100)
+        await harness.clock.advance(10)
+    harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
+    harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+    backlog = adapter.outbox.durable_depth()
+    assert backlog > 25
+    seen = len(harness.csms.frames)
+    adapter.link.enable()
+    await eventually(lambda: adapter.outbox.depth() == 0, harness.clock, 0.05)
+    after = [(a, p) for a, p in wire_calls(harness.csms)[seen:] if a != "BootNotification"]
+    status_at = next(
+        i for i, (a, p) in enumerate(after) if a == "StatusNotification" and p["connectorId"] == 1
+    )
+    assert after[status_at][1]["status"] == "Available"
+    assert status_at <= 3  # promptly: not behind the backlog
+    transaction = [a for a, _ in after if a != "StatusNotification"]
+    assert transaction == ["MeterValues"] * (backlog - 1) + ["StopTransaction"]  # still in order

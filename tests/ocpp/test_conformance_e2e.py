@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ocpp.v16 import call
 
 from tests.conftest import HarnessFactory
 from tests.ocpp.conftest import eventually
-from tests.ocpp.csms import TestCsms
+from tests.ocpp.csms import TestCsms, utc
 from tests.ocpp.test_application import drained, ocpp_section, online
 
 
@@ -94,3 +95,101 @@ async def test_connection_timeout_from_the_csms_bounds_the_plug_wait(
     h.sim.plug()
     await h.advance(5)
     assert h.station.session_of(1) is None  # the authorization expired after 20 s, not the default 60 s
+
+
+async def test_composite_schedule_from_the_csms_view(make_harness: HarnessFactory, csms: TestCsms) -> None:
+    """A ChargePointMaxProfile whose startSchedule has milliseconds (the CSMS's 'now'): the composite starts
+    at scheduleStart without a leading unlimited period; connector 0 sums both connectors under the cap."""
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), connectors=[{"id": 1}, {"id": 2}])
+    await online(h)
+    await h.advance(0.25)
+    start = h.clock.now() + timedelta(milliseconds=300)
+    assert start.microsecond != 0
+    cap = {
+        "chargingProfileId": 1,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "ChargePointMaxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "startSchedule": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 40}, {"startPeriod": 300, "limit": 20},
+                                       {"startPeriod": 600, "limit": 12}],
+        },
+    }
+    assert csms.cp is not None
+    request = call.SetChargingProfile(connector_id=0, cs_charging_profiles=cap)
+    assert (await csms.cp.call(request, suppress=False)).status == "Accepted"
+    await h.advance(0.5)
+    one = await csms.cp.call(call.GetCompositeSchedule(connector_id=1, duration=900), suppress=False)
+    schedule = one.charging_schedule
+    assert schedule["duration"] == 900 and schedule["start_schedule"] == one.schedule_start
+    step = round((start + timedelta(seconds=300) - utc(one.schedule_start)).total_seconds())
+    assert schedule["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 32.0},  # the connector's rating under the 40 A cap
+        {"start_period": step, "limit": 20.0},
+        {"start_period": step + 300, "limit": 12.0},
+    ]
+    whole = await csms.cp.call(call.GetCompositeSchedule(connector_id=0, duration=900), suppress=False)
+    assert whole.charging_schedule["charging_schedule_period"] == [
+        {"start_period": 0, "limit": 40.0},  # 32 A + 32 A, capped at 40 A
+        {"start_period": step, "limit": 20.0},
+        {"start_period": step + 300, "limit": 12.0},
+    ]
+
+
+def connector_wire(csms: TestCsms, connector_id: int) -> list[str]:
+    """StartTransaction / StatusNotification(status) of one connector, in the order the CSMS got them."""
+    seen = []
+    for frame in csms.frames:
+        if frame[0] == 2 and frame[3].get("connectorId") == connector_id:
+            seen.append(frame[3]["status"] if frame[2] == "StatusNotification" else frame[2])
+    return seen
+
+
+async def test_remote_start_with_the_car_plugged_in_reports_in_the_order_of_events(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port))
+    await online(h)
+    h.sim.plug()
+    await h.advance(2)
+    await drained(h)
+    assert csms.cp is not None
+    answer = await csms.cp.call(
+        call.RemoteStartTransaction(id_tag="R1", connector_id=1, charging_profile=tx_profile(1, 16)),
+        suppress=False,
+    )
+    assert answer.status == "Accepted"
+    await eventually(lambda: "Charging" in connector_wire(csms, 1), h.clock, 0.2)
+    await drained(h)
+    wire = connector_wire(csms, 1)
+    before = wire[: wire.index("StartTransaction")]
+    assert before[-1] == "Preparing"
+    assert not {"SuspendedEV", "SuspendedEVSE", "Charging"} & set(before)
+
+
+async def test_meter_stop_is_read_after_the_contactor_opened(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    """No energy falls between transactions: meterStop is the register once the contactor is open and
+    the reading settled, and the Transaction.End sample says the same."""
+    port = await csms.start()
+    h = await make_harness(ocpp=ocpp_section(port), station={"free_charging": True})
+    await online(h)
+    h.sim.plug()
+    await eventually(lambda: h.station.snapshot()["connectors"][0]["status"] == "Charging", h.clock, 0.2)
+    await h.advance(60.5)  # half-way between two meter polls
+    await drained(h)
+    assert csms.cp is not None
+    answer = await csms.cp.call(call.RemoteStopTransaction(transaction_id=101), suppress=False)
+    assert answer.status == "Accepted"
+    await eventually(lambda: csms.calls("StopTransaction") != [], h.clock, 0.1)
+    register, current = h.sim.meter_state()
+    assert sum(current) == 0  # the contactor is open: the register no longer moves
+    stop = csms.calls("StopTransaction")[0]
+    assert stop["meterStop"] == round(register)
+    end = [v for v in stop["transactionData"] if v["sampledValue"][0]["context"] == "Transaction.End"]
+    assert round(float(end[0]["sampledValue"][0]["value"])) == stop["meterStop"]

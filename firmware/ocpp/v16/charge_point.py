@@ -51,6 +51,14 @@ MAX_JSON_DEPTH = 32
 CLOSE_UNSUPPORTED_DATA = 1003
 SMART_CHARGING_ACTIONS = (Action.set_charging_profile, Action.clear_charging_profile,
                           Action.get_composite_schedule)
+# The CSMS-initiated messages of each optional feature profile (OCPP 1.6 §3.1).
+PROFILE_ACTIONS = {
+    "LocalAuthListManagement": (Action.get_local_list_version, Action.send_local_list),
+    "Reservation": (Action.reserve_now, Action.cancel_reservation),
+    "RemoteTrigger": (Action.trigger_message,),
+    "SmartCharging": SMART_CHARGING_ACTIONS,
+    "FirmwareManagement": (Action.update_firmware, Action.get_diagnostics),
+}
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
 TRIGGERABLE = ("BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
                "Heartbeat", "MeterValues", "StatusNotification")
@@ -95,13 +103,19 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         self._adapter = adapter
         if adapter.smart_charging is not None:
             self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
-        else:  # no service: the library answers NotImplemented
-            for action in SMART_CHARGING_ACTIONS:
-                self.route_map.pop(action, None)
+        # A profile switched off (or, for smart charging, without a service) is answered NotSupported.
+        switched_off = {action for profile in adapter.switched_off
+                        for action in PROFILE_ACTIONS.get(profile, ())}
+        if adapter.smart_charging is None:
+            switched_off.update(SMART_CHARGING_ACTIONS)
+        for action in switched_off:
+            self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
         self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
         self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
+            if action in switched_off:
+                continue
             route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
             if after_handler is not None:
                 route["_after_action"] = after_handler

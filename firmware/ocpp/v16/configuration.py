@@ -29,6 +29,13 @@ SUPPORTED_MEASURANDS = (
     "Temperature",
 )
 MEASURAND_LIST_MAX = len(SUPPORTED_MEASURANDS)
+# OCPP 1.6 §3.1 feature profiles, and the configuration keys each brings (absent when it is switched off).
+FEATURE_PROFILES = ("Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation", "SmartCharging",
+                    "RemoteTrigger")
+PROFILE_KEYS = {
+    "LocalAuthListManagement": ("LocalAuthListEnabled", "LocalAuthListMaxLength", "SendLocalListMaxLength"),
+    "Reservation": ("ReserveConnectorZeroSupported",),
+}
 LOCAL_LIST_MAX = 1000
 SEND_LOCAL_LIST_MAX = 500
 GET_CONFIGURATION_MAX_KEYS = 100
@@ -47,6 +54,7 @@ class KeySpec:
     allowed: tuple[str, ...] | None = None  # for csl: every element must be one of these
     max_items: int | None = None
     secret: bool = False  # write-only: GetConfiguration names the key but never shows its value
+    preset: bool = False  # read-only for the CSMS, but the installer may preset it in [ocpp.configuration]
 
 
 def _measurand_key(name: str, default: str) -> KeySpec:
@@ -84,7 +92,9 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("StopTxnAlignedDataMaxLength", "int", str(MEASURAND_LIST_MAX), writable=False),
         _measurand_key("StopTxnSampledData", "Energy.Active.Import.Register"),
         KeySpec("StopTxnSampledDataMaxLength", "int", str(MEASURAND_LIST_MAX), writable=False),
-        KeySpec("SupportedFeatureProfiles", "csl", profiles, writable=False),
+        # The installer may offer fewer profiles than the charger has; the rest are switched off.
+        KeySpec("SupportedFeatureProfiles", "csl", profiles, writable=False, preset=True,
+                allowed=FEATURE_PROFILES),
         KeySpec("TransactionMessageAttempts", "int", "5", minimum=1, maximum=100),
         KeySpec("TransactionMessageRetryInterval", "int", "60", minimum=1, maximum=86400),
         KeySpec("UnlockConnectorOnEVSideDisconnect", "bool", "true", writable=False),
@@ -92,7 +102,7 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("LocalAuthListEnabled", "bool", "true"),
         KeySpec("LocalAuthListMaxLength", "int", str(LOCAL_LIST_MAX), writable=False),
         KeySpec("SendLocalListMaxLength", "int", str(SEND_LOCAL_LIST_MAX), writable=False),
-        KeySpec("ReserveConnectorZeroSupported", "bool", "true", writable=False),
+        KeySpec("ReserveConnectorZeroSupported", "bool", "true", writable=False, preset=True),
         # Security whitepaper: the CSMS may raise the profile (checked and applied by the link security,
         # firmware/ocpp/link_security.py) and change the Basic auth password (write-only; the charger
         # reconnects with it).
@@ -160,7 +170,7 @@ class ConfigurationStore:
             if spec is None:
                 raise ValueError(f"ocpp.configuration.{name}: not a configuration key this charger supports "
                                  f"(supported: {', '.join(sorted(keys))})")
-            if not spec.writable:
+            if not spec.writable and not spec.preset:
                 raise ValueError(f"ocpp.configuration.{name}: read-only key, cannot be preset")
             value = normalise(spec, preset_text(raw))
             if value is None:
@@ -170,6 +180,7 @@ class ConfigurationStore:
             if name in keys and keys[name].writable:
                 self._values[name] = value
         self._listeners: list[Callable[[str, str], None]] = []
+        self._hidden: set[str] = set()
         self._guards: dict[str, Guard] = {}
 
     def guard(self, name: str, guard: Guard) -> None:
@@ -182,6 +193,13 @@ class ConfigurationStore:
         self._db.execute("INSERT OR REPLACE INTO ocpp_configuration (key, value) VALUES (?, ?)",
                          (name, value))
         self._db.commit()
+
+    def hide(self, name: str, value: str | None = None) -> None:
+        """Take a key out of the CSMS's view (its feature profile is switched off); `value` pins what the
+        charger itself reads from then on."""
+        self._hidden.add(name)
+        if value is not None:
+            self._values[name] = value
 
     def on_change(self, listener: Callable[[str, str], None]) -> None:
         self._listeners.append(listener)
@@ -201,7 +219,7 @@ class ConfigurationStore:
 
     def change(self, name: str, value: str) -> ChangeStatus:
         spec = self.keys.get(name)
-        if spec is None:
+        if spec is None or name in self._hidden:
             return "NotSupported"
         if not spec.writable:
             return "Rejected"
@@ -218,16 +236,18 @@ class ConfigurationStore:
 
     def report(self, names: list[str] | None) -> tuple[list[dict[str, object]], list[str]]:
         """GetConfiguration: (configurationKey entries, unknownKey names)."""
-        wanted = names if names else list(self.keys)
+        wanted = names if names else [n for n in self.keys if n not in self._hidden]
         known: list[dict[str, object]] = []
+        unknown: list[str] = []
         for n in wanted:
             spec = self.keys.get(n)
-            if spec is not None:
+            if spec is None or n in self._hidden:
+                unknown.append(n)
+            else:
                 entry: dict[str, object] = {"key": n, "readonly": not spec.writable}
                 if not spec.secret:
                     entry["value"] = self._values[n]
                 known.append(entry)
-        unknown = [n for n in wanted if n not in self.keys]
         return known, unknown
 
 
