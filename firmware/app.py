@@ -14,6 +14,10 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware import __version__
+from firmware.audit.store import EventStore
+from firmware.audit.store import attach as attach_event_store
+from firmware.audit.store import detach as detach_event_store
+from firmware.audit.trail import CoreEventLog
 from firmware.clock import Clock, RealClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
@@ -54,6 +58,8 @@ class Application:
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
+        self.station.subscribe(CoreEventLog())
+        self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path)
         self.security_log = open_security_log(settings.station.state_dir, self.clock)
         self.features: list[Feature] = []
@@ -112,6 +118,7 @@ class Application:
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._exit = asyncio.get_running_loop().create_future()
+        self.event_store = attach_event_store(self.settings.station.state_dir)
         await self.station.start()
         self.security_log.record(SecurityEventType.STARTUP_OF_THE_DEVICE, f"chargepi {__version__}")
         for feature in self.features:
@@ -130,6 +137,9 @@ class Application:
                 log.exception("stopping %r failed", feature)
         await self.station.stop()
         self.security_log.close()
+        if self.event_store is not None:
+            detach_event_store(self.event_store)
+            self.event_store = None
 
     def request_exit(self, code: int = EXIT_OK) -> None:
         if self._exit is not None and not self._exit.done():

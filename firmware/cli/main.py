@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "firmware.cli.config_cmd",
     "firmware.cli.completion_cmd",
     "firmware.cli.sessions_cmd",
+    "firmware.cli.events_cmd",
 ]
 
 DEBUG_HELP = "print the full traceback of an unexpected error"

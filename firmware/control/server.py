@@ -12,13 +12,38 @@ import contextlib
 import json
 import logging
 import os
+import pwd
+import socket
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from firmware.audit.trail import emit
+
 log = logging.getLogger(__name__)
 
+
+def peer_name(writer: asyncio.StreamWriter) -> str:
+    """The user at the other end of the unix socket (kernel-checked: SO_PEERCRED), e.g. `root`."""
+    sock = writer.get_extra_info("socket")
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                             struct.calcsize("3i")))
+    except (AttributeError, OSError):
+        return "unknown"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _shown(args: dict[str, Any]) -> str:
+    return " ".join(f"{key}={value}" for key, value in args.items() if value not in (None, False, ""))
+
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+# Commands that only read: not written to the audit trail.
+READ_ONLY_COMMANDS = frozenset({"status"})
 MAX_REQUEST_BYTES = 64 * 1024
 
 
@@ -57,7 +82,7 @@ class ControlServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
-    async def dispatch(self, request: Any) -> dict[str, Any]:
+    async def dispatch(self, request: Any, who: str = "unknown") -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return {"ok": False, "error": "request must be an object with a string 'command'"}
         handler = self._handlers.get(request["command"])
@@ -68,12 +93,17 @@ class ControlServer:
         if not isinstance(args, dict):
             return {"ok": False, "error": "'args' must be an object"}
         try:
-            return {"ok": True, "result": await handler(args)}
+            reply = {"ok": True, "result": await handler(args)}
         except ControlError as exc:
-            return {"ok": False, "error": str(exc)}
+            reply = {"ok": False, "error": str(exc)}
         except Exception as exc:
             log.exception("control command %s failed", request["command"])
-            return {"ok": False, "error": f"internal error: {exc}"}
+            reply = {"ok": False, "error": f"internal error: {exc}"}
+        if request["command"] not in READ_ONLY_COMMANDS:
+            outcome = "done" if reply["ok"] else f"refused: {reply['error']}"
+            emit("technician-command", f"{who} ran `{request['command']}` {_shown(args)}: {outcome}",
+                 who=who, command=request["command"], params=args, outcome=outcome)
+        return reply
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -83,7 +113,7 @@ class ControlServer:
             except ValueError:
                 reply: dict[str, Any] = {"ok": False, "error": "request is not valid JSON"}
             else:
-                reply = await self.dispatch(request)
+                reply = await self.dispatch(request, peer_name(writer))
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):

@@ -11,9 +11,10 @@ class AuthResult:
     accepted: bool
     status: str = "Accepted"  # OCPP 1.6 AuthorizationStatus spelling
     parent_id_tag: str | None = None
+    source: str = ""  # who decided, for the audit trail: "CSMS", "local list, offline", ...
 
 
-ACCEPTED = AuthResult(True)
+ACCEPTED = AuthResult(True, source="free charging")
 
 
 class Authorizer(Protocol):

@@ -86,7 +86,18 @@ class TokenPresented:
     timestamp: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class TokenDecided:
+    """What came of a presented token, and why (for the audit trail)."""
+
+    connector_id: int | None
+    id_tag: str
+    accepted: bool  # it started, stopped or cancelled something
+    outcome: str  # e.g. "starts a session", "Blocked (CSMS)", "connector 1 is Faulted"
+    timestamp: datetime
+
+
 CoreEvent = (
     StatusChanged | FaultChanged | PilotChanged | SessionStarted | SessionStopped | MeterSampled
-    | OfferChanged | ContactorChanged | TokenPresented
+    | OfferChanged | ContactorChanged | TokenPresented | TokenDecided
 )

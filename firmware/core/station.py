@@ -22,7 +22,7 @@ from firmware.core.api import (
 )
 from firmware.core.authorization import Authorizer, FreeCharging, Reservation
 from firmware.core.connector import PLUGGED, ConnectorController
-from firmware.core.events import CoreEvent, SessionStopped, TokenPresented
+from firmware.core.events import CoreEvent, SessionStopped, TokenDecided, TokenPresented
 from firmware.core.journal import CoreJournal
 from firmware.core.vocabulary import ConnectorStatus, Fault, StopReason
 from firmware.settings import Settings
@@ -185,32 +185,46 @@ class Station:
 
     async def present_token(self, id_tag: str, connector_id: int | None = None) -> bool:
         self._publish(TokenPresented(connector_id, id_tag, self.clock.now()))
+        accepted, outcome, where = await self._decide_token(id_tag, connector_id)
+        self._publish(TokenDecided(where, id_tag, accepted, outcome, self.clock.now()))
+        return accepted
+
+    async def _decide_token(self, id_tag: str, connector_id: int | None) -> tuple[bool, str, int | None]:
+        """(acted on it, what happened and why, the connector) for a presented token."""
         controller = self._pick_connector(id_tag, connector_id)
         if controller is None:
             log.info("token %s: no connector can take it", id_tag)
-            return False
+            return False, "no connector can take it (all busy, faulted or unavailable)", connector_id
+        where = controller.id
         session = controller.session
         if session is not None:
             if session.id_tag == id_tag:
-                return controller.stop_session(StopReason.LOCAL, id_tag)
+                return controller.stop_session(StopReason.LOCAL, id_tag), "stops its own session", where
             result = await self._authorizer.authorize(id_tag, controller.id)
             if result.accepted and session.parent_id_tag is not None \
                     and result.parent_id_tag == session.parent_id_tag:
-                return controller.stop_session(StopReason.LOCAL, id_tag)
-            return False
+                return controller.stop_session(StopReason.LOCAL, id_tag), \
+                    "stops the session of a card of its group", where
+            return False, "another card's session is running on this connector", where
         if controller.pending_auth is not None and controller.pending_auth.id_tag == id_tag:
-            return controller.cancel_pending()
+            return controller.cancel_pending(), "cancels its own waiting authorization", where
         result = await self._authorizer.authorize(id_tag, controller.id)
-        return self._accept(controller, id_tag, result.parent_id_tag) if result.accepted else False
+        if not result.accepted:
+            return False, f"{result.status}" + (f" ({result.source})" if result.source else ""), where
+        return self._accept(controller, id_tag, result.parent_id_tag, result.source)
 
-    def _accept(self, controller: ConnectorController, id_tag: str, parent: str | None) -> bool:
-        if controller.session is not None or controller.has_blocking_fault() or not controller.operative:
-            return False
+    def _accept(self, controller: ConnectorController, id_tag: str, parent: str | None,
+                source: str = "") -> tuple[bool, str, int]:
+        where = controller.id
+        if controller.session is not None:
+            return False, f"connector {where} already has a session", where
+        if controller.has_blocking_fault() or not controller.operative:
+            return False, f"connector {where} is {controller.status.value}", where
         reservation = controller.reservation
         if reservation is not None and not reservation.admits(id_tag, parent):
-            return False
+            return False, f"connector {where} is reserved for another card", where
         controller.authorize(id_tag, parent)
-        return True
+        return True, "authorized" + (f" ({source})" if source else ""), where
 
     async def remote_start(self, id_tag: str, connector_id: int | None = None,
                            authorize: bool = False) -> bool:
@@ -223,7 +237,7 @@ class Station:
             if not result.accepted:
                 return False
             parent = result.parent_id_tag
-        return self._accept(controller, id_tag, parent)
+        return self._accept(controller, id_tag, parent)[0]
 
     def stop_session(self, connector_id: int, reason: StopReason, id_tag: str | None = None) -> bool:
         controller = self.connector(connector_id)

@@ -52,30 +52,32 @@ class LocalAuthorizer:
         if local is not None and self._valid(local) and (
                 (online and self._config.get_bool("LocalPreAuthorize"))
                 or (not online and self._config.get_bool("LocalAuthorizeOffline"))):
-            return self._result(local)
+            return self._result(local, f"{local['source']}, {'pre-authorized' if online else 'offline'}")
         if online:
             info = await self._online_authorize(id_tag)
             if info is not None:
                 self.remember(id_tag, info)
-                return self._result(info)
-            online = False
+                return self._result(info, "CSMS")
         if local is not None and self._config.get_bool("LocalAuthorizeOffline"):
-            return self._result(local)
+            return self._result(local, f"{local['source']}, offline")
         if local is None and self._config.get_bool("AllowOfflineTxForUnknownId"):
-            return AuthResult(True, "Accepted")
-        return AuthResult(False, "Invalid")
+            return AuthResult(True, "Accepted", source="offline, AllowOfflineTxForUnknownId")
+        why = "no answer from the CSMS" if online else "offline"
+        return AuthResult(False, "Invalid", source=f"{why}, not in the local list or cache")
 
     def _lookup(self, id_tag: str) -> dict[str, Any] | None:
         if self._config.get_bool("LocalAuthListEnabled"):
             row = self._db.execute("SELECT status, expiry, parent_id_tag FROM ocpp_local_list "
                                    "WHERE id_tag = ?", (id_tag,)).fetchone()
             if row is not None:
-                return {"status": row[0], "expiry_date": row[1], "parent_id_tag": row[2]}
+                return {"status": row[0], "expiry_date": row[1], "parent_id_tag": row[2],
+                        "source": "local list"}
         if self._config.get_bool("AuthorizationCacheEnabled"):
             row = self._db.execute("SELECT status, expiry, parent_id_tag FROM ocpp_auth_cache "
                                    "WHERE id_tag = ?", (id_tag,)).fetchone()
             if row is not None:
-                return {"status": row[0], "expiry_date": row[1], "parent_id_tag": row[2]}
+                return {"status": row[0], "expiry_date": row[1], "parent_id_tag": row[2],
+                        "source": "authorization cache"}
         return None
 
     def _valid(self, info: dict[str, Any]) -> bool:
@@ -84,12 +86,12 @@ class LocalAuthorizer:
         expiry = parse_ocpp_time(info.get("expiry_date"))
         return expiry is None or expiry > self._clock.now()
 
-    def _result(self, info: dict[str, Any]) -> AuthResult:
+    def _result(self, info: dict[str, Any], source: str) -> AuthResult:
         status = str(info.get("status", "Invalid"))
         accepted = status == "Accepted" and self._valid(info)
         if status == "Accepted" and not accepted:
             status = "Expired"
-        return AuthResult(accepted, status, info.get("parent_id_tag"))
+        return AuthResult(accepted, status, info.get("parent_id_tag"), source)
 
     # ---- cache --------------------------------------------------------------------------------------
     def remember(self, id_tag: str, info: dict[str, Any]) -> None:

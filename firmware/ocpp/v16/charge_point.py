@@ -26,6 +26,7 @@ from ocpp.routing import on as _on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
+from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
@@ -111,6 +112,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         for action in switched_off:
             self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
+        self._audited: dict[str, tuple[str, Any]] = {}  # CSMS CALLs awaiting our answer (audit trail)
         self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
         self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
@@ -213,6 +215,9 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
                                          f"{frame[2]} is {'not supported' if known else 'unknown'}"[:500]))
             return
         msg = Call(unique_id, frame[2], frame[3])
+        if len(self._audited) > 64:  # answers that never went out (the connection dropped)
+            self._audited.clear()
+        self._audited[unique_id] = (frame[2], frame[3])
         try:
             await self._handle_call(msg)
         except OCPPError as error:
@@ -224,7 +229,28 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             log.info("%s > %s", self.id, message)
         if message.startswith("[4,"):  # every CALLERROR we answer goes through here
             self._adapter.security.refused_call(message)
+        if self._audited:
+            self._audit_answer(message)
         await self._connection.send(message)
+
+    def _audit_answer(self, message: str) -> None:
+        """An audit line for each CSMS command, once its answer goes out: what was asked, what we said."""
+        try:
+            frame = json.loads(message)
+        except ValueError:
+            return
+        if not (isinstance(frame, list) and len(frame) >= 3 and frame[0] in (3, 4)):
+            return
+        request = self._audited.pop(frame[1], None)
+        if request is None:
+            return
+        action, payload = request
+        if frame[0] == MessageType.CallResult:
+            answer = frame[2].get("status", "answered") if isinstance(frame[2], dict) else "answered"
+        else:
+            answer = f"CALLERROR {frame[2]}"
+        emit("csms-command", f"CSMS sent {action}: {answer}", who="CSMS", command=action, params=payload,
+             outcome=str(answer))
 
     # ---- helpers ------------------------------------------------------------------------------------
     def active_transaction_id(self, connector_id: int) -> int | None:
