@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v16 import call_result
 
 from firmware.ocpp.diagnostics import DiagnosticsUploader
-from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
+from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, UpdateOutcome
 from firmware.ocpp.transfer import TransferError, check_url
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.security.events import SecurityEventType
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
@@ -87,7 +88,9 @@ class FirmwareManagement:
         updater = self.updater
         if updater is None:
             return
-        await updater.report_after_restart()
+        if await updater.report_after_restart() == FirmwareStatus.INSTALLED:
+            self._adapter.security_log.record(SecurityEventType.FIRMWARE_UPDATED,
+                                              f"now running {updater.firmware_version}")
         if updater.scheduled is not None:
             await self._update(updater.resume_scheduled())
 
