@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware.security.certificates import (
+    CertificateHashData,
     CertificateKind,
     CertificateRejected,
     CertificateStore,
@@ -127,3 +130,14 @@ def test_verify_chain_through_an_intermediate(tmp_path: Path) -> None:
         verify_chain([leaf], [root.cert], NOW)  # intermediate missing
     with pytest.raises(CertificateRejected):
         verify_chain([leaf, inter_cert], [], NOW)
+
+
+@given(serial=st.integers(min_value=1, max_value=2**159), zeros=st.integers(0, 3), upper=st.booleans())
+def test_hash_data_matches_whatever_the_spelling_of_the_serial(serial: int, zeros: int, upper: bool) -> None:
+    """A CSMS may send the serial with leading zeros or in upper case (OCPP: hex without leading zeros)."""
+    ours = CertificateHashData("SHA256", "ab" * 32, "cd" * 32, format(serial, "x"))
+    text = "0" * zeros + format(serial, "x")
+    theirs = CertificateHashData("SHA256", ("ab" * 32).upper(), "cd" * 32, text.upper() if upper else text)
+    assert ours.matches(theirs)
+    assert not ours.matches(CertificateHashData("SHA256", "ab" * 32, "cd" * 32, format(serial + 1, "x")))
+    assert not ours.matches(CertificateHashData("SHA384", "ab" * 32, "cd" * 32, format(serial, "x")))
