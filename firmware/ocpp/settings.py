@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from firmware.ocpp.rate_limit import RateLimitSettings
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
 from hal.config import IntFromText
 
@@ -69,10 +70,14 @@ class OcppSettings(BaseModel):
     # idTag reported for sessions started without a token (free charging)
     free_charging_id_tag: str = Field("FreeCharging", min_length=1, max_length=20)
     log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
+    # validate our own replies against the OCPP schemas before sending (debugging; see v16/dispatch.py)
+    validate_replies: bool = False
     # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
     configuration: dict[str, Scalar] = Field(default_factory=dict)
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)
+    rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
 
     @field_validator("configuration", mode="before")
     @classmethod
