@@ -108,7 +108,7 @@ class OcppAdapter:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "") + (
-            ",FirmwareManagement" if self.settings.firmware.install_command else "")
+            ",FirmwareManagement" if self.settings.firmware.enabled else "")
         keys = standard_keys(len(station.connector_ids), profiles,
                              connection_timeout_s=round(settings.station.connection_timeout_s),
                              security_profile=self.settings.security_profile,
@@ -761,6 +761,12 @@ class OcppAdapter:
     async def notify_firmware_status(self, status: str) -> None:
         """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
         await self.call_online(call.FirmwareStatusNotification(status=status))
+
+    async def notify_signed_firmware_status(self, status: str, request_id: int) -> None:
+        """SignedFirmwareStatusNotification (security whitepaper); ConnectionError when not registered."""
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
     async def notify_diagnostics_status(self, status: str) -> None:
         await self.call_online(call.DiagnosticsStatusNotification(status=status))

@@ -16,15 +16,33 @@ Scalar = bool | int | float | str
 
 
 class FirmwareSettings(BaseModel):
-    """UpdateFirmware: how a downloaded firmware file is installed (none configured: not offered)."""
+    """(Signed)UpdateFirmware: how a downloaded, verified firmware bundle is installed (neither the installer
+    service nor a command configured: not offered). docs/firmware-signing.md describes the whole chain."""
 
     model_config = ConfigDict(extra="forbid")
 
-    # argv list (the file is appended) or a shell string (the file is $1); exit status 0 = installed
+    # The firmware installer service's directory (chargepi-update.service; tools/install.sh sets it up).
+    update_dir: Path | None = None
+    # Instead: argv list (the file is appended) or a shell string (the file is $1); exit 0 = installed.
+    # It only ever gets a bundle that passed the signature and hash checks.
     install_command: list[str] | str = Field(default_factory=list)
+    # Manufacturer root certificates (PEM files or directories) a firmware-signing certificate must chain to.
+    trust_roots: list[Path] = Field(default_factory=lambda: [Path("/etc/chargepi/firmware-roots")])
+    # DEVELOPMENT ONLY: also install bundles without a signature (logged as a warning at every use).
+    allow_unsigned: bool = False
     ca_file: Path | None = None  # CA for HTTPS downloads; default: the system trust store
     download_timeout_s: float = Field(300.0, gt=0, le=3600)
     install_timeout_s: float = Field(1800.0, gt=0, le=7200)
+
+    @model_validator(mode="after")
+    def _one_installer(self) -> FirmwareSettings:
+        if self.update_dir is not None and self.install_command:
+            raise ValueError("give update_dir or install_command, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.update_dir is not None or bool(self.install_command)
 
 
 class DiagnosticsSettings(BaseModel):
