@@ -124,7 +124,7 @@ class OcppAdapter:
         remember_secret(self.config.get("AuthorizationKey"), self.settings.charge_point_id)
         station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
         self.outbox = Outbox(self._db)
-        self.certificates = open_store(state_dir)
+        self.certificates = open_store(state_dir, self.settings.firmware.trust_roots)
         self._owns_security_log = security_log is None
         self.security_log = security_log or open_security_log(state_dir, clock)
         self.link_security = LinkSecurity(self.settings, self._db, self.config, self.certificates,

@@ -76,8 +76,6 @@ class OcppSettings(BaseModel):
     # Endpoint for profiles 2 and 3 when `url` is ws:// and the CSMS upgrades the profile
     # (default: `url` with wss://).
     tls_url: str | None = Field(None, pattern=r"^wss://")
-    # May the CSMS install/delete ManufacturerRootCertificates (which decide what firmware may run)?
-    remote_manufacturer_roots: bool = False
     # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
     tls_check_hostname: bool = True
     reconnect_min_s: float = Field(2.0, gt=0, le=600)

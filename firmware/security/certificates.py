@@ -4,7 +4,9 @@ Layout under `<state_dir>/certificates/` (directories 0700, private keys 0600, w
 
 * `csms-root/<sha256>.pem`: roots the back end's TLS server certificate must chain to (OCPP 1.6
   "CentralSystemRootCertificate", 2.0.1 "CSMSRootCertificate");
-* `manufacturer-root/<sha256>.pem`: roots a firmware signing certificate must chain to;
+* manufacturer roots (a firmware signing certificate must chain to one) are not stored here: they are the
+  files the charger is provisioned with (`[ocpp.firmware] trust_roots`, owned by root), read-only to the
+  store, which only lists them;
 * `identity/identity.pem` (0600): the charger's client private key followed by its certificate chain
   (security profile 3), one file so that a swap is a single atomic rename; `identity/pending-key.pem` +
   `pending-csr.pem`: the key of a signing request still waiting for its certificate;
@@ -189,24 +191,41 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 class CertificateStore:
-    def __init__(self, directory: Path, max_certificates: int = DEFAULT_MAX_CERTIFICATES) -> None:
+    def __init__(self, directory: Path, max_certificates: int = DEFAULT_MAX_CERTIFICATES,
+                 manufacturer_roots: Sequence[Path] = ()) -> None:
         self.directory = directory
         self.max_certificates = max_certificates
-        for sub in (directory, *(directory / k for k in CertificateKind), directory / "identity"):
+        self._manufacturer_sources = list(manufacturer_roots)
+        for sub in (directory, directory / CertificateKind.CSMS_ROOT, directory / "identity"):
             sub.mkdir(parents=True, exist_ok=True)
             sub.chmod(0o700)
         self._identity = directory / "identity"
 
     # ---- roots --------------------------------------------------------------------------------------
     def _files(self, kind: CertificateKind) -> list[Path]:
-        return sorted((self.directory / kind).glob("*.pem"))
+        if kind == CertificateKind.CSMS_ROOT:
+            return sorted((self.directory / kind).glob("*.pem"))
+        files: list[Path] = []
+        for source in self._manufacturer_sources:
+            if source.is_dir():
+                files.extend(sorted([*source.glob("*.pem"), *source.glob("*.crt")]))
+            elif source.is_file():
+                files.append(source)
+        return files
 
-    def roots(self, kind: CertificateKind) -> list[x509.Certificate]:
-        found = []
+    def _roots_with_files(self, kind: CertificateKind) -> list[tuple[x509.Certificate, Path]]:
+        found: list[tuple[x509.Certificate, Path]] = []
         for path in self._files(kind):
             with contextlib.suppress(OSError, CertificateRejected):
-                found.extend(load_chain(path.read_bytes())[:1])
+                found.extend((cert, path) for cert in load_chain(path.read_bytes()))
         return found
+
+    def roots(self, kind: CertificateKind) -> list[x509.Certificate]:
+        return [cert for cert, _ in self._roots_with_files(kind)]
+
+    def writable(self, kind: CertificateKind) -> bool:
+        """May certificates of this kind be installed and deleted here (manufacturer roots: never)?"""
+        return kind == CertificateKind.CSMS_ROOT
 
     def manufacturer_roots(self) -> list[x509.Certificate]:
         """The roots a firmware signing certificate must chain to."""
@@ -216,10 +235,12 @@ class CertificateStore:
         return _pem(self.roots(kind)).decode()
 
     def count(self) -> int:
-        return sum(len(self._files(k)) for k in CertificateKind)
+        return len(self._files(CertificateKind.CSMS_ROOT))
 
     def install(self, kind: CertificateKind, pem: str, now: datetime) -> tuple[InstallStatus, str]:
         """Add a root certificate; (status, reason). Installing one that is already there is Accepted."""
+        if not self.writable(kind):
+            return InstallStatus.REJECTED, "manufacturer roots are provisioned on the charger (trust_roots)"
         try:
             chain = load_chain(pem)
             if len(chain) != 1:
@@ -255,11 +276,12 @@ class CertificateStore:
 
     def find(self, wanted: CertificateHashData) -> tuple[CertificateKind, Path] | None:
         for kind in CertificateKind:
-            roots = self.roots(kind)
-            for cert in roots:
+            found = self._roots_with_files(kind)
+            roots = [cert for cert, _ in found]
+            for cert, path in found:
                 data = hash_data(cert, self._issuer_of(cert, roots), wanted.hash_algorithm)
                 if data.matches(wanted):
-                    return kind, self.directory / kind / f"{fingerprint(cert)}.pem"
+                    return kind, path
         return None
 
     def delete(self, path: Path) -> DeleteStatus:
@@ -350,6 +372,7 @@ class CertificateStore:
         self.identity_proven()
 
 
-def open_store(state_dir: Path) -> CertificateStore:
-    """The charger's certificate store, `<state_dir>/certificates/`."""
-    return CertificateStore(state_dir / "certificates")
+def open_store(state_dir: Path, manufacturer_roots: Sequence[Path] = ()) -> CertificateStore:
+    """The charger's certificate store, `<state_dir>/certificates/`, listing the provisioned
+    `manufacturer_roots` (files or directories of PEM certificates) too."""
+    return CertificateStore(state_dir / "certificates", manufacturer_roots=manufacturer_roots)

@@ -510,3 +510,24 @@ async def test_a_new_client_certificate_the_csms_refuses_is_rolled_back(tmp_path
     assert adapter.certificates.identity() is None  # back to the provisioned files
     assert any("previous one restored" in (e.tech_info or "") for e in adapter.security_log.since(0))
     await stop(h)
+
+
+async def test_manufacturer_roots_are_the_provisioned_ones_and_stay(harness: Harness, tmp_path: Path) -> None:
+    """GetInstalledCertificateIds lists the roots firmware verification uses; no CSMS can remove one."""
+    roots = tmp_path / "firmware-roots"
+    roots.mkdir()
+    maker = make_ca("maker")
+    (roots / "maker.pem").write_text(maker.pem)
+    harness.ocpp_overrides["firmware"] = {"trust_roots": [roots]}
+    real_time(harness.csms)
+    await harness.start()
+    cp = harness.csms.cp
+    assert cp is not None
+    ids = await cp.call(call.GetInstalledCertificateIds(certificate_type="ManufacturerRootCertificate"),
+                        suppress=False)  # fmt: skip
+    assert ids.status == "Accepted"
+    assert [d["serial_number"] for d in ids.certificate_hash_data] == [format(maker.cert.serial_number, "x")]
+    refused = await cp.call(call.DeleteCertificate(certificate_hash_data=ids.certificate_hash_data[0]),
+                            suppress=False)  # fmt: skip
+    assert refused.status == "Failed"
+    assert (roots / "maker.pem").read_text() == maker.pem

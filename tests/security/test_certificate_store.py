@@ -25,15 +25,23 @@ from tests.security.pki import NOW, make_ca, pem
 
 
 def test_install_list_find_delete(tmp_path: Path) -> None:
-    store = CertificateStore(tmp_path / "certs")
+    provisioned = tmp_path / "firmware-roots"
+    provisioned.mkdir()
+    maker = make_ca("maker")
+    (provisioned / "maker.pem").write_text(maker.pem)
+    store = CertificateStore(tmp_path / "certs", manufacturer_roots=[provisioned])
     root = make_ca("root A")
     assert store.install(CertificateKind.CSMS_ROOT, root.pem, NOW)[0] == InstallStatus.ACCEPTED
     assert store.install(CertificateKind.CSMS_ROOT, root.pem, NOW) == (InstallStatus.ACCEPTED,
                                                                         "already installed")
-    assert store.install(CertificateKind.MANUFACTURER_ROOT, make_ca("maker").pem, NOW)[0] == "Accepted"
+    # Manufacturer roots are the provisioned files: listed, never written.
+    assert store.install(CertificateKind.MANUFACTURER_ROOT, make_ca("other").pem, NOW)[0] == "Rejected"
     [(data, _cert)] = store.installed(CertificateKind.CSMS_ROOT)
     assert data.serial_number == format(root.cert.serial_number, "x")
-    assert [c.subject for c in store.manufacturer_roots()] == [make_ca("maker").cert.subject]
+    assert [c.subject for c in store.manufacturer_roots()] == [maker.cert.subject]
+    [(maker_data, _)] = store.installed(CertificateKind.MANUFACTURER_ROOT)
+    assert store.find(maker_data) == (CertificateKind.MANUFACTURER_ROOT, provisioned / "maker.pem")
+    assert not store.writable(CertificateKind.MANUFACTURER_ROOT)
     found = store.find(data)
     assert found is not None and found[0] == CertificateKind.CSMS_ROOT
     assert store.delete(found[1]) == "Accepted"

@@ -2,8 +2,8 @@
 security event log (`firmware/security/`).
 
 * InstallCertificate / DeleteCertificate / GetInstalledCertificateIds: the store's roots. Manufacturer
-  roots decide which firmware may run, so a CSMS may change them only when `[ocpp]
-  remote_manufacturer_roots = true`; and the last CSMS root is not deleted while the link depends on it.
+  roots decide which firmware may run, so no CSMS can change them (they are the provisioned
+  `[ocpp.firmware] trust_roots`, only listed); the last CSMS root is not deleted while the link needs it.
 * ExtendedTriggerMessage, incl. SignChargePointCertificate: a new key and CSR made here, sent with
   SignCertificate; CertificateSigned is checked against that request and swapped in for the next
   connection.
@@ -161,14 +161,8 @@ class SecurityExtensions:
             self.invalid_message(f"{code}: {str(description)[:120]} (message {str(unique_id)[:36]})")
 
     # ---- certificates -------------------------------------------------------------------------------
-    def _remote_change_allowed(self, kind: CertificateKind) -> bool:
-        return kind != CertificateKind.MANUFACTURER_ROOT or self._adapter.settings.remote_manufacturer_roots
-
     def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
         kind = KINDS[certificate_type]
-        if not self._remote_change_allowed(kind):
-            log.warning("InstallCertificate %s refused: remote_manufacturer_roots is off", certificate_type)
-            return call_result.InstallCertificate(status="Rejected")
         status, reason = self.store.install(kind, certificate, self._adapter.clock.now())
         if status == InstallStatus.ACCEPTED and reason != "already installed":
             self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
@@ -185,7 +179,7 @@ class SecurityExtensions:
         if found is None:
             return call_result.DeleteCertificate(status=str(DeleteStatus.NOT_FOUND))
         kind, path = found
-        if not self._remote_change_allowed(kind) or self._last_needed_root(kind):
+        if not self.store.writable(kind) or self._last_needed_root(kind):
             log.warning("DeleteCertificate of %s refused", path.name)
             return call_result.DeleteCertificate(status=str(DeleteStatus.FAILED))
         status = self.store.delete(path)
