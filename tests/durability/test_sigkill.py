@@ -310,7 +310,7 @@ def _check(entries: list[dict[str, Any]], sessions: dict[str, datetime], committ
     rows_by_content: dict[str, set[str]] = defaultdict(set)
     for uid, action, payload in transactional:
         rows_by_content[action + json.dumps(payload, sort_keys=True)].add(row_of[uid])
-    sent_rows = {uid.split(".")[0] for uid, _, _ in calls}  # durable rows of any action (e.g. security events)
+    sent_rows = {uid.split(".")[0] for uid, _, _ in calls}  # rows of any action (e.g. security events)
     lost_rows = sorted(seq for seq in committed if f"q{seq}" not in sent_rows)
     # Transactions by their StartTransaction row. The CSMS hands out a new transactionId for each copy of a
     # retransmitted start; the controller uses the one it recorded: every id answered to the row counts.
