@@ -58,8 +58,8 @@ class StationSettings(Section):
                     "always free).")
     connection_timeout_s: float = Field(
         60.0, gt=0,
-        description="An authorized token waits this long for the cable to be plugged in (OCPP "
-                    "ConnectionTimeOut).")
+        description="An authorized token waits this long for the cable to be plugged in; with [ocpp] the "
+                    "default of ConnectionTimeOut, which the CSMS may change.")
     power_loss_policy: Literal["stop", "resume"] = Field(
         "stop",
         description="After a power cut during a session: `stop` ends it (PowerLoss, last journaled meter "

@@ -13,7 +13,7 @@ import pytest
 from firmware.ocpp.v16.meter_values import rfc3339
 from tests.conftest import Harness as AppHarness
 from tests.conftest import HarnessFactory
-from tests.interop.harness import InteropCsms, run_interop_csms
+from tests.interop.harness import InteropCallError, InteropCsms, run_interop_csms
 from tests.ocpp.conftest import eventually
 
 CP = "CP_IOP"
@@ -191,7 +191,12 @@ async def test_csms_initiated_calls_pass_strict_validation(
     assert h.app.ocpp is not None
     tx = h.app.ocpp.active_transaction_id(1)
     assert (await csms.call(CP, "RemoteStopTransaction", {"transactionId": tx}))["status"] == "Accepted"
-    await csms.wait_for("StopTransaction", lambda p: p["reason"] == "Remote")
+    await eventually(  # the stop is reported once the final meter reading settled (simulated time)
+        lambda: any(p["reason"] == "Remote" for _, p in csms.calls("StopTransaction")),
+        h.clock,
+        0.2,
+        within=15,
+    )
     await csms.wait_for("FirmwareStatusNotification", lambda p: p["status"] == "DownloadFailed")
     await csms.wait_for("DiagnosticsStatusNotification", lambda p: p["status"] == "UploadFailed")
     assert (await csms.call(CP, "Reset", {"type": "Soft"}))["status"] == "Accepted"
@@ -205,3 +210,23 @@ async def test_basic_auth_against_ocpp_rpc(make_harness: HarnessFactory) -> None
                                                  allow_insecure_basic_auth=True))
         await online(h)
         clean(csms)
+
+
+async def test_switched_off_profiles_answer_not_supported_to_ocpp_rpc(
+    make_harness: HarnessFactory, interop_csms: InteropCsms
+) -> None:
+    """The 1.6 error code for a known action that is not supported, as an independent CSMS reads it."""
+    csms = interop_csms
+    h = await make_harness(ocpp=section(csms, configuration={"SupportedFeatureProfiles": "Core"}))
+    await online(h)
+    expiry = rfc3339(h.clock.now() + timedelta(minutes=10))
+    for method, params in (
+        ("ReserveNow", {"connectorId": 1, "expiryDate": expiry, "idTag": "R", "reservationId": 4}),
+        ("TriggerMessage", {"requestedMessage": "Heartbeat"}),
+        ("GetLocalListVersion", {}),
+    ):
+        with pytest.raises(InteropCallError, match="NotSupported"):
+            await csms.call(CP, method, params)
+    profiles = await csms.call(CP, "GetConfiguration", {"key": ["SupportedFeatureProfiles"]})
+    assert profiles["configurationKey"][0]["value"] == "Core"
+    assert csms.validation_failures == []
