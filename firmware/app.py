@@ -18,6 +18,7 @@ from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
 from firmware.audit.trail import CoreEventLog
 from firmware.clock import Clock, RealClock
+from firmware.control.roles import AccessPolicy, Role
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
@@ -58,7 +59,7 @@ class Application:
         self.station = Station(settings, hardware, self.clock)
         self.station.subscribe(CoreEventLog())
         self.event_store: EventStore | None = None
-        self.control = ControlServer(settings.station.socket_path)
+        self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -75,9 +76,11 @@ class Application:
             self.settings, self.clock, self.station, self.hardware, self.control)
         self.features.extend(smart_features)
         if self.settings.sessions.enabled:
-            self.features.append(SessionRecorder(
+            recorder = SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
-                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60))
+                self.settings.sessions.retention_days, self.settings.sessions.checkpoint_minutes * 60)
+            recorder.register(self.control)
+            self.features.append(recorder)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -108,7 +111,7 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
-        self.control.register("status", status)
+        self.control.register("status", status, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
 
     # --- lifecycle ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from firmware import __version__
+from firmware.control.roles import ControlSettings
 from firmware.ocpp.settings import OcppSettings
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
@@ -181,6 +182,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [ConnectorSettings.model_validate({"id": 1})])
     ocpp: OcppSettings | None = None  # no [ocpp] section: standalone free charging
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
+    control: ControlSettings = Field(default_factory=lambda: ControlSettings())  # roles on the socket
     sessions: SessionSettings = Field(default_factory=lambda: SessionSettings())
     smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
     load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())

@@ -8,9 +8,11 @@ import json
 import sqlite3
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from firmware.cli.common import settings_from
+from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionRecord, SessionStore, db_path
 from firmware.settings import ConfigError
@@ -54,14 +56,33 @@ def parse_date(text: str) -> datetime:
 
 
 def _records(args: argparse.Namespace) -> list[SessionRecord] | int:
+    """From the running controller (idTags hidden unless the caller is a technician), else from the file
+    (only root and the service user may read it)."""
     try:
-        path = db_path(settings_from(args).station.state_dir)
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return 2
+    window = {k: v.isoformat() for k, v in (("since", args.since), ("until", args.until)) if v is not None}
+    try:
+        rows = call(settings.station.socket_path, "sessions", **window)
+    except ControllerUnreachable:
+        return _records_from_file(args, db_path(settings.station.state_dir))
+    except CommandFailed as exc:
+        print(f"chargepi: {exc}", file=sys.stderr)
+        return 1
+    return [r for r in map(SessionRecord.from_dict, rows) if args.connector in (None, r.connector_id)]
+
+
+def _records_from_file(args: argparse.Namespace, path: Path) -> list[SessionRecord] | int:
+    try:
         store = SessionStore.open_read_only(path)
-    except (ConfigError, FileNotFoundError) as exc:
+    except FileNotFoundError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
         return 2
     except PermissionError as exc:
-        print(f"chargepi: cannot read {exc.filename}: use sudo, or join the group chargepi", file=sys.stderr)
+        print(f"chargepi: the controller is not running and only root can read {exc.filename}: use sudo",
+              file=sys.stderr)
         return 2
     try:
         records = store.sessions(args.since, args.until)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from firmware.control.roles import Role
 from firmware.control.server import ControlError, ControlServer
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.fake.parts import SimulatedInput
@@ -106,4 +107,4 @@ def register_sim_commands(server: ControlServer, sim: SimulatedStation) -> None:
     async def handle(args: dict[str, Any]) -> dict[str, Any]:
         return apply_sim_action(sim, args)
 
-    server.register("sim", handle)
+    server.register("sim", handle, Role.SIMULATOR)

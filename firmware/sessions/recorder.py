@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from firmware.clock import Clock
+from firmware.control.roles import Role
+from firmware.control.server import ControlError, ControlServer
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.sessions.store import SessionRecord, SessionStore
@@ -41,6 +44,19 @@ class SessionRecorder:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = station.subscribe(self._on_event)
         self.writes = 0  # rows written since start (for tests and the benchmark)
+
+    def register(self, control: ControlServer) -> None:
+        """The `sessions` control command (read-only role): records started in [since, until)."""
+        async def sessions(args: dict[str, Any]) -> list[dict[str, Any]]:
+            try:
+                since, until = (datetime.fromisoformat(args[k]) if args.get(k) else None
+                                for k in ("since", "until"))
+            except (TypeError, ValueError) as exc:
+                raise ControlError(f"since/until must be ISO 8601 times: {exc}") from None
+            self.flush()
+            return [r.as_dict() for r in self._store.sessions(since, until)]
+
+        control.register("sessions", sessions, Role.READ_ONLY)
 
     async def start(self) -> None:
         self._prune()

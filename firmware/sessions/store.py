@@ -97,6 +97,19 @@ class SessionRecord:
         }
 
 
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> SessionRecord:
+        """The record `as_dict` described (e.g. received over the control socket)."""
+        return cls(
+            session_id=row["session_id"], connector_id=row["connector_id"], id_tag=row["id_tag"],
+            stop_id_tag=row["stop_id_tag"], started_at=_parse(row["started_at"]),
+            stopped_at=_parse(row["stopped_at"]) if row["stopped_at"] else None,
+            meter_start_wh=row["meter_start_wh"], meter_stop_wh=row["meter_stop_wh"],
+            max_power_w=row["max_power_w"], stop_reason=row["stop_reason"],
+            limit_changes=[(_parse(c["at"]), c["offered_a"], c["reason"]) for c in row["limit_changes"]],
+            limit_changes_dropped=row["limit_changes_dropped"])
+
+
 def _iso(when: datetime) -> str:
     """UTC to the second, one fixed format, so text order in SQLite is time order."""
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -119,6 +132,11 @@ class SessionStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        # idTags are personal data: only the service user (and root) read the file; everyone else asks
+        # the controller, which hides them from read-only callers (firmware/control/roles.py).
+        for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if part.exists():
+                part.chmod(0o600)
         return cls(db)
 
     @classmethod
