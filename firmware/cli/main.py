@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "firmware.cli.ocpp_cmd",
     "firmware.cli.limit_cmd",
     "firmware.cli.selftest_cmd",
+    "firmware.cli.commission_cmd",
     "firmware.cli.meter_cmd",
     "firmware.cli.config_cmd",
     "firmware.cli.completion_cmd",

@@ -68,7 +68,8 @@ RestartHook = Callable[[bool], None]
 class SmartChargingPort(Protocol):
     """What the adapter needs from the smart-charging service."""
 
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool: ...
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool: ...
 
     def configuration_keys(self) -> dict[str, str]: ...
 
@@ -710,7 +711,8 @@ class OcppAdapter:
         """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
         if self.smart_charging is None or "SmartCharging" not in self.profiles:
             return False
-        return self.smart_charging.accept_remote_start_profile(connector_id, profile)
+        return self.smart_charging.accept_remote_start_profile(
+            connector_id, profile, wait_s=self.config.get_int("ConnectionTimeOut"))
 
     def active_transaction_id(self, connector_id: int) -> int | None:
         """The OCPP transactionId of the session running on a connector (None if none or not yet known)."""

@@ -95,6 +95,24 @@ async def test_connection_timeout_from_the_csms_bounds_the_plug_wait(
     h.sim.plug()
     await h.advance(5)
     assert h.station.session_of(1) is None  # the authorization expired after 20 s, not the default 60 s
+    h.sim.unplug()
+    await h.advance(2)
+    # Longer than the default: the authorization and its chargingProfile both wait that long.
+    change = call.ChangeConfiguration(key="ConnectionTimeOut", value="120")
+    answer = await csms.cp.call(change, suppress=False)
+    assert answer.status == "Accepted"
+    answer = await csms.cp.call(
+        call.RemoteStartTransaction(id_tag="R2", connector_id=1, charging_profile=tx_profile(3, 10)),
+        suppress=False,
+    )
+    assert answer.status == "Accepted"
+    await h.advance(90)
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    smart = h.app.smart_charging
+    assert smart is not None
+    limit = smart.limit_of(1)
+    assert limit is not None and limit.amps == 10
 
 
 async def test_composite_schedule_from_the_csms_view(make_harness: HarnessFactory, csms: TestCsms) -> None:
