@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from firmware.ocpp.rate_limit import RateLimitSettings
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
 from hal.config import IntFromText
 
@@ -15,15 +16,28 @@ Scalar = bool | int | float | str
 
 
 class FirmwareSettings(BaseModel):
-    """UpdateFirmware: how a downloaded firmware file is installed (none configured: not offered)."""
+    """(Signed)UpdateFirmware: how a downloaded, verified firmware bundle is installed (neither the installer
+    service nor a command configured: not offered). docs/firmware-signing.md describes the whole chain."""
 
     model_config = ConfigDict(extra="forbid")
 
+    update_dir: Path | None = Field(
+        None,
+        description="The firmware installer service's spool directory (chargepi-update.service; "
+                    "tools/install.sh sets it up).")
     install_command: list[str] | str = Field(
         default_factory=list,
-        description="Installs a downloaded firmware file: an argv list (the file is appended) or a shell "
-                    "string (the file is $1); exit status 0 = installed. Without it UpdateFirmware is not "
-                    "offered.")
+        description="Instead of update_dir: an argv list (the file is appended) or a shell string (the file "
+                    "is $1); exit status 0 = installed. It only ever gets a bundle that passed the "
+                    "signature and hash checks.")
+    trust_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/etc/chargepi/firmware-roots")],
+        description="Manufacturer root certificates (PEM files or directories) a firmware-signing "
+                    "certificate must chain to.")
+    allow_unsigned: bool = Field(
+        False,
+        description="DEVELOPMENT ONLY: also install bundles without a signature (logged as a warning at "
+                    "every use).")
     ca_file: Path | None = Field(
         None,
         description="CA for HTTPS firmware downloads (default: the system trust store).")
@@ -33,6 +47,16 @@ class FirmwareSettings(BaseModel):
     install_timeout_s: float = Field(
         1800.0, gt=0, le=7200,
         description="An install command still running after this long is killed (InstallationFailed).")
+
+    @model_validator(mode="after")
+    def _one_installer(self) -> FirmwareSettings:
+        if self.update_dir is not None and self.install_command:
+            raise ValueError("give update_dir or install_command, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.update_dir is not None or bool(self.install_command)
 
 
 class DiagnosticsSettings(BaseModel):
@@ -105,12 +129,17 @@ class OcppSettings(BaseModel):
         False,
         description="Log every OCPP frame at INFO (credentials masked). Off: the `ocpp` logger is set to "
                     "WARNING.")
+    validate_replies: bool = Field(
+        False,
+        description="Validate our own replies against the OCPP schemas before sending (debugging).")
     configuration: dict[str, Scalar] = Field(
         default_factory=dict,
         description="Presets for OCPP configuration keys by their OCPP names, e.g. HeartbeatInterval = 300; "
                     "a value the CSMS set with ChangeConfiguration wins.")
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)
+    rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
 
     @field_validator("configuration", mode="before")
     @classmethod
