@@ -4,13 +4,12 @@ tests), or test the connection step by step (DNS, TCP, TLS, websocket upgrade, B
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import Any
 
 from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, control, settings_from
-from firmware.settings import ConfigError
+from firmware.config_paths import ConfigError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -26,6 +25,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def connection_test_cmd(args: argparse.Namespace) -> int:
+    import asyncio  # only `test` needs these (socket-only commands stay light)
+
     from firmware.ocpp.conntest import connection_test, render
 
     try:
