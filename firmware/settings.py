@@ -73,6 +73,18 @@ class StationSettings(Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO",
         description="Log level when [logging] level is not set.")
+    supervisor: Literal["process", "inline"] = Field(
+        "process",
+        description="Where the safety interlock runs under `chargepi run`: `process` = the safety "
+                    "supervisor, a process of its own; `inline` = in the controller process "
+                    "(docs/safety-supervisor.md).")
+    supervisor_watchdog_s: float = Field(
+        2.0, ge=0.05, le=10.0,
+        description="The supervisor opens the contactor when the controller's heartbeat is missing this "
+                    "long.")
+    supervisor_rt_priority: int = Field(
+        0, ge=0, le=99,
+        description="SCHED_FIFO real-time priority of the supervisor process; 0 = off.")
     hal: StationHalConfig = Field(default_factory=StationHalConfig)
 
     @property
