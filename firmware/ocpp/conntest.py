@@ -2,7 +2,9 @@
 server certificate's details, the websocket upgrade with its credentials, and a BootNotification, each
 as a step that names what failed and what to check.
 
-It opens a connection of its own with the configured identity, so the running controller's connection
+It uses the config file's settings, not what the CSMS changed since (SecurityProfile, installed root
+certificates, a newer AuthorizationKey or client certificate). It opens a connection of its own with the
+configured identity, so the running controller's connection
 may be replaced by the CSMS meanwhile (a CSMS keeps one connection per charge point id); the controller
 reconnects by itself afterwards.
 """
@@ -23,11 +25,24 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketExce
 from websockets.headers import build_authorization_basic
 
 from firmware import __version__
-from firmware.ocpp.connection import tls_context
 from firmware.ocpp.settings import OcppSettings
 from firmware.settings import StationSettings
 
 SUBPROTOCOL = "ocpp1.6"
+
+
+def tls_context(ocpp: OcppSettings) -> ssl.SSLContext | None:
+    """The TLS setup of the config file: its CA (else the system store), TLS 1.2+, the client certificate
+    for profile 3."""
+    if not ocpp.url.startswith("wss://"):
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
+                                     cafile=str(ocpp.ca_file) if ocpp.ca_file else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = ocpp.tls_check_hostname
+    if ocpp.security_profile == 3 and ocpp.client_cert_file and ocpp.client_key_file:
+        ctx.load_cert_chain(ocpp.client_cert_file, ocpp.client_key_file)
+    return ctx
 
 
 @dataclass
@@ -110,7 +125,7 @@ async def connection_test(ocpp: OcppSettings, station: StationSettings, authoriz
 
     # 4. websocket upgrade (HTTP 101, subprotocol, credentials)
     headers = {}
-    if ocpp.security_profile >= 1 and key:
+    if ocpp.security_profile in (1, 2) and key:
         headers["Authorization"] = build_authorization_basic(ocpp.charge_point_id, key)
     target = ocpp.url.rstrip("/") + "/" + ocpp.charge_point_id
     kwargs: dict[str, Any] = {"subprotocols": [SUBPROTOCOL], "additional_headers": headers,
