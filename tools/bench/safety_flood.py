@@ -151,8 +151,8 @@ class SimActuator:
                     time.sleep(0.01)
         else:  # an emergency stop ends the session: the driver unplugs and plugs in again
             self.estop.set(False)
-            wait_until(lambda: self.controller.status.value in ("Finishing", "Preparing"),
-                       lambda: f"Finishing after the e-stop: {self.describe()}")
+            wait_until(lambda: self.controller.status.value != "Faulted",
+                       lambda: f"the e-stop released: {self.describe()}")
             self.sim.unplug()
             wait_until(lambda: self.controller.status.value == "Available", "Available after unplug")
             self.sim.plug()
@@ -324,7 +324,14 @@ async def orchestrate(events: int, conditions: list[str]) -> list[dict[str, Any]
     await csms.start()
     try:
         for condition in conditions:
-            results.append(await run_condition(condition, events, csms, meter_port))
+            try:
+                result = await run_condition(condition, events, csms, meter_port)
+            except Exception as exc:  # the other conditions still run; the module fails at the end
+                print(f"  {condition}: FAILED: {str(exc)[:300]}", flush=True)
+                results.append({"condition": condition, "failed": True})
+                continue
+            report(result)
+            results.append(result)
     finally:
         await csms.stop()
         meter.close()
@@ -352,17 +359,20 @@ def main() -> int:
     if args.child:
         asyncio.run(child_main(args))
         return 0
-    from tools.bench.report import figure
-
     conditions = [c for c in args.conditions.split(",") if c]
     print(f"safety reaction under an OCPP flood ({FLOOD_CONCURRENCY} calls in flight), a silent meter bus "
           f"and fsync traffic, {args.events} events per condition:", flush=True)
-    for r in asyncio.run(orchestrate(args.events, conditions)):
-        figure(f"safety flood {r['condition']} p99", r["p99"], "ms",
-               f"p50 {r['p50']:.2f} ms, max {r['max']:.2f} ms, {r['over']} over {LIMIT_MS:.0f} ms, "
-               f"n={r['events']} ({r['skipped']} repeated: already open), {r['calls']} CSMS calls answered "
-               f"in {r['wall_s']:.0f} s")
-    return 0
+    results = asyncio.run(orchestrate(args.events, conditions))
+    return 1 if any(r.get("failed") for r in results) else 0
+
+
+def report(r: dict[str, Any]) -> None:
+    from tools.bench.report import figure
+
+    figure(f"safety flood {r['condition']} p99", r["p99"], "ms",
+           f"p50 {r['p50']:.2f} ms, max {r['max']:.2f} ms, {r['over']} over {LIMIT_MS:.0f} ms, "
+           f"n={r['events']} ({r['skipped']} repeated: already open), {r['calls']} CSMS calls answered "
+           f"in {r['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":
