@@ -6,7 +6,6 @@ the bad value and what is allowed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,12 +18,15 @@ from pydantic_settings import (
 )
 
 from firmware import __version__
+from firmware.config_paths import DEFAULT_CONFIG_PATH as DEFAULT_CONFIG_PATH
+from firmware.config_paths import SECRETS_FILE_NAME as SECRETS_FILE_NAME
+from firmware.config_paths import ConfigError as ConfigError
+from firmware.config_paths import default_config_path as default_config_path
+from firmware.config_paths import secrets_path as secrets_path
 from firmware.control.roles import ControlSettings
 from firmware.ocpp.settings import OcppSettings
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
-
-DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
 
 
 class Section(BaseModel):
@@ -201,29 +203,6 @@ def _merge(base: Any, over: Any, key: str) -> Any:
 
 
 _CONFIG_FILE: dict[str, Path | None] = {"path": None, "secrets": None}
-SECRETS_FILE_NAME = "secrets.toml"
-
-
-class ConfigError(Exception):
-    """Configuration is invalid; the message is meant for a technician."""
-
-
-def default_config_path() -> Path:
-    env = os.environ.get("CHARGEPI_CONFIG")
-    return Path(env) if env else DEFAULT_CONFIG_PATH
-
-
-def secrets_path(config: Path | None) -> Path | None:
-    """The credentials file merged over the config: secrets.toml as systemd hands it to the service
-    ($CREDENTIALS_DIRECTORY, unit LoadCredential=), else next to the config file if we may read it."""
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / SECRETS_FILE_NAME).is_file():
-        return Path(credentials) / SECRETS_FILE_NAME
-    if config is not None:
-        beside = config.parent / SECRETS_FILE_NAME
-        if beside.is_file() and os.access(beside, os.R_OK):
-            return beside
-    return None
 
 
 def load_settings(path: Path | None, secrets: Path | None = None, **overrides: Any) -> Settings:

@@ -13,7 +13,6 @@ from firmware.clock import Clock
 from firmware.settings import ConfigError, ConnectorSettings, Settings
 from hal.config import DriverConfig
 from hal.contract import ConnectorHardware, StationHardware
-from hal.drivers_factory import HARDWARE_DRIVERS
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.types import CableAmpacity
 
@@ -90,7 +89,18 @@ def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
     return getattr(ctx.simulated_connector(connector), part)
 
 
-DRIVERS: dict[str, PartBuilder] = {"fake": _fake, **HARDWARE_DRIVERS}
+# The real-hardware drivers (hal.drivers_factory) are imported only when a part uses one, so a charger
+# on the fake HAL (tests, demo, CI) does not load them. tests/hal/fake/test_factory.py checks the names.
+HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid")
+
+
+def _hardware(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig) -> Any:
+    from hal.drivers_factory import HARDWARE_DRIVERS
+
+    return HARDWARE_DRIVERS[str(getattr(config, "driver", ""))](ctx, connector, part, config)
+
+
+DRIVERS: dict[str, PartBuilder] = {"fake": _fake, **dict.fromkeys(HARDWARE_DRIVER_NAMES, _hardware)}
 
 
 def _build(

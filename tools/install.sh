@@ -4,7 +4,7 @@
 #   sudo tools/install.sh                    install or upgrade from this source tree
 #   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
 #   sudo tools/install.sh --config config/pi-hat-mcp3004.toml   first install with your board's config
-#   sudo tools/install.sh --spool DIR        install the firmware files in DIR (chargepi-update.service)
+#   sudo tools/install.sh --firmware-root FILE   install a manufacturer root certificate for firmware updates
 #   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
@@ -18,11 +18,11 @@
 # (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the
 # previous release, which is restarted, and the script exits 1. Running it again is harmless.
 #
-# Firmware updates from the back end: the controller copies the downloaded wheel into
-# /var/lib/chargepi/update; chargepi-update.path starts chargepi-update.service, which runs this script
-# (from /opt/chargepi/share) with --spool as root. A file must be a chargepi wheel (checked from its
-# metadata, whatever its name). The new release's code never runs as root here: its checks run as the
-# service user.
+# Firmware updates from the back end (docs/firmware-signing.md): the controller hands a verified, signed
+# bundle to /var/lib/chargepi-update/incoming; chargepi-update.path starts chargepi-update.service, the
+# installer (firmware/update/installer.py). It runs as the user chargepi-update, never as root and without
+# network, and owns /opt/chargepi so it can add releases and switch `current`. Manufacturer root
+# certificates that firmware signatures must chain to live in /etc/chargepi/firmware-roots (--firmware-root).
 #
 # Options: --config FILE is the first configuration (default config/chargepi.toml, simulated hardware;
 # config/ has examples per board); --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for
@@ -33,8 +33,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${DESTDIR:-/}
 WHEEL=""
-SPOOL=""
 FIRST_CONFIG=""
+FIRMWARE_ROOTS=()
 ACTION=install
 PURGE=0
 START=1
@@ -43,6 +43,7 @@ PYTHON=${PYTHON:-python3}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
 START_TIMEOUT=${CHARGEPI_START_TIMEOUT:-60}
 USER_NAME=chargepi
+UPDATE_USER=chargepi-update  # the firmware installer's own user
 # Hardware access, plus systemd-journal so GetDiagnostics can include the service's journal.
 SERVICE_GROUPS="gpio spi i2c dialout systemd-journal"
 KEEP_RELEASES=3
@@ -55,8 +56,8 @@ while [ $# -gt 0 ]; do
         --root) ROOT=${2:?--root needs a directory}; shift ;;
         --wheel) WHEEL=${2:?--wheel needs a file}; shift ;;
         --config) FIRST_CONFIG=${2:?--config needs a file}; shift ;;
+        --firmware-root) FIRMWARE_ROOTS+=("${2:?--firmware-root needs a PEM file}"); shift ;;
         --uninstall) ACTION=uninstall ;;
-        --spool) ACTION=spool; SPOOL=${2:?--spool needs a directory}; shift ;;
         --purge) PURGE=1 ;;
         --no-start) START=0 ;;
         --force) FORCE=1 ;;
@@ -70,9 +71,9 @@ ROOT=${ROOT%/}
 OPT=$ROOT/opt/chargepi
 ETC=$ROOT/etc/chargepi
 STATE=$ROOT/var/lib/chargepi
+UPDATE_STATE=$ROOT/var/lib/chargepi-update
 UNIT=$ROOT/etc/systemd/system/chargepi.service
 UPDATE_UNITS="chargepi-update.service chargepi-update.path"
-SHARE=$OPT/share
 UDEV_RULE=$ROOT/etc/udev/rules.d/60-chargepi-pwm.rules
 LINK=$ROOT/usr/local/bin/chargepi
 COMPLETION=$ROOT/usr/share/bash-completion/completions/chargepi
@@ -92,7 +93,7 @@ as_service_user() {  # run the new release's code without root rights (on the re
     fi
 }
 
-user_exists() { grep -q "^$USER_NAME:" "$ROOT/etc/passwd" 2>/dev/null; }
+user_exists() { grep -q "^${1:-$USER_NAME}:" "$ROOT/etc/passwd" 2>/dev/null; }
 # Numeric ids from the target's own account files (right for --root images too).
 uid_of() { awk -F: -v n="$1" '$1 == n { print $3 }' "$ROOT/etc/passwd"; }
 gid_of() { awk -F: -v n="$1" '$1 == n { print $3 }' "$ROOT/etc/group"; }
@@ -103,6 +104,11 @@ ensure_user() {
         useradd "${ACCOUNT_ROOT[@]}" --system --user-group --home-dir /var/lib/chargepi --no-create-home \
             --shell /usr/sbin/nologin --comment "chargepi EV charger controller" "$USER_NAME"
         say "created system user $USER_NAME"
+    fi
+    if ! user_exists "$UPDATE_USER"; then
+        useradd "${ACCOUNT_ROOT[@]}" --system --user-group --home-dir /var/lib/chargepi-update \
+            --no-create-home --shell /usr/sbin/nologin --comment "chargepi firmware installer" "$UPDATE_USER"
+        say "created system user $UPDATE_USER"
     fi
     local groups="" group
     for group in $SERVICE_GROUPS; do
@@ -137,29 +143,43 @@ check_python() {
 }
 
 build_release() {  # $1 = release directory
-    local dir=$1 tmp=$1.partial
-    if [ -x "$dir/bin/chargepi" ] && [ "$FORCE" = 0 ]; then
+    # Built where it runs: a venv's scripts name its interpreter by absolute path, so a venv cannot be
+    # moved into place. The marker .complete, written last, says the release is whole (as the firmware
+    # installer does); a release without it is built again.
+    local dir=$1
+    if [ -e "$dir/.complete" ] && [ "$FORCE" = 0 ]; then
         say "release $(basename "$dir") is already built"
         return
     fi
-    rm -rf "$tmp"
-    mkdir -p "$OPT/releases"
-    "$PYTHON" -m venv "$tmp"
-    "$tmp/bin/pip" install --quiet --disable-pip-version-check "${WHEEL:-$SRC}"
     rm -rf "$dir"
-    mv "$tmp" "$dir"
+    mkdir -p "$OPT/releases"
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "${WHEEL:-$SRC}"
+    basename "$dir" > "$dir/.complete"
     say "built release $(basename "$dir")"
 }
 
 install_config() {
-    local uid gid
+    local uid gid update_uid root
     uid=$(uid_of "$USER_NAME")
     gid=$(gid_of "$USER_NAME")
-    [ -n "$uid" ] && [ -n "$gid" ] || die "user or group $USER_NAME is missing from $ROOT/etc"
+    update_uid=$(uid_of "$UPDATE_USER")
+    [ -n "$uid" ] && [ -n "$gid" ] && [ -n "$update_uid" ] || die "users or group missing from $ROOT/etc"
     install -d -m 0750 "$ETC" "$STATE"
-    install -d -m 0750 "$STATE/update"
     chown "0:$gid" "$ETC"
-    chown "$uid:$gid" "$STATE" "$STATE/update"
+    chown "$uid:$gid" "$STATE"
+    # The installer's exchange with the controller (group chargepi): it drops bundles through upload/ into
+    # incoming/ and reads results/; everything else there is the installer's.
+    install -d -m 0750 "$UPDATE_STATE" "$UPDATE_STATE/results"
+    install -d -m 0770 "$UPDATE_STATE/incoming" "$UPDATE_STATE/upload"
+    chown "$update_uid:$gid" "$UPDATE_STATE" "$UPDATE_STATE/results" "$UPDATE_STATE/incoming" \
+        "$UPDATE_STATE/upload"
+    # Manufacturer roots for firmware signatures: only root changes them; both services read them.
+    install -d -m 0755 "$ETC/firmware-roots"
+    for root in "${FIRMWARE_ROOTS[@]}"; do
+        install -m 0644 "$root" "$ETC/firmware-roots/$(basename "$root")"
+        say "installed firmware root certificate $ETC/firmware-roots/$(basename "$root")"
+    done
     if [ ! -e "$ETC/chargepi.toml" ]; then
         install -m 0640 "${FIRST_CONFIG:-$SRC/config/chargepi.toml}" "$ETC/chargepi.toml"
         say "installed a first configuration: $ETC/chargepi.toml (edit it: chargepi config set ...)"
@@ -186,12 +206,6 @@ install_system_files() {
     for unit in $UPDATE_UNITS; do
         install -m 0644 "$SRC/systemd/$unit" "$(dirname "$UNIT")/$unit"
     done
-    if [ "$SRC" != "$SHARE" ]; then  # what the update service needs when no source tree is around
-        install -d "$SHARE/tools" "$SHARE/systemd" "$SHARE/config"
-        install -m 0755 "$SRC/tools/install.sh" "$SHARE/tools/install.sh"
-        install -m 0644 "$SRC"/systemd/chargepi*.service "$SRC"/systemd/chargepi*.path "$SHARE/systemd/"
-        install -m 0644 "$SRC/config/chargepi.toml" "$SHARE/config/chargepi.toml"
-    fi
     cat > "$UDEV_RULE.tmp" <<'RULE'
 # chargepi: the gpio group may export and drive the hardware PWM channels (control pilot).
 SUBSYSTEM=="pwm", ACTION=="add|change", RUN+="/bin/sh -c 'chgrp -R gpio /sys%p && chmod -R g+rwX /sys%p'"
@@ -264,6 +278,10 @@ install_or_upgrade() {
         "$PYTHON" -c 'import tomllib, sys; tomllib.load(open(sys.argv[1], "rb"))' "$FIRST_CONFIG" 2>/dev/null \
             || die "$FIRST_CONFIG is not valid TOML"
     fi
+    local root
+    for root in "${FIRMWARE_ROOTS[@]}"; do
+        grep -q -- "-----BEGIN CERTIFICATE-----" "$root" 2>/dev/null || die "$root is not a PEM certificate"
+    done
     version=$(new_version)
     [ -n "$version" ] || die "cannot tell the version to install"
     previous=$(current_release)
@@ -276,6 +294,8 @@ install_or_upgrade() {
         die "$FIRST_CONFIG is not a valid configuration (see above); nothing was changed"
     fi
     install_config
+    # The firmware installer adds releases and switches `current` itself: /opt/chargepi is its own.
+    chown -R "$(uid_of "$UPDATE_USER"):$(gid_of "$UPDATE_USER")" "$OPT"
     switch_to "$version"
     install_system_files
     if start_service; then
@@ -308,7 +328,8 @@ install_or_upgrade() {
 
 uninstall() {
     if [ "$START" = 1 ] && [ -e "$UNIT" ]; then
-        "$SYSTEMCTL" disable --now chargepi-update.path chargepi.service >/dev/null 2>&1 || true
+        "$SYSTEMCTL" disable --now chargepi-update.path chargepi-update.service chargepi.service \
+            >/dev/null 2>&1 || true
     fi
     local unit
     for unit in $UPDATE_UNITS; do rm -f "$(dirname "$UNIT")/$unit"; done
@@ -316,56 +337,16 @@ uninstall() {
     rm -rf "$OPT"
     [ "$START" = 1 ] && "$SYSTEMCTL" daemon-reload
     if [ "$PURGE" = 1 ]; then
-        rm -rf "$ETC" "$STATE"
+        rm -rf "$ETC" "$STATE" "$UPDATE_STATE"
         if user_exists; then userdel "${ACCOUNT_ROOT[@]}" "$USER_NAME"; fi
-        say "removed chargepi, its configuration, its records and the user $USER_NAME"
+        if user_exists "$UPDATE_USER"; then userdel "${ACCOUNT_ROOT[@]}" "$UPDATE_USER"; fi
+        say "removed chargepi, its configuration, its records and the users $USER_NAME and $UPDATE_USER"
     else
-        say "removed chargepi; kept $ETC and $STATE (remove them with --uninstall --purge)"
+        say "removed chargepi; kept $ETC, $STATE and $UPDATE_STATE (remove them with --uninstall --purge)"
     fi
-}
-
-wheel_version() {  # the version in a chargepi wheel's metadata, whatever the file is called
-    "$PYTHON" - "$1" <<'PY'
-import sys, zipfile
-try:
-    with zipfile.ZipFile(sys.argv[1]) as wheel:
-        [meta] = [n for n in wheel.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        fields = dict(line.split(": ", 1) for line in wheel.read(meta).decode().splitlines() if ": " in line)
-except (OSError, ValueError, zipfile.BadZipFile):
-    sys.exit(1)
-if fields.get("Name", "").lower() != "chargepi" or not fields.get("Version", "").replace(".", "").isalnum():
-    sys.exit(1)
-print(fields["Version"])
-PY
-}
-
-install_spool() {  # every file the controller left in the spool, oldest first; each one on its own
-    local file work version status=0 files=()
-    [ -d "$SPOOL" ] || die "no spool directory $SPOOL"
-    mapfile -t files < <(ls -1tr "$SPOOL")
-    for file in "${files[@]}"; do
-        [ -f "$SPOOL/$file" ] || continue
-        work=$(mktemp -d)  # out of the service user's reach before anything looks at it
-        mv "$SPOOL/$file" "$work/incoming"
-        if ! version=$(wheel_version "$work/incoming"); then
-            say "rejected $file: not a chargepi wheel"
-            rm -rf "$work"
-            status=1
-            continue
-        fi
-        mv "$work/incoming" "$work/chargepi-$version-py3-none-any.whl"
-        say "firmware update: $file is chargepi $version"
-        # A run of its own (its own `set -e`), exactly as a technician's upgrade with rollback.
-        if ! bash "$0" ${ROOT:+--root "$ROOT"} --wheel "$work/chargepi-$version-py3-none-any.whl"; then
-            status=1
-        fi
-        rm -rf "$work"
-    done
-    return "$status"
 }
 
 case "$ACTION" in
     uninstall) uninstall ;;
-    spool) install_spool ;;
     *) install_or_upgrade ;;
 esac

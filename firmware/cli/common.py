@@ -1,4 +1,8 @@
-"""Helpers shared by CLI subcommands: finding the config, reaching the controller, exit codes, errors."""
+"""Helpers shared by CLI subcommands: finding the config, reaching the controller, exit codes, errors.
+
+Kept light: commands that only talk to the control socket find it with `firmware.control.locate`;
+the settings models are imported only by `settings_from()`, for commands that need the whole config.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from firmware.config_paths import ConfigError, default_config_path
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
-from firmware.settings import ConfigError, Settings, default_config_path, load_settings
+from firmware.control.locate import socket_path
+
+if TYPE_CHECKING:
+    from firmware.settings import Settings
 
 # Exit codes of every subcommand (documented in README "Command line"; tests/product/test_cli_errors.py).
 EXIT_OK = 0
@@ -44,14 +52,20 @@ def chosen_config(args: argparse.Namespace) -> Path | None:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from firmware.settings import load_settings
+
     return load_settings(chosen_config(args))
+
+
+def control_socket(args: argparse.Namespace) -> Path:
+    """The running controller's control socket for --config (raises ConfigError)."""
+    return socket_path(chosen_config(args))
 
 
 def control(args: argparse.Namespace, command: str, **kwargs: Any) -> Any:
     """Run one control command against the running controller; exit with a clear message on failure."""
     try:
-        settings = settings_from(args)
-        return call(settings.station.socket_path, command, **kwargs)
+        return call(control_socket(args), command, **kwargs)
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     except ControllerUnreachable as exc:

@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from firmware.cli.common import fail, settings_from
+from firmware.cli.common import control_socket, fail
+from firmware.config_paths import ConfigError
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
-from firmware.settings import ConfigError
 from hal.fake.faults import FAULT_NAMES
 
 SETTINGS = {"ev-max-current": "set-ev-max-current", "phases": "set-phases", "temperature": "set-temperature"}
@@ -75,8 +75,7 @@ def request(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     sent = request(args)
     try:
-        settings = settings_from(args)
-        result = call(settings.station.socket_path, "sim", **sent)
+        result = call(control_socket(args), "sim", **sent)
     except ConfigError as exc:
         fail(str(exc), 2)
     except ControllerUnreachable as exc:

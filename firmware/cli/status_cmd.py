@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from firmware.cli.common import control, fail, settings_from
+from firmware.cli.common import control, control_socket, fail
 from firmware.cli.watch import watch
+from firmware.config_paths import ConfigError
 from firmware.control.client import call
-from firmware.settings import ConfigError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -27,10 +27,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def status(args: argparse.Namespace) -> int:
     if args.watch:
         try:
-            settings = settings_from(args)
+            socket = control_socket(args)
         except ConfigError as exc:
             fail(str(exc), 2)
-        return watch(lambda: call(settings.station.socket_path, "status"),
+        return watch(lambda: call(socket, "status"),
                      (lambda d: json.dumps(d, indent=2)) if args.json else render)
     doc = control(args, "status")
     if args.json:

@@ -544,7 +544,7 @@ class ConnectorController:
         reading = None
         try:
             reading = await self.hw.meter.read()
-        except MeterError as exc:
+        except Exception as exc:  # MeterError, or a driver bug: the stop must be reported whatever happens
             log.warning("connector %s: final meter reading failed (%s); using the last one", self.id, exc)
         self.report_ending(reading)
 

@@ -41,6 +41,7 @@ from firmware.ocpp import outbox as ob
 from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
 from firmware.ocpp.outbox import Outbox, Row
+from firmware.ocpp.rate_limit import CallRateLimit
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
@@ -68,7 +69,8 @@ RestartHook = Callable[[bool], None]
 class SmartChargingPort(Protocol):
     """What the adapter needs from the smart-charging service."""
 
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool: ...
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool: ...
 
     def configuration_keys(self) -> dict[str, str]: ...
 
@@ -99,7 +101,7 @@ class OcppAdapter:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         profiles = FEATURE_PROFILES + (",SmartCharging" if smart_charging is not None else "") + (
-            ",FirmwareManagement" if self.settings.firmware.install_command else "")
+            ",FirmwareManagement" if self.settings.firmware.enabled else "")
         keys = standard_keys(len(station.connector_ids), profiles,
                              connection_timeout_s=round(settings.station.connection_timeout_s),
                              security_profile=self.settings.security_profile,
@@ -117,6 +119,7 @@ class OcppAdapter:
         self.outbox = Outbox(self._db)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
                                           lambda: self._online.is_set())
+        self.rate_limit = CallRateLimit(self.settings.rate_limit, clock.monotonic)
         self.link = OcppLink(self.settings, clock, self._session, lambda: self.config.get_int(
             "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None)
         self.extra_routes: dict[str, ExtraRoute] = {}
@@ -145,6 +148,8 @@ class OcppAdapter:
         self._remote_claims: dict[int, float] = {}  # connector -> monotonic end of a remote start's claim
         self._samplers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._trigger_turn = asyncio.Lock()  # triggered messages go out one after the other
+        self._triggers_owed: set[tuple[str, int | None]] = set()  # triggered, not yet being sent
         self._link_task: asyncio.Task[None] | None = None
         self._aligned_task: asyncio.Task[None] | None = None
         self.config.on_change(self._config_changed)
@@ -710,7 +715,8 @@ class OcppAdapter:
         """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
         if self.smart_charging is None or "SmartCharging" not in self.profiles:
             return False
-        return self.smart_charging.accept_remote_start_profile(connector_id, profile)
+        return self.smart_charging.accept_remote_start_profile(
+            connector_id, profile, wait_s=self.config.get_int("ConnectionTimeOut"))
 
     def active_transaction_id(self, connector_id: int) -> int | None:
         """The OCPP transactionId of the session running on a connector (None if none or not yet known)."""
@@ -722,6 +728,12 @@ class OcppAdapter:
         if not self._online.is_set():
             raise ConnectionError("not connected to the CSMS")
         await self._call(call.FirmwareStatusNotification(status=status))
+
+    async def notify_signed_firmware_status(self, status: str, request_id: int) -> None:
+        """SignedFirmwareStatusNotification (security whitepaper); ConnectionError when not registered."""
+        if not self._online.is_set():
+            raise ConnectionError("not connected to the CSMS")
+        await self._call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
     async def notify_diagnostics_status(self, status: str) -> None:
         if not self._online.is_set():
@@ -795,10 +807,24 @@ class OcppAdapter:
         self._restart(False)
 
     async def send_triggered(self, message: str, connector_id: int | None) -> None:
+        """Send a message the CSMS triggered. A trigger for a message that is already owed (triggered and
+        not yet being sent) is covered by that one, so a trigger flood never piles up messages."""
+        owed = (message, connector_id)
+        if owed in self._triggers_owed:
+            return
+        self._triggers_owed.add(owed)
+        try:
+            await self._trigger_turn.acquire()
+        except BaseException:
+            self._triggers_owed.discard(owed)
+            raise
+        self._triggers_owed.discard(owed)  # from now on a new trigger owes a new message
         try:
             await self._send_triggered(message, connector_id)
         except (OCPPError, TimeoutError, ConnectionError) as exc:
             log.warning("triggered %s failed: %s", message, exc)
+        finally:
+            self._trigger_turn.release()
 
     async def _send_triggered(self, message: str, connector_id: int | None) -> None:
         if message == "BootNotification":

@@ -24,12 +24,16 @@ and reported by `firmware_version` until the running software's own version chan
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
 import os
+import shutil
 import ssl
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -39,22 +43,55 @@ from urllib.parse import unquote, urlsplit
 from firmware import __version__
 from firmware.clock import Clock
 from firmware.ocpp.transfer import TransferError, check_url, download, masked
+from firmware.update.bundle import BundleError, verify_bundle
+from firmware.update.signing import SignatureProblem, load_chain, load_roots, verify_chain, verify_signature
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[None]]
+NotifySigned = Callable[[str, int], Awaitable[None]]  # SignedFirmwareStatusNotification(status, requestId)
+INSTALLER_POLL_S = 2.0  # how often we look for the installer service's answer
+ACTIVATION_WAIT_S = 120.0  # how long we wait for the installer service to restart us after the switch
 
 
 class FirmwareStatus(StrEnum):
-    """FirmwareStatusNotification.req status values (OCPP 1.6 §7.25)."""
+    """Firmware status values: FirmwareStatusNotification (OCPP 1.6 §7.25) and, for SignedUpdateFirmware, the
+    security whitepaper's SignedFirmwareStatusNotification (which adds the scheduling and signature ones)."""
 
     IDLE = "Idle"
+    DOWNLOAD_SCHEDULED = "DownloadScheduled"
     DOWNLOADING = "Downloading"
     DOWNLOADED = "Downloaded"
     DOWNLOAD_FAILED = "DownloadFailed"
+    INVALID_SIGNATURE = "InvalidSignature"
+    SIGNATURE_VERIFIED = "SignatureVerified"
+    INSTALL_VERIFICATION_FAILED = "InstallVerificationFailed"
+    INSTALL_SCHEDULED = "InstallScheduled"
     INSTALLING = "Installing"
+    INSTALL_REBOOTING = "InstallRebooting"
     INSTALLED = "Installed"
     INSTALLATION_FAILED = "InstallationFailed"
+
+
+# What plain FirmwareStatusNotification reports for the signed-only statuses (None: nothing is sent).
+_PLAIN: dict[FirmwareStatus, FirmwareStatus | None] = {
+    FirmwareStatus.DOWNLOAD_SCHEDULED: None,
+    FirmwareStatus.SIGNATURE_VERIFIED: None,
+    FirmwareStatus.INSTALL_SCHEDULED: None,
+    FirmwareStatus.INSTALL_REBOOTING: None,
+    FirmwareStatus.INVALID_SIGNATURE: FirmwareStatus.INSTALLATION_FAILED,
+    FirmwareStatus.INSTALL_VERIFICATION_FAILED: FirmwareStatus.INSTALLATION_FAILED,
+}
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What SignedUpdateFirmware adds: the request id, the signing certificate and the file's signature."""
+
+    request_id: int
+    certificate_pem: str
+    signature_b64: str
+    install_date: datetime | None = None
 
 
 class UpdateOutcome(StrEnum):
@@ -91,7 +128,13 @@ def _remove(path: Path) -> None:
 
 
 class FirmwareUpdater:
-    """Runs one UpdateFirmware at a time and remembers its outcome across restarts."""
+    """Runs one UpdateFirmware or SignedUpdateFirmware at a time and remembers its outcome across restarts.
+
+    Nothing is installed that is not a firmware bundle (`firmware/update/bundle.py`) signed by a certificate
+    chaining to one of `trust_roots`, unless `allow_unsigned` (the development switch) is on. Installation
+    goes either to the firmware installer service through `update_dir` (the shipped setup), or to
+    `install_command`, which then only ever sees a verified bundle.
+    """
 
     def __init__(
         self,
@@ -100,26 +143,39 @@ class FirmwareUpdater:
         install_command: list[str] | str,
         notify: Notify,
         *,
+        trust_roots: list[Path],
+        allow_unsigned: bool = False,
+        update_dir: Path | None = None,
+        notify_signed: NotifySigned | None = None,
         running_version: str = __version__,
         download_timeout_s: float = 300.0,
         install_timeout_s: float = 1800.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        if not install_command:
-            raise ValueError("install_command is empty: give the command that installs a firmware file")
+        if not install_command and update_dir is None:
+            raise ValueError("give update_dir (the installer service) or install_command")
         self._clock = clock
         self._dir = state_dir / "firmware"
         self._dir.mkdir(parents=True, exist_ok=True)
         self._install_command = install_command
+        self._update_dir = update_dir
+        self._trust_roots = trust_roots
+        self._allow_unsigned = allow_unsigned
         self._notify = notify
+        self._notify_signed = notify_signed
         self._running_version = running_version
         self._download_timeout_s = download_timeout_s
         self._install_timeout_s = install_timeout_s
         self._ssl_context = ssl_context
         self._status = FirmwareStatus.IDLE
         self._busy = False
+        self._request_id: int | None = None
+        self._target: str | None = None
         self._scheduled: dict[str, Any] | None = None
         self._pending = self._recover()
+        if allow_unsigned:
+            log.warning("DEVELOPMENT SWITCH [ocpp.firmware] allow_unsigned IS ON: UNSIGNED FIRMWARE IS "
+                        "INSTALLED. Never run a charger in the field like this.")
 
     @property
     def _record_path(self) -> Path:
@@ -141,7 +197,9 @@ class FirmwareUpdater:
     @property
     def status(self) -> FirmwareStatus:
         """The status a triggered FirmwareStatusNotification reports: Idle unless an update is running."""
-        return self._status if self._busy else FirmwareStatus.IDLE
+        if not self._busy:
+            return FirmwareStatus.IDLE
+        return _PLAIN.get(self._status, self._status) or FirmwareStatus.IDLE
 
     @property
     def busy(self) -> bool:
@@ -161,9 +219,17 @@ class FirmwareUpdater:
         if record is None:
             return None
         phase = record.get("phase")
+        request_id = record.get("request_id")
+        self._request_id = request_id if isinstance(request_id, int) else None
         if phase == "scheduled":
             self._scheduled = record
             return None
+        target = record.get("target")
+        if target is not None and phase in ("installed", "activating"):
+            # Through the installer service: installed means we now run the new version (not rolled back).
+            self._target = str(target)
+            ok = self._running_version == target
+            return FirmwareStatus.INSTALLED if ok else FirmwareStatus.INSTALLATION_FAILED
         new_version = self._read_new_version()
         if phase == "installed" or (
             phase == "installing"
@@ -187,12 +253,17 @@ class FirmwareUpdater:
     async def report_after_restart(self) -> FirmwareStatus | None:
         """Send the final status of an update that a restart interrupted or completed, exactly once.
 
-        Call it after BootNotification was accepted. If the notification fails (raises), the record stays
-        and the next call (or the next start) sends it again. Returns the status sent, or None.
+        Call it after BootNotification was accepted: for an update through the installer service this is
+        also the moment the new release confirms that it is running and connected (else it is rolled back).
+        If the notification fails (raises), the record stays and the next call (or the next start) sends it
+        again. Returns the status sent, or None.
         """
         if self._pending is None:
             return None
-        await self._notify(self._pending)
+        if self._pending is FirmwareStatus.INSTALLED and self._target is not None and self._update_dir:
+            _drop(self._update_dir / "incoming", "confirm", self._target.encode())
+            log.info("firmware %s confirmed to the installer: running and connected", self._target)
+        await self._notify_status(self._pending)
         sent, self._pending = self._pending, None
         self._record_path.unlink(missing_ok=True)
         self._new_version_path.unlink(missing_ok=True)
@@ -214,12 +285,25 @@ class FirmwareUpdater:
         record, self._scheduled = self._scheduled, None
         if record is None:
             return None
+        signed = record.get("signed")
         return await self.update(
             str(record["location"]),
             datetime.fromisoformat(record["retrieve_date"]),
             int(record.get("attempts", 1)),
             float(record.get("retry_interval_s", 60.0)),
+            signed=None if not isinstance(signed, dict) else SignedRequest(
+                int(signed["request_id"]), str(signed["certificate_pem"]), str(signed["signature_b64"]),
+                datetime.fromisoformat(signed["install_date"]) if signed.get("install_date") else None),
         )
+
+    def check_signing_certificate(self, certificate_pem: str) -> str | None:
+        """Why SignedUpdateFirmware's signingCertificate is unacceptable, or None when it chains to a root."""
+        try:
+            chain = load_chain(certificate_pem.encode())
+            verify_chain(chain, load_roots(self._trust_roots), self._clock.now())
+        except (SignatureProblem, ValueError) as exc:
+            return str(exc)
+        return None
 
     async def update(
         self,
@@ -227,24 +311,35 @@ class FirmwareUpdater:
         retrieve_date: datetime,
         retries: int = 1,
         retry_interval_s: float = 60.0,
+        *,
+        signed: SignedRequest | None = None,
     ) -> UpdateOutcome:
-        """Run one UpdateFirmware.req to its end. `retries` is the number of download attempts (min 1).
+        """Run one UpdateFirmware.req (or SignedUpdateFirmware.req with `signed`) to its end.
 
-        A naive `retrieve_date` is taken as UTC.
+        `retries` is the number of download attempts (min 1). A naive `retrieve_date` is taken as UTC.
         """
         if retrieve_date.tzinfo is None:
             retrieve_date = retrieve_date.replace(tzinfo=UTC)
         if self._busy:
             raise RuntimeError("a firmware update is already running")
         self._busy = True
+        self._request_id = None if signed is None else signed.request_id
+        self._target = None
         try:
-            return await self._update(location, retrieve_date, max(1, retries), max(0.0, retry_interval_s))
+            return await self._update(location, retrieve_date, max(1, retries), max(0.0, retry_interval_s),
+                                      signed)
         finally:
             self._busy = False
             self._status = FirmwareStatus.IDLE
 
+    def _record(self, phase: str, location: str, **extra: Any) -> None:
+        data = {"phase": phase, "location": masked(location), "base_version": self._running_version,
+                "request_id": self._request_id, **extra}
+        write_json_atomically(self._record_path, data)
+
     async def _update(
-        self, location: str, retrieve_date: datetime, attempts: int, retry_interval_s: float
+        self, location: str, retrieve_date: datetime, attempts: int, retry_interval_s: float,
+        signed: SignedRequest | None,
     ) -> UpdateOutcome:
         try:
             check_url(location)
@@ -263,17 +358,63 @@ class FirmwareUpdater:
                 "retrieve_date": retrieve_date.isoformat(),
                 "attempts": attempts,
                 "retry_interval_s": retry_interval_s,
+                "request_id": self._request_id,
+                "signed": None if signed is None else {
+                    "request_id": signed.request_id, "certificate_pem": signed.certificate_pem,
+                    "signature_b64": signed.signature_b64,
+                    "install_date": signed.install_date.isoformat() if signed.install_date else None},
             }
             write_json_atomically(self._record_path, schedule)
+            await self._send(FirmwareStatus.DOWNLOAD_SCHEDULED)
             await self._clock.sleep(delay)
-        write_json_atomically(self._record_path, {"phase": "downloading", "location": masked(location)})
+        self._record("downloading", location)
         file = await self._download(location, attempts, retry_interval_s)
         if file is None:
             self._record_path.unlink(missing_ok=True)
             await self._send(FirmwareStatus.DOWNLOAD_FAILED)
             return UpdateOutcome.DOWNLOAD_FAILED
         await self._send(FirmwareStatus.DOWNLOADED)
-        return await self._install(location, file)
+        try:
+            failure = await asyncio.to_thread(self._verify, file, signed)
+            if failure is not None:
+                self._record_path.unlink(missing_ok=True)
+                await self._send(failure)
+                return UpdateOutcome.INSTALLATION_FAILED
+            if signed is not None:
+                await self._send(FirmwareStatus.SIGNATURE_VERIFIED)
+                if signed.install_date is not None and signed.install_date > self._clock.now():
+                    await self._send(FirmwareStatus.INSTALL_SCHEDULED)
+                    await self._clock.sleep((signed.install_date - self._clock.now()).total_seconds())
+            return await self._install(location, file)
+        finally:
+            _remove(file)
+
+    def _verify(self, file: Path, signed: SignedRequest | None) -> FirmwareStatus | None:
+        """Check the downloaded file before anything runs; the status to report when it is refused.
+
+        The installer service checks again on its own; this check gives the CSMS the right status early.
+        """
+        roots = load_roots(self._trust_roots)
+        now = self._clock.now()
+        if signed is not None:
+            try:
+                leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now)
+                signature = base64.b64decode(signed.signature_b64, validate=True)
+                verify_signature(leaf, signature, file)
+            except (SignatureProblem, ValueError) as exc:
+                log.error("SignedUpdateFirmware %s: signature refused: %s", signed.request_id, exc)
+                return FirmwareStatus.INVALID_SIGNATURE
+        try:
+            bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned)
+        except BundleError as exc:
+            log.error("firmware refused (not installed): %s", exc)
+            return FirmwareStatus.INSTALL_VERIFICATION_FAILED
+        if bundle.signer is None:
+            log.warning("firmware %s is UNSIGNED; installing it only because allow_unsigned is on",
+                        bundle.manifest.version)
+        else:
+            log.info("firmware %s verified: signed by %s", bundle.manifest.version, bundle.signer)
+        return None
 
     async def _download(self, location: str, attempts: int, retry_interval_s: float) -> Path | None:
         name = Path(unquote(urlsplit(location).path)).name or "firmware.bin"
@@ -295,26 +436,63 @@ class FirmwareUpdater:
 
     async def _install(self, location: str, file: Path) -> UpdateOutcome:
         self._new_version_path.unlink(missing_ok=True)
-        write_json_atomically(
-            self._record_path,
-            {"phase": "installing", "location": masked(location), "base_version": self._running_version},
-        )
+        self._record("installing", location)
         await self._send(FirmwareStatus.INSTALLING)
-        try:
+        if self._update_dir is not None:
+            failure = await self._hand_to_installer(file)
+        else:
             ok = await self._run_installer(location, file)
-        finally:
-            _remove(file)
-        if not ok:
+            failure = None if ok else FirmwareStatus.INSTALLATION_FAILED
+        if failure is not None:
             self._record_path.unlink(missing_ok=True)
             self._new_version_path.unlink(missing_ok=True)
-            await self._send(FirmwareStatus.INSTALLATION_FAILED)
+            await self._send(failure)
             return UpdateOutcome.INSTALLATION_FAILED
-        write_json_atomically(
-            self._record_path,
-            {"phase": "installed", "location": masked(location), "base_version": self._running_version},
-        )
+        self._record("installed", location, target=self._target)
         log.info("firmware installed; a restart activates it and reports Installed")
         return UpdateOutcome.RESTART_REQUIRED
+
+    async def _hand_to_installer(self, file: Path) -> FirmwareStatus | None:
+        """Give the verified bundle to the installer service and wait for its answer (None: prepared)."""
+        assert self._update_dir is not None
+        name = f"{uuid.uuid4().hex}.bundle"
+        result_path = self._update_dir / "results" / name.replace(".bundle", ".json")
+        try:
+            upload = self._update_dir / "upload"
+            await asyncio.to_thread(shutil.copyfile, file, upload / name)
+            (upload / name).replace(self._update_dir / "incoming" / name)  # the service sees it complete
+        except OSError as exc:
+            log.error("cannot hand the firmware to the installer service in %s: %s", self._update_dir, exc)
+            return FirmwareStatus.INSTALLATION_FAILED
+        waited = 0.0
+        while (result := read_json(result_path)) is None:
+            if waited >= self._install_timeout_s:
+                log.error("the installer service did not answer within %.0f s", self._install_timeout_s)
+                return FirmwareStatus.INSTALLATION_FAILED
+            await self._clock.sleep(INSTALLER_POLL_S)
+            waited += INSTALLER_POLL_S
+        if result.get("state") == "prepared" and result.get("version"):
+            self._target = str(result["version"])
+            return None
+        log.error("the installer service did not install the firmware: %s", result.get("message"))
+        if result.get("state") == "refused":
+            return FirmwareStatus.INSTALL_VERIFICATION_FAILED
+        return FirmwareStatus.INSTALLATION_FAILED
+
+    async def activate(self) -> None:
+        """Switch to the installed firmware; returns when the caller should restart the service itself.
+
+        Call it once no charging session runs. Through the installer service, this asks it to switch and to
+        restart us (it then waits up to ACTIVATION_WAIT_S for that before giving up the wait).
+        """
+        await self._send(FirmwareStatus.INSTALL_REBOOTING)
+        record = read_json(self._record_path)
+        if self._update_dir is None or record is None or not record.get("target"):
+            return
+        write_json_atomically(self._record_path, {**record, "phase": "activating"})
+        _drop(self._update_dir / "incoming", "activate", str(record["target"]).encode())
+        log.warning("firmware %s: asked the installer service to switch and restart us", record["target"])
+        await self._clock.sleep(ACTIVATION_WAIT_S)
 
     async def _run_installer(self, location: str, file: Path) -> bool:
         if isinstance(self._install_command, str):
@@ -351,9 +529,25 @@ class FirmwareUpdater:
             return False
         return True
 
+    async def _notify_status(self, status: FirmwareStatus) -> None:
+        """Send `status` as the current request expects it: signed (with requestId) or plain (mapped)."""
+        if self._request_id is not None and self._notify_signed is not None:
+            await self._notify_signed(status, self._request_id)
+            return
+        plain = _PLAIN.get(status, status)
+        if plain is not None:
+            await self._notify(plain)
+
     async def _send(self, status: FirmwareStatus) -> None:
         self._status = status
         try:
-            await self._notify(status)
+            await self._notify_status(status)
         except Exception:
-            log.exception("FirmwareStatusNotification %s could not be sent", status)
+            log.exception("firmware status notification %s could not be sent", status)
+
+
+def _drop(directory: Path, name: str, data: bytes) -> None:
+    """Put a small file into the installer's incoming directory in one rename (it reacts to any file)."""
+    tmp = directory.parent / "upload" / f"{name}.{uuid.uuid4().hex}"
+    tmp.write_bytes(data)
+    tmp.replace(directory / name)

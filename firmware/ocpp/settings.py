@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from firmware.ocpp.rate_limit import RateLimitSettings
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
 from hal.config import IntFromText
 
@@ -15,15 +16,33 @@ Scalar = bool | int | float | str
 
 
 class FirmwareSettings(BaseModel):
-    """UpdateFirmware: how a downloaded firmware file is installed (none configured: not offered)."""
+    """(Signed)UpdateFirmware: how a downloaded, verified firmware bundle is installed (neither the installer
+    service nor a command configured: not offered). docs/firmware-signing.md describes the whole chain."""
 
     model_config = ConfigDict(extra="forbid")
 
-    # argv list (the file is appended) or a shell string (the file is $1); exit status 0 = installed
+    # The firmware installer service's directory (chargepi-update.service; tools/install.sh sets it up).
+    update_dir: Path | None = None
+    # Instead: argv list (the file is appended) or a shell string (the file is $1); exit 0 = installed.
+    # It only ever gets a bundle that passed the signature and hash checks.
     install_command: list[str] | str = Field(default_factory=list)
+    # Manufacturer root certificates (PEM files or directories) a firmware-signing certificate must chain to.
+    trust_roots: list[Path] = Field(default_factory=lambda: [Path("/etc/chargepi/firmware-roots")])
+    # DEVELOPMENT ONLY: also install bundles without a signature (logged as a warning at every use).
+    allow_unsigned: bool = False
     ca_file: Path | None = None  # CA for HTTPS downloads; default: the system trust store
     download_timeout_s: float = Field(300.0, gt=0, le=3600)
     install_timeout_s: float = Field(1800.0, gt=0, le=7200)
+
+    @model_validator(mode="after")
+    def _one_installer(self) -> FirmwareSettings:
+        if self.update_dir is not None and self.install_command:
+            raise ValueError("give update_dir or install_command, not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.update_dir is not None or bool(self.install_command)
 
 
 class DiagnosticsSettings(BaseModel):
@@ -59,10 +78,14 @@ class OcppSettings(BaseModel):
     # idTag reported for sessions started without a token (free charging)
     free_charging_id_tag: str = Field("FreeCharging", min_length=1, max_length=20)
     log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
+    # validate our own replies against the OCPP schemas before sending (debugging; see v16/dispatch.py)
+    validate_replies: bool = False
     # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
     configuration: dict[str, Scalar] = Field(default_factory=dict)
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
+    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)
+    rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
 
     @field_validator("configuration", mode="before")
     @classmethod

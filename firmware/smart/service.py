@@ -129,7 +129,8 @@ class SmartChargingService:
                  profile.purpose.value, profile.connector_id, profile.stack_level)
         return True, ""
 
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool:
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool:
         """RemoteStartTransaction's chargingProfile: a TxProfile, checked now and installed when the session
         it asked for starts (on that connector, or on any when none was named) within the connection
         timeout. False (the remote start is Rejected) when it is not a valid TxProfile."""
@@ -152,7 +153,9 @@ class SmartChargingService:
         def expire() -> None:
             self._pending_remote.pop(key, None)
 
-        expiry = self.clock.call_later(self.settings.station.connection_timeout_s, expire)
+        # Kept as long as the authorization waits for the plug (OCPP ConnectionTimeOut when given).
+        wait = self.settings.station.connection_timeout_s if wait_s is None else wait_s
+        expiry = self.clock.call_later(wait, expire)
         self._pending_remote[key] = (data, expiry)
         return True
 

@@ -99,3 +99,17 @@ async def test_configured_maximum_and_cable_limit_the_offer(make_harness):
     assert doc["pwm_duty_percent"] == pytest.approx(26.67, abs=0.01)
     await h.advance(5)
     assert h.sim.meter_state()[1] == pytest.approx((16, 16, 16))
+
+
+async def test_the_stop_is_reported_after_the_contactor_opened_even_if_the_meter_then_fails(make_harness):
+    h = await make_harness()
+    await plug_and_charge(h)
+    await h.advance(60.5)
+    energy_before_unplug, _ = h.sim.meter_state()
+    h.sim.inject("meter-offline")
+    h.sim.unplug()
+    await h.advance(2)
+    stopped, = h.of_type(SessionStopped)
+    assert stopped.reason.value == "EVDisconnected"
+    # the final read failed: the last poll (at most one poll period before the unplug) is reported
+    assert energy_before_unplug - 22080 / 3600 * 1.5 <= stopped.meter_stop_wh <= energy_before_unplug

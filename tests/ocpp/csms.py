@@ -90,6 +90,10 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_fw_status(self, **kwargs: Any) -> Any:
         return call_result.FirmwareStatusNotification()
 
+    @on(Action.signed_firmware_status_notification)
+    def on_signed_fw_status(self, **kwargs: Any) -> Any:
+        return call_result.SignedFirmwareStatusNotification()
+
     @on(Action.diagnostics_status_notification)
     def on_diag_status(self, **kwargs: Any) -> Any:
         return call_result.DiagnosticsStatusNotification()

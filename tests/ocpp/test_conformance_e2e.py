@@ -95,6 +95,24 @@ async def test_connection_timeout_from_the_csms_bounds_the_plug_wait(
     h.sim.plug()
     await h.advance(5)
     assert h.station.session_of(1) is None  # the authorization expired after 20 s, not the default 60 s
+    h.sim.unplug()
+    await h.advance(2)
+    # Longer than the default: the authorization and its chargingProfile both wait that long.
+    change = call.ChangeConfiguration(key="ConnectionTimeOut", value="120")
+    answer = await csms.cp.call(change, suppress=False)
+    assert answer.status == "Accepted"
+    answer = await csms.cp.call(
+        call.RemoteStartTransaction(id_tag="R2", connector_id=1, charging_profile=tx_profile(3, 10)),
+        suppress=False,
+    )
+    assert answer.status == "Accepted"
+    await h.advance(90)
+    h.sim.plug()
+    await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.2)
+    smart = h.app.smart_charging
+    assert smart is not None
+    limit = smart.limit_of(1)
+    assert limit is not None and limit.amps == 10
 
 
 async def test_composite_schedule_from_the_csms_view(make_harness: HarnessFactory, csms: TestCsms) -> None:
@@ -193,3 +211,25 @@ async def test_meter_stop_is_read_after_the_contactor_opened(
     assert stop["meterStop"] == round(register)
     end = [v for v in stop["transactionData"] if v["sampledValue"][0]["context"] == "Transaction.End"]
     assert round(float(end[0]["sampledValue"][0]["value"])) == stop["meterStop"]
+
+
+async def test_a_car_that_left_is_shown_available_while_a_transaction_message_waits_for_its_retry(
+    make_harness: HarnessFactory, csms: TestCsms
+) -> None:
+    port = await csms.start()
+    h = await make_harness(
+        ocpp=ocpp_section(port, response_timeout_s=0.3, configuration={"MeterValueSampleInterval": 30}),
+        station={"free_charging": True},
+    )
+    await online(h)
+    h.sim.plug()
+    await eventually(lambda: "Charging" in connector_wire(csms, 1), h.clock, 0.2)
+    csms.silence["MeterValues"] = 1  # the CSMS loses one: its retry waits TransactionMessageRetryInterval
+    await eventually(lambda: csms.silence["MeterValues"] == 0, h.clock, 1.0)
+    began = h.clock.monotonic()
+    h.sim.unplug()
+    await eventually(lambda: connector_wire(csms, 1)[-1] == "Available", h.clock, 0.1)
+    assert h.clock.monotonic() - began < 10  # not after the 60 s retry interval
+    await drained(h)
+    stops = csms.calls("StopTransaction")
+    assert len(stops) == 1 and stops[0]["reason"] == "EVDisconnected"

@@ -57,7 +57,9 @@ class FakeSmartCharging:
     def __init__(self) -> None:
         self.seen: list[tuple[int | None, Any]] = []
 
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any) -> bool:
+    def accept_remote_start_profile(
+        self, connector_id: int | None, cs_charging_profile: Any, wait_s: float | None = None
+    ) -> bool:
         self.seen.append((connector_id, cs_charging_profile))
         return bool(cs_charging_profile["charging_profile_purpose"] == "TxProfile")
 

@@ -1,25 +1,33 @@
-"""UpdateFirmware and GetDiagnostics through the adapter, with a real HTTP server on 127.0.0.1."""
+"""UpdateFirmware, SignedUpdateFirmware and GetDiagnostics through the adapter, with a real HTTP server on
+127.0.0.1 serving real signed bundles (tests/firmware_bundles.py) and a real websocket CSMS."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
 from firmware.ocpp.v16.meter_values import rfc3339
+from tests.firmware_bundles import make_pki, signed_bundle
 from tests.ocpp.conftest import Harness, eventually
 
-FIRMWARE = b"new firmware image"
+_MATERIAL = tempfile.TemporaryDirectory(prefix="chargepi-fw-")
+PKI = make_pki(Path(_MATERIAL.name) / "pki")
+FIRMWARE = signed_bundle(Path(_MATERIAL.name), PKI.signer)
+ROOTS = [str(PKI.roots)]
 
 
 class FileServer:
     def __init__(self) -> None:
         self.uploads: list[tuple[str, bytes]] = []
+        self.files: dict[str, bytes] = {"/fw.bin": FIRMWARE}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,13 +35,14 @@ class FileServer:
                 pass
 
             def do_GET(self) -> None:
-                if self.path != "/fw.bin":
+                body = server.files.get(self.path)
+                if body is None:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(FIRMWARE)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(FIRMWARE)
+                self.wfile.write(body)
 
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -62,6 +71,12 @@ def files() -> Iterator[FileServer]:
     server.close()
 
 
+def installing_to(installed: Path) -> dict[str, Any]:
+    """[ocpp.firmware]: an install command that copies the verified bundle and announces version 9.9.9."""
+    return {"install_command": f'cp "$1" {installed} && echo 9.9.9 > "$CHARGEPI_FIRMWARE_VERSION_FILE"',
+            "trust_roots": ROOTS}
+
+
 def statuses(harness: Harness, action: str) -> list[str]:
     return [p["status"] for p in harness.csms.calls(action)]
 
@@ -70,9 +85,7 @@ async def test_update_firmware_installs_restarts_and_reports_installed(
     harness: Harness, files: FileServer, tmp_path: Path
 ) -> None:
     installed = tmp_path / "installed.bin"
-    harness.ocpp_overrides["firmware"] = {
-        "install_command": f'cp "$1" {installed} && echo 9.9.9 > "$CHARGEPI_FIRMWARE_VERSION_FILE"'
-    }
+    harness.ocpp_overrides["firmware"] = installing_to(installed)
     adapter = await harness.start()
     assert "FirmwareManagement" in adapter.config.get("SupportedFeatureProfiles")
     assert harness.csms.cp is not None
@@ -93,7 +106,7 @@ async def test_update_firmware_installs_restarts_and_reports_installed(
 
 
 async def test_firmware_restart_waits_for_the_session(harness: Harness, files: FileServer) -> None:
-    harness.ocpp_overrides["firmware"] = {"install_command": "true"}
+    harness.ocpp_overrides["firmware"] = {"install_command": "true", "trust_roots": ROOTS}
     await harness.start()
     harness.station.start(1, "BUSY")
     assert harness.csms.cp is not None
@@ -139,3 +152,89 @@ async def test_update_firmware_not_offered_without_installer(harness: Harness) -
             call.UpdateFirmware(location="http://x/", retrieve_date=rfc3339(harness.clock.now())),
             suppress=False,
         )
+
+
+def signed_request(location: str, signer_pem: str, signature: str, when: str, request_id: int = 7) -> Any:
+    return call.SignedUpdateFirmware(request_id=request_id, retries=1, firmware={
+        "location": location, "retrieveDateTime": when, "signingCertificate": signer_pem,
+        "signature": signature})
+
+
+def signed_statuses(harness: Harness) -> list[tuple[str, int]]:
+    return [(p["status"], p["requestId"]) for p in harness.csms.calls("SignedFirmwareStatusNotification")]
+
+
+async def test_signed_update_firmware_verifies_installs_and_reports_with_the_request_id(
+    harness: Harness, files: FileServer, tmp_path: Path
+) -> None:
+    installed = tmp_path / "installed.bin"
+    harness.ocpp_overrides["firmware"] = installing_to(installed)
+    adapter = await harness.start()
+    assert harness.csms.cp is not None
+    signer = PKI.signer
+    answer = await harness.csms.cp.call(signed_request(
+        files.url("/fw.bin"), signer.chain_pem.decode(), signer.signature_b64(FIRMWARE),
+        rfc3339(harness.clock.now())), suppress=False)
+    assert answer.status == "Accepted"
+    await eventually(lambda: harness.restarts == [False], harness.clock, 0.5, within=20)
+    assert installed.read_bytes() == FIRMWARE
+    assert signed_statuses(harness) == [("Downloading", 7), ("Downloaded", 7), ("SignatureVerified", 7),
+                                        ("Installing", 7), ("InstallRebooting", 7)]
+    assert harness.csms.calls("FirmwareStatusNotification") == []
+    await adapter.stop()
+    harness.adapter = None
+    harness.build(type(harness.station)(harness.clock))
+    await harness.start()
+    await eventually(lambda: signed_statuses(harness)[-1] == ("Installed", 7))
+    assert harness.csms.calls("BootNotification")[-1]["firmwareVersion"] == "9.9.9"
+
+
+async def test_signed_update_firmware_refuses_unknown_certificates_and_wrong_signatures(
+    harness: Harness, files: FileServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen = tmp_path / "installer-saw"
+    harness.ocpp_overrides["firmware"] = {"install_command": f'cp "$1" {seen}', "trust_roots": ROOTS}
+    await harness.start()
+    assert harness.csms.cp is not None
+    when = rfc3339(harness.clock.now())
+    stranger = PKI.stranger
+    answer = await harness.csms.cp.call(signed_request(
+        files.url("/fw.bin"), stranger.chain_pem.decode(), stranger.signature_b64(FIRMWARE), when),
+        suppress=False)
+    assert answer.status == "InvalidCertificate"
+    assert "security event InvalidFirmwareSigningCertificate" in caplog.text
+    # a valid certificate, but the signature is over another file
+    signer = PKI.signer
+    answer = await harness.csms.cp.call(signed_request(
+        files.url("/fw.bin"), signer.chain_pem.decode(), signer.signature_b64(b"another file"), when, 8),
+        suppress=False)
+    assert answer.status == "Accepted"
+    await eventually(lambda: signed_statuses(harness)[-1:] == [("InvalidSignature", 8)], harness.clock, 0.5)
+    assert signed_statuses(harness) == [("Downloading", 8), ("Downloaded", 8), ("InvalidSignature", 8)]
+    # validly signed as a file, but the bundle inside is not (unsigned manifest): install verification fails
+    unsigned = signed_bundle(tmp_path / "u", None)
+    files.files["/unsigned.bin"] = unsigned
+    answer = await harness.csms.cp.call(signed_request(
+        files.url("/unsigned.bin"), signer.chain_pem.decode(), signer.signature_b64(unsigned), when, 9),
+        suppress=False)
+    await eventually(lambda: signed_statuses(harness)[-1:] == [("InstallVerificationFailed", 9)],
+                     harness.clock, 0.5)
+    assert not seen.exists()
+    assert harness.restarts == []
+
+
+async def test_plain_update_firmware_refuses_what_is_not_a_signed_bundle(
+    harness: Harness, files: FileServer, tmp_path: Path
+) -> None:
+    seen = tmp_path / "installer-saw"
+    harness.ocpp_overrides["firmware"] = {"install_command": f'cp "$1" {seen}', "trust_roots": ROOTS}
+    await harness.start()
+    assert harness.csms.cp is not None
+    files.files["/raw.bin"] = b"#!/bin/sh\nrm -rf /\n"
+    request = call.UpdateFirmware(location=files.url("/raw.bin"), retrieve_date=rfc3339(harness.clock.now()))
+    await harness.csms.cp.call(request, suppress=False)
+    await eventually(lambda: statuses(harness, "FirmwareStatusNotification")[-1:] == ["InstallationFailed"],
+                     harness.clock, 0.5)
+    assert statuses(harness, "FirmwareStatusNotification") == ["Downloading", "Downloaded",
+                                                               "InstallationFailed"]
+    assert not seen.exists() and harness.restarts == []

@@ -1,4 +1,5 @@
-"""FirmwareUpdater against real HTTP and FTP servers, real install commands, and restarts."""
+"""FirmwareUpdater against real HTTP and FTP servers, real install commands, and restarts; every file served
+is a real signed bundle (tests/firmware_bundles.py) unless a test is about refusing one."""
 
 from __future__ import annotations
 
@@ -6,18 +7,23 @@ import asyncio
 import ssl
 import subprocess
 import sys
+import tempfile
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from firmware.clock import SimClock
 from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, UpdateOutcome
+from tests.firmware_bundles import make_pki, signed_bundle, tampered, wrong_dependency_hash
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
 from tests.ocpp_transfers.waiting import eventually
 
-FIRMWARE = b"\x7fELF new firmware image" * 100
+_MATERIAL = tempfile.TemporaryDirectory(prefix="chargepi-fw-")
+PKI = make_pki(Path(_MATERIAL.name) / "pki")
+FIRMWARE = signed_bundle(Path(_MATERIAL.name), PKI.signer)
 
 # Installs by copying the image next to the state dir and announcing version 2.0.0.
 INSTALLER = (
@@ -37,9 +43,10 @@ class Recorder:
 
 
 def make_updater(
-    clock: SimClock, state: Path, notify: Recorder, command: list[str] | str = INSTALLER, **kw: object
+    clock: SimClock, state: Path, notify: Recorder, command: list[str] | str = INSTALLER, **kw: Any
 ) -> FirmwareUpdater:
-    return FirmwareUpdater(clock, state, command, notify, running_version="1.0.0", **kw)  # type: ignore[arg-type]
+    return FirmwareUpdater(clock, state, command, notify, running_version="1.0.0",
+                           trust_roots=[PKI.roots], **kw)
 
 
 async def test_http_update_waits_for_retrieve_date_installs_and_reports_after_restart(
@@ -262,7 +269,8 @@ async def test_a_newer_running_version_wins_over_the_recorded_one(
     clock = SimClock()
     await make_updater(clock, tmp_path / "state", Recorder()).update(http_files.url("/fw.bin"), clock.now())
     assert make_updater(clock, tmp_path / "state", Recorder()).firmware_version == "2.0.0"
-    upgraded = FirmwareUpdater(clock, tmp_path / "state", INSTALLER, Recorder(), running_version="3.1.0")
+    upgraded = FirmwareUpdater(clock, tmp_path / "state", INSTALLER, Recorder(), running_version="3.1.0",
+                               trust_roots=[PKI.roots])
     assert upgraded.firmware_version == "3.1.0"
 
 
@@ -278,7 +286,8 @@ REBOOTING_CHARGER = textwrap.dedent(
 
     async def main():
         clock = RealClock()
-        updater = FirmwareUpdater(clock, Path(sys.argv[1]), sys.argv[3], notify, running_version="1.0.0")
+        updater = FirmwareUpdater(clock, Path(sys.argv[1]), sys.argv[3], notify, running_version="1.0.0",
+                                  trust_roots=[Path(sys.argv[4])])
         await updater.update(sys.argv[2], clock.now())
         print("survived", flush=True)
 
@@ -315,13 +324,71 @@ async def test_installer_that_reboots_the_charger(
         str(state),
         http_files.url("/fw.bin"),
         installer,
+        str(PKI.roots),
         stdout=subprocess.PIPE,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == -9
     assert out.decode().split() == ["Downloading", "Downloaded", "Installing"]
     notify = Recorder()
-    restarted = FirmwareUpdater(SimClock(), state, INSTALLER, notify, running_version=running_after)
+    restarted = FirmwareUpdater(SimClock(), state, INSTALLER, notify, running_version=running_after,
+                                trust_roots=[PKI.roots])
     assert restarted.firmware_version == version_after
     await restarted.report_after_restart()
     assert notify.sent == [final]
+
+
+BAD_BUNDLES = {
+    "tampered": lambda: tampered(FIRMWARE),
+    "unknown-signer": lambda: signed_bundle(Path(_MATERIAL.name) / "stranger", PKI.stranger),
+    "expired-signer": lambda: signed_bundle(Path(_MATERIAL.name) / "expired", PKI.expired),
+    "wrong-dependency-hash": lambda: wrong_dependency_hash(FIRMWARE, PKI.signer),
+    "unsigned": lambda: signed_bundle(Path(_MATERIAL.name) / "unsigned", None),
+    "not-a-bundle": lambda: b"\x7fELF raw firmware image" * 100,
+}
+
+
+async def test_only_the_validly_signed_bundle_reaches_the_installer(tmp_path: Path, http_files: HttpFiles,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The firmware server offers a good bundle and bad ones; the install command only ever runs for the good
+    one (it records every file it gets)."""
+    for name, make in BAD_BUNDLES.items():
+        http_files.files[f"/{name}.bundle"] = make()
+    http_files.files["/good.bundle"] = FIRMWARE
+    http_files.files["/good-rsa.bundle"] = signed_bundle(tmp_path / "rsa", PKI.rsa_signer)
+    seen = tmp_path / "installer-saw"
+    command = f'sha256sum "$1" >> {seen}'
+    clock = SimClock()
+    for name in BAD_BUNDLES:
+        notify = Recorder()
+        updater = make_updater(clock, tmp_path / name, notify, command)
+        assert await updater.update(http_files.url(f"/{name}.bundle"), clock.now()) \
+            is UpdateOutcome.INSTALLATION_FAILED, name
+        assert notify.sent == ["Downloading", "Downloaded", "InstallationFailed"], name
+        assert not seen.exists(), name
+        assert not list((tmp_path / name / "firmware").glob("download-*"))  # the refused file is gone
+    assert "hash" in caplog.text and "does not chain to an installed manufacturer root" in caplog.text
+    assert "is not valid at" in caplog.text and "not signed" in caplog.text
+    for good in ("good", "good-rsa"):
+        notify = Recorder()
+        updater = make_updater(clock, tmp_path / good, notify, command)
+        assert await updater.update(http_files.url(f"/{good}.bundle"), clock.now()) \
+            is UpdateOutcome.RESTART_REQUIRED
+        assert notify.sent == ["Downloading", "Downloaded", "Installing"]
+    assert len(seen.read_text().splitlines()) == 2
+
+
+async def test_the_development_switch_installs_unsigned_bundles_loudly(
+    tmp_path: Path, http_files: HttpFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    http_files.files["/unsigned.bundle"] = BAD_BUNDLES["unsigned"]()
+    http_files.files["/tampered.bundle"] = BAD_BUNDLES["tampered"]()
+    clock, notify = SimClock(), Recorder()
+    updater = make_updater(clock, tmp_path / "state", notify, "true", allow_unsigned=True)
+    assert "DEVELOPMENT SWITCH" in caplog.text
+    outcome = await updater.update(http_files.url("/unsigned.bundle"), clock.now())
+    assert outcome is UpdateOutcome.RESTART_REQUIRED
+    assert "UNSIGNED" in caplog.text
+    # hashes still count
+    assert await updater.update(http_files.url("/tampered.bundle"), clock.now()) \
+        is UpdateOutcome.INSTALLATION_FAILED

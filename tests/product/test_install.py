@@ -12,17 +12,19 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import zipfile
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from firmware.clock import RealClock
 from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
+from tests.firmware_bundles import Pki, make_pki, make_wheel, signed_bundle
+from tests.ocpp_transfers.conftest import HttpFiles, _serve_http
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "tools" / "install.sh"
@@ -38,8 +40,9 @@ exit 0
 USERADD = """#!/bin/sh
 echo "useradd $*" >> "$FAKE_LOG"
 for name; do :; done
-echo "$name:x:990:990::/var/lib/chargepi:/usr/sbin/nologin" >> "$FAKE_ROOT/etc/passwd"
-echo "$name:x:990:" >> "$FAKE_ROOT/etc/group"
+id=$((990 + $(grep -c ':x:99[0-9]:' "$FAKE_ROOT/etc/passwd")))
+echo "$name:x:$id:$id::/var/lib/$name:/usr/sbin/nologin" >> "$FAKE_ROOT/etc/passwd"
+echo "$name:x:$id:" >> "$FAKE_ROOT/etc/group"
 """
 USERDEL = """#!/bin/sh
 echo "userdel $*" >> "$FAKE_LOG"
@@ -151,12 +154,21 @@ def test_fresh_install(machine: Machine) -> None:
     assert stat.S_IMODE((root / "var/lib/chargepi").stat().st_mode) == 0o750
     # the system user, in exactly the hardware groups this system has
     assert "chargepi:x:990:990:" in (root / "etc/passwd").read_text()
+    assert "chargepi-update:x:991:991:" in (root / "etc/passwd").read_text()
     assert machine.calls("usermod") == [
         f"usermod --root {root} --append --groups gpio,spi,dialout,systemd-journal chargepi"]
+    update = f"{root}/var/lib/chargepi-update"
     assert machine.calls("chown") == [f"chown 0:990 {root}/etc/chargepi",
-                                      f"chown 990:990 {root}/var/lib/chargepi {root}/var/lib/chargepi/update",
+                                      f"chown 990:990 {root}/var/lib/chargepi",
+                                      f"chown 991:990 {update} {update}/results {update}/incoming "
+                                      f"{update}/upload",
                                       f"chown 0:990 {root}/etc/chargepi/chargepi.toml",
-                                      f"chown 0:990 {root}/etc/chargepi/secrets.toml"]
+                                      f"chown 0:990 {root}/etc/chargepi/secrets.toml",
+                                      f"chown -R 991:991 {root}/opt/chargepi"]
+    # the firmware installer's exchange with the controller; the roots only root may change
+    for name, mode in (("", 0o750), ("results", 0o750), ("incoming", 0o770), ("upload", 0o770)):
+        assert stat.S_IMODE((root / "var/lib/chargepi-update" / name).stat().st_mode) == mode, name
+    assert stat.S_IMODE((root / "etc/chargepi/firmware-roots").stat().st_mode) == 0o755
     secrets = root / "etc/chargepi/secrets.toml"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert "authorization_key" in secrets.read_text()
@@ -166,10 +178,7 @@ def test_fresh_install(machine: Machine) -> None:
         "systemctl is-active --quiet chargepi"]
     for unit in ("chargepi-update.service", "chargepi-update.path"):
         assert (root / "etc/systemd/system" / unit).read_text() == (REPO / "systemd" / unit).read_text()
-    share = root / "opt/chargepi/share"
-    assert (share / "tools/install.sh").read_text() == INSTALL.read_text()
-    assert (share / "systemd/chargepi.service").exists() and (share / "config/chargepi.toml").exists()
-    assert stat.S_IMODE((root / "var/lib/chargepi/update").stat().st_mode) == 0o750
+    assert (root / "opt/chargepi/releases/0.1.0/.complete").read_text() == "0.1.0\n"
 
 
 def test_running_it_again_changes_nothing_and_keeps_edits(machine: Machine) -> None:
@@ -181,7 +190,7 @@ def test_running_it_again_changes_nothing_and_keeps_edits(machine: Machine) -> N
     assert done.returncode == 0, done.stderr
     assert "release 0.1.0 is already built" in done.stdout
     assert len(machine.calls("venv")) == 1
-    assert len(machine.calls("useradd")) == 1
+    assert len(machine.calls("useradd")) == 2  # chargepi and chargepi-update, once
     assert 'serial_number = "CP-7"' in config.read_text()
     assert machine.current() == "releases/0.1.0"
 
@@ -232,7 +241,8 @@ def test_uninstall_keeps_config_and_state_unless_purged(machine: Machine) -> Non
     root = machine.root
     done = machine.install("--uninstall")
     assert done.returncode == 0, done.stderr
-    assert "systemctl disable --now chargepi-update.path chargepi.service" in machine.calls("systemctl")
+    assert "systemctl disable --now chargepi-update.path chargepi-update.service chargepi.service" in \
+        machine.calls("systemctl")
     for gone in ("opt/chargepi", "etc/systemd/system/chargepi.service", "usr/local/bin/chargepi",
                  "etc/udev/rules.d/60-chargepi-pwm.rules", "etc/systemd/system/chargepi-update.path",
                  "etc/systemd/system/chargepi-update.service"):
@@ -243,7 +253,9 @@ def test_uninstall_keeps_config_and_state_unless_purged(machine: Machine) -> Non
     done = machine.install("--uninstall", "--purge")
     assert done.returncode == 0, done.stderr
     assert not (root / "etc/chargepi").exists() and not (root / "var/lib/chargepi").exists()
+    assert not (root / "var/lib/chargepi-update").exists()
     assert "chargepi:" not in (root / "etc/passwd").read_text()
+    assert "chargepi-update:" not in (root / "etc/passwd").read_text()
 
 
 def test_offline_image_build_only_enables_the_unit(machine: Machine) -> None:
@@ -276,84 +288,160 @@ def test_a_board_config_is_the_first_configuration_and_never_overwrites(machine:
     assert done.returncode == 1 and "is not valid TOML" in done.stderr
 
 
-def spool(machine: Machine, *files: tuple[str, bytes]) -> subprocess.CompletedProcess[str]:
-    """The controller drops firmware files; the update service runs the installer kept in the share."""
-    spool_dir = machine.root / "var/lib/chargepi/update"
-    for name, data in files:
-        (spool_dir / name).write_bytes(data)
-    installer = machine.root / "opt/chargepi/share/tools/install.sh"
-    return subprocess.run(["bash", str(installer), "--root", str(machine.root), "--spool", str(spool_dir)],
-                          capture_output=True, text=True, env=machine.env, check=False)
-
-
-def test_a_spooled_firmware_file_is_installed_whatever_its_name(machine: Machine) -> None:
-    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
-    done = spool(machine, ("firmware.bin", machine.wheel("0.2.0").read_bytes()))
+@pytest.mark.slow
+def test_a_release_built_with_the_real_venv_and_pip_runs_where_it_was_built(machine: Machine) -> None:
+    """A venv's scripts name their interpreter by absolute path: one built elsewhere and moved into place
+    does not run (the installer did that until issue 13)."""
+    wheel = make_wheel(machine.tmp / "real", "chargepi", "0.3.0", program=(
+        "import sys\ndef main():\n    print('chargepi 0.3.0')\n"))
+    machine.env["PYTHON"] = sys.executable
+    done = machine.install("--wheel", str(wheel))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "firmware update: firmware.bin is chargepi 0.2.0" in done.stdout
-    assert machine.current() == "releases/0.2.0"
-    assert list((machine.root / "var/lib/chargepi/update").iterdir()) == []
+    ran = subprocess.run([str(machine.root / "opt/chargepi/current/bin/chargepi"), "--version"],
+                         capture_output=True, text=True, check=False)
+    assert ran.stdout.strip() == "chargepi 0.3.0", ran.stderr
 
 
-def test_a_spooled_firmware_that_does_not_start_is_rolled_back(machine: Machine) -> None:
-    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
-    done = spool(machine, ("update.whl", machine.wheel("0.2.0", starts=False).read_bytes()))
-    assert done.returncode == 1
-    assert "rolled back: chargepi 0.1.0 is running again" in done.stdout
-    assert machine.current() == "releases/0.1.0"
+def test_firmware_roots_are_installed_for_root_only_to_change(machine: Machine) -> None:
+    pem = machine.tmp / "vendor-root.pem"
+    pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    done = machine.install("--wheel", str(machine.wheel("0.1.0")), "--firmware-root", str(pem))
+    assert done.returncode == 0, done.stderr
+    installed = machine.root / "etc/chargepi/firmware-roots/vendor-root.pem"
+    assert installed.read_text() == pem.read_text()
+    assert stat.S_IMODE(installed.stat().st_mode) == 0o644
+    junk = machine.tmp / "junk.pem"
+    junk.write_text("not a certificate")
+    done = machine.install("--firmware-root", str(junk))
+    assert done.returncode == 1 and "is not a PEM certificate" in done.stderr
 
 
-def test_spooled_files_that_are_not_chargepi_wheels_are_refused(machine: Machine) -> None:
-    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
-    done = spool(machine, ("junk.bin", b"#!/bin/sh\nrm -rf /\n"),
-                 ("other.whl", machine.wheel("9.9.9", name="evil").read_bytes()))
-    assert done.returncode == 1
-    assert "rejected junk.bin: not a chargepi wheel" in done.stdout
-    assert "rejected other.whl: not a chargepi wheel" in done.stdout
-    assert machine.current() == "releases/0.1.0"
-    assert list((machine.root / "var/lib/chargepi/update").iterdir()) == []
+@pytest.fixture
+def http_files() -> Iterator[HttpFiles]:
+    """A real HTTP firmware server on 127.0.0.1."""
+    yield from _serve_http(None)
 
 
-async def test_the_documented_firmware_install_command_feeds_the_spool(machine: Machine) -> None:
-    """The real FirmwareUpdater downloads a wheel and runs the install command from docs/installation.md; the
-    file lands complete in the spool, and the update service's installer upgrades from it."""
-    assert machine.install("--wheel", str(machine.wheel("0.1.0"))).returncode == 0
-    guide = (REPO / "docs/installation.md").read_text()
-    command = next(line.strip().strip("`.") for line in guide.splitlines() if "fw.part" in line)
-    state = machine.root / "var/lib/chargepi"
-    command = command.replace("/var/lib/chargepi", str(state)).replace("sleep 1800", "sleep 0")
-    payload = machine.wheel("0.2.0").read_bytes()
+def firmware_program(version: str) -> str:
+    """The new release's `chargepi`: prints its version; `status` answers like a running controller."""
+    return f"""import sys
+def main():
+    if sys.argv[1:2] == ["--version"]:
+        print("chargepi {version}")
+"""
 
-    class Files(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+class Installed:
+    """The layout tools/install.sh made, with the firmware installer run as chargepi-update.path would."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    statuses: list[str] = []
+    def __init__(self, machine: Machine, pki: Pki, confirm_timeout: float) -> None:
+        self.machine = machine
+        self.update_dir = machine.root / "var/lib/chargepi-update"
+        # the controller's processes (cgroup.procs): a stand-in the installer restarts by SIGTERM
+        self.controller = subprocess.Popen(["sleep", "300"])
+        self.procs = machine.tmp / "cgroup.procs"
+        self.procs.write_text(f"{self.controller.pid}\n")
+        self.argv = [sys.executable, "-m", "firmware.update.installer", "--state", str(self.update_dir),
+                     "--prefix", str(machine.root / "opt/chargepi"),
+                     "--roots", str(machine.root / "etc/chargepi/firmware-roots"), "--python", sys.executable,
+                     "--controller-procs", str(self.procs), "--confirm-timeout", str(confirm_timeout)]
+
+    def updater(self, running: str, notify: Callable[[str], Awaitable[None]], roots: Path) -> FirmwareUpdater:
+        return FirmwareUpdater(RealClock(), self.machine.tmp / "controller-state", [], notify,
+                               update_dir=self.update_dir, trust_roots=[roots], running_version=running)
+
+    def service(self) -> subprocess.Popen[str]:
+        """One run of chargepi-update.service."""
+        return subprocess.Popen(self.argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+    async def serve_until(self, done: asyncio.Future[Any]) -> str:
+        """Run the service whenever the incoming directory is not empty (the path unit) until `done`."""
+        output = ""
+        incoming = self.update_dir / "incoming"
+        while not done.done():
+            if any(incoming.iterdir()):
+                proc = self.service()
+                out, _ = await asyncio.to_thread(proc.communicate)
+                output += out
+            await asyncio.sleep(0.05)
+        return output
+
+    def close(self) -> None:
+        self.controller.kill()
+        self.controller.wait()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("comes_up", [True, False])
+async def test_signed_update_end_to_end_on_the_installed_layout(machine: Machine, pki: Pki, comes_up: bool,
+                                                                http_files: HttpFiles) -> None:
+    """UpdateFirmware from a real HTTP server with the real FirmwareUpdater and the real installer service on
+    the layout tools/install.sh made: the bundle is checked, built offline into a new release, switched to
+    when the controller asks, and kept when the new version reports running and connected, else rolled
+    back; the controller that comes up reports Installed or InstallationFailed."""
+    root_pem = pki.roots / "manufacturer.pem"
+    assert machine.install("--wheel", str(machine.wheel("0.1.0")), "--firmware-root", str(root_pem)) \
+        .returncode == 0
+    installed = Installed(machine, pki, confirm_timeout=30 if comes_up else 3)
+    http_files.files["/chargepi-2.0.0.bundle"] = signed_bundle(machine.tmp / "build", pki.signer, "2.0.0",
+                                                           firmware_program("2.0.0"))
+    roots = machine.root / "etc/chargepi/firmware-roots"
+    sent: list[str] = []
 
     async def notify(status: str) -> None:
-        statuses.append(status)
+        sent.append(status)
 
-    updater = FirmwareUpdater(RealClock(), machine.tmp / "controller-state", command, notify)
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[Any] = loop.create_future()
+    service = asyncio.create_task(installed.serve_until(finished))
     try:
-        outcome = await updater.update(f"http://127.0.0.1:{server.server_port}/chargepi.whl",
-                                       datetime.now(UTC))
-    finally:
-        server.shutdown()
-        server.server_close()
-    # nobody restarted the service within the wait (no update service in this test): reported as failed
-    assert outcome == UpdateOutcome.INSTALLATION_FAILED
-    assert statuses == ["Downloading", "Downloaded", "Installing", "InstallationFailed"]
-    assert [p.name for p in (state / "update").iterdir()] == ["fw.whl"]
-    assert (state / "update/fw.whl").read_bytes() == payload
+        updater = installed.updater("0.1.0", notify, roots)
+        outcome = await updater.update(http_files.url("/chargepi-2.0.0.bundle"), datetime.now(UTC))
+        assert outcome is UpdateOutcome.RESTART_REQUIRED
+        assert sent == ["Downloading", "Downloaded", "Installing"]
+        assert machine.current() == "releases/0.1.0"  # built, not switched: a session may still run
+        assert (machine.root / "opt/chargepi/releases/2.0.0/.complete").exists()
+        # no session runs: switch (the installer restarts the controller: SIGTERM to its processes)
+        activating = asyncio.create_task(updater.activate())  # it waits to be restarted
+        await asyncio.wait_for(asyncio.to_thread(installed.controller.wait), 60)
+        assert installed.controller.returncode == -15
+        assert not activating.done()
+        activating.cancel()
+        assert machine.current() == "releases/2.0.0"
+        # the controller that systemd starts again
+        restarted: list[str] = []
 
-    done = await asyncio.to_thread(spool, machine)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert machine.current() == "releases/0.2.0"
+        async def notify_restarted(status: str) -> None:
+            restarted.append(status)
+
+        if comes_up:  # the new version runs, connects and confirms (report_after_restart)
+            new = installed.updater("2.0.0", notify_restarted, roots)
+            assert await new.report_after_restart() == "Installed"
+            await _until(lambda: not (installed.update_dir / "trial.json").exists())
+            assert machine.current() == "releases/2.0.0"
+        else:  # the new version never connects: after the confirmation time, back to 0.1.0
+            await _until(lambda: machine.current() == "releases/0.1.0", within=60)
+            await _until(lambda: not (installed.update_dir / "trial.json").exists())
+            old = installed.updater("0.1.0", notify_restarted, roots)
+            assert await old.report_after_restart() == "InstallationFailed"
+        assert restarted == ["Installed" if comes_up else "InstallationFailed"]
+    finally:
+        finished.set_result(None)
+        output = await service
+        installed.close()
+    assert "signed by CN=test firmware signing" in output
+    assert ("update complete" in output) is comes_up
+    assert ("rolling back to 0.1.0" in output) is not comes_up
+
+
+async def _until(check: Callable[[], bool], within: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)

@@ -32,6 +32,13 @@ def figure(name: str, value: float, unit: str, detail: str = "") -> None:
             out.write(json.dumps(entry) + "\n")
 
 
+def installed_env() -> dict[str, str]:
+    """The environment for a measured charger or CLI process: as on an installed charger, Python may use
+    and write compiled bytecode (__pycache__), even if this shell sets PYTHONDONTWRITEBYTECODE. Measure
+    after one untimed warm-up run, so that the bytecode exists."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def read_figures(path: Path) -> list[Figure]:
     """The figures a module recorded (none if it recorded nothing)."""
     if not path.exists():

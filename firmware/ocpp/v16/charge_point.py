@@ -6,7 +6,8 @@
   the connection, and CALLERRORs use the OCPP-J 1.6 spellings FormationViolation /
   OccurenceConstraintViolation (the library answers FormatViolation).
 * Handlers only decide and answer; anything that sends a CALL afterwards runs in an `@after` hook that
-  the adapter wraps in a logged task (a CALL inside `@on` would deadlock the receive loop).
+  runs as a logged adapter task (a CALL inside `@on` would deadlock the receive loop). Validation, the
+  handler and the reply are in firmware.ocpp.v16.dispatch (the library's `_handle_call` is not used).
 * Every handler takes `**kwargs` so optional fields never turn into InternalError.
 """
 
@@ -29,6 +30,7 @@ from ocpp.v16.enums import Action
 from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
+from firmware.ocpp.v16.dispatch import handle_call
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
 if TYPE_CHECKING:
@@ -123,6 +125,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             if after_handler is not None:
                 route["_after_action"] = after_handler
             self.route_map[action] = route
+        adapter.rate_limit.know(self.route_map)
 
     # ---- framing ------------------------------------------------------------------------------------
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -207,6 +210,10 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         if not isinstance(frame[3], dict):
             await self._send(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
             return
+        if not self._adapter.rate_limit.allow(frame[2]):
+            await self._send(_call_error(unique_id, "GenericError", f"rate limit: {frame[2]} requests "
+                                         f"are answered {self._adapter.rate_limit.describe()}"))
+            return
         if "_on_action" not in self.route_map.get(frame[2], {}):
             # OCPP-J 1.6 §4.2.3: NotImplemented = action not known; NotSupported = known, not supported
             # (the library answers the other way round).
@@ -219,7 +226,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             self._audited.clear()
         self._audited[unique_id] = (frame[2], frame[3])
         try:
-            await self._handle_call(msg)
+            await handle_call(self.route_map[frame[2]], msg, self._send, self._adapter.spawn,
+                              self._adapter.settings.validate_replies)
         except OCPPError as error:
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
             await self._send(_call_error(unique_id, error.code, str(cause or error.description)[:500]))

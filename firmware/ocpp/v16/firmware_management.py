@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocpp.v16 import call_result
+from ocpp.v16.enums import UpdateFirmwareStatus
 
 from firmware.ocpp.diagnostics import DiagnosticsUploader
-from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
+from firmware.ocpp.firmware_update import FirmwareUpdater, SignedRequest, UpdateOutcome
 from firmware.ocpp.transfer import TransferError, check_url
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
 
@@ -36,17 +37,22 @@ class FirmwareManagement:
         self._adapter = adapter
         settings = adapter.settings
         self.updater: FirmwareUpdater | None = None
-        if settings.firmware.install_command:
+        firmware = settings.firmware
+        if firmware.enabled:
             ctx = None
-            if settings.firmware.ca_file is not None:
-                ctx = ssl.create_default_context(cafile=str(settings.firmware.ca_file))
+            if firmware.ca_file is not None:
+                ctx = ssl.create_default_context(cafile=str(firmware.ca_file))
             self.updater = FirmwareUpdater(
-                adapter.clock, state_dir, settings.firmware.install_command, adapter.notify_firmware_status,
+                adapter.clock, state_dir, firmware.install_command, adapter.notify_firmware_status,
+                trust_roots=firmware.trust_roots, allow_unsigned=firmware.allow_unsigned,
+                update_dir=firmware.update_dir, notify_signed=adapter.notify_signed_firmware_status,
                 running_version=adapter.station_settings.firmware_version,
-                download_timeout_s=settings.firmware.download_timeout_s,
-                install_timeout_s=settings.firmware.install_timeout_s, ssl_context=ctx)
+                download_timeout_s=firmware.download_timeout_s,
+                install_timeout_s=firmware.install_timeout_s, ssl_context=ctx)
             updater = self.updater
             adapter.register_handler("UpdateFirmware", self.on_update_firmware, self.after_update_firmware)
+            adapter.register_handler("SignedUpdateFirmware", self.on_signed_update_firmware,
+                                     self.after_signed_update_firmware)
             adapter.firmware_status = lambda: str(updater.status)
             adapter.firmware_version = lambda: updater.firmware_version
             adapter.after_registration.append(self._after_boot)
@@ -59,6 +65,7 @@ class FirmwareManagement:
         adapter.register_handler("GetDiagnostics", self.on_get_diagnostics, self.after_get_diagnostics)
         adapter.diagnostics_status = lambda: str(self.uploader.status)
         self._archives: dict[str, Path] = {}
+        self._accepted_signed: set[str] = set()
 
     # ---- UpdateFirmware ------------------------------------------------------------------------------
     def on_update_firmware(self, location: str, retrieve_date: str, **kwargs: Any) -> Any:
@@ -77,6 +84,37 @@ class FirmwareManagement:
         self._adapter.spawn(self._update(updater.update(location, when, retries or 1, interval)),
                             name="ocpp-firmware-update")
 
+    # ---- SignedUpdateFirmware (OCPP 1.6 security whitepaper) -----------------------------------------------
+    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any], call_unique_id: str,
+                                  **kwargs: Any) -> Any:
+        updater = self.updater
+        if updater is None or updater.busy:
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.rejected)
+        problem = updater.check_signing_certificate(str(firmware.get("signing_certificate", "")))
+        if problem is not None:
+            # Security event InvalidFirmwareSigningCertificate (whitepaper): logged; no security event
+            # machinery exists yet to send it as SecurityEventNotification.
+            log.warning("security event InvalidFirmwareSigningCertificate: SignedUpdateFirmware %s "
+                        "refused: %s", request_id, problem)
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+        self._accepted_signed.add(call_unique_id)
+        return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.accepted)
+
+    async def after_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                           call_unique_id: str, retries: int | None = None,
+                                           retry_interval: int | None = None, **kwargs: Any) -> None:
+        updater = self.updater
+        if updater is None or call_unique_id not in self._accepted_signed:
+            return
+        self._accepted_signed.discard(call_unique_id)
+        now = self._adapter.clock.now()
+        when = parse_ocpp_time(firmware.get("retrieve_date_time")) or now
+        signed = SignedRequest(request_id, str(firmware["signing_certificate"]), str(firmware["signature"]),
+                               parse_ocpp_time(firmware.get("install_date_time")))
+        interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
+        running = updater.update(str(firmware["location"]), when, retries or 1, interval, signed=signed)
+        self._adapter.spawn(self._update(running), name="ocpp-signed-firmware-update")
+
     async def _after_boot(self) -> None:
         updater = self.updater
         if updater is None:
@@ -92,6 +130,9 @@ class FirmwareManagement:
         station = self._adapter.station
         while any(station.session_of(c) is not None for c in station.connector_ids):
             await self._adapter.clock.sleep(SESSION_POLL_S)  # never cut a charging session short
+        updater = self.updater
+        if updater is not None:
+            await updater.activate()
         log.warning("firmware installed: restarting to activate it")
         self._adapter.restart_now()
 
