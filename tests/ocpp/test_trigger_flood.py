@@ -1,5 +1,5 @@
-"""A TriggerMessage flood: every trigger is answered at once, at most one triggered message of a kind is on
-its way at a time, and the real controller's memory comes back to where it was."""
+"""A TriggerMessage flood against the real controller process: every trigger is answered (Accepted, or a
+CALLERROR beyond the rate limit), and the process's memory comes back to where it was."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.ocpp.conftest import Harness, eventually
+from tests.ocpp.conftest import eventually
 from tests.ocpp.csms import TestCsms
 
 FLOOD = 2500
@@ -17,26 +17,6 @@ FLOOD = 2500
 
 def trigger(uid: str, message: str = "MeterValues") -> str:
     return json.dumps([2, uid, "TriggerMessage", {"requestedMessage": message, "connectorId": 1}])
-
-
-def status_of(csms: TestCsms, uid: str) -> str:
-    return str(csms.answers(uid)[0][2]["status"])
-
-
-async def test_a_repeat_while_one_is_on_its_way_is_rejected_then_accepted_again(harness: Harness) -> None:
-    await harness.start()
-    await harness.settle()
-    sent = len(harness.csms.calls("MeterValues"))
-    await harness.csms.send_raw(trigger("a1"))
-    await harness.csms.send_raw(trigger("a2"))
-    await harness.csms.send_raw(trigger("h1", "Heartbeat"))  # another kind is independent
-    await eventually(lambda: all(harness.csms.answers(u) for u in ("a1", "a2", "h1")))
-    assert [status_of(harness.csms, u) for u in ("a1", "a2", "h1")] == ["Accepted", "Rejected", "Accepted"]
-    await eventually(lambda: len(harness.csms.calls("MeterValues")) == sent + 1)
-    await asyncio.sleep(0.05)
-    await harness.csms.send_raw(trigger("a3"))
-    await eventually(lambda: harness.csms.answers("a3") != [])
-    assert status_of(harness.csms, "a3") == "Accepted"
 
 
 def rss_mib(pid: int) -> float:
@@ -76,8 +56,8 @@ async def test_memory_after_a_trigger_flood_returns_to_where_it_was(tmp_path: Pa
         after = rss_mib(process.pid)
         assert process.returncode is None
         assert after - before < 5.0, f"RSS {before:.1f} MiB before, {after:.1f} MiB after the flood"
-        answered = [csms.answers(f"t{i}")[0][2]["status"] for i in range(sent)]
-        assert answered.count("Accepted") >= 3 and set(answered) == {"Accepted", "Rejected"}
+        answers = [csms.answers(f"t{i}")[0] for i in range(sent)]
+        assert all(a[0] == 4 or a[2]["status"] == "Accepted" for a in answers)
     finally:
         if process.returncode is None:
             process.terminate()

@@ -114,7 +114,6 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         for action in switched_off:
             self.route_map.pop(action, None)
         self._accepted_calls: set[str] = set()
-        self._triggers_pending: set[tuple[str, int | None]] = set()  # (requestedMessage, connectorId)
         self._audited: dict[str, tuple[str, Any]] = {}  # CSMS CALLs awaiting our answer (audit trail)
         self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
         self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
@@ -398,30 +397,20 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
 
     # ---- Remote trigger -----------------------------------------------------------------------------
     @on(Action.trigger_message)
-    def on_trigger_message(self, requested_message: str, call_unique_id: str,
-                           connector_id: int | None = None, **kwargs: Any) -> Any:
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                           **kwargs: Any) -> Any:
         if requested_message not in TRIGGERABLE:
             return call_result.TriggerMessage(status="NotImplemented")
         if connector_id is not None and not self._connector_ok(connector_id, allow_zero=True):
             return call_result.TriggerMessage(status="Rejected")
-        # One triggered message of a kind at a time: a flood of triggers must not pile up sends (and
-        # memory) behind the one outstanding CALL; a repeat while one is still on its way is refused.
-        if (requested_message, connector_id) in self._triggers_pending:
-            return call_result.TriggerMessage(status="Rejected")
-        self._triggers_pending.add((requested_message, connector_id))
-        self._accepted_calls.add(call_unique_id)
         return call_result.TriggerMessage(status="Accepted")
 
     @after(Action.trigger_message)
-    async def after_trigger_message(self, requested_message: str, call_unique_id: str,
-                                    connector_id: int | None = None, **kwargs: Any) -> None:
-        if call_unique_id not in self._accepted_calls:
-            return
-        self._accepted_calls.discard(call_unique_id)
-        try:
+    async def after_trigger_message(self, requested_message: str, connector_id: int | None = None,
+                                    **kwargs: Any) -> None:
+        if requested_message in TRIGGERABLE and (
+                connector_id is None or self._connector_ok(connector_id, allow_zero=True)):
             await self._adapter.send_triggered(requested_message, connector_id)
-        finally:
-            self._triggers_pending.discard((requested_message, connector_id))
 
 
 ExtraRoute = tuple[Callable[..., Any], Callable[..., Any] | None]
