@@ -13,6 +13,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware import __version__
 from firmware.audit.store import EventStore
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
@@ -23,6 +24,7 @@ from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.security.events import SecurityEventType, open_security_log
 from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
@@ -33,10 +35,12 @@ from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
+    from firmware.safety.process import SupervisorProcess
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
+EXIT_SUPERVISOR_LOST = 70  # the safety supervisor died: exit so that systemd restarts both
 EXIT_RESTART = 75  # asked to restart (OCPP Reset, config --apply); systemd Restart=always brings us back
 
 
@@ -52,17 +56,28 @@ class Application:
                  simulation: SimulatedStation | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or RealClock()
+        self.supervisor: SupervisorProcess | None = None
         if hardware is None:
-            hardware, simulation = build_station_hardware(settings, self.clock)
+            remote = None
+            if clock is None and settings.station.supervisor == "process":
+                # Only with the real clock: the supervisor runs in real time (an injected clock means a
+                # simulated-time test or benchmark; those run the same interlock inline).
+                from firmware.safety.process import SupervisorProcess
+
+                self.supervisor = SupervisorProcess(settings, self._supervisor_lost)
+                remote = self.supervisor.part
+            hardware, simulation = build_station_hardware(settings, self.clock, remote)
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
         self.station.subscribe(CoreEventLog())
         self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
+        self.security_log = open_security_log(settings.station.state_dir, self.clock)
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._register_core_commands()
         self._attach_features()
         # Last: READY=1 goes to systemd only once the hardware is safe and every feature has started.
@@ -90,7 +105,8 @@ class Application:
 
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
-                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
+                security_log=self.security_log)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:
@@ -116,9 +132,14 @@ class Application:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._exit = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._exit = self._loop.create_future()
         self.event_store = attach_event_store(self.settings.station.state_dir)
+        if self.supervisor is not None:
+            await self.supervisor.start(self.simulation)
+            self.station.add_status_section("supervisor", self.supervisor.describe)
         await self.station.start()
+        self.security_log.record(SecurityEventType.STARTUP_OF_THE_DEVICE, f"chargepi {__version__}")
         for feature in self.features:
             await feature.start()
         await self.control.start()
@@ -134,9 +155,19 @@ class Application:
             except Exception:
                 log.exception("stopping %r failed", feature)
         await self.station.stop()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        self.security_log.close()
         if self.event_store is not None:
             detach_event_store(self.event_store)
             self.event_store = None
+
+    def _supervisor_lost(self, reason: str) -> None:
+        """From the link's reader thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.request_exit, EXIT_SUPERVISOR_LOST)
 
     def request_exit(self, code: int = EXIT_OK) -> None:
         if self._exit is not None and not self._exit.done():
