@@ -7,7 +7,8 @@ that could not be collected); every configured log file (its newest 16 MiB at mo
 With startTime/stopTime, journalctl filters the journal itself; in log files, lines are kept only when
 their leading timestamp lies in the window (lines without one, e.g. traceback lines, follow the line
 before them; naive timestamps are read as UTC), and files last written before startTime are left out.
-`upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST (multipart field `file`), retrying per
+All logs together are capped at MAX_ARCHIVE_BYTES (journals first; what does not fit is named in the
+notes). `upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST (multipart field `file`), retrying per
 retries/retryInterval, with DiagnosticsStatusNotification Uploading -> Uploaded / UploadFailed (OCPP 1.6
 §4.4). Every credential in the archive is masked (`firmware.redaction`), whoever wrote the log line.
 `begin()` does both: it returns the file name for GetDiagnostics.conf at once and uploads in the
@@ -42,6 +43,7 @@ Notify = Callable[[str], Awaitable[None]]
 _TIMESTAMP = re.compile(r"^\s*\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?)(Z|[+-]\d{2}:?\d{2})?")
 KEEP_ARCHIVES = 3
 MAX_LOG_BYTES = 16 * 1024 * 1024  # per log file: the newest part of a bigger one
+MAX_ARCHIVE_BYTES = 48 * 1024 * 1024  # all logs together, before compression (transfer.MAX_UPLOAD_BYTES)
 JOURNAL_TIMEOUT_S = 60.0
 
 
@@ -97,6 +99,7 @@ class DiagnosticsUploader:
         upload_timeout_s: float = 120.0,
         journal_units: Sequence[str] = (),
         journalctl: str = "journalctl",
+        max_archive_bytes: int = MAX_ARCHIVE_BYTES,
     ) -> None:
         self._clock = clock
         self._dir = state_dir / "diagnostics"
@@ -109,6 +112,7 @@ class DiagnosticsUploader:
         self._upload_timeout_s = upload_timeout_s
         self._journal_units = list(journal_units)
         self._journalctl = journalctl
+        self._max_archive_bytes = max_archive_bytes
         self._status = DiagnosticsStatus.IDLE
         self._task: asyncio.Task[DiagnosticsStatus] | None = None
 
@@ -212,7 +216,21 @@ class DiagnosticsUploader:
     ) -> None:
         part = archive.with_name(archive.name + ".part")
         now = self._clock.now().timestamp()
+        budget = self._max_archive_bytes
+
+        def add(name: str, body: bytes, mtime: float) -> None:
+            nonlocal budget
+            if len(body) > budget:
+                limit = self._max_archive_bytes
+                state.setdefault("notes", []).append(
+                    f"{name} left out ({len(body)} bytes): the archive is limited to {limit}")
+                return
+            budget -= len(body)
+            _add_bytes(tar, name, body, mtime)
+
         with tarfile.open(part, "w:gz") as tar:
+            for name, data in journals.items():  # the service's own journal first
+                add(name, _masked(data.decode("utf-8", errors="replace")), now)
             for path in self._log_files():
                 try:
                     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
@@ -225,9 +243,7 @@ class DiagnosticsUploader:
                 text = data.decode("utf-8", errors="replace")
                 if start is not None or stop is not None:
                     text = "".join(filter_lines(text.splitlines(keepends=True), start, stop))
-                _add_bytes(tar, f"logs/{path.name}", _masked(text), modified.timestamp())
-            for name, data in journals.items():
-                _add_bytes(tar, name, _masked(data.decode("utf-8", errors="replace")), now)
+                add(f"logs/{path.name}", _masked(text), modified.timestamp())
             _add_bytes(tar, "state.json", json.dumps(redact(state), indent=2, default=str).encode(), now)
         part.replace(archive)
 

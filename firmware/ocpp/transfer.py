@@ -2,7 +2,8 @@
 
 The standard library does the work (`urllib.request` for HTTP(S), `ftplib` for FTP): files are small,
 transfers are rare, and a thread keeps the event loop free without another dependency. Every failure is
-raised as `TransferError` with a message that names the URL (credentials masked) and the cause.
+raised as `TransferError` with a message that names the URL (credentials masked) and the cause. Sizes
+are bounded both ways (MAX_DOWNLOAD_BYTES, MAX_UPLOAD_BYTES), so a CSMS cannot fill the SD card.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import base64
 import ftplib
 import http.client
-import shutil
 import ssl
 import urllib.error
 import urllib.request
@@ -21,6 +21,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 HttpUploadMethod = Literal["PUT", "POST"]
 _CHUNK = 64 * 1024
+# Bounds on what a CSMS can make the charger fetch or send (the state directory lives on an SD card):
+# a firmware bundle with every wheel it needs is a few tens of MiB; a diagnostics archive is capped when
+# it is built (diagnostics.MAX_ARCHIVE_BYTES).
+MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
 # What a transfer can fail with: network and file errors, FTP replies, malformed HTTP, bad URL parts.
@@ -29,6 +34,27 @@ _FAILURES = (OSError, ftplib.Error, EOFError, http.client.HTTPException, ValueEr
 
 class TransferError(Exception):
     """A download or upload failed; the message says where and why."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CappedWriter:
+    """Writes to `out` until more than `limit` bytes arrive, then refuses (raises _TooLarge)."""
+
+    def __init__(self, out: BinaryIO, limit: int) -> None:
+        self._out = out
+        self._limit = limit
+        self.written = 0
+        self.exceeded = False
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+        if self.written > self._limit:
+            self.exceeded = True
+            raise _TooLarge
+        self._out.write(data)
 
 
 def masked(url: str) -> str:
@@ -72,22 +98,34 @@ def _ftp_connect(url: str, timeout: float) -> tuple[ftplib.FTP, str]:
     return ftp, unquote(parts.path)
 
 
-def download(url: str, dest: Path, timeout: float, ssl_context: ssl.SSLContext | None = None) -> int:
-    """Fetch `url` into `dest` (written to a temporary name, then renamed); return the byte count."""
+def download(url: str, dest: Path, timeout: float, ssl_context: ssl.SSLContext | None = None,
+             max_bytes: int = MAX_DOWNLOAD_BYTES) -> int:
+    """Fetch `url` into `dest` (written to a temporary name, then renamed); return the byte count.
+
+    More than `max_bytes` is refused: at once when the server announces the length, else as soon as
+    that much has arrived (the partial file is deleted)."""
     check_url(url)
     part = dest.with_name(dest.name + ".part")
+    sink: _CappedWriter | None = None
     try:
         with part.open("wb") as out:
+            sink = _CappedWriter(out, max_bytes)
             if _scheme(url) == "ftp":
                 ftp, path = _ftp_connect(url, timeout)
                 with ftp:
-                    ftp.retrbinary(f"RETR {path}", out.write, blocksize=_CHUNK)
+                    ftp.retrbinary(f"RETR {path}", sink.write, blocksize=_CHUNK)
             else:
                 with _open_http(url, "GET", None, {}, timeout, ssl_context) as response:
-                    shutil.copyfileobj(response, out, _CHUNK)
+                    announced = response.headers.get("Content-Length")
+                    if announced is not None and announced.isdigit() and int(announced) > max_bytes:
+                        raise _TooLarge
+                    while chunk := response.read(_CHUNK):
+                        sink.write(chunk)
         part.replace(dest)
-    except _FAILURES as exc:
+    except (_TooLarge, *_FAILURES) as exc:
         part.unlink(missing_ok=True)
+        if isinstance(exc, _TooLarge) or (sink is not None and sink.exceeded):
+            raise TransferError(f"download of {masked(url)} refused: larger than {max_bytes} bytes") from None
         raise TransferError(f"download of {masked(url)} failed: {_describe(exc)}") from exc
     return dest.stat().st_size
 
@@ -113,6 +151,7 @@ def upload(
     timeout: float,
     http_method: HttpUploadMethod = "PUT",
     ssl_context: ssl.SSLContext | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
 ) -> str:
     """Send `source` to `location` (FTP STOR, HTTP PUT, or HTTP POST as multipart/form-data field `file`).
 
@@ -120,6 +159,10 @@ def upload(
     """
     check_url(location)
     target = upload_target(location, source.name)
+    size = source.stat().st_size
+    if size > max_bytes:
+        raise TransferError(f"upload to {masked(target)} refused: {source.name} is {size} bytes, "
+                            f"more than {max_bytes}")
     try:
         if _scheme(location) == "ftp":
             _ftp_upload(location, source, timeout)

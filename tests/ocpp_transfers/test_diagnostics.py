@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from firmware.clock import SimClock
 from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader, filter_lines
-from firmware.ocpp.transfer import TransferError, masked
+from firmware.ocpp.transfer import TransferError, download, masked, upload
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
 from tests.ocpp_transfers.waiting import eventually
 
@@ -236,3 +236,42 @@ async def test_location_without_a_path_gets_a_generated_file_name(
     name = await uploader.begin(ftp_files.url(""))
     assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
     assert (ftp_files.root / name).read_bytes() == (tmp_path / "state/diagnostics" / name).read_bytes()
+
+
+async def test_the_archive_is_capped_and_says_what_it_left_out(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a.log", "b.log", "c.log"):
+        (logs / name).write_text("x" * 1000 + "\n")
+    uploader = DiagnosticsUploader(SimClock(), tmp_path / "state", [logs], dict, Recorder(),
+                                   max_archive_bytes=2500)
+    with tarfile.open(await uploader.collect()) as tar:
+        names = tar.getnames()
+        state = json.loads(tar.extractfile("state.json").read())  # type: ignore[union-attr]
+    assert names == ["logs/a.log", "logs/b.log", "state.json"]
+    assert state["notes"] == ["logs/c.log left out (1001 bytes): the archive is limited to 2500"]
+
+
+async def test_an_upload_bigger_than_the_cap_is_refused_before_sending(
+    tmp_path: Path, http_files: HttpFiles
+) -> None:
+    big = tmp_path / "big.tar.gz"
+    big.write_bytes(b"z" * 5000)
+    with pytest.raises(TransferError, match=r"refused: big\.tar\.gz is 5000 bytes, more than 4096"):
+        upload(http_files.url("/up/"), big, 5, max_bytes=4096)
+    assert http_files.requests == 0
+
+
+def test_a_download_bigger_than_the_cap_is_refused_and_leaves_nothing(
+    tmp_path: Path, http_files: HttpFiles, ftp_files: FtpFiles
+) -> None:
+    http_files.files["/fw.bin"] = b"f" * 10_000
+    (ftp_files.root / "fw.bin").write_bytes(b"f" * 300_000)  # no length announced: counted as it comes
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    dest = spool / "fw.bin"
+    for url in (http_files.url("/fw.bin"), ftp_files.url("/fw.bin")):
+        with pytest.raises(TransferError, match="refused: larger than 4096 bytes"):
+            download(url, dest, 5, max_bytes=4096)
+        assert list(spool.iterdir()) == []
+    assert download(http_files.url("/fw.bin"), dest, 5, max_bytes=10_000) == 10_000
