@@ -33,10 +33,12 @@ from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
+    from firmware.safety.process import SupervisorProcess
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
+EXIT_SUPERVISOR_LOST = 70  # the safety supervisor died: exit so that systemd restarts both
 EXIT_RESTART = 75  # asked to restart (OCPP Reset, config --apply); systemd Restart=always brings us back
 
 
@@ -52,8 +54,17 @@ class Application:
                  simulation: SimulatedStation | None = None) -> None:
         self.settings = settings
         self.clock: Clock = clock or RealClock()
+        self.supervisor: SupervisorProcess | None = None
         if hardware is None:
-            hardware, simulation = build_station_hardware(settings, self.clock)
+            remote = None
+            if clock is None and settings.station.supervisor == "process":
+                # Only with the real clock: the supervisor runs in real time (an injected clock means a
+                # simulated-time test or benchmark; those run the same interlock inline).
+                from firmware.safety.process import SupervisorProcess
+
+                self.supervisor = SupervisorProcess(settings, self._supervisor_lost)
+                remote = self.supervisor.part
+            hardware, simulation = build_station_hardware(settings, self.clock, remote)
         self.hardware = hardware
         self.simulation = simulation
         self.station = Station(settings, hardware, self.clock)
@@ -63,6 +74,7 @@ class Application:
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._register_core_commands()
         self._attach_features()
         # Last: READY=1 goes to systemd only once the hardware is safe and every feature has started.
@@ -116,8 +128,12 @@ class Application:
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._exit = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._exit = self._loop.create_future()
         self.event_store = attach_event_store(self.settings.station.state_dir)
+        if self.supervisor is not None:
+            await self.supervisor.start(self.simulation)
+            self.station.add_status_section("supervisor", self.supervisor.describe)
         await self.station.start()
         for feature in self.features:
             await feature.start()
@@ -134,9 +150,18 @@ class Application:
             except Exception:
                 log.exception("stopping %r failed", feature)
         await self.station.stop()
+        if self.supervisor is not None:
+            await self.supervisor.stop()
         if self.event_store is not None:
             detach_event_store(self.event_store)
             self.event_store = None
+
+    def _supervisor_lost(self, reason: str) -> None:
+        """From the link's reader thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.request_exit, EXIT_SUPERVISOR_LOST)
 
     def request_exit(self, code: int = EXIT_OK) -> None:
         if self._exit is not None and not self._exit.done():

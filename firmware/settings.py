@@ -45,6 +45,11 @@ class StationSettings(Section):
     power_loss_policy: Literal["stop", "resume"] = "stop"
     meter_poll_interval_s: float = Field(1.0, gt=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Where the safety interlock runs under `chargepi run` (docs/safety-supervisor.md): "process" = the
+    # safety supervisor, a process of its own; "inline" = in the controller process.
+    supervisor: Literal["process", "inline"] = "process"
+    supervisor_watchdog_s: float = Field(2.0, ge=0.05, le=10.0)  # no heartbeat this long: open
+    supervisor_rt_priority: int = Field(0, ge=0, le=99)  # SCHED_FIFO priority of the supervisor; 0 = off
     hal: StationHalConfig = Field(default_factory=StationHalConfig)
 
     @property

@@ -116,19 +116,35 @@ def _build(
     return builder(ctx, connector, part, config)
 
 
+# A part that lives elsewhere (the safety supervisor's), by (connector id or None, part name), or None.
+RemotePart = Callable[[int | None, str], Any]
+
+
+def _part(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig | None,
+          remote: RemotePart | None) -> Any:
+    substitute = remote(connector.id if connector else None, part) if remote is not None else None
+    if substitute is None:
+        return _build(ctx, connector, part, config)
+    if str(getattr(config, "driver", "")) == "fake":
+        _build(ctx, connector, part, config)  # the simulated world still has it: the supervisor drives it
+    return substitute  # a real driver is not even built here: its lines belong to the other process
+
+
 def build_station_hardware(
-    settings: Settings, clock: Clock
+    settings: Settings, clock: Clock, remote: RemotePart | None = None
 ) -> tuple[StationHardware, SimulatedStation | None]:
+    """`remote` gives the parts another process owns (the safety supervisor's) in place of drivers."""
     ctx = BuildContext(settings, clock)
     connectors: list[ConnectorHardware] = []
     for cs in settings.connectors:
-        parts = {name: _build(ctx, cs, name, getattr(cs.hal, name)) for name in CONNECTOR_PARTS}
+        parts = {name: _part(ctx, cs, name, getattr(cs.hal, name), remote) for name in CONNECTOR_PARTS}
         connectors.append(ConnectorHardware(connector_id=cs.id, **parts))
     station_parts = {
-        name: _build(ctx, None, name, getattr(settings.station.hal, name)) for name in STATION_PARTS
+        name: _part(ctx, None, name, getattr(settings.station.hal, name), remote) for name in STATION_PARTS
     }
     simulation = ctx.simulation()
     if simulation is not None:
         for name in ctx.station_fakes:
-            station_parts[name] = getattr(simulation, name)
+            if station_parts[name] is None:
+                station_parts[name] = getattr(simulation, name)
     return StationHardware(connectors=connectors, **station_parts), simulation

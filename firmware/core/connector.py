@@ -34,7 +34,7 @@ from firmware.core.events import (
     SessionStopped,
     StatusChanged,
 )
-from firmware.core.interlock import InterlockNotice, SafetyInterlock
+from firmware.core.interlock import FEEDBACK_TIMEOUT_S, InterlockNotice, SafetyInterlock
 from firmware.core.journal import CoreJournal, JournaledSession
 from firmware.core.session import PendingAuthorization, Session
 from firmware.core.vocabulary import (
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 # Timings, IEC 61851-1 as quoted in hardware.md §2 and §8.
 PWM_RAISE_INTERVAL_S = 5.0  # raise the offer at most every 5 s (EVerest IEC_PWM_MAX_UPDATE_INTERVAL)
 C1_TIMEOUT_S = 6.0  # PWM off but EV stays in C: open under load after 6 s (Table A.6 seq. 10.2)
-FEEDBACK_TIMEOUT_S = 0.25  # mirror contact must follow within 250 ms (chargebyte contactor driver)
 OVERCURRENT_NOISE_A = 0.5  # EVerest check_soft_over_current: (signalled + 0.5 A) x 1.1 for 7 s
 OVERCURRENT_TOLERANCE = 0.10
 OVERCURRENT_TIMEOUT_S = 7.0
@@ -363,6 +362,7 @@ class ConnectorController:
             self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
         elif not closed and self.hw.contactor.commanded_closed:
             self._later("feedback_check", FEEDBACK_TIMEOUT_S, self._check_feedback)
+        self.reconcile()  # the safety supervisor may have switched on its own (watchdog)
 
     def _on_proximity(self, reading: ProximityReading) -> None:
         if self._loop is None:
@@ -532,7 +532,9 @@ class ConnectorController:
         self.report_ending()  # a previous one still settling (cannot happen in practice) goes first
         self._ending = (session, self.clock.now())
         self._ending_task = asyncio.ensure_future(self._settle_and_report())
-        self.finishing = self.plugged
+        # The car is still there unless the pilot went to A: F or E (our own fault signalling, e.g. an
+        # emergency stop that reached the pilot before its notice ended the session) says nothing.
+        self.finishing = self._cp_seen != CPState.A
         if self.pending_inoperative:
             self.pending_inoperative = False
             self._set_operative(False)
@@ -816,12 +818,24 @@ class ConnectorController:
             self._cancel("feedback_check")
             self._later("weld_check", FEEDBACK_TIMEOUT_S, self._check_weld)
 
+    def _feedback_unsettled(self, name: str, check: Callable[[], None]) -> bool:
+        """A contactor driven through the safety supervisor whose command has not been executed yet (the
+        simulated one lives behind a link): judge its feedback later."""
+        if getattr(self.hw.contactor, "feedback_settled", True):
+            return False
+        self._later(name, FEEDBACK_TIMEOUT_S, check)
+        return True
+
     def _check_weld(self) -> None:
+        if self._feedback_unsettled("weld_check", self._check_weld):
+            return
         if not self.hw.contactor.commanded_closed and self.hw.contactor.feedback_closed:
             self._set_fault(Fault.CONTACTOR_WELDED, True)
             self.reconcile()
 
     def _check_feedback(self) -> None:
+        if self._feedback_unsettled("feedback_check", self._check_feedback):
+            return
         if self.hw.contactor.commanded_closed and self.hw.contactor.feedback_closed is False:
             self._set_fault(Fault.CONTACTOR_FEEDBACK, True)
             self.reconcile()

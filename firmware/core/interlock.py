@@ -28,6 +28,8 @@ from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, Proxi
 # Right after the EVSE changes its own CP output, the sampler may still report the old level for a
 # few bursts; readings matching the previous output are not faults during this window.
 OUTPUT_SETTLE_S = 0.1
+# The mirror contact must follow the command within 250 ms (hardware.md §4.2, chargebyte contactor driver).
+FEEDBACK_TIMEOUT_S = 0.25
 
 _PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
 
@@ -57,7 +59,10 @@ Notify = Callable[[InterlockNotice], None]
 class SafetyInterlock:
     def __init__(self, hardware: ConnectorHardware, *, ventilation: bool, notify: Notify,
                  emergency_stop: DigitalInput | None = None, supply_phases: int = 3,
-                 now: Callable[[], float] = time.monotonic) -> None:
+                 now: Callable[[], float] = time.monotonic, rcd_latched: bool = True) -> None:
+        """`rcd_latched=False` (the safety supervisor's copy): an RCM trip holds only while the monitor
+        signals; the latch until a technician clears it is kept by the controller, which never asks to
+        close while it holds."""
         self._hw = hardware
         self._supply_phases = supply_phases
         self._phases_requested = supply_phases
@@ -66,6 +71,7 @@ class SafetyInterlock:
         self._notify = notify
         self._estop = emergency_stop
         self._now = now
+        self._rcd_latched = rcd_latched
         self._lock = threading.RLock()
         self._permit = False
         self._lock_ok = hardware.lock is None
@@ -266,8 +272,8 @@ class SafetyInterlock:
 
     def on_rcm(self, tripped: bool) -> None:
         """A trip latches: the monitor resetting does not clear it, a technician does (vocabulary.FAULTS)."""
-        if tripped:
-            self._set_fault(Fault.RCD_TRIP, True)
+        if tripped or not self._rcd_latched:
+            self._set_fault(Fault.RCD_TRIP, tripped)
 
     def on_emergency_stop(self, active: bool) -> None:
         self._set_fault(Fault.EMERGENCY_STOP, active)

@@ -112,3 +112,18 @@ async def test_a_pilot_fault_cannot_be_cleared_while_the_pilot_shows_it(make_har
     await h.advance(1)
     with pytest.raises(FaultPersists, match="control pilot still shows it"):
         h.station.clear_fault(1, Fault.CP_SHORT)
+
+
+async def test_an_emergency_stop_session_ends_in_finishing_even_when_state_f_came_first(make_harness):
+    """Another input (a charging profile, say) makes the controller reconcile between the e-stop and its
+    notice: the pilot is already at F (-12 V) when the session ends. The car is still plugged in, so the
+    connector is Finishing after the release, not Preparing."""
+    h = await charging(make_harness, station={"hal": {"emergency_stop": {"driver": "fake"}}})
+    assert h.app.simulation is not None and h.app.simulation.emergency_stop is not None
+    h.app.simulation.emergency_stop.set(True)  # its notice is queued on the loop
+    h.connector().reconcile()  # e.g. a SetChargingProfile arriving first: Faulted, state F
+    await h.advance(1)
+    h.app.simulation.emergency_stop.set(False)
+    await h.advance(1)
+    assert h.connector().session is None
+    assert h.connector().status.value == "Finishing"

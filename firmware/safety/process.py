@@ -1,0 +1,190 @@
+"""The controller's side of the safety supervisor: starts the process, watches it, beats its heartbeat,
+and gives the core remote parts in place of the safety lines the supervisor owns.
+
+With the fake HAL, the simulated world stays here (with the simulated car, the meter and `chargepi sim`);
+its safety lines are served to the supervisor over a second link, so the supervisor drives the same
+world the rest of the simulation sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from firmware.safety.link import Link, LinkClosed
+from firmware.safety.remote import (
+    PartServer,
+    RemoteContactor,
+    RemoteInput,
+    RemotePart,
+    RemoteParts,
+    RemotePilot,
+    RemoteRcm,
+)
+from firmware.safety.supervisor import CONNECTOR_SAFETY_PARTS
+from firmware.settings import Settings
+from hal.contract import HalError
+from hal.fake import SimulatedStation
+
+log = logging.getLogger(__name__)
+
+HEARTBEATS_PER_WATCHDOG = 4  # a heartbeat every watchdog_s / 4: three may be lost before the trip
+SUPERVISOR_MODULE = "firmware.safety.supervisor"  # benchmarks substitute an instrumented one
+START_TIMEOUT_S = 30.0
+
+
+def safety_parts(settings: Settings) -> dict[str, str]:
+    """Every safety part the configuration has → its driver name."""
+    parts: dict[str, str] = {}
+    for cs in settings.connectors:
+        for part in CONNECTOR_SAFETY_PARTS:
+            config = getattr(cs.hal, part)
+            if config is not None:
+                parts[f"{cs.id}.{part}"] = str(config.driver)
+    estop = settings.station.hal.emergency_stop
+    if estop is not None:
+        parts["emergency_stop"] = str(estop.driver)
+    return parts
+
+
+class SupervisorProcess:
+    """Owns the child process and the remote parts the core uses instead of the real safety lines."""
+
+    def __init__(self, settings: Settings, on_lost: Callable[[str], None]) -> None:
+        self._settings = settings
+        self._on_lost = on_lost
+        self.drivers = safety_parts(settings)
+        self._link, self._theirs = Link.pair()
+        self.remote = RemoteParts(self._link, on_closed=self._closed, on_message=self._message)
+        kinds: dict[str, type[RemotePart]] = {"pilot": RemotePilot, "contactor": RemoteContactor,
+                                              "phase_switch": RemoteContactor, "rcm": RemoteRcm}
+        self.parts: dict[str, RemotePart] = {
+            name: kinds.get(name.rsplit(".", 1)[-1], RemoteInput)(self.remote, name) for name in self.drivers}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.failure: str | None = None
+        self.watchdog_trips = 0
+        self._ready = threading.Event()
+        self._stopping = False
+        self._world: tuple[Link, Any] | None = None
+        self._world_server: PartServer | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def part(self, connector_id: int | None, part: str) -> RemotePart | None:
+        return self.parts.get(part if connector_id is None else f"{connector_id}.{part}")
+
+    @property
+    def fake_parts(self) -> list[str]:
+        return sorted(name for name, driver in self.drivers.items() if driver == "fake")
+
+    def _message(self, message: dict[str, Any]) -> None:
+        if message.get("ev") == "ready":
+            self.pid = int(message["pid"])
+            self._ready.set()
+        elif message.get("ev") == "failed":
+            self._stopping = True
+            self.failure = str(message["error"])
+            self._ready.set()
+        elif message.get("ev") == "watchdog":
+            self.watchdog_trips = int(message["trips"])
+            log.error("the safety supervisor opened the contactors: no heartbeat from this process for "
+                      "%.1f s (trip %d)", self._settings.station.supervisor_watchdog_s, self.watchdog_trips)
+
+    def describe(self) -> dict[str, Any]:
+        """The `supervisor` section of `chargepi status`."""
+        return {"mode": "process", "pid": self.pid,
+                "watchdog_s": self._settings.station.supervisor_watchdog_s,
+                "watchdog_trips": self.watchdog_trips, "messages_dropped": self._link.dropped}
+
+    def _closed(self, reason: str) -> None:
+        self._ready.set()
+        if not self._stopping:
+            log.critical("safety supervisor lost (%s): the controller exits so the service restarts safely",
+                         reason)
+            self._on_lost(reason)
+
+    async def start(self, simulation: SimulatedStation | None) -> None:
+        loop = asyncio.get_running_loop()
+        pass_fds = [self._theirs.fileno()]
+        argv = [sys.executable, "-m", SUPERVISOR_MODULE, "--fd", str(self._theirs.fileno())]
+        if self.fake_parts:
+            assert simulation is not None, "fake safety parts need the simulation"
+            world_link, world_theirs = Link.pair()
+            served = {name: self._simulated(simulation, name) for name in self.fake_parts}
+            self._world_server = PartServer(served, world_link, loop)
+            self._world = (world_link, world_theirs)
+            pass_fds.append(world_theirs.fileno())
+            argv += ["--world-fd", str(world_theirs.fileno())]
+            self._world_server.subscribe()
+            threading.Thread(target=self._serve_world, name="supervisor-world", daemon=True).start()
+        self._spawn(argv, pass_fds)
+        self._theirs.close()
+        if self._world is not None:
+            self._world[1].close()
+        await asyncio.to_thread(self._start_remote)
+        self._heartbeat = asyncio.ensure_future(self._beat())
+        log.info("safety supervisor running (pid %s)", self.pid)
+
+    def _spawn(self, argv: list[str], pass_fds: list[int]) -> None:
+        spec = {"settings": self._settings.model_dump(mode="json", exclude={"ocpp"}),
+                "fake_parts": self.fake_parts, "watchdog_s": self._settings.station.supervisor_watchdog_s}
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=pass_fds,
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(spec).encode())
+        self.process.stdin.close()
+
+    def _start_remote(self) -> None:
+        self.remote.start_reading()
+        started = self._ready.wait(START_TIMEOUT_S)
+        if self.failure is not None:
+            raise HalError(self.failure)
+        if not started or self.pid is None:
+            raise HalError("the safety supervisor did not start (see its log lines above)")
+        self.remote.resync()
+
+    @staticmethod
+    def _simulated(simulation: SimulatedStation, name: str) -> Any:
+        if name == "emergency_stop":
+            return simulation.emergency_stop
+        cid, part = name.split(".")
+        return getattr(simulation.connector(int(cid)), part)
+
+    def _serve_world(self) -> None:
+        assert self._world is not None and self._world_server is not None
+        link = self._world[0]
+        with contextlib.suppress(LinkClosed):
+            while True:
+                message = link.recv()
+                if message is not None and "op" in message:
+                    self._world_server.handle(message)
+
+    async def _beat(self) -> None:
+        while True:
+            with contextlib.suppress(LinkClosed):
+                self._link.send({"op": "hb"})
+            await asyncio.sleep(self._settings.station.supervisor_watchdog_s / HEARTBEATS_PER_WATCHDOG)
+
+    async def stop(self) -> None:
+        """Called after the core has driven every part safe: end the supervisor (it opens on its way)."""
+        self._stopping = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        self.remote.stop()
+        if self.process is not None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.process.wait), 10)
+            except TimeoutError:
+                self.process.kill()
+        if self._world is not None and self._world_server is not None:
+            self._world_server.unsubscribe()
+            self._world[0].close()
+        self._link.close()

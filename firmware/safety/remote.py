@@ -1,0 +1,417 @@
+"""HAL parts that live in another process: a server that exposes parts over a Link, and clients that are
+parts (hal.contract protocols) themselves.
+
+Used twice, with the same code: the controller drives the supervisor's guarded pilot, contactor, RCM
+and emergency stop through these clients; and with the fake HAL the supervisor drives the simulated
+world's safety lines (which live in the controller process, with the rest of the simulation) through them.
+
+Only the safety parts are remote: pilot, contactor (main and phase switch), RCM, digital input. A client
+keeps the last state the server pushed; commands are requests that wait for their reply (they are quick:
+a register write on the far side). Pushed changes reach subscribers from one dispatcher thread, never
+from the reader thread, so a subscriber may issue requests of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from firmware.safety.link import Link, LinkClosed, Requester
+from hal.contract import Unsubscribe
+from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, SelfTestResult
+
+log = logging.getLogger(__name__)
+
+SELF_TEST_TIMEOUT_S = 60.0
+
+
+# --- state encoding ---------------------------------------------------------------------------------
+def part_state(kind: str, part: Any) -> dict[str, Any]:
+    if kind == "pilot":
+        r = part.read()
+        o = part.output
+        return {"reading": [r.state.value, r.positive_v, r.negative_v, r.diode_fault],
+                "output": [o.mode.value, o.duty_percent], "resolution": part.duty_resolution_percent}
+    if kind == "contactor":
+        return {"commanded": part.commanded_closed, "feedback": part.feedback_closed,
+                "settled": getattr(part, "feedback_settled", True)}
+    if kind == "rcm":
+        return {"tripped": part.tripped}
+    return {"active": part.active}
+
+
+def kind_of(name: str) -> str:
+    tail = name.rsplit(".", 1)[-1]
+    return {"pilot": "pilot", "contactor": "contactor", "phase_switch": "contactor", "rcm": "rcm"}.get(
+        tail, "input")
+
+
+class PartServer:
+    """Serves `parts` (name → part) over `link`. Requests run in the caller of `handle` (the reader);
+    async ones (the RCM self test) on `loop`."""
+
+    def __init__(self, parts: dict[str, Any], link: Link, loop: asyncio.AbstractEventLoop) -> None:
+        self.parts = parts
+        self._link = link
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._sent: dict[str, dict[str, Any]] = {}
+        self._unsubscribe: list[Unsubscribe] = []
+
+    def subscribe(self) -> None:
+        for name, part in self.parts.items():
+            kind = kind_of(name)
+            push = self._pusher(name)
+            if kind == "pilot":
+                self._unsubscribe.append(part.subscribe(push))
+            elif kind == "contactor":
+                self._unsubscribe.append(part.subscribe_feedback(push))
+            else:
+                self._unsubscribe.append(part.subscribe(push))
+
+    def unsubscribe(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _pusher(self, name: str) -> Callable[[Any], None]:
+        def push(_: Any) -> None:
+            self.push(name)
+        return push
+
+    def push(self, name: str) -> None:
+        """Send `name`'s state if it changed since it was last sent."""
+        with self._lock:  # read under the lock: a slower pusher must not send an older state last
+            state = part_state(kind_of(name), self.parts[name])
+            if self._sent.get(name) == state:
+                return
+            self._sent[name] = state
+            with contextlib.suppress(LinkClosed):
+                self._link.send({"ev": "state", "part": name, "state": state})
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {name: part_state(kind_of(name), part) for name, part in self.parts.items()}
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Run one request and reply (a command without `id` is only run)."""
+        request_id = message.get("id")
+        if request_id is None:
+            try:
+                self._run(message)
+            except Exception:
+                log.exception("command %s failed", message.get("op"))
+            # Acknowledged with the part's state after it: the sender judges feedback only from then on.
+            name = str(message.get("part"))
+            if name in self.parts:
+                with self._lock:
+                    state = part_state(kind_of(name), self.parts[name])
+                    self._sent[name] = state
+                    with contextlib.suppress(LinkClosed):
+                        self._link.send({"ev": "state", "part": name, "state": state, "ack": True})
+            return
+        try:
+            result = self._run(message)
+            reply: dict[str, Any] = {"id": request_id, "ok": True, "result": result}
+        except Exception as exc:  # the caller gets the error, the server goes on
+            log.exception("request %s failed", message.get("op"))
+            reply = {"id": request_id, "error": f"{type(exc).__name__}: {exc}"}
+        with contextlib.suppress(LinkClosed):
+            self._link.send(reply)
+
+    def _run(self, message: dict[str, Any]) -> Any:
+        op = message["op"]
+        if op == "snapshot":
+            return self.snapshot()
+        name = str(message["part"])
+        part = self.parts[name]
+        if op == "set_output":
+            part.set_output(PilotOutput(PilotOutputMode(message["mode"]), float(message["duty"])))
+        elif op in ("close", "open"):
+            getattr(part, op)()
+        elif op == "self_test":
+            running = asyncio.run_coroutine_threadsafe(part.self_test(), self._loop)
+            result = running.result(SELF_TEST_TIMEOUT_S)
+            return [result.passed, result.detail]
+        else:
+            raise ValueError(f"unknown request {op!r}")
+        for other in self.parts:  # e.g. opening the contactor changes its state; push before replying
+            self.push(other)
+        return part_state(kind_of(name), part)
+
+
+# --- clients ----------------------------------------------------------------------------------------
+class RemoteParts:
+    """The client side of a PartServer: one reader thread, one dispatcher thread, one client per part."""
+
+    def __init__(self, link: Link, on_closed: Callable[[str], None] | None = None,
+                 on_message: Callable[[dict[str, Any]], None] | None = None, *,
+                 commands_wait: bool = True) -> None:
+        """`commands_wait=False`: commands are sent like writes to an output line, without waiting for
+        the far side (the supervisor drives the simulated world that way: a stopped controller process,
+        where the world lives, must not hold up the supervisor's opening)."""
+        self.link = link
+        self.commands_wait = commands_wait
+        self.requester = Requester(link)
+        self.parts: dict[str, RemotePart] = {}
+        self._events: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._on_closed = on_closed
+        self._on_message = on_message
+        self._threads: list[threading.Thread] = []
+
+    def add(self, name: str, part: RemotePart) -> None:
+        self.parts[name] = part
+
+    def start(self) -> None:
+        self.start_reading()
+        self.resync()
+
+    def start_reading(self) -> None:
+        for target, label in ((self._read, "reader"), (self._dispatch, "dispatcher")):
+            thread = threading.Thread(target=target, name=f"remote-parts-{label}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def resync(self) -> None:
+        """Fetch every part's state (at start; pushed changes keep it current afterwards)."""
+        self.apply(self.requester.call("snapshot"))
+
+    def apply(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        for name, state in snapshot.items():
+            part = self.parts.get(name)
+            if part is not None:
+                self._events.put(part.update(state))
+
+    def stop(self) -> None:
+        self._events.put(None)
+        with contextlib.suppress(OSError):
+            self.link.sock.shutdown(2)
+
+    def _read(self) -> None:
+        reason = "stopped"
+        try:
+            while True:
+                message = self.link.recv()
+                assert message is not None
+                if "id" in message:
+                    self.requester.deliver(message)
+                elif message.get("ev") == "state":
+                    part = self.parts.get(str(message["part"]))
+                    if part is not None:
+                        if message.get("ack"):
+                            part.acked += 1
+                        self._events.put(part.update(message["state"]))
+                elif self._on_message is not None:
+                    self._on_message(message)
+        except LinkClosed as exc:
+            reason = str(exc)
+        finally:
+            self.requester.fail_all()
+            self._events.put(None)
+            if self._on_closed is not None:
+                self._on_closed(reason)
+
+    def _dispatch(self) -> None:
+        while True:
+            notify = self._events.get()
+            if notify is None:
+                return
+            try:
+                notify()
+            except Exception:
+                log.exception("a subscriber of a remote part failed")
+
+
+class RemotePart:
+    def __init__(self, remote: RemoteParts, name: str) -> None:
+        self._remote = remote
+        self.name = name
+        self._subscribers: list[Callable[[Any], None]] = []
+        self._lock = threading.Lock()
+        self.sent = 0  # commands sent without waiting, and how many the far side has acknowledged
+        self.acked = 0
+        remote.add(name, self)
+
+    def _call(self, op: str, **args: Any) -> None:
+        if not self._remote.commands_wait:
+            self._commanded(op, args)
+            self.sent += 1
+            with contextlib.suppress(LinkClosed):
+                self._remote.link.send({"op": op, "part": self.name, **args})
+            return
+        # The server pushes every state the command changed before it replies, and the reader takes
+        # messages in order: when the reply is here, so is the new state (applying the reply's copy here
+        # could put an older state over a newer push).
+        self._remote.requester.call(op, part=self.name, **args)
+
+    def _commanded(self, op: str, args: dict[str, Any]) -> None:
+        """What a command sent without waiting changes in the local state at once."""
+
+    def _add(self, callback: Callable[[Any], None]) -> Unsubscribe:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _notifier(self, value: Any) -> Callable[[], None]:
+        with self._lock:
+            callbacks = list(self._subscribers)
+
+        def notify() -> None:
+            for callback in callbacks:
+                callback(value)
+
+        return notify
+
+    def update(self, state: dict[str, Any]) -> Callable[[], None]:
+        """Take in a pushed state; returns what to tell the subscribers (run by the dispatcher)."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        return None  # the far side owns the part's lifecycle
+
+    async def stop(self) -> None:
+        return None
+
+
+def _nothing() -> None:
+    return None
+
+
+class RemotePilot(RemotePart):
+    def __init__(self, remote: RemoteParts, name: str) -> None:
+        super().__init__(remote, name)
+        self._reading = PilotReading(CPState.A, 12.0, -12.0)
+        self._output = PilotOutput(PilotOutputMode.HIGH)
+        self._resolution = 0.0
+
+    def update(self, state: dict[str, Any]) -> Callable[[], None]:
+        s, pos, neg, diode = state["reading"]
+        reading = PilotReading(CPState(s), float(pos), float(neg), bool(diode))
+        mode, duty = state["output"]
+        self._output = PilotOutput(PilotOutputMode(mode), float(duty))
+        self._resolution = float(state["resolution"])
+        changed = (reading.state, reading.diode_fault) != (self._reading.state, self._reading.diode_fault)
+        self._reading = reading
+        return self._notifier(reading) if changed else _nothing
+
+    def set_output(self, output: PilotOutput) -> None:
+        self._call("set_output", mode=output.mode.value, duty=output.duty_percent)
+
+    def _commanded(self, op: str, args: dict[str, Any]) -> None:
+        self._output = PilotOutput(PilotOutputMode(args["mode"]), float(args["duty"]))
+
+    @property
+    def output(self) -> PilotOutput:
+        return self._output
+
+    @property
+    def duty_resolution_percent(self) -> float:
+        return self._resolution
+
+    def read(self) -> PilotReading:
+        return self._reading
+
+    def subscribe(self, callback: Callable[[PilotReading], None]) -> Unsubscribe:
+        return self._add(callback)
+
+
+class RemoteContactor(RemotePart):
+    def __init__(self, remote: RemoteParts, name: str) -> None:
+        super().__init__(remote, name)
+        self._commanded_closed = False
+        self._feedback: bool | None = None
+        self._settled = True
+
+    def update(self, state: dict[str, Any]) -> Callable[[], None]:
+        commanded, feedback = bool(state["commanded"]), state["feedback"]
+        if not self._remote.commands_wait:
+            commanded = self._commanded_closed  # our own command is the truth, not an older echo of it
+        before = (self._commanded_closed, self._feedback, self._settled)
+        self._commanded_closed, self._feedback = commanded, feedback
+        if not self._remote.commands_wait:
+            self._settled = self.acked >= self.sent
+        else:
+            self._settled = bool(state.get("settled", True))
+        changed = (commanded, feedback, self._settled) != before
+        # Subscribers hear every change, also one of the command alone (the supervisor opened on its
+        # own): the controller reconciles on it.
+        return self._notifier(feedback if feedback is not None else commanded) if changed else _nothing
+
+    def _commanded(self, op: str, args: dict[str, Any]) -> None:
+        self._commanded_closed = op == "close"
+        self._settled = False
+
+    def close(self) -> None:
+        self._call("close")
+
+    def open(self) -> None:
+        self._call("open")
+
+    @property
+    def commanded_closed(self) -> bool:
+        return self._commanded_closed
+
+    @property
+    def feedback_closed(self) -> bool | None:
+        return self._feedback
+
+    @property
+    def feedback_settled(self) -> bool:
+        """Whether the feedback already reflects the last command: the far side has executed it (a
+        simulated contactor in a busy controller process may not have yet). A driver without this
+        property is always settled; feedback checks wait while it is False."""
+        return self._settled
+
+    def subscribe_feedback(self, callback: Callable[[bool], None]) -> Unsubscribe:
+        return self._add(callback)
+
+
+class RemoteRcm(RemotePart):
+    def __init__(self, remote: RemoteParts, name: str) -> None:
+        super().__init__(remote, name)
+        self._tripped = False
+
+    def update(self, state: dict[str, Any]) -> Callable[[], None]:
+        tripped = bool(state["tripped"])
+        changed, self._tripped = tripped != self._tripped, tripped
+        return self._notifier(tripped) if changed else _nothing
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped
+
+    def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
+        return self._add(callback)
+
+    async def self_test(self) -> SelfTestResult:
+        passed, detail = await asyncio.to_thread(
+            self._remote.requester.call, "self_test", SELF_TEST_TIMEOUT_S, part=self.name)
+        return SelfTestResult(bool(passed), str(detail))
+
+
+class RemoteInput(RemotePart):
+    def __init__(self, remote: RemoteParts, name: str) -> None:
+        super().__init__(remote, name)
+        self._active = False
+
+    def update(self, state: dict[str, Any]) -> Callable[[], None]:
+        active = bool(state["active"])
+        changed, self._active = active != self._active, active
+        return self._notifier(active) if changed else _nothing
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
+        return self._add(callback)

@@ -1,0 +1,211 @@
+"""Benchmark support for tools.bench.safety_flood: the event injector and the mocked charger board.
+
+The injector plays the car and the fault inputs in whichever process owns the safety lines (the controller
+inline, or the safety supervisor), waits for the contactor to be closed, triggers one event and takes the
+time; the contactor's open() records its own time. Latency = first open after the trigger.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from hal.types import PilotOutputMode
+from tests.drivers.mock_adc import MockMcp3008
+from tests.drivers.rig import COIL, MIRROR, PWM, RCM_FAULT, RCM_TEST, REF_V, ConnectedPwmPin, adc_v
+
+ESTOP = 22
+KINDS = ("cp-c-to-b", "unplug", "rcd-trip", "emergency-stop")
+
+
+class OpenClock:
+    """Wraps a contactor's open() to record when it was called (perf_counter: CLOCK_MONOTONIC, the same
+    clock in every process of the machine)."""
+
+    def __init__(self) -> None:
+        self.opened_at: list[float] = []
+
+    def wrap(self, contactor: Any) -> None:
+        real_open = contactor.open
+
+        def timed_open() -> None:
+            self.opened_at.append(time.perf_counter())
+            real_open()
+
+        contactor.open = timed_open
+
+
+class Actuator(Protocol):
+    """What the injector needs from the board or the simulation."""
+
+    def closed(self) -> bool: ...
+
+    def trigger(self, kind: str) -> None: ...
+
+    def restore(self, kind: str) -> None: ...
+
+
+def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what if isinstance(what, str) else what()}")
+        time.sleep(0.0005)
+
+
+def inject(actuator: Actuator, events: int, opens: OpenClock, skipped: list[int] | None = None
+           ) -> list[tuple[str, float]]:
+    """Returns (kind, t0) per measured event; the latencies come from matching t0 with `opens`.
+
+    An event whose contactor was already open when it arrived (something else opened it between the
+    check and the trigger) measures nothing: it is repeated and counted in `skipped`; more than 10 % of
+    them fails the run."""
+    rng = random.Random(61851)
+    triggered: list[tuple[str, float]] = []
+    skips = 0
+    i = 0
+    while len(triggered) < events:
+        kind = KINDS[i % len(KINDS)]
+        wait_until(actuator.closed, f"the contactor closed again before {kind} #{i}")
+        time.sleep(rng.uniform(0, 0.002))  # at a random moment of the controller's work
+        t0 = time.perf_counter()
+        actuator.trigger(kind)
+        try:
+            wait_until(lambda t0=t0: bool(opens.opened_at) and opens.opened_at[-1] >= t0,  # type: ignore[misc]
+                       f"the contactor to open after {kind} #{i}", timeout=5.0)
+            triggered.append((kind, t0))
+        except TimeoutError as exc:
+            skips += 1
+            if actuator.closed() or skips > max(5, events // 10):
+                raise TimeoutError(f"{exc}; {getattr(actuator, 'describe', lambda: '')()}") from None
+        actuator.restore(kind)
+        i += 1
+    if skipped is not None:
+        skipped.append(skips)
+    return triggered
+
+
+def latencies(triggered: list[tuple[str, float]], opened_at: list[float]) -> dict[str, list[float]]:
+    """Per kind, seconds from each trigger to the first open at or after it."""
+    result: dict[str, list[float]] = {}
+    opens = sorted(opened_at)
+    j = 0
+    for kind, t0 in triggered:
+        while j < len(opens) and opens[j] < t0:
+            j += 1
+        if j < len(opens):
+            result.setdefault(kind, []).append(opens[j] - t0)
+    return result
+
+
+def write_results(path: Path, triggered: list[tuple[str, float]], opened_at: list[float],
+                  skipped: int = 0) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"triggered": triggered, "opened_at": opened_at, "skipped": skipped}))
+    os.replace(tmp, path)
+
+
+# --- the mocked board (as tests/drivers/rig.py wires it, without the meter) ---------------------------
+class BoardRig:
+    def __init__(self) -> None:
+        factory = MockFactory(pin_class=MockPWMPin)
+        Device.pin_factory = factory
+        mirror = factory.pin(MIRROR)
+        mirror.drive_low()  # coil off: the NC mirror contact is closed
+        factory.pin(COIL, pin_class=ConnectedPwmPin, input_pin=mirror)
+        self.fault = factory.pin(RCM_FAULT)
+        self.fault.drive_low()
+        factory.pin(RCM_TEST, pin_class=ConnectedPwmPin, input_pin=self.fault)
+        self.estop = factory.pin(ESTOP)
+        self.estop.drive_high()  # NC button with pull-up released: active low
+        self.adc = MockMcp3008(REF_V, factory)
+        self.adc.set_voltages(0, [adc_v(12.0)])
+        self.pins = factory
+        self.car_level = 12.0
+
+    @staticmethod
+    def hal_config(burst_samples: int) -> dict[str, Any]:
+        return {
+            "pilot": {"driver": "gpio", "pwm": PWM,
+                      "measure": {"type": "adc", "adc_model": "MCP3008", "channel": 0, "reference_v": REF_V,
+                                  "adc_v_at_minus_12": 0.9, "adc_v_at_plus_12": 4.55,
+                                  "burst_samples": burst_samples, "interval_ms": 2}},
+            "contactor": {"driver": "gpio", "coil": COIL, "feedback": {"pin": MIRROR, "active_high": False}},
+            "rcm": {"driver": "gpio", "fault": RCM_FAULT, "test": RCM_TEST, "trip_timeout_s": 1.0},
+            "proximity": None, "lock": None, "temperature": None, "token_reader": None, "indicator": None,
+        }
+
+    @staticmethod
+    def estop_config() -> dict[str, Any]:
+        return {"driver": "gpio", "input": {"pin": ESTOP, "active_high": False}, "debounce_ms": 5}
+
+    def attach_pilot(self, pilot: Any) -> None:
+        def line() -> list[float]:
+            output = pilot.output
+            if output.mode == PilotOutputMode.NEGATIVE:
+                return [adc_v(-12.0)]
+            if output.mode == PilotOutputMode.PWM and 0 < output.duty_percent < 100:
+                return [adc_v(self.car_level), adc_v(-12.0)]
+            return [adc_v(self.car_level)]
+
+        self.adc.set_source(0, line)
+
+
+class BoardActuator:
+    """The car and the fault inputs on the mocked board; `clear_rcd` is the technician's clear."""
+
+    def __init__(self, rig: BoardRig, contactor: Any, clear_rcd: Callable[[], None]) -> None:
+        self._rig = rig
+        self._contactor = contactor
+        self._clear_rcd = clear_rcd
+
+    def closed(self) -> bool:
+        return bool(self._contactor.commanded_closed)
+
+    def trigger(self, kind: str) -> None:
+        rig = self._rig
+        if kind == "cp-c-to-b":
+            rig.car_level = 9.0
+        elif kind == "unplug":
+            rig.car_level = 12.0
+        elif kind == "rcd-trip":
+            rig.fault.drive_high()
+        else:
+            rig.estop.drive_low()
+
+    def restore(self, kind: str) -> None:
+        rig = self._rig
+        if kind == "cp-c-to-b":
+            rig.car_level = 6.0
+        elif kind == "unplug":
+            time.sleep(0.05)
+            rig.car_level = 9.0
+            time.sleep(0.05)
+            rig.car_level = 6.0
+        elif kind == "rcd-trip":
+            rig.fault.drive_low()
+            time.sleep(0.02)
+            self._clear_rcd()
+        else:
+            rig.estop.drive_high()
+            time.sleep(0.5)  # the session ended: the driver unplugs and comes back
+            rig.car_level = 12.0
+            time.sleep(0.1)
+            rig.car_level = 9.0
+            time.sleep(0.05)
+            rig.car_level = 6.0
+
+
+def start_thread(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name="bench-injector", daemon=True)
+    thread.start()
+    return thread
