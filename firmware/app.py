@@ -13,6 +13,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware import __version__
 from firmware.audit.store import EventStore
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
@@ -23,6 +24,7 @@ from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.security.events import SecurityEventType, open_security_log
 from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
@@ -71,6 +73,7 @@ class Application:
         self.station.subscribe(CoreEventLog())
         self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
+        self.security_log = open_security_log(settings.station.state_dir, self.clock)
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -102,7 +105,8 @@ class Application:
 
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
-                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging)
+                restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
+                security_log=self.security_log)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:
@@ -135,6 +139,7 @@ class Application:
             await self.supervisor.start(self.simulation)
             self.station.add_status_section("supervisor", self.supervisor.describe)
         await self.station.start()
+        self.security_log.record(SecurityEventType.STARTUP_OF_THE_DEVICE, f"chargepi {__version__}")
         for feature in self.features:
             await feature.start()
         await self.control.start()
@@ -152,6 +157,7 @@ class Application:
         await self.station.stop()
         if self.supervisor is not None:
             await self.supervisor.stop()
+        self.security_log.close()
         if self.event_store is not None:
             detach_event_store(self.event_store)
             self.event_store = None

@@ -40,13 +40,17 @@ from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, St
 from firmware.ocpp import outbox as ob
 from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
+from firmware.ocpp.link_security import LinkSecurity
 from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.rate_limit import CallRateLimit
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
+from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.redaction import remember_secret
+from firmware.security.certificates import open_store
+from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
 from firmware.settings import Settings
 from hal.types import MeterReading
 
@@ -58,8 +62,10 @@ ocpp_messages.ASYNC_VALIDATION = False
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
 BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period
 RESET_SETTLE_MAX_S = 10.0
+CLOCK_EVENT_MIN_S = 60.0  # a clock correction this large is a SettingSystemTime security event
 STOP_GRACE_S = 5.0  # real seconds stop() waits for the answer to an outbox message in flight
 CONTROL_WAIT_S = 3.0  # real seconds `chargepi ocpp connect|disconnect` waits to report the outcome
+UNSUPPORTED = ("NotImplemented", "NotSupported")  # CALLERROR codes that no retry can change
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
@@ -83,7 +89,8 @@ def _default_restart(hard: bool) -> None:
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
-                 smart_charging: SmartChargingPort | None = None) -> None:
+                 smart_charging: SmartChargingPort | None = None,
+                 security_log: SecurityLog | None = None) -> None:
         if settings.ocpp is None:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
@@ -117,11 +124,16 @@ class OcppAdapter:
         remember_secret(self.config.get("AuthorizationKey"), self.settings.charge_point_id)
         station.set_connection_timeout(self.config.get_int("ConnectionTimeOut"))
         self.outbox = Outbox(self._db)
+        self.certificates = open_store(state_dir, self.settings.firmware.trust_roots)
+        self._owns_security_log = security_log is None
+        self.security_log = security_log or open_security_log(state_dir, clock)
+        self.link_security = LinkSecurity(self.settings, self._db, self.config, self.certificates,
+                                          self.security_log)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
                                           lambda: self._online.is_set())
         self.rate_limit = CallRateLimit(self.settings.rate_limit, clock.monotonic)
         self.link = OcppLink(self.settings, clock, self._session, lambda: self.config.get_int(
-            "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None)
+            "WebSocketPingInterval"), lambda: self.config.get("AuthorizationKey") or None, self.link_security)
         self.extra_routes: dict[str, ExtraRoute] = {}
         self.data_transfer_handlers: dict[str, dict[str, DataTransferHandler]] = {}
         self.register_data_transfer("chargepi", "Status", self._dt_status)
@@ -157,6 +169,7 @@ class OcppAdapter:
         self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
         self.firmware_management = FirmwareManagement(self, state_dir)
+        self.security = SecurityExtensions(self, self._db, state_dir)
         control.register("ocpp", self._control)
         station.add_status_section("ocpp", self.status)
         station.add_connector_status_field("transaction", self.transaction_status)
@@ -201,6 +214,7 @@ class OcppAdapter:
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._reconcile_sessions()
+        self.security.forward()  # events recorded before we listened (e.g. StartupOfTheDevice)
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp-link")
         self._aligned_task = asyncio.create_task(self._aligned_loop(), name="ocpp-aligned")
 
@@ -220,12 +234,17 @@ class OcppAdapter:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.security.close()
+        if self._owns_security_log:
+            self.security_log.close()
         self._db.close()
 
-    def spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[None]:
+        """Run a coroutine as a task the adapter owns (cancelled on stop; failures logged)."""
         task = asyncio.create_task(self._guarded(coro, name), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _guarded(self, coro: Awaitable[Any], name: str) -> None:
         try:
@@ -365,7 +384,11 @@ class OcppAdapter:
     def _set_clock(self, text: str) -> None:
         when = parse_ocpp_time(text)
         if when is not None and when.tzinfo is not None:
+            before = self.clock.now()
             self.clock.set_now(when)
+            if abs((when - before).total_seconds()) >= CLOCK_EVENT_MIN_S:
+                self.security_log.record(SecurityEventType.SETTING_SYSTEM_TIME,
+                                         f"from {rfc3339(before)} to {rfc3339(when)} (CSMS time)")
 
     async def _pause(self, seconds: float, wake: asyncio.Event) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
@@ -397,6 +420,10 @@ class OcppAdapter:
     def _wake_outbox(self) -> None:
         self._outbox_changed.set()
 
+    def wake_outbox(self) -> None:
+        """Deliver rows another module queued in the outbox."""
+        self._outbox_changed.set()
+
     async def _deliver_loop(self, durable: bool) -> None:
         while True:
             row = self.outbox.head(durable)
@@ -425,6 +452,8 @@ class OcppAdapter:
         except (OCPPError, TimeoutError) as exc:
             self._idle.set()
             attempts = self.config.get_int("TransactionMessageAttempts")
+            if row.session_id is None and isinstance(exc, OCPPError) and exc.code in UNSUPPORTED:
+                attempts = 1  # e.g. a CSMS without the security extensions: asking again will not help
             if self.outbox.failed(row, attempts):
                 log.error("gave up %s #%d after %d attempt(s): %s", row.action, row.seq, row.attempts + 1,
                           exc)
@@ -723,11 +752,15 @@ class OcppAdapter:
         session_id = self._session_id(connector_id)
         return None if session_id is None else self.outbox.transaction_id(session_id)
 
-    async def notify_firmware_status(self, status: str) -> None:
-        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
+    async def call_online(self, payload: Any) -> Any:
+        """Send one CALL now; ConnectionError when not registered with the CSMS."""
         if not self._online.is_set():
             raise ConnectionError("not connected to the CSMS")
-        await self._call(call.FirmwareStatusNotification(status=status))
+        return await self._call(payload)
+
+    async def notify_firmware_status(self, status: str) -> None:
+        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
+        await self.call_online(call.FirmwareStatusNotification(status=status))
 
     async def notify_signed_firmware_status(self, status: str, request_id: int) -> None:
         """SignedFirmwareStatusNotification (security whitepaper); ConnectionError when not registered."""
@@ -736,9 +769,7 @@ class OcppAdapter:
         await self._call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
     async def notify_diagnostics_status(self, status: str) -> None:
-        if not self._online.is_set():
-            raise ConnectionError("not connected to the CSMS")
-        await self._call(call.DiagnosticsStatusNotification(status=status))
+        await self.call_online(call.DiagnosticsStatusNotification(status=status))
 
     def claim_connector_for_remote_start(self, connector_id: int | None) -> int | None:
         """RemoteStartTransaction: the connector that will take it (the one asked for, else a plugged car
@@ -800,6 +831,8 @@ class OcppAdapter:
         except Exception:
             log.exception("reset preparation failed; restarting anyway")
         log.warning("%s reset requested by the CSMS: restarting", "hard" if hard else "soft")
+        self.security_log.record(SecurityEventType.RESET_OR_REBOOT,
+                                 f"{'Hard' if hard else 'Soft'} Reset by the CSMS")
         self._restart(hard)
 
     def restart_now(self) -> None:

@@ -4,8 +4,11 @@ Reconnects use exponential backoff with full jitter between `reconnect_min_s` an
 always wait at least `reconnect_min_s`, also after a CSMS accepted and at once closed (websockets' own
 loop would reconnect with zero delay then; ocpp-libraries.md §2). Authentication (HTTP 401/403) and TLS
 failures are not given up on (websockets' loop would raise them) but retried with `auth_failure_backoff_s`.
-The server must select the `ocpp1.6` subprotocol. Liveness: websocket ping every WebSocketPingInterval;
-no pong within the same interval closes the socket, so a dead-but-open link is noticed within 2 intervals.
+Where and how to connect (endpoint, security profile, TLS context) is asked of the link security
+(`link_security.py`) before every attempt; it is told whether each attempt succeeded, so it can fall back
+from a failed security profile upgrade. The server must select the `ocpp1.6` subprotocol.
+Liveness: websocket ping every WebSocketPingInterval; no pong within the same interval closes the socket,
+so a dead-but-open link is noticed within 2 intervals.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import random
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -25,6 +29,7 @@ from websockets.typing import Subprotocol
 
 from firmware import __version__
 from firmware.clock import Clock
+from firmware.ocpp.link_security import LinkTarget
 from firmware.ocpp.settings import OcppSettings
 
 log = logging.getLogger(__name__)
@@ -43,21 +48,20 @@ def backoff_delay(failures: int, minimum: float, maximum: float, rng: random.Ran
     return rng.uniform(minimum, max(minimum, ceiling))
 
 
-def tls_context(settings: OcppSettings) -> ssl.SSLContext | None:
-    if not settings.url.startswith("wss://"):
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                     cafile=str(settings.ca_file) if settings.ca_file else None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = settings.tls_check_hostname  # the certificate chain is verified either way
-    return ctx
+class LinkSecurityPort(Protocol):
+    def target(self) -> LinkTarget: ...
+
+    def link_up(self) -> None: ...
+
+    def link_failed(self, exc: BaseException) -> bool: ...
 
 
 class OcppLink:
     def __init__(self, settings: OcppSettings, clock: Clock, session: Session,
                  ping_interval: Callable[[], float], authorization_key: Callable[[], str | None],
-                 rng: random.Random | None = None) -> None:
+                 security: LinkSecurityPort, rng: random.Random | None = None) -> None:
         self._settings = settings
+        self._security = security
         self._clock = clock
         self._session = session
         self._ping_interval = ping_interval
@@ -102,10 +106,10 @@ class OcppLink:
         if ws is not None:
             await ws.close(1000, "reconnecting")
 
-    def _connect_kwargs(self) -> dict[str, object]:
+    def _connect_kwargs(self, target: LinkTarget) -> dict[str, object]:
         headers: dict[str, str] = {}
         key = self._authorization_key()
-        if self._settings.security_profile >= 1 and key:
+        if target.basic_auth and key:
             headers["Authorization"] = build_authorization_basic(self._settings.charge_point_id, key)
         ping = self._ping_interval()
         kwargs: dict[str, object] = {
@@ -117,9 +121,8 @@ class OcppLink:
             "proxy": None, "compression": None, "max_size": MAX_MESSAGE_BYTES,
             "user_agent_header": f"chargepi/{__version__}",
         }
-        ctx = tls_context(self._settings)
-        if ctx is not None:
-            kwargs["ssl"] = ctx
+        if target.ssl is not None:
+            kwargs["ssl"] = target.ssl
         return kwargs
 
     async def _pause(self, seconds: float) -> None:
@@ -140,52 +143,40 @@ class OcppLink:
                 await self._enabled.wait()
             self.state = "connecting"
             self._wake.clear()
-            if self._settings.security_profile == 1 and self._settings.url.startswith("ws://"):
-                log.warning("security profile 1 over ws://: the Basic auth password goes to %s in clear text "
-                            "(allowed by ocpp.allow_insecure_basic_auth)", self._settings.endpoint)
             delay: float | None = None
+            opened = False
             try:
-                async with connect(self._settings.endpoint, **self._connect_kwargs()) as ws:  # type: ignore[arg-type]
+                target = self._security.target()
+                if target.basic_auth and target.endpoint.startswith("ws://"):
+                    log.warning("security profile 1 over ws://: the Basic auth password goes to %s in clear "
+                                "text (allowed by ocpp.allow_insecure_basic_auth)", target.endpoint)
+                async with connect(target.endpoint, **self._connect_kwargs(target)) as ws:  # type: ignore[arg-type]
                     if ws.subprotocol != SUBPROTOCOL:
                         raise InvalidHandshake(f"CSMS did not select subprotocol {SUBPROTOCOL} "
                                                f"(got {ws.subprotocol!r})")
+                    opened = True
+                    self._security.link_up()
                     self._ws = ws
                     self.state = "connected"
                     self.last_error = None
                     self.connections += 1
-                    opened = self._clock.monotonic()
-                    log.info("connected to %s", self._settings.endpoint)
+                    since = self._clock.monotonic()
+                    log.info("connected to %s (security profile %d)", target.endpoint,
+                             target.security_profile)
                     try:
                         await self._session(ws)
                     finally:
                         self._ws = None
-                    lived = self._clock.monotonic() - opened
+                    lived = self._clock.monotonic() - since
                     failures = 0 if lived >= STABLE_AFTER_S else failures + 1
                     self.last_error = f"connection closed (code {ws.close_code})"
             except asyncio.CancelledError:
                 raise
-            except InvalidStatus as exc:
-                status = exc.response.status_code
-                self.last_error = f"CSMS answered HTTP {status}"
-                if status in (401, 403):
-                    delay = self._settings.auth_failure_backoff_s
-                failures += 1
-            except ssl.SSLError as exc:
-                self.last_error = f"TLS failure: {exc}"
-                delay = self._settings.auth_failure_backoff_s
-                failures += 1
-            except (InvalidURI, ValueError) as exc:
-                self.last_error = f"bad CSMS url: {exc}"
-                delay = self._settings.auth_failure_backoff_s
-                failures += 1
-            except (OSError, TimeoutError, InvalidHandshake) as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                failures += 1
             except Exception as exc:
-                # The session itself failed; never let that end the reconnect loop.
-                log.exception("OCPP session failed")
-                self.last_error = f"{type(exc).__name__}: {exc}"
                 failures += 1
+                delay = self._failure_delay(exc)
+                if not opened and self._security.link_failed(exc):
+                    delay = 0.0  # fell back from a failed security profile upgrade: try the old one now
             self.state = "disconnected"
             if self._immediate:
                 self._immediate = False
@@ -196,6 +187,26 @@ class OcppLink:
             log.warning("OCPP link down (%s); next attempt in %.1f s", self.last_error, delay)
             if self._enabled.is_set():
                 await self._pause(delay)
+
+    def _failure_delay(self, exc: Exception) -> float | None:
+        """Note why the link is down; the pause before the next attempt (None: the usual backoff)."""
+        if isinstance(exc, InvalidStatus):
+            status = exc.response.status_code
+            self.last_error = f"CSMS answered HTTP {status}"
+            return self._settings.auth_failure_backoff_s if status in (401, 403) else None
+        if isinstance(exc, ssl.SSLError):
+            self.last_error = f"TLS failure: {exc}"
+            return self._settings.auth_failure_backoff_s
+        if isinstance(exc, InvalidURI | ValueError):
+            self.last_error = f"bad CSMS url: {exc}"
+            return self._settings.auth_failure_backoff_s
+        if isinstance(exc, OSError | TimeoutError | InvalidHandshake):
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            return None
+        # The session itself failed; never let that end the reconnect loop.
+        log.exception("OCPP session failed")
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        return None
 
     async def close(self) -> None:
         ws = self._ws

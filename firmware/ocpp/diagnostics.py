@@ -113,6 +113,11 @@ class DiagnosticsUploader:
         self._task: asyncio.Task[DiagnosticsStatus] | None = None
 
     @property
+    def directory(self) -> Path:
+        """Where archives are built (and kept until they are replaced by newer ones)."""
+        return self._dir
+
+    @property
     def status(self) -> DiagnosticsStatus:
         """What a triggered DiagnosticsStatusNotification reports: Idle unless an upload runs."""
         return self._status

@@ -61,13 +61,21 @@ class OcppSettings(BaseModel):
 
     url: str = Field(pattern=r"^wss?://")  # CSMS endpoint; the charge point id is appended as a path part
     charge_point_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$")
-    # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic.
-    security_profile: Annotated[Literal[0, 1, 2], IntFromText] = 0
+    # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic,
+    # 3 = TLS with a client certificate (docs/security.md). The CSMS may raise it (SecurityProfile key).
+    security_profile: Annotated[Literal[0, 1, 2, 3], IntFromText] = 0
     authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
     # Profile 1 over ws:// sends the password in clear text to anyone on the path: refused unless this is
     # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
     allow_insecure_basic_auth: bool = False
-    ca_file: Path | None = None  # CA that signed the CSMS server certificate (profile 2)
+    ca_file: Path | None = None  # CA that signed the CSMS server certificate (profiles 2 and 3)
+    # Profile 3 client certificate (chain) and key provisioned at installation; a certificate the CSMS
+    # signed later (SignCertificate / CertificateSigned) takes precedence.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    # Endpoint for profiles 2 and 3 when `url` is ws:// and the CSMS upgrades the profile
+    # (default: `url` with wss://).
+    tls_url: str | None = Field(None, pattern=r"^wss://")
     # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
     tls_check_hostname: bool = True
     reconnect_min_s: float = Field(2.0, gt=0, le=600)
@@ -100,18 +108,22 @@ class OcppSettings(BaseModel):
     def _consistent(self) -> OcppSettings:
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("need reconnect_min_s <= reconnect_max_s")
-        if self.security_profile >= 1 and not self.authorization_key:
+        if self.security_profile in (1, 2) and not self.authorization_key:
             raise ValueError(f"security_profile {self.security_profile} needs authorization_key")
         if self.security_profile == 1 and self.url.startswith("ws://") and not self.allow_insecure_basic_auth:
             raise ValueError("security_profile 1 over ws:// sends the password in clear text: use a wss:// "
                              "url (security_profile 2), or set ocpp.allow_insecure_basic_auth = true")
         if "@" in urlsplit(self.url).netloc:
             raise ValueError("no user:password in ocpp.url: set ocpp.authorization_key and security_profile")
-        if self.security_profile == 2 and not self.url.startswith("wss://"):
-            raise ValueError("security_profile 2 needs a wss:// url")
-        if self.ca_file is not None and not self.url.startswith("wss://"):
-            raise ValueError("ca_file is only used with a wss:// url")
-        if not self.tls_check_hostname and not self.url.startswith("wss://"):
+        if self.security_profile >= 2 and not self.url.startswith("wss://"):
+            raise ValueError(f"security_profile {self.security_profile} needs a wss:// url")
+        if (self.client_cert_file is None) != (self.client_key_file is None):
+            raise ValueError("client_cert_file and client_key_file go together")
+        if self.security_profile == 3 and self.client_cert_file is None:
+            raise ValueError("security_profile 3 needs client_cert_file and client_key_file")
+        if self.ca_file is not None and not (self.url.startswith("wss://") or self.tls_url):
+            raise ValueError("ca_file is only used with a wss:// url (or tls_url)")
+        if not self.tls_check_hostname and not (self.url.startswith("wss://") or self.tls_url):
             raise ValueError("tls_check_hostname is only used with a wss:// url")
         keys = standard_keys(1, "")
         for name, raw in self.configuration.items():
@@ -120,6 +132,8 @@ class OcppSettings(BaseModel):
                 raise ValueError(f"configuration.{name}: not a configuration key this charger supports")
             if not spec.writable and not spec.preset:
                 raise ValueError(f"configuration.{name}: read-only key, cannot be preset")
+            if name == "SecurityProfile":
+                raise ValueError("configuration.SecurityProfile: set security_profile instead")
             if normalise(spec, preset_text(raw)) is None:
                 raise ValueError(f"configuration.{name} = {raw!r}: {describe(spec)}")
         return self

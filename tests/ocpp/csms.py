@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography import x509
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -39,6 +40,9 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
             self.server.seen_ids.add(uid)
             if self.server.silence.get(frame[2], 0) > 0:
                 self.server.silence[frame[2]] -= 1  # a CSMS that lost the CALL: no answer at all
+                return
+            if frame[2] in self.server.not_implemented:
+                await self._connection.send(json.dumps([4, uid, "NotImplemented", "not here", {}]))
                 return
             broken = self.server.broken_replies.get(frame[2])
             if broken is not None:
@@ -98,6 +102,18 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def on_diag_status(self, **kwargs: Any) -> Any:
         return call_result.DiagnosticsStatusNotification()
 
+    @on(Action.security_event_notification)
+    def on_security_event(self, **kwargs: Any) -> Any:
+        return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, **kwargs: Any) -> Any:
+        return call_result.SignCertificate(status="Accepted")
+
+    @on(Action.log_status_notification)
+    def on_log_status(self, **kwargs: Any) -> Any:
+        return call_result.LogStatusNotification()
+
 
 class TestCsms:
     __test__ = False
@@ -121,6 +137,9 @@ class TestCsms:
         self.connections = 0
         self.paths: list[str] = []
         self.auth_headers: list[str | None] = []
+        self.peer_subjects: list[str | None] = []  # TLS client certificate of each connection
+        self.peer_serials: list[int | None] = []
+        self.not_implemented: set[str] = set()  # actions answered with CALLERROR NotImplemented
         self._subprotocol = subprotocol
         self._check_auth = check_auth
         self._server: Server | None = None
@@ -156,6 +175,11 @@ class TestCsms:
         self.connections += 1
         path = ws.request.path if ws.request else ""
         self.paths.append(path)
+        ssl_object = ws.transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        peer = x509.load_der_x509_certificate(der) if der else None
+        self.peer_subjects.append(peer.subject.rfc4514_string() if peer else None)
+        self.peer_serials.append(peer.serial_number if peer else None)
         cp = CsmsChargePoint(self, path.rsplit("/", 1)[-1], ws)
         self.cp = cp
         self.connected.set()

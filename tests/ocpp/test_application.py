@@ -194,7 +194,8 @@ async def test_reservation_with_parent_id_and_expiry(make_harness: HarnessFactor
         suppress=False,
     )
     assert answer.status == "Accepted"
-    await eventually(lambda: csms.calls("StatusNotification")[-1]["status"] == "Reserved", h.clock, 0.1)
+    statuses = lambda: [s["status"] for s in csms.calls("StatusNotification")]  # noqa: E731
+    await eventually(lambda: statuses()[-1:] == ["Reserved"], h.clock, 0.1)
     h.sim.plug()
     h.sim.swipe("OUTSIDER")
     await h.advance(2)

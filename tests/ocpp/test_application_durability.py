@@ -146,3 +146,7 @@ async def test_killed_again_and_again_loses_and_duplicates_nothing(
     for tx in txs.values():
         assert tx["stop"]["meterStop"] >= tx["start"]["meterStart"]
     assert_no_duplicates(csms)
+    # Every start is a critical security event: each of the 16 reached the CSMS, under one message id each.
+    startups = [f for f in csms.frames if f[0] == 2 and f[2] == "SecurityEventNotification"
+                and f[3]["type"] == "StartupOfTheDevice"]  # fmt: skip
+    assert len({f[1] for f in startups}) == 16

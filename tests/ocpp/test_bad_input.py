@@ -31,9 +31,9 @@ async def error_for(harness: Harness, uid: str, raw: str) -> list[object]:
         ("u1", '[2,"u1","FlyToTheMoon",{}]', "NotImplemented"),  # unknown action (OCPP-J 1.6 §4.2.3)
         (
             "n1",
-            '[2,"n1","ExtendedTriggerMessage",{"requestedMessage":"Heartbeat"}]',
+            '[2,"n1","GetCompositeSchedule",{"connectorId":1,"duration":60}]',
             "NotSupported",
-        ),  # a known 1.6 (security extension) action this charger does not support
+        ),  # a known 1.6 action this charger does not support (no smart charging service here)
         ("r1", '[2,"r1","Reset",{}]', "ProtocolError"),  # required field missing
         (
             "t1",

@@ -103,6 +103,9 @@ async def test_update_firmware_installs_restarts_and_reports_installed(
     await harness.start()
     await eventually(lambda: statuses(harness, "FirmwareStatusNotification")[-1] == "Installed")
     assert harness.csms.calls("BootNotification")[-1]["firmwareVersion"] == "9.9.9"
+    # A critical security event, delivered through the outbox.
+    events = lambda: [(c["type"], c.get("techInfo")) for c in harness.csms.calls("SecurityEventNotification")]  # noqa: E731
+    await eventually(lambda: ("FirmwareUpdated", "now running 9.9.9") in events(), harness.clock, 0.5)
 
 
 async def test_firmware_restart_waits_for_the_session(harness: Harness, files: FileServer) -> None:

@@ -116,9 +116,11 @@ server.on('client', (client) => {
     }));
     client.handle('StopTransaction', ({ params }) => (params.idTag ? { idTagInfo: idTagInfo(params.idTag) } : {}));
     for (const method of ['MeterValues', 'StatusNotification', 'FirmwareStatusNotification',
-        'DiagnosticsStatusNotification', 'SecurityEventNotification']) {
+        'DiagnosticsStatusNotification', 'SecurityEventNotification', 'LogStatusNotification',
+        'SignedFirmwareStatusNotification']) {
         client.handle(method, () => ({}));
     }
+    client.handle('SignCertificate', () => ({ status: 'Accepted' }));
     client.handle('DataTransfer', () => ({ status: 'Accepted' }));
     client.handle(({ method }) => {
         throw createRPCError('NotImplemented', `${method} is not handled by the interop CSMS`);

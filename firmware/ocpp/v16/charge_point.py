@@ -138,6 +138,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         """
         if isinstance(raw_msg, bytes):
             log.warning("the CSMS sent a binary websocket frame: closing the connection (OCPP-J is text)")
+            self._adapter.security.invalid_message("binary websocket frame")
             await self._connection.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J messages are text frames")
             return
         try:
@@ -234,6 +235,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def _send(self, message: str) -> None:
         if self._adapter.settings.log_frames:
             log.info("%s > %s", self.id, message)
+        if message.startswith("[4,"):  # every CALLERROR we answer goes through here
+            self._adapter.security.refused_call(message)
         if self._audited:
             self._audit_answer(message)
         await self._connection.send(message)
@@ -276,8 +279,12 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
 
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, call_unique_id: str, **kwargs: Any) -> Any:
-        status = self._adapter.config.change(key, value)
-        if status == "Accepted" and key == "AuthorizationKey":
+        config = self._adapter.config
+        before = config.get(key) if key in config.keys else None
+        status = config.change(key, value)
+        # A new password or security profile takes effect by connecting again (after this answer).
+        if status == "Accepted" and (key == "AuthorizationKey" or (
+                key == "SecurityProfile" and config.get(key) != before)):
             self._accepted_calls.add(call_unique_id)
         return call_result.ChangeConfiguration(status=status)
 
@@ -285,7 +292,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def after_change_configuration(self, key: str, call_unique_id: str, **kwargs: Any) -> None:
         if call_unique_id in self._accepted_calls:
             self._accepted_calls.discard(call_unique_id)
-            await self._adapter.link.reconnect()  # log in again with the new password
+            await self._adapter.link.reconnect()  # log in again with the new password or profile
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **kwargs: Any) -> Any:

@@ -15,6 +15,8 @@ Kind = Literal["bool", "int", "csl", "str"]
 # Never RebootRequired: every supported key takes effect without a restart (WebSocketPingInterval from the
 # next connection, AuthorizationKey by reconnecting at once).
 ChangeStatus = Literal["Accepted", "Rejected", "NotSupported"]
+# Decides on a valid new value of a key before it is stored: Accepted lets the change through.
+Guard = Callable[[str], ChangeStatus]
 
 # Measurands the meter path can deliver (hal.types.MeterReading plus the offered current from the core).
 SUPPORTED_MEASURANDS = (
@@ -37,6 +39,8 @@ PROFILE_KEYS = {
 LOCAL_LIST_MAX = 1000
 SEND_LOCAL_LIST_MAX = 500
 GET_CONFIGURATION_MAX_KEYS = 100
+CERTIFICATE_STORE_MAX = 20  # = firmware.security.certificates.DEFAULT_MAX_CERTIFICATES
+CERTIFICATE_CHAIN_MAX_CHARS = 10000  # CertificateSigned.certificateChain maxLength
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +103,15 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("LocalAuthListMaxLength", "int", str(LOCAL_LIST_MAX), writable=False),
         KeySpec("SendLocalListMaxLength", "int", str(SEND_LOCAL_LIST_MAX), writable=False),
         KeySpec("ReserveConnectorZeroSupported", "bool", "true", writable=False, preset=True),
-        # Security whitepaper: the profile itself is set in the config file; the Basic auth password may be
-        # changed by the CSMS (write-only; the charger reconnects with it).
-        KeySpec("SecurityProfile", "int", str(security_profile), writable=False),
+        # Security whitepaper: the CSMS may raise the profile (checked and applied by the link security,
+        # firmware/ocpp/link_security.py) and change the Basic auth password (write-only; the charger
+        # reconnects with it).
+        KeySpec("SecurityProfile", "int", str(security_profile), minimum=0, maximum=3),
         KeySpec("AuthorizationKey", "str", authorization_key, minimum=8, maximum=40, secret=True),
+        KeySpec("CpoName", "str", "", maximum=64),  # O= of the charger's certificate signing request
+        KeySpec("CertificateSignedMaxChainSize", "int", str(CERTIFICATE_CHAIN_MAX_CHARS), writable=False),
+        KeySpec("CertificateStoreMaxLength", "int", str(CERTIFICATE_STORE_MAX), writable=False),
+        KeySpec("AdditionalRootCertificateCheck", "bool", "false", writable=False),
     ]
     return {k.name: k for k in keys}
 
@@ -172,6 +181,18 @@ class ConfigurationStore:
                 self._values[name] = value
         self._listeners: list[Callable[[str, str], None]] = []
         self._hidden: set[str] = set()
+        self._guards: dict[str, Guard] = {}
+
+    def guard(self, name: str, guard: Guard) -> None:
+        """Let `guard` accept or refuse every valid ChangeConfiguration of `name`."""
+        self._guards[name] = guard
+
+    def set_value(self, name: str, value: str) -> None:
+        """Store a value the charger itself decided (no guard, no listeners), e.g. a profile fallback."""
+        self._values[name] = value
+        self._db.execute("INSERT OR REPLACE INTO ocpp_configuration (key, value) VALUES (?, ?)",
+                         (name, value))
+        self._db.commit()
 
     def hide(self, name: str, value: str | None = None) -> None:
         """Take a key out of the CSMS's view (its feature profile is switched off); `value` pins what the
@@ -205,10 +226,10 @@ class ConfigurationStore:
         canonical = normalise(spec, value)
         if canonical is None:
             return "Rejected"
-        self._values[name] = canonical
-        self._db.execute("INSERT OR REPLACE INTO ocpp_configuration (key, value) VALUES (?, ?)",
-                         (name, canonical))
-        self._db.commit()
+        guard = self._guards.get(name)
+        if guard is not None and (status := guard(canonical)) != "Accepted":
+            return status
+        self.set_value(name, canonical)
         for listener in self._listeners:
             listener(name, canonical)
         return "Accepted"

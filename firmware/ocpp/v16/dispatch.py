@@ -45,7 +45,7 @@ def _invoke(handler: Callable[..., Any], kwargs: dict[str, Any], unique_id: str)
 
 
 async def handle_call(route: dict[str, Any], msg: Call, send: Callable[[str], Awaitable[None]],
-                      spawn: Callable[[Awaitable[Any], str], None], validate_reply: bool) -> None:
+                      spawn: Callable[[Awaitable[Any], str], object], validate_reply: bool) -> None:
     """Answer `msg` with the handlers of its `route` (an entry of the library's route map)."""
     check = not route.get("_skip_schema_validation", False)
     if check:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,10 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import UpdateFirmwareStatus
 
 from firmware.ocpp.diagnostics import DiagnosticsUploader
-from firmware.ocpp.firmware_update import FirmwareUpdater, SignedRequest, UpdateOutcome
+from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, SignedRequest, UpdateOutcome
 from firmware.ocpp.transfer import TransferError, check_url
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.security.events import SecurityEventType
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
@@ -56,16 +58,21 @@ class FirmwareManagement:
             adapter.firmware_status = lambda: str(updater.status)
             adapter.firmware_version = lambda: updater.firmware_version
             adapter.after_registration.append(self._after_boot)
-        diagnostics = settings.diagnostics
-        self.uploader = DiagnosticsUploader(
-            adapter.clock, state_dir, diagnostics.log_paths, adapter.station.snapshot,
-            adapter.notify_diagnostics_status, station_id=settings.charge_point_id,
-            http_method=diagnostics.upload_method, upload_timeout_s=diagnostics.upload_timeout_s,
-            journal_units=diagnostics.journal_units)
+        self._state_dir = state_dir
+        self.uploader = self.make_uploader(adapter.notify_diagnostics_status)
         adapter.register_handler("GetDiagnostics", self.on_get_diagnostics, self.after_get_diagnostics)
         adapter.diagnostics_status = lambda: str(self.uploader.status)
         self._archives: dict[str, Path] = {}
         self._accepted_signed: set[str] = set()
+
+    def make_uploader(self, notify: Callable[[str], Awaitable[None]]) -> DiagnosticsUploader:
+        """A diagnostics uploader per `[ocpp.diagnostics]` that reports its progress to `notify`."""
+        settings = self._adapter.settings
+        diagnostics = settings.diagnostics
+        return DiagnosticsUploader(
+            self._adapter.clock, self._state_dir, diagnostics.log_paths, self._adapter.station.snapshot,
+            notify, station_id=settings.charge_point_id, http_method=diagnostics.upload_method,
+            upload_timeout_s=diagnostics.upload_timeout_s, journal_units=diagnostics.journal_units)
 
     # ---- UpdateFirmware ------------------------------------------------------------------------------
     def on_update_firmware(self, location: str, retrieve_date: str, **kwargs: Any) -> Any:
@@ -119,7 +126,9 @@ class FirmwareManagement:
         updater = self.updater
         if updater is None:
             return
-        await updater.report_after_restart()
+        if await updater.report_after_restart() == FirmwareStatus.INSTALLED:
+            self._adapter.security_log.record(SecurityEventType.FIRMWARE_UPDATED,
+                                              f"now running {updater.firmware_version}")
         if updater.scheduled is not None:
             await self._update(updater.resume_scheduled())
 

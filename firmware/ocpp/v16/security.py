@@ -1,0 +1,290 @@
+"""OCPP 1.6 security whitepaper (edition 2) messages, on the protocol-neutral certificate store and
+security event log (`firmware/security/`).
+
+* InstallCertificate / DeleteCertificate / GetInstalledCertificateIds: the store's roots. Manufacturer
+  roots decide which firmware may run, so no CSMS can change them (they are the provisioned
+  `[ocpp.firmware] trust_roots`, only listed); the last CSMS root is not deleted while the link needs it.
+* ExtendedTriggerMessage, incl. SignChargePointCertificate: a new key and CSR made here, sent with
+  SignCertificate; CertificateSigned is checked against that request and swapped in for the next
+  connection.
+* SecurityEventNotification: every event to report is queued in the durable outbox, exactly once (a
+  cursor in the same SQLite transaction), so events survive being offline and restarts.
+* GetLog (DiagnosticsLog: the GetDiagnostics archive; SecurityLog: the security log as gzip text) with
+  LogStatusNotification, uploaded by the diagnostics uploader.
+
+The handlers answer at once; anything that sends a CALL runs afterwards as an adapter task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v16 import call, call_result
+
+from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader
+from firmware.ocpp.transfer import TransferError, check_url
+from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
+from firmware.ocpp.v16.meter_values import parse_ocpp_time, rfc3339
+from firmware.security.certificates import (
+    CertificateHashData,
+    CertificateKind,
+    CertificateRejected,
+    DeleteStatus,
+    InstallStatus,
+    load_chain,
+)
+from firmware.security.events import SecurityEventType
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
+
+log = logging.getLogger(__name__)
+
+SECURITY_EVENT = "SecurityEventNotification"
+KINDS = {"CentralSystemRootCertificate": CertificateKind.CSMS_ROOT,
+         "ManufacturerRootCertificate": CertificateKind.MANUFACTURER_ROOT}
+TRIGGERS = ("BootNotification", "FirmwareStatusNotification", "Heartbeat", "LogStatusNotification",
+            "MeterValues", "SignChargePointCertificate", "StatusNotification")
+LOG_STATUS = {DiagnosticsStatus.IDLE: "Idle", DiagnosticsStatus.UPLOADING: "Uploading",
+              DiagnosticsStatus.UPLOADED: "Uploaded", DiagnosticsStatus.UPLOAD_FAILED: "UploadFailure"}
+DEFAULT_RETRY_INTERVAL_S = 60.0
+INVALID_LOG_INTERVAL_S = 10.0
+NOT_INVALID = ("NotImplemented", "NotSupported", "InternalError", "GenericError")
+
+Trigger = Callable[[int | None], Awaitable[None]]
+
+
+class SecurityExtensions:
+    def __init__(self, adapter: OcppAdapter, db: sqlite3.Connection, state_dir: Path) -> None:
+        self._adapter = adapter
+        self._db = db
+        self.store = adapter.certificates
+        self.events = adapter.security_log
+        db.execute("CREATE TABLE IF NOT EXISTS ocpp_security_cursor "
+                   "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)")
+        db.commit()
+        self._unsubscribe = self.events.subscribe(lambda event: self.forward())
+        for action, handler, after in (
+                ("InstallCertificate", self.on_install_certificate, None),
+                ("DeleteCertificate", self.on_delete_certificate, None),
+                ("GetInstalledCertificateIds", self.on_get_installed_certificate_ids, None),
+                ("CertificateSigned", self.on_certificate_signed, None),
+                ("ExtendedTriggerMessage", self.on_extended_trigger, self.after_extended_trigger),
+                ("GetLog", self.on_get_log, self.after_get_log)):
+            adapter.register_handler(action, handler, after)
+        # What ExtendedTriggerMessage sends; the signed-firmware module may replace
+        # FirmwareStatusNotification (with SignedFirmwareStatusNotification).
+        self.triggers: dict[str, Trigger] = {
+            name: self._classic_trigger(name) for name in (
+                "BootNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
+                "StatusNotification")}
+        self.triggers["LogStatusNotification"] = lambda connector_id: self._send_log_status()
+        self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
+        self.uploader: DiagnosticsUploader = adapter.firmware_management.make_uploader(self._log_status)
+        self._log_request: int | None = None
+        self._log_task: asyncio.Task[Any] | None = None
+        self._pending_logs: dict[str, tuple[Path, int]] = {}
+        self._invalid_seen = 0
+        self._invalid_logged_at: float | None = None
+        adapter.station.add_status_section("security", self.status)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    def status(self) -> dict[str, Any]:
+        """The `security` section of `chargepi status`: profile, client certificate, roots."""
+        link = self._adapter.link_security
+        identity = link.client_identity()
+        client: dict[str, Any] | None = None
+        if identity is not None:
+            try:
+                cert = load_chain(identity[0].read_bytes())[0]
+                client = {"subject": cert.subject.rfc4514_string(),
+                          "not_after": rfc3339(cert.not_valid_after_utc),
+                          "source": "signed by the CSMS" if self.store.identity() else "configured"}
+            except (OSError, CertificateRejected) as exc:
+                client = {"error": str(exc)}
+        return {"security_profile": link.profile, "upgrading_from": link.upgrading_from,
+                "client_certificate": client, "certificate_signing_pending": self.store.signing_pending,
+                "csms_roots": len(self.store.roots(CertificateKind.CSMS_ROOT)),
+                "manufacturer_roots": len(self.store.manufacturer_roots())}
+
+    def _classic_trigger(self, name: str) -> Trigger:
+        """A message TriggerMessage can also ask for: sent the same way."""
+        return lambda connector_id: self._adapter.send_triggered(name, connector_id)
+
+    # ---- SecurityEventNotification ------------------------------------------------------------------
+    def _cursor(self) -> int:
+        row = self._db.execute("SELECT seq FROM ocpp_security_cursor WHERE id = 1").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def forward(self) -> None:
+        """Queue every event to report that is not queued yet (cursor and row in one transaction)."""
+        events = self.events.since(self._cursor(), reported_only=True)
+        for event in events:
+            payload = {"type": event.type, "timestamp": rfc3339(event.timestamp),
+                       "tech_info": event.tech_info}
+            self._db.execute("INSERT OR REPLACE INTO ocpp_security_cursor (id, seq) VALUES (1, ?)",
+                             (event.seq,))
+            self._adapter.outbox.push(SECURITY_EVENT, payload)  # commits the cursor with the row
+        if events:
+            self._adapter.wake_outbox()
+
+    # ---- InvalidMessages -----------------------------------------------------------------------------
+    def invalid_message(self, detail: str) -> None:
+        """Log (locally only) a frame from the CSMS that is not valid OCPP, at most one entry per
+        INVALID_LOG_INTERVAL_S with the count of those in between, so a flood costs no flash writes."""
+        now = self._adapter.clock.monotonic()
+        self._invalid_seen += 1
+        if self._invalid_logged_at is not None and now - self._invalid_logged_at < INVALID_LOG_INTERVAL_S:
+            return
+        count, self._invalid_seen, self._invalid_logged_at = self._invalid_seen, 0, now
+        self.events.record(SecurityEventType.INVALID_MESSAGES,
+                           detail if count == 1 else f"{detail} (and {count - 1} more since the last entry)")
+
+    def refused_call(self, frame: str) -> None:
+        """A CALLERROR we send: InvalidMessages unless it only says we lack the action or failed ourselves."""
+        try:
+            _, unique_id, code, description = json.loads(frame)[:4]
+        except (ValueError, TypeError):
+            return
+        if code not in NOT_INVALID:
+            self.invalid_message(f"{code}: {str(description)[:120]} (message {str(unique_id)[:36]})")
+
+    # ---- certificates -------------------------------------------------------------------------------
+    def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
+        kind = KINDS[certificate_type]
+        status, reason = self.store.install(kind, certificate, self._adapter.clock.now())
+        if status == InstallStatus.ACCEPTED and reason != "already installed":
+            self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                               f"{certificate_type} installed: {reason}")
+        elif status != InstallStatus.ACCEPTED:
+            log.warning("InstallCertificate %s %s: %s", certificate_type, status, reason)
+            if kind == CertificateKind.CSMS_ROOT:
+                self.events.record(SecurityEventType.INVALID_CSMS_CERTIFICATE,
+                                   f"InstallCertificate: {reason}")
+        return call_result.InstallCertificate(status=str(status))
+
+    def on_delete_certificate(self, certificate_hash_data: dict[str, Any], **kwargs: Any) -> Any:
+        found = self.store.find(CertificateHashData(**certificate_hash_data))
+        if found is None:
+            return call_result.DeleteCertificate(status=str(DeleteStatus.NOT_FOUND))
+        kind, path = found
+        if not self.store.writable(kind) or self._last_needed_root(kind):
+            log.warning("DeleteCertificate of %s refused", path.name)
+            return call_result.DeleteCertificate(status=str(DeleteStatus.FAILED))
+        status = self.store.delete(path)
+        if status == DeleteStatus.ACCEPTED:
+            self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                               f"{kind} {path.stem[:16]} deleted")
+        return call_result.DeleteCertificate(status=str(status))
+
+    def _last_needed_root(self, kind: CertificateKind) -> bool:
+        """Deleting the only CSMS root would leave a TLS profile without any trust anchor."""
+        return (kind == CertificateKind.CSMS_ROOT and self._adapter.link_security.profile >= 2
+                and self._adapter.settings.ca_file is None and len(self.store.roots(kind)) <= 1)
+
+    def on_get_installed_certificate_ids(self, certificate_type: str, **kwargs: Any) -> Any:
+        installed = self.store.installed(KINDS[certificate_type])
+        if not installed:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted", certificate_hash_data=[asdict(data) for data, _ in installed])
+
+    def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
+        try:
+            if len(certificate_chain) > self._adapter.config.get_int("CertificateSignedMaxChainSize"):
+                raise CertificateRejected(f"chain longer than {CERTIFICATE_CHAIN_MAX_CHARS} characters")
+            anchors = self._adapter.link_security.trust_anchors_pem()
+            trusted = load_chain(anchors) if anchors else []
+            identity = self.store.accept_certificate(certificate_chain, self._adapter.clock.now(), trusted)
+        except CertificateRejected as exc:
+            self.events.record(SecurityEventType.INVALID_CHARGING_STATION_CERTIFICATE, str(exc))
+            return call_result.CertificateSigned(status="Rejected")
+        self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                           f"new client certificate {identity.certificate.subject.rfc4514_string()}, "
+                           f"valid until {identity.certificate.not_valid_after_utc.isoformat()}")
+        return call_result.CertificateSigned(status="Accepted")
+
+    async def sign_certificate(self) -> None:
+        """New key pair and CSR; SignCertificate to the CSMS (the certificate comes in CertificateSigned)."""
+        organization = self._adapter.config.get("CpoName") or None
+        csr = await asyncio.to_thread(self.store.create_csr, self._adapter.station_settings.serial_number,
+                                      organization)
+        conf = await self._adapter.call_online(call.SignCertificate(csr=csr))
+        if conf.status != "Accepted":
+            log.warning("the CSMS refused to sign our certificate request (%s)", conf.status)
+
+    # ---- ExtendedTriggerMessage ---------------------------------------------------------------------
+    def _trigger_ok(self, requested_message: str, connector_id: int | None) -> bool:
+        ids = self._adapter.station.connector_ids
+        return requested_message in self.triggers and (connector_id is None or connector_id == 0
+                                                       or connector_id in ids)
+
+    def on_extended_trigger(self, requested_message: str, connector_id: int | None = None,
+                            **kwargs: Any) -> Any:
+        if requested_message not in self.triggers:
+            return call_result.ExtendedTriggerMessage(status="NotImplemented")
+        ok = self._trigger_ok(requested_message, connector_id)
+        return call_result.ExtendedTriggerMessage(status="Accepted" if ok else "Rejected")
+
+    async def after_extended_trigger(self, requested_message: str, connector_id: int | None = None,
+                                     **kwargs: Any) -> None:
+        if self._trigger_ok(requested_message, connector_id):
+            await self.triggers[requested_message](connector_id)
+
+    # ---- GetLog -------------------------------------------------------------------------------------
+    async def _log_status(self, status: str) -> None:
+        await self._adapter.call_online(call.LogStatusNotification(
+            status=LOG_STATUS.get(DiagnosticsStatus(status), "Idle"), request_id=self._log_request))
+
+    async def _send_log_status(self) -> None:
+        status = self.uploader.status
+        request = self._log_request if status != DiagnosticsStatus.IDLE else None
+        await self._adapter.call_online(call.LogStatusNotification(status=LOG_STATUS[status],
+                                                                   request_id=request))
+
+    async def on_get_log(self, log_type: str, request_id: int, call_unique_id: str, **kwargs: Any) -> Any:
+        params: dict[str, Any] = kwargs["log"]
+        try:
+            check_url(params["remote_location"])
+        except TransferError as exc:
+            log.warning("GetLog refused: %s", exc)
+            return call_result.GetLog(status="Rejected")
+        oldest = parse_ocpp_time(params.get("oldest_timestamp"))
+        latest = parse_ocpp_time(params.get("latest_timestamp"))
+        canceled = self._log_task is not None and not self._log_task.done()
+        if canceled and self._log_task is not None:
+            self._log_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._log_task
+        if log_type == "SecurityLog":
+            stamp = self._adapter.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            name = f"securitylog-{self._adapter.settings.charge_point_id}-{stamp}.log.gz"
+            archive = self.events.export(self.uploader.directory / name, oldest, latest)
+        else:
+            archive = await self.uploader.collect(oldest, latest)
+        self._pending_logs[call_unique_id] = (archive, request_id)
+        return call_result.GetLog(status="AcceptedCanceled" if canceled else "Accepted",
+                                  filename=archive.name)
+
+    async def after_get_log(self, call_unique_id: str, retries: int | None = None,
+                            retry_interval: int | None = None, **kwargs: Any) -> None:
+        pending = self._pending_logs.pop(call_unique_id, None)
+        if pending is None:
+            return
+        archive, request_id = pending
+        self._log_request = request_id
+        interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
+        self._log_task = self._adapter.spawn(
+            self.uploader.upload(archive, kwargs["log"]["remote_location"], retries or 1, interval),
+            name="ocpp-log-upload")
