@@ -34,22 +34,57 @@ class Section(BaseModel):
 
 
 class StationSettings(Section):
-    vendor: str = Field("chargepi", max_length=20)
-    model: str = Field("chargepi-ac", max_length=20)
-    serial_number: str = Field("CP-0001", max_length=25)
-    firmware_version: str = Field(__version__, max_length=50)
-    state_dir: Path = Path("/var/lib/chargepi")
-    control_socket: Path | None = None  # default: <state_dir>/control.sock
-    free_charging: bool = False  # with [ocpp] present: still charge without a token
-    connection_timeout_s: float = Field(60.0, gt=0)  # authorized, waiting for the plug
-    power_loss_policy: Literal["stop", "resume"] = "stop"
-    meter_poll_interval_s: float = Field(1.0, gt=0, le=60)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Where the safety interlock runs under `chargepi run` (docs/safety-supervisor.md): "process" = the
-    # safety supervisor, a process of its own; "inline" = in the controller process.
-    supervisor: Literal["process", "inline"] = "process"
-    supervisor_watchdog_s: float = Field(2.0, ge=0.05, le=10.0)  # no heartbeat this long: open
-    supervisor_rt_priority: int = Field(0, ge=0, le=99)  # SCHED_FIFO priority of the supervisor; 0 = off
+    vendor: str = Field(
+        "chargepi", max_length=20,
+        description="Charge point vendor, sent in BootNotification.")
+    model: str = Field(
+        "chargepi-ac", max_length=20,
+        description="Charge point model, sent in BootNotification.")
+    serial_number: str = Field(
+        "CP-0001", max_length=25,
+        description="Serial number (type plate), sent in BootNotification.")
+    firmware_version: str = Field(
+        __version__, max_length=50,
+        description="Firmware version reported in BootNotification (default: the installed chargepi "
+                    "version).")
+    state_dir: Path = Field(
+        Path("/var/lib/chargepi"),
+        description="Where the controller keeps its state: SQLite session records, core journal, OCPP "
+                    "queue, profiles, events.")
+    control_socket: Path | None = Field(
+        None,
+        description="Unix socket the `chargepi` command uses to reach the controller (default: "
+                    "<state_dir>/control.sock).")
+    free_charging: bool = Field(
+        False,
+        description="With an [ocpp] section: charge without a token anyway (without [ocpp] charging is "
+                    "always free).")
+    connection_timeout_s: float = Field(
+        60.0, gt=0,
+        description="An authorized token waits this long for the cable to be plugged in; with [ocpp] the "
+                    "default of ConnectionTimeOut, which the CSMS may change.")
+    power_loss_policy: Literal["stop", "resume"] = Field(
+        "stop",
+        description="After a power cut during a session: `stop` ends it (PowerLoss, last journaled meter "
+                    "value), `resume` continues it if the car is still plugged in.")
+    meter_poll_interval_s: float = Field(
+        1.0, gt=0, le=60,
+        description="How often the meter is read (over-current check, status, meter values).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Log level when [logging] level is not set.")
+    supervisor: Literal["process", "inline"] = Field(
+        "process",
+        description="Where the safety interlock runs under `chargepi run`: `process` = the safety "
+                    "supervisor, a process of its own; `inline` = in the controller process "
+                    "(docs/safety-supervisor.md).")
+    supervisor_watchdog_s: float = Field(
+        2.0, ge=0.05, le=10.0,
+        description="The supervisor opens the contactor when the controller's heartbeat is missing this "
+                    "long.")
+    supervisor_rt_priority: int = Field(
+        0, ge=0, le=99,
+        description="SCHED_FIFO real-time priority of the supervisor process; 0 = off.")
     hal: StationHalConfig = Field(default_factory=StationHalConfig)
 
     @property
@@ -61,11 +96,21 @@ class TemperatureDerating(Section):
     """Derating steps (OpenEVSE open_evse.h defaults, hardware.md §4.4): >= half_c -> 50 %,
     >= quarter_c -> 25 % (never below 6 A), >= stop_c -> stop (HighTemperature); all clear below restore_c."""
 
-    half_c: float = 65.0
-    quarter_c: float = 68.0
-    stop_c: float = 71.0
-    restore_c: float = 62.0
-    poll_interval_s: float = Field(5.0, gt=0)
+    half_c: float = Field(
+        65.0,
+        description="At or above this temperature the offered current is halved.")
+    quarter_c: float = Field(
+        68.0,
+        description="At or above this temperature the offered current is quartered (never below 6 A).")
+    stop_c: float = Field(
+        71.0,
+        description="At or above this temperature charging stops (fault over-temperature).")
+    restore_c: float = Field(
+        62.0,
+        description="Below this temperature every derating step is lifted.")
+    poll_interval_s: float = Field(
+        5.0, gt=0,
+        description="How often the temperature sensor is read.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TemperatureDerating:
@@ -75,15 +120,35 @@ class TemperatureDerating(Section):
 
 
 class ConnectorSettings(Section):
-    id: int = Field(ge=1, le=16)
-    rated_current_a: float = Field(32.0, ge=6, le=80)  # what the hardware is built for
-    max_current_a: float | None = Field(None, ge=6, le=80)  # installer's limit (breaker, supply)
-    phases: Annotated[Literal[1, 3], IntFromText] = 3
-    nominal_voltage_v: float = Field(230.0, ge=100, le=480)
-    cable: Literal["socket", "tethered"] = "socket"
-    tethered_cable_current_a: float = Field(32.0, ge=6, le=80)
-    ventilation: bool = False  # allow charging in state D
-    state_f_after_fault_ms: int = Field(300, ge=0, le=5000)
+    id: int = Field(
+        ge=1, le=16,
+        description="Connector number, 1..N without gaps (the OCPP connectorId).")
+    rated_current_a: float = Field(
+        32.0, ge=6, le=80,
+        description="What the connector's hardware is built for, in A (limit source `hardware`).")
+    max_current_a: float | None = Field(
+        None, ge=6, le=80,
+        description="The installer's limit (breaker, supply cable), in A (limit source `configured`).")
+    phases: Annotated[Literal[1, 3], IntFromText] = Field(
+        3,
+        description="Phases wired to the connector: 1 or 3.")
+    nominal_voltage_v: float = Field(
+        230.0, ge=100, le=480,
+        description="Phase voltage for W <-> A conversion while no voltage is measured.")
+    cable: Literal["socket", "tethered"] = Field(
+        "socket",
+        description="`socket` (the PP resistor of the plugged cable sets the `cable` limit) or `tethered` "
+                    "(fixed cable).")
+    tethered_cable_current_a: float = Field(
+        32.0, ge=6, le=80,
+        description="Current rating of a tethered cable (limit source `cable`).")
+    ventilation: bool = Field(
+        False,
+        description="Allow charging in state D (the car asks for ventilation and it is provided).")
+    state_f_after_fault_ms: int = Field(
+        300, ge=0, le=5000,
+        description="How long the pilot shows state F after a fault (IEC 61851-1 Table A.5 minimum: 300 "
+                    "ms).")
     temperature: TemperatureDerating = Field(default_factory=lambda: TemperatureDerating())
     hal: ConnectorHalConfig = Field(default_factory=ConnectorHalConfig)
 
@@ -94,18 +159,31 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 class LoggingSettings(Section):
     """Log output (stderr, captured by the journal). See firmware/logging_setup.py."""
 
-    level: LogLevel | None = None  # None: station.log_level
-    format: Literal["logfmt", "json"] = "logfmt"
-    # Per component, e.g. ocpp = "WARNING": sets the loggers `firmware.<name>` and `<name>` (libraries).
-    components: dict[str, LogLevel] = Field(default_factory=dict)
+    level: LogLevel | None = Field(
+        None,
+        description="Log level (default: station.log_level).")
+    format: Literal["logfmt", "json"] = Field(
+        "logfmt",
+        description="`logfmt` (key=value) or `json`, one line per record.")
+    components: dict[str, LogLevel] = Field(
+        default_factory=dict,
+        description="Level per component, e.g. ocpp = \"DEBUG\": sets the loggers firmware.<name> and the "
+                    "library logger <name> (pymodbus, websockets, events, ...).")
 
 
 class SessionSettings(Section):
     """Local session records (<state_dir>/sessions.sqlite, see firmware/sessions/)."""
 
-    enabled: bool = True
-    retention_days: int = Field(365, ge=1, le=3650)
-    checkpoint_minutes: float = Field(5.0, ge=1, le=60)  # a running session is saved this often
+    enabled: bool = Field(
+        True,
+        description="Keep local session records (<state_dir>/sessions.sqlite) for `chargepi sessions` and "
+                    "`chargepi report`.")
+    retention_days: int = Field(
+        365, ge=1, le=3650,
+        description="Session records older than this are pruned daily.")
+    checkpoint_minutes: float = Field(
+        5.0, ge=1, le=60,
+        description="A running session's progress is saved this often (and at start and stop).")
 
 
 class Settings(BaseSettings):

@@ -32,6 +32,7 @@ COMMANDS = {
     "ocpp": "firmware.cli.ocpp_cmd",
     "limit": "firmware.cli.limit_cmd",
     "selftest": "firmware.cli.selftest_cmd",
+    "commission": "firmware.cli.commission_cmd",
     "meter": "firmware.cli.meter_cmd",
     "config": "firmware.cli.config_cmd",
     "completion": "firmware.cli.completion_cmd",

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from firmware.cli.common import settings_from
-from firmware.clock import RealClock
+from firmware.clock import Clock, RealClock
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.settings import ConfigError, Settings
+from hal.contract import StationHardware
 from hal.selftest import Check, SelfTestOptions, run_selftest
 
 
@@ -54,12 +56,33 @@ def print_check(check: Check) -> None:
     print(f"{'PASS' if check.passed else 'FAIL'}  {check.name:<28} {check.detail}", flush=True)
 
 
-async def run_checks(settings: Settings, options: SelfTestOptions) -> list[Check]:
+BuildHardware = Callable[[Settings, Clock], StationHardware]
+
+
+async def run_checks(settings: Settings, options: SelfTestOptions, build: BuildHardware | None = None,
+                     report: Callable[[Check], None] = print_check) -> list[Check]:
+    """Build the configured hardware (with `build`, default hal.factory) and check every part."""
     from hal.factory import build_station_hardware
 
     clock = RealClock()
-    hardware, _ = build_station_hardware(settings, clock)
-    return await run_selftest(hardware, clock, options, print_check)
+    hardware = build(settings, clock) if build is not None else build_station_hardware(settings, clock)[0]
+    return await run_selftest(hardware, clock, options, report)
+
+
+def confirm_relay(args: argparse.Namespace) -> bool:
+    """Whether the contactor may click: --yes, or the technician's answer (never without one)."""
+    if args.no_relay:
+        return False
+    if args.yes:
+        return True
+    try:
+        answer = input("The contactor will close for 0.25 s: the outlet is LIVE meanwhile. Continue? [y/N] ")
+    except EOFError:  # no terminal: never click without an explicit yes
+        answer = ""
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    print("contactor click skipped (run with --yes to include it)")
+    return False
 
 
 def selftest(args: argparse.Namespace) -> int:
@@ -72,17 +95,7 @@ def selftest(args: argparse.Namespace) -> int:
     if busy is not None:
         print(f"chargepi: {busy}", file=sys.stderr)
         return 3
-    relay = not args.no_relay
-    if relay and not args.yes:
-        try:
-            answer = input(
-                "The contactor will close for 0.25 s: the outlet is LIVE meanwhile. Continue? [y/N] "
-            )
-        except EOFError:  # no terminal: never click without an explicit yes
-            answer = ""
-        relay = answer.strip().lower() in ("y", "yes")
-        if not relay:
-            print("contactor click skipped (run with --yes to include it)")
+    relay = confirm_relay(args)
     if args.rfid_timeout > 0:
         print(f"Present a card to the reader during the RFID check (up to {args.rfid_timeout:g} s).")
     try:

@@ -47,9 +47,16 @@ class ControlSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    read_only_group: str = Field("chargepi", min_length=1)
-    technician_group: str = Field("chargepi-technician", min_length=1)
-    simulator_group: str = Field("chargepi-simulator", min_length=1)
+    read_only_group: str = Field(
+        "chargepi", min_length=1,
+        description="Unix group whose members may read status and sessions (idTags hidden) on the control "
+                    "socket.")
+    technician_group: str = Field(
+        "chargepi-technician", min_length=1,
+        description="Members may also set limits, connect/disconnect OCPP, clear faults, and see idTags.")
+    simulator_group: str = Field(
+        "chargepi-simulator", min_length=1,
+        description="Members may also drive the simulation (`chargepi sim`, fake HAL only).")
 
 
 @dataclass(frozen=True, slots=True)

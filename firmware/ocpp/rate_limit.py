@@ -21,8 +21,12 @@ class RateLimitSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    requests_per_s: float = Field(10.0, gt=0)  # sustained, per action
-    burst: int = Field(50, ge=1)  # at once, per action
+    requests_per_s: float = Field(
+        10.0, gt=0,
+        description="CSMS requests of one action answered per second, sustained; more get a CALLERROR.")
+    burst: int = Field(
+        50, ge=1,
+        description="CSMS requests of one action answered at once before the rate applies.")
 
 
 class CallRateLimit:

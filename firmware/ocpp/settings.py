@@ -21,18 +21,32 @@ class FirmwareSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # The firmware installer service's directory (chargepi-update.service; tools/install.sh sets it up).
-    update_dir: Path | None = None
-    # Instead: argv list (the file is appended) or a shell string (the file is $1); exit 0 = installed.
-    # It only ever gets a bundle that passed the signature and hash checks.
-    install_command: list[str] | str = Field(default_factory=list)
-    # Manufacturer root certificates (PEM files or directories) a firmware-signing certificate must chain to.
-    trust_roots: list[Path] = Field(default_factory=lambda: [Path("/etc/chargepi/firmware-roots")])
-    # DEVELOPMENT ONLY: also install bundles without a signature (logged as a warning at every use).
-    allow_unsigned: bool = False
-    ca_file: Path | None = None  # CA for HTTPS downloads; default: the system trust store
-    download_timeout_s: float = Field(300.0, gt=0, le=3600)
-    install_timeout_s: float = Field(1800.0, gt=0, le=7200)
+    update_dir: Path | None = Field(
+        None,
+        description="The firmware installer service's spool directory (chargepi-update.service; "
+                    "tools/install.sh sets it up).")
+    install_command: list[str] | str = Field(
+        default_factory=list,
+        description="Instead of update_dir: an argv list (the file is appended) or a shell string (the file "
+                    "is $1); exit status 0 = installed. It only ever gets a bundle that passed the "
+                    "signature and hash checks.")
+    trust_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/etc/chargepi/firmware-roots")],
+        description="Manufacturer root certificates (PEM files or directories) a firmware-signing "
+                    "certificate must chain to.")
+    allow_unsigned: bool = Field(
+        False,
+        description="DEVELOPMENT ONLY: also install bundles without a signature (logged as a warning at "
+                    "every use).")
+    ca_file: Path | None = Field(
+        None,
+        description="CA for HTTPS firmware downloads (default: the system trust store).")
+    download_timeout_s: float = Field(
+        300.0, gt=0, le=3600,
+        description="A firmware download is given up after this long.")
+    install_timeout_s: float = Field(
+        1800.0, gt=0, le=7200,
+        description="An install command still running after this long is killed (InstallationFailed).")
 
     @model_validator(mode="after")
     def _one_installer(self) -> FirmwareSettings:
@@ -50,46 +64,90 @@ class DiagnosticsSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    log_paths: list[Path] = Field(default_factory=list)  # files or directories
-    journal_units: list[str] = Field(default_factory=lambda: ["chargepi"])  # systemd units' journals
-    upload_method: Literal["PUT", "POST"] = "PUT"  # for http(s) locations
-    upload_timeout_s: float = Field(120.0, gt=0, le=3600)
+    log_paths: list[Path] = Field(
+        default_factory=list,
+        description="Log files or directories to put into a GetDiagnostics archive.")
+    journal_units: list[str] = Field(
+        default_factory=lambda: ["chargepi"],
+        description="systemd units whose journal goes into the archive.")
+    upload_method: Literal["PUT", "POST"] = Field(
+        "PUT",
+        description="`PUT` or `POST` (multipart) for http(s) upload locations.")
+    upload_timeout_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="A diagnostics upload is given up after this long.")
 
 
 class OcppSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=r"^wss?://")  # CSMS endpoint; the charge point id is appended as a path part
-    charge_point_id: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$")
-    # OCPP 1.6 security whitepaper profiles: 0 = none, 1 = HTTP Basic, 2 = TLS + HTTP Basic,
-    # 3 = TLS with a client certificate (docs/security.md). The CSMS may raise it (SecurityProfile key).
-    security_profile: Annotated[Literal[0, 1, 2, 3], IntFromText] = 0
-    authorization_key: str | None = Field(None, min_length=8, max_length=40)  # Basic auth password
-    # Profile 1 over ws:// sends the password in clear text to anyone on the path: refused unless this is
-    # set (then warned at every connect). Meant for a CSMS behind a VPN or a TLS-terminating local proxy.
-    allow_insecure_basic_auth: bool = False
-    ca_file: Path | None = None  # CA that signed the CSMS server certificate (profiles 2 and 3)
-    # Profile 3 client certificate (chain) and key provisioned at installation; a certificate the CSMS
-    # signed later (SignCertificate / CertificateSigned) takes precedence.
-    client_cert_file: Path | None = None
-    client_key_file: Path | None = None
-    # Endpoint for profiles 2 and 3 when `url` is ws:// and the CSMS upgrades the profile
-    # (default: `url` with wss://).
-    tls_url: str | None = Field(None, pattern=r"^wss://")
-    # Off only for a private test CA whose certificate does not name the host; the chain is still verified.
-    tls_check_hostname: bool = True
-    reconnect_min_s: float = Field(2.0, gt=0, le=600)
-    reconnect_max_s: float = Field(300.0, gt=0, le=3600)
-    auth_failure_backoff_s: float = Field(600.0, gt=0, le=86400)  # after 401/403/TLS failures
-    ping_interval_s: float = Field(30.0, ge=0, le=3600)  # websocket ping; 0 = off
-    response_timeout_s: float = Field(30.0, gt=0, le=300)
-    # idTag reported for sessions started without a token (free charging)
-    free_charging_id_tag: str = Field("FreeCharging", min_length=1, max_length=20)
-    log_frames: bool = False  # log every OCPP frame (INFO); off by default to spare flash storage
-    # validate our own replies against the OCPP schemas before sending (debugging; see v16/dispatch.py)
-    validate_replies: bool = False
-    # Standard OCPP configuration keys preset by their OCPP names, e.g. HeartbeatInterval = 300.
-    configuration: dict[str, Scalar] = Field(default_factory=dict)
+    url: str = Field(
+        pattern=r"^wss?://",
+        description="CSMS endpoint, ws:// or wss://; /<charge_point_id> is appended.")
+    charge_point_id: str = Field(
+        min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$",
+        description="Identity of this charger at the CSMS: letters, digits, `.`, `_`, `-`.")
+    security_profile: Annotated[Literal[0, 1, 2, 3], IntFromText] = Field(
+        0,
+        description="0 none, 1 HTTP Basic, 2 TLS + HTTP Basic, 3 TLS with a client certificate (OCPP 1.6 "
+                    "security whitepaper, docs/security.md); the CSMS may raise it (SecurityProfile key).")
+    authorization_key: str | None = Field(
+        None, min_length=8, max_length=40,
+        description="HTTP Basic password (8 to 40 characters), required for profiles 1 and 2; kept in "
+                    "secrets.toml.")
+    allow_insecure_basic_auth: bool = Field(
+        False,
+        description="Allow profile 1 over ws:// (the password travels in clear text; warned at every "
+                    "connect). For a CSMS behind a VPN or a TLS-terminating local proxy.")
+    ca_file: Path | None = Field(
+        None,
+        description="CA that signed the CSMS server certificate (profiles 2 and 3; default: the system "
+                    "trust store).")
+    client_cert_file: Path | None = Field(
+        None,
+        description="Profile 3: the client certificate (chain) provisioned at installation; one the CSMS "
+                    "signed later (SignCertificate / CertificateSigned) takes precedence.")
+    client_key_file: Path | None = Field(
+        None,
+        description="Profile 3: the private key of client_cert_file.")
+    tls_url: str | None = Field(
+        None, pattern=r"^wss://",
+        description="Endpoint for profiles 2 and 3 when `url` is ws:// and the CSMS upgrades the profile "
+                    "(default: `url` with wss://).")
+    tls_check_hostname: bool = Field(
+        True,
+        description="Check that the server certificate names the host. Off only for a private test CA; the "
+                    "chain is still verified.")
+    reconnect_min_s: float = Field(
+        2.0, gt=0, le=600,
+        description="Lower bound of the reconnect backoff.")
+    reconnect_max_s: float = Field(
+        300.0, gt=0, le=3600,
+        description="Upper bound of the reconnect backoff.")
+    auth_failure_backoff_s: float = Field(
+        600.0, gt=0, le=86400,
+        description="Pause after HTTP 401/403 or a TLS failure before trying again.")
+    ping_interval_s: float = Field(
+        30.0, ge=0, le=3600,
+        description="Default of WebSocketPingInterval; 0 = no websocket pings.")
+    response_timeout_s: float = Field(
+        30.0, gt=0, le=300,
+        description="How long to wait for the CSMS's answer to one message.")
+    free_charging_id_tag: str = Field(
+        "FreeCharging", min_length=1, max_length=20,
+        description="idTag reported for sessions without a token (station.free_charging); the CSMS must "
+                    "accept it.")
+    log_frames: bool = Field(
+        False,
+        description="Log every OCPP frame at INFO (credentials masked). Off: the `ocpp` logger is set to "
+                    "WARNING.")
+    validate_replies: bool = Field(
+        False,
+        description="Validate our own replies against the OCPP schemas before sending (debugging).")
+    configuration: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="Presets for OCPP configuration keys by their OCPP names, e.g. HeartbeatInterval = 300; "
+                    "a value the CSMS set with ChangeConfiguration wins.")
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
     # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hal.contract import MeterError
@@ -32,9 +33,10 @@ def distinct_maps() -> list[MeterMap]:
     return list(seen.values())
 
 
-async def scan(bus: ModbusBus, device_ids: range, maps: list[MeterMap] | None = None) -> list[ScanHit]:
+async def scan(bus: ModbusBus, device_ids: range, maps: list[MeterMap] | None = None,
+               progress: Callable[[int, ScanHit | None], None] | None = None) -> list[ScanHit]:
     """Addresses that answer anything, each with the models it looks like. An address whose first probe
-    times out is skipped (nothing there)."""
+    times out is skipped (nothing there). `progress(address, hit or None)` after each address."""
     maps = maps if maps is not None else distinct_maps()
     hits: list[ScanHit] = []
     bus.acquire()
@@ -60,6 +62,8 @@ async def scan(bus: ModbusBus, device_ids: range, maps: list[MeterMap] | None = 
                     hit.readings[meter_map.name] = values
             if hit is not None:
                 hits.append(hit)
+            if progress is not None:
+                progress(device_id, hit)
     finally:
         bus.release()
     return hits

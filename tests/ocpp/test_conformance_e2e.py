@@ -235,7 +235,10 @@ async def test_a_car_that_left_is_shown_available_while_a_transaction_message_wa
     began = h.clock.monotonic()
     h.sim.unplug()
     await eventually(lambda: connector_wire(csms, 1)[-1] == "Available", h.clock, 0.1)
-    assert h.clock.monotonic() - began < 10  # not after the 60 s retry interval
+    # Not after the 60 s retry interval. (The lost MeterValues times out on the library's real-time
+    # response timeout, 0.3 s, while `eventually` keeps advancing simulated time: how much simulated time
+    # passes meanwhile depends on the machine's speed, so only the retry interval is a stable bound.)
+    assert h.clock.monotonic() - began < 60
     await drained(h)
     stops = csms.calls("StopTransaction")
     assert len(stops) == 1 and stops[0]["reason"] == "EVDisconnected"

@@ -32,6 +32,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tls-cert", help="serve wss:// with this certificate chain (PEM)")
     parser.add_argument("--tls-key", help="private key for --tls-cert (PEM)")
+    parser.add_argument("--console", action="store_true",
+                        help="read CSMS->charger calls from the keyboard (`help` lists them); quit ends")
     args = parser.parse_args(argv)
     for item in args.password:
         if "=" not in item:
@@ -59,7 +61,12 @@ async def serve(args: argparse.Namespace) -> None:
         ssl_context=context,
     )
     async with csms:
-        await asyncio.Event().wait()
+        if args.console:
+            from tools.csms.console import Console
+
+            await Console(csms).run()
+        else:
+            await asyncio.Event().wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
