@@ -43,13 +43,14 @@ from urllib.parse import unquote, urlsplit
 from firmware import __version__
 from firmware.clock import Clock
 from firmware.ocpp.transfer import TransferError, check_url, download, masked
-from firmware.update.bundle import BundleError, verify_bundle
+from firmware.update.bundle import BundleError, Problem, verify_bundle
 from firmware.update.signing import SignatureProblem, load_chain, load_roots, verify_chain, verify_signature
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[None]]
 NotifySigned = Callable[[str, int], Awaitable[None]]  # SignedFirmwareStatusNotification(status, requestId)
+Refusal = tuple["FirmwareStatus", tuple[str, str] | None]  # status to report, security event to record
 INSTALLER_POLL_S = 2.0  # how often we look for the installer service's answer
 ACTIVATION_WAIT_S = 120.0  # how long we wait for the installer service to restart us after the switch
 
@@ -147,6 +148,7 @@ class FirmwareUpdater:
         allow_unsigned: bool = False,
         update_dir: Path | None = None,
         notify_signed: NotifySigned | None = None,
+        security_event: Callable[[str, str], object] | None = None,
         running_version: str = __version__,
         download_timeout_s: float = 300.0,
         install_timeout_s: float = 1800.0,
@@ -163,6 +165,7 @@ class FirmwareUpdater:
         self._allow_unsigned = allow_unsigned
         self._notify = notify
         self._notify_signed = notify_signed
+        self._security_event = security_event  # (type, techInfo): the security log, when there is one
         self._running_version = running_version
         self._download_timeout_s = download_timeout_s
         self._install_timeout_s = install_timeout_s
@@ -375,10 +378,13 @@ class FirmwareUpdater:
             return UpdateOutcome.DOWNLOAD_FAILED
         await self._send(FirmwareStatus.DOWNLOADED)
         try:
-            failure = await asyncio.to_thread(self._verify, file, signed)
-            if failure is not None:
+            refusal = await asyncio.to_thread(self._verify, file, signed)
+            if refusal is not None:
+                status, event = refusal
+                if event is not None and self._security_event is not None:
+                    self._security_event(*event)  # here, in the event loop's thread
                 self._record_path.unlink(missing_ok=True)
-                await self._send(failure)
+                await self._send(status)
                 return UpdateOutcome.INSTALLATION_FAILED
             if signed is not None:
                 await self._send(FirmwareStatus.SIGNATURE_VERIFIED)
@@ -389,8 +395,9 @@ class FirmwareUpdater:
         finally:
             _remove(file)
 
-    def _verify(self, file: Path, signed: SignedRequest | None) -> FirmwareStatus | None:
-        """Check the downloaded file before anything runs; the status to report when it is refused.
+    def _verify(self, file: Path, signed: SignedRequest | None) -> Refusal | None:
+        """Check the downloaded file before anything runs (in a worker thread); when it is refused, the
+        status to report and the security event to record (type, techInfo), if any.
 
         The installer service checks again on its own; this check gives the CSMS the right status early.
         """
@@ -403,12 +410,16 @@ class FirmwareUpdater:
                 verify_signature(leaf, signature, file)
             except (SignatureProblem, ValueError) as exc:
                 log.error("SignedUpdateFirmware %s: signature refused: %s", signed.request_id, exc)
-                return FirmwareStatus.INVALID_SIGNATURE
+                return FirmwareStatus.INVALID_SIGNATURE, ("InvalidFirmwareSignature", str(exc))
         try:
             bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned)
         except BundleError as exc:
             log.error("firmware refused (not installed): %s", exc)
-            return FirmwareStatus.INSTALL_VERIFICATION_FAILED
+            event = None
+            if exc.problem in (Problem.SIGNATURE, Problem.CERTIFICATE):
+                kind = "Signature" if exc.problem is Problem.SIGNATURE else "SigningCertificate"
+                event = (f"InvalidFirmware{kind}", str(exc))
+            return FirmwareStatus.INSTALL_VERIFICATION_FAILED, event
         if bundle.signer is None:
             log.warning("firmware %s is UNSIGNED; installing it only because allow_unsigned is on",
                         bundle.manifest.version)

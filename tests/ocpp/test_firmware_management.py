@@ -205,7 +205,7 @@ async def test_signed_update_firmware_refuses_unknown_certificates_and_wrong_sig
         files.url("/fw.bin"), stranger.chain_pem.decode(), stranger.signature_b64(FIRMWARE), when),
         suppress=False)
     assert answer.status == "InvalidCertificate"
-    assert "security event InvalidFirmwareSigningCertificate" in caplog.text
+    assert "does not chain to an installed manufacturer root" in caplog.text
     # a valid certificate, but the signature is over another file
     signer = PKI.signer
     answer = await harness.csms.cp.call(signed_request(
@@ -224,6 +224,11 @@ async def test_signed_update_firmware_refuses_unknown_certificates_and_wrong_sig
                      harness.clock, 0.5)
     assert not seen.exists()
     assert harness.restarts == []
+    # each refusal is in the security log (and so reported by SecurityEventNotification)
+    assert harness.adapter is not None
+    events = [e.type for e in harness.adapter.security_log.entries()]
+    assert events.count("InvalidFirmwareSigningCertificate") == 1
+    assert events.count("InvalidFirmwareSignature") == 2  # the file's signature, the unsigned manifest
 
 
 async def test_plain_update_firmware_refuses_what_is_not_a_signed_bundle(

@@ -48,6 +48,7 @@ class FirmwareManagement:
                 adapter.clock, state_dir, firmware.install_command, adapter.notify_firmware_status,
                 trust_roots=firmware.trust_roots, allow_unsigned=firmware.allow_unsigned,
                 update_dir=firmware.update_dir, notify_signed=adapter.notify_signed_firmware_status,
+                security_event=adapter.security_log.record,
                 running_version=adapter.station_settings.firmware_version,
                 download_timeout_s=firmware.download_timeout_s,
                 install_timeout_s=firmware.install_timeout_s, ssl_context=ctx)
@@ -99,10 +100,9 @@ class FirmwareManagement:
             return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.rejected)
         problem = updater.check_signing_certificate(str(firmware.get("signing_certificate", "")))
         if problem is not None:
-            # Security event InvalidFirmwareSigningCertificate (whitepaper): logged; no security event
-            # machinery exists yet to send it as SecurityEventNotification.
-            log.warning("security event InvalidFirmwareSigningCertificate: SignedUpdateFirmware %s "
-                        "refused: %s", request_id, problem)
+            log.warning("SignedUpdateFirmware %s refused: %s", request_id, problem)
+            self._adapter.security_log.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
+                                              problem)
             return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
         self._accepted_signed.add(call_unique_id)
         return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.accepted)
