@@ -42,6 +42,19 @@ def defaults() -> dict[str, Any]:
     return Settings.model_validate({}).model_dump(mode="json")
 
 
+def environment_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """{dotted key: variable} for every CHARGEPI_<SECTION>__... variable that overrides the file."""
+    env = dict(os.environ) if environ is None else environ
+    out = {}
+    for name in sorted(env):
+        if not name.upper().startswith("CHARGEPI_"):
+            continue
+        key = name[len("CHARGEPI_"):].lower().replace("__", ".")
+        if key.split(".", 1)[0] in Settings.model_fields:
+            out[key] = name
+    return out
+
+
 def settable_keys() -> list[str]:
     """Every key `chargepi config set` takes: the defaults' keys, the keys of the optional sections
     (`[ocpp]` with its firmware/diagnostics tables) and each writable OCPP configuration key."""

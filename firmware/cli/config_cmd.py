@@ -15,6 +15,7 @@ from firmware.config_edit import (
     RESTART_NOTE,
     diff_from_defaults,
     effective,
+    environment_overrides,
     format_value,
     lookup,
     masked,
@@ -96,6 +97,8 @@ def show_cmd(args: argparse.Namespace) -> int:
     path = config_path(args)
     source = str(path) if path.exists() else "defaults only, no config file"
     print(f"# effective configuration ({source}; secrets masked)")
+    for key, variable in environment_overrides().items():
+        print(f"# {key} comes from the environment ({variable}), over the file")
     print(to_toml(masked(effective(settings))), end="")
     return 0
 
@@ -114,6 +117,9 @@ def get_cmd(args: argparse.Namespace) -> int:
         name = args.key.removeprefix("ocpp.configuration.")
         print(f"{ocpp_configuration_defaults()[name]} (OCPP default, not preset; the CSMS may change it)")
         return 0
+    for key, variable in environment_overrides().items():
+        if args.key == key or args.key.startswith(key + ".") or key.startswith(args.key + "."):
+            print(f"chargepi: note: {variable} in the environment overrides the file", file=sys.stderr)
     leaf = args.key.rsplit(".", 1)[-1]
     if not args.reveal:
         value = masked({leaf: value})[leaf]

@@ -245,3 +245,16 @@ def test_completion_offers_every_subcommand_and_option_of_the_parser(tmp_path: P
                 expected |= set(action.choices)
         offered = set(complete(script, f"{path} ", tmp_path)) | set(complete(script, f"{path} -", tmp_path))
         assert expected <= offered, f"{path}: completion lacks {expected - offered}"
+
+
+def test_a_value_from_the_environment_is_never_silent(config: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: Capture) -> None:
+    monkeypatch.setenv("CHARGEPI_STATION__STATE_DIR", "/tmp/from-env")
+    assert main(["config", "get", "station.state_dir", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "/tmp/from-env\n"
+    assert captured.err == ("chargepi: note: CHARGEPI_STATION__STATE_DIR in the environment overrides "
+                            "the file\n")
+    assert main(["config", "show", "--config", str(config)]) == 0
+    assert "# station.state_dir comes from the environment (CHARGEPI_STATION__STATE_DIR), over the file" \
+        in capsys.readouterr().out
