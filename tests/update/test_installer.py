@@ -63,9 +63,12 @@ class Systemd:
         if not self.thread.is_alive():
             return
         self.stopping = True
-        if self.proc is not None:
-            self.proc.terminate()
-        self.thread.join(10)
+        # Kill until the loop has ended: a controller started just as `stopping` was set would otherwise
+        # outlive the test and hold pytest's output open.
+        while self.thread.is_alive():
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+            self.thread.join(0.1)
 
 
 class Clock:
