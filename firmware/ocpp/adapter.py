@@ -57,7 +57,8 @@ from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
 
-# Validate in line: the thread-pool validation races and costs latency (ocpp-libraries.md §1.4).
+# Validate in line: the thread-pool validation races and costs latency
+# (docs/reference/ocpp-libraries.md §1.3).
 ocpp_messages.ASYNC_VALIDATION = False
 
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
