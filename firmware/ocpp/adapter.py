@@ -24,7 +24,6 @@ from ocpp.v16 import call
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from firmware.clock import Clock
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.api import StationApi
 from firmware.core.events import (
@@ -53,6 +52,7 @@ from firmware.security.events import SecurityEventType, SecurityLog, open_securi
 from firmware.settings import Settings
 from firmware.storage.database import StateDatabase
 from firmware.storage.statedir import StateDir
+from hal.clock import Clock
 from hal.types import MeterReading
 
 log = logging.getLogger(__name__)

@@ -41,10 +41,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from firmware import __version__
-from firmware.clock import Clock
 from firmware.ocpp.transfer import TransferError, check_url, download, masked
 from firmware.update.bundle import BundleError, Problem, verify_bundle
 from firmware.update.signing import SignatureProblem, load_chain, load_roots, verify_chain, verify_signature
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

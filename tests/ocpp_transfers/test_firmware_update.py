@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, UpdateOutcome
+from hal.clock import SimClock
 from tests.firmware_bundles import make_pki, signed_bundle, tampered, wrong_dependency_hash
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
 from tests.ocpp_transfers.waiting import eventually
@@ -278,7 +278,7 @@ REBOOTING_CHARGER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from firmware.clock import RealClock
+    from hal.clock import RealClock
     from firmware.ocpp.firmware_update import FirmwareUpdater
 
     async def notify(status):
