@@ -74,7 +74,7 @@ class Application:
         self.station.subscribe(CoreEventLog())
         self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
-        self.security_log = open_security_log(settings.station.state_dir, self.clock)
+        self.security_log = open_security_log(settings.station.state_dir, self.clock, self.station.storage)
         self.features: list[Feature] = []
         self.ocpp: OcppAdapter | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -88,7 +88,9 @@ class Application:
         """Construct every optional feature; each subscribes to the station in its constructor."""
         from firmware.smart.wiring import build_smart_features
 
-        self.features.append(StorageMonitor(self.station.storage, self.clock))
+        self.features.append(StorageMonitor(  # a full disk is a MemoryExhaustion security event
+            self.station.storage, self.clock, on_short=lambda detail: self.security_log.record(
+                SecurityEventType.MEMORY_EXHAUSTION, detail)))
         self.smart_charging, smart_features = build_smart_features(
             self.settings, self.clock, self.station, self.hardware, self.control, self.station.storage)
         self.features.extend(smart_features)
