@@ -14,7 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware import __version__
-from firmware.audit.store import EventStore
+from firmware.audit.store import EventStore, parse_window
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
 from firmware.audit.trail import CoreEventLog
@@ -132,7 +132,18 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
+        async def events(args: dict[str, Any]) -> Any:  # the audit trail; idTags masked for read-only
+            if self.event_store is None:
+                raise ControlError("the event history is not kept (see the journal)")
+            try:
+                window = parse_window(args)
+            except (TypeError, ValueError) as exc:
+                raise ControlError(f"bad event selection: {exc}") from None
+            found = await asyncio.to_thread(self.event_store.read, *window)
+            return [e.as_dict() for e in found]
+
         self.control.register("status", status, Role.READ_ONLY)
+        self.control.register("events", events, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
 
     # --- lifecycle ----------------------------------------------------------------------------------
