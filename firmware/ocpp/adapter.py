@@ -331,7 +331,9 @@ class OcppAdapter:
             watcher.cancel()
             if not request.done():
                 request.cancel()
-        if request.cancelled():
+        # A request cancelled just above is not done yet (the task sees its cancellation only when it
+        # runs next): asking it for its exception then would raise InvalidStateError.
+        if not request.done() or request.cancelled():
             raise ConnectionError("connection lost while waiting for the answer")
         exc = request.exception()
         if isinstance(exc, ConnectionClosed):
