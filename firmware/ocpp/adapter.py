@@ -87,6 +87,12 @@ def _default_restart(hard: bool) -> None:
 
 
 
+
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    """Mark a finished CALL's outcome as seen (asyncio logs "exception was never retrieved" otherwise)."""
+    if not task.cancelled():
+        task.exception()
+
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
@@ -329,8 +335,10 @@ class OcppAdapter:
         finally:
             watcher.cancel()
             if not request.done():
-                request.cancel()
-        if request.cancelled():
+                request.cancel()  # takes effect later: the task is not done (nor cancelled) yet
+            # However the CALL ends now (answer, error, cancelled), nobody else will look at it.
+            request.add_done_callback(_retrieve_outcome)
+        if not request.done() or request.cancelled():
             raise ConnectionError("connection lost while waiting for the answer")
         exc = request.exception()
         if isinstance(exc, ConnectionClosed):
