@@ -87,11 +87,11 @@ def _default_restart(hard: bool) -> None:
 
 
 
-
 def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
     """Mark a finished CALL's outcome as seen (asyncio logs "exception was never retrieved" otherwise)."""
     if not task.cancelled():
         task.exception()
+
 
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
