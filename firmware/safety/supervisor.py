@@ -317,9 +317,9 @@ def _world_parts(link: Link, names: list[str]) -> tuple[RemoteParts, dict[str, A
 
 
 async def run(link: Link, world: Link | None, spec: dict[str, Any]) -> int:
-    from firmware.clock import RealClock
     from firmware.logging_setup import configure_logging
     from firmware.settings import ConfigError, Settings
+    from hal.clock import RealClock
     from hal.contract import HalError
 
     settings = Settings.model_validate(spec["settings"])

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from firmware.clock import RealClock
 from firmware.logging_setup import configure_logging
 from firmware.settings import load_settings
+from hal.clock import RealClock
 from hal.contract import MeterError
 from hal.meters.bus import BusRegistry
 from hal.meters.modbus_meter import ModbusMeter
