@@ -336,9 +336,11 @@ class OcppAdapter:
         finally:
             watcher.cancel()
             if not request.done():
-                request.cancel()  # takes effect later: the task is not done (nor cancelled) yet
-            # However the CALL ends now (answer, error, cancelled), nobody else will look at it.
+                request.cancel()
+            # However the CALL ends (answer, error, cancelled), nobody else will look at it.
             request.add_done_callback(_retrieve_outcome)
+        # A request cancelled just above is not done yet (the task sees its cancellation only when it
+        # runs next): asking it for its exception then would raise InvalidStateError.
         if not request.done() or request.cancelled():
             raise ConnectionError("connection lost while waiting for the answer")
         exc = request.exception()
