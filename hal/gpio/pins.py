@@ -12,7 +12,6 @@ from hal.clock import Clock, Timer
 from hal.contract import HalError, Unsubscribe
 from hal.pubsub import Subscribers
 
-
 Pull = Literal["up", "down", "none"]
 
 
