@@ -130,8 +130,10 @@ class FirmwareManagement:
         if problem is not None:
             log.warning("SignedUpdateFirmware %s refused: %s", request_id, problem)
             self._adapter.security_log.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
-                                              problem)
-            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+                                              str(problem))
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.revoked_certificate
+                                                    if problem.revoked else
+                                                    UpdateFirmwareStatus.invalid_certificate)
         canceled = updater.busy
         if canceled:
             await self._cancel_running(f"replaced by SignedUpdateFirmware {request_id}")
