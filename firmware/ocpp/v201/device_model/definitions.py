@@ -43,7 +43,7 @@ from importlib import resources
 from typing import Any, Literal, cast, get_args
 
 DataType = Literal["string", "decimal", "integer", "dateTime", "boolean", "OptionList", "SequenceList",
-                   "MemberList", "passwordString"]
+                   "MemberList"]
 Mutability = Literal["ReadOnly", "WriteOnly", "ReadWrite"]
 AttributeType = Literal["Actual", "Target", "MinSet", "MaxSet"]
 Scope = Literal["station", "evse", "connector"]

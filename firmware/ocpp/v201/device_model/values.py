@@ -15,9 +15,6 @@ from datetime import datetime
 
 from firmware.ocpp.v201.device_model.definitions import DataType
 
-# passwordString: 16 to 40 characters (A00.FR.205), docs/reference/ocpp201.md §5.
-PASSWORD_MIN, PASSWORD_MAX = 16, 40
-
 
 @dataclass(frozen=True, slots=True)
 class Characteristics:
@@ -113,10 +110,6 @@ def canonical(text: str, c: Characteristics) -> str:
         joined = ",".join(_items(text, c))
         _length(joined, c)
         return joined
-    if kind == "passwordString":
-        if not PASSWORD_MIN <= len(text) <= PASSWORD_MAX:
-            raise BadValue(f"a password has {PASSWORD_MIN} to {PASSWORD_MAX} characters")
-        return text
     _length(text, c)
     if c.pattern is not None and not re.fullmatch(c.pattern, text):
         raise BadValue(f"does not match {c.pattern}")
