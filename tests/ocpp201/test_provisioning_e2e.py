@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from ocpp.exceptions import FormatViolationError, OccurrenceConstraintViolationError
-from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201, on
 from firmware.ocpp.v201.provisioning import Provisioning
 from tests.ocpp201 import dm_fixtures
 from tests.ocpp201.test_device_model_spec import tc_b_53_problems
