@@ -125,7 +125,7 @@ class OcppAdapter:
         self.outbox = Outbox(self._db)
         self.certificates = open_store(state_dir, self.settings.firmware.trust_roots)
         self._owns_security_log = security_log is None
-        self.security_log = security_log or open_security_log(state_dir, clock)
+        self.security_log = security_log or open_security_log(state_dir, clock, state)
         self.link_security = LinkSecurity(self.settings, self._db, self.config, self.certificates,
                                           self.security_log)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
