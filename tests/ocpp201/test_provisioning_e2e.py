@@ -7,80 +7,34 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ocpp.exceptions import FormatViolationError, OccurrenceConstraintViolationError
-from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201 import call
 from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, serve
 
-from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201, on
+from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
 from firmware.ocpp.v201.provisioning import Provisioning
 from tests.ocpp201 import dm_fixtures
+from tests.ocpp201.csms201 import NOW, Csms, running_csms
 from tests.ocpp201.test_device_model_spec import tc_b_53_problems
-
-NOW = "2030-06-01T12:00:00.000Z"
-
-
-@dataclass
-class Csms:
-    boots: list[dict[str, Any]] = field(default_factory=list)
-    reports: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    done: dict[int, asyncio.Event] = field(default_factory=dict)
-    peer: CsmsSide | None = None
-    connected: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-class CsmsSide(ChargePoint):  # type: ignore[misc]
-    def __init__(self, csms: Csms, ws: ServerConnection) -> None:
-        super().__init__("CP-1", ws, response_timeout=5)
-        self.csms = csms
-
-    @on("BootNotification")
-    def on_boot(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> Any:
-        self.csms.boots.append({"charging_station": charging_station, "reason": reason})
-        return call_result.BootNotification(current_time=NOW, interval=120, status="Accepted")
-
-    @on("Heartbeat")
-    def on_heartbeat(self, **kwargs: Any) -> Any:
-        return call_result.Heartbeat(current_time=NOW)
-
-    @on("NotifyReport")
-    def on_notify_report(self, request_id: int, seq_no: int, report_data: list[dict[str, Any]],
-                         tbc: bool = False, **kwargs: Any) -> Any:
-        self.csms.reports.setdefault(request_id, []).append({"seq_no": seq_no, "tbc": tbc,
-                                                              "report_data": report_data})
-        if not tbc:
-            self.csms.done.setdefault(request_id, asyncio.Event()).set()
-        return call_result.NotifyReport()
 
 
 @pytest.fixture
 async def linked(tmp_path: Path) -> AsyncIterator[tuple[Csms, ChargePoint201]]:
-    csms = Csms()
-
-    async def handler(ws: ServerConnection) -> None:
-        assert ws.subprotocol == "ocpp2.0.1"
-        csms.peer = CsmsSide(csms, ws)
-        csms.connected.set()
-        await csms.peer.start()
-
     limits = {"DeviceDataCtrlr.ItemsPerMessage[GetReport]": 20,
               "DeviceDataCtrlr.ItemsPerMessage[GetVariables]": 5,
               "DeviceDataCtrlr.BytesPerMessage[SetVariables]": 1000}
     model = dm_fixtures.model(tmp_path, 2, device_model=limits)
-    async with serve(handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:
-        port = server.sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/CP-1", subprotocols=[SUBPROTOCOL]) as ws:
-            station = ChargePoint201("CP-1", ws, Provisioning(model, lambda: NOW), "chargepi", "chargepi-ac",
-                                     "SN-1", "1.0", response_timeout=5)
-            reader = asyncio.create_task(station.start())
-            await asyncio.wait_for(csms.connected.wait(), 5)
-            yield csms, station
-            reader.cancel()
+    async with running_csms() as csms, connect(f"{csms.url}/CP-1", subprotocols=[SUBPROTOCOL]) as ws:
+        station = ChargePoint201("CP-1", ws, Provisioning(model, lambda: NOW), "chargepi", "chargepi-ac",
+                                 "SN-1", "1.0", response_timeout=5)
+        reader = asyncio.create_task(station.start())
+        await asyncio.wait_for(csms.connected.wait(), 5)
+        yield csms, station
+        reader.cancel()
 
 
 def get(component: dict[str, Any], name: str, instance: str | None = None,
@@ -161,7 +115,7 @@ async def test_full_inventory_over_the_wire(linked: tuple[Csms, ChargePoint201])
     request = call.GetBaseReport(request_id=7, report_base="FullInventory")
     answer = await csms.peer.call(request, suppress=False)
     assert answer.status == "Accepted"
-    await asyncio.wait_for(csms.done.setdefault(7, asyncio.Event()).wait(), 10)
+    await asyncio.wait_for(csms.report_done(7).wait(), 10)
     parts = csms.reports[7]
     assert [p["seq_no"] for p in parts] == list(range(len(parts))) and len(parts) > 1
     assert [p["tbc"] for p in parts] == [True] * (len(parts) - 1) + [False]
@@ -175,7 +129,7 @@ async def test_full_inventory_over_the_wire(linked: tuple[Csms, ChargePoint201])
     some = await csms.peer.call(call.GetReport(request_id=9, component_variable=[
         {"component": {"name": "EVSE"}, "variable": {"name": "Power"}}]), suppress=False)
     assert some.status == "Accepted"
-    await asyncio.wait_for(csms.done.setdefault(9, asyncio.Event()).wait(), 10)
+    await asyncio.wait_for(csms.report_done(9).wait(), 10)
     powers = [e for p in csms.reports[9] for e in p["report_data"]]
     assert [(e["component"]["evse"]["id"], e["variable_characteristics"]["max_limit"]) for e in powers] == [
         (1, 22080), (2, 22080)]
