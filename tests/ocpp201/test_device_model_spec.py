@@ -150,7 +150,7 @@ def test_the_check_finds_each_kind_of_problem(tmp_path: Path) -> None:
 
 
 def test_the_compatibility_table_lists_exactly_the_device_model(tmp_path: Path) -> None:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "ocpp201.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs/ocpp201.md").read_text()
     listed = set(re.findall(r"^\| `([^`]+)` \|", doc, re.MULTILINE))
     model = dm_fixtures.model(tmp_path, 1)
     actual = {f"{v.key.component.text()}.{v.definition.label}".replace("EVSE#1/1.", "EVSE#n/1.")
