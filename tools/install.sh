@@ -5,6 +5,7 @@
 #   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
 #   sudo tools/install.sh --config config/pi-hat-mcp3004.toml   first install with your board's config
 #   sudo tools/install.sh --firmware-root FILE   install a manufacturer root certificate for firmware updates
+#                                            (or the root's revocation list, *.crl)
 #   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
@@ -12,7 +13,7 @@
 # /usr/local/bin/chargepi, /etc/chargepi/chargepi.toml (root:chargepi 0640) and secrets.toml (0600, handed
 # to the service by systemd; both kept on upgrade),
 # /var/lib/chargepi (state, session records), /etc/systemd/system/chargepi.service, a udev rule that
-# gives the gpio group the hardware PWM in sysfs (hardware.md §6.2).
+# gives the gpio group the hardware PWM in sysfs (docs/reference/hardware.md §6.2).
 #
 # An upgrade switches `current` to the new release and restarts the service; if it does not come up
 # (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the
@@ -23,6 +24,11 @@
 # installer (firmware/update/installer.py). It runs as the user chargepi-update, never as root and without
 # network, and owns /opt/chargepi so it can add releases and switch `current`. Manufacturer root
 # certificates that firmware signatures must chain to live in /etc/chargepi/firmware-roots (--firmware-root).
+#
+# Local roles on the control socket (docs/security.md §7): members of group chargepi may read status and
+# sessions (idTags masked), of chargepi-technician also change limits, the OCPP link and faults, of
+# chargepi-simulator drive the fake HAL. The script creates those groups; add people with e.g.
+# `sudo usermod -aG chargepi,chargepi-technician alice` (--purge removes the groups again).
 #
 # Options: --config FILE is the first configuration (default config/chargepi.toml, simulated hardware;
 # config/ has examples per board); --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for
@@ -46,6 +52,9 @@ USER_NAME=chargepi
 UPDATE_USER=chargepi-update  # the firmware installer's own user
 # Hardware access, plus systemd-journal so GetDiagnostics can include the service's journal.
 SERVICE_GROUPS="gpio spi i2c dialout systemd-journal"
+# Control-socket roles (firmware/control/roles.py): the service's own group chargepi is the read-only
+# role (and needed to open the socket at all); these two add the technician and simulator roles.
+ROLE_GROUPS="chargepi-technician chargepi-simulator"
 KEEP_RELEASES=3
 
 say() { printf 'chargepi-install: %s\n' "$*"; }
@@ -111,6 +120,12 @@ ensure_user() {
         say "created system user $UPDATE_USER"
     fi
     local groups="" group
+    for group in $ROLE_GROUPS; do
+        if ! group_exists "$group"; then
+            groupadd "${ACCOUNT_ROOT[@]}" --system "$group"
+            say "created group $group"
+        fi
+    done
     for group in $SERVICE_GROUPS; do
         if group_exists "$group"; then groups="$groups${groups:+,}$group"; fi
     done
@@ -178,7 +193,7 @@ install_config() {
     install -d -m 0755 "$ETC/firmware-roots"
     for root in "${FIRMWARE_ROOTS[@]}"; do
         install -m 0644 "$root" "$ETC/firmware-roots/$(basename "$root")"
-        say "installed firmware root certificate $ETC/firmware-roots/$(basename "$root")"
+        say "installed firmware root certificate (or revocation list) $ETC/firmware-roots/$(basename "$root")"
     done
     if [ ! -e "$ETC/chargepi.toml" ]; then
         install -m 0640 "${FIRST_CONFIG:-$SRC/config/chargepi.toml}" "$ETC/chargepi.toml"
@@ -280,7 +295,8 @@ install_or_upgrade() {
     fi
     local root
     for root in "${FIRMWARE_ROOTS[@]}"; do
-        grep -q -- "-----BEGIN CERTIFICATE-----" "$root" 2>/dev/null || die "$root is not a PEM certificate"
+        grep -q -e "-----BEGIN CERTIFICATE-----" -e "-----BEGIN X509 CRL-----" "$root" 2>/dev/null ||
+            die "$root is not a PEM certificate or revocation list"
     done
     version=$(new_version)
     [ -n "$version" ] || die "cannot tell the version to install"
@@ -340,7 +356,12 @@ uninstall() {
         rm -rf "$ETC" "$STATE" "$UPDATE_STATE"
         if user_exists; then userdel "${ACCOUNT_ROOT[@]}" "$USER_NAME"; fi
         if user_exists "$UPDATE_USER"; then userdel "${ACCOUNT_ROOT[@]}" "$UPDATE_USER"; fi
-        say "removed chargepi, its configuration, its records and the users $USER_NAME and $UPDATE_USER"
+        local group
+        for group in $ROLE_GROUPS; do
+            if group_exists "$group"; then groupdel "${ACCOUNT_ROOT[@]}" "$group"; fi
+        done
+        say "removed chargepi, its configuration, its records, the users $USER_NAME and $UPDATE_USER" \
+            "and the groups ${ROLE_GROUPS// / and }"
     else
         say "removed chargepi; kept $ETC, $STATE and $UPDATE_STATE (remove them with --uninstall --purge)"
     fi

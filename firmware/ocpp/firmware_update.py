@@ -41,10 +41,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from firmware import __version__
-from firmware.clock import Clock
 from firmware.ocpp.transfer import TransferError, check_url, download, masked
 from firmware.update.bundle import BundleError, Problem, verify_bundle
-from firmware.update.signing import SignatureProblem, load_chain, load_roots, verify_chain, verify_signature
+from firmware.update.signing import (
+    SignatureProblem,
+    load_chain,
+    load_revocations,
+    load_roots,
+    verify_chain,
+    verify_signature,
+)
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,11 @@ _PLAIN: dict[FirmwareStatus, FirmwareStatus | None] = {
     FirmwareStatus.INVALID_SIGNATURE: FirmwareStatus.INSTALLATION_FAILED,
     FirmwareStatus.INSTALL_VERIFICATION_FAILED: FirmwareStatus.INSTALLATION_FAILED,
 }
+
+
+# Once installation started an update is no longer cancelled by a newer request.
+_INSTALL_PHASE = frozenset({FirmwareStatus.INSTALLING, FirmwareStatus.INSTALL_REBOOTING,
+                            FirmwareStatus.INSTALLED, FirmwareStatus.INSTALLATION_FAILED})
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,27 @@ class FirmwareUpdater:
         return self._busy
 
     @property
+    def signed_request_id(self) -> int | None:
+        """The requestId of the SignedUpdateFirmware running now (None: none runs, or a plain one)."""
+        return self._request_id if self._busy else None
+
+    @property
+    def signed_status(self) -> FirmwareStatus:
+        """What a triggered SignedFirmwareStatusNotification reports: the running update's last status
+        (the signed-only ones included), Idle when none runs."""
+        return self._status if self._busy else FirmwareStatus.IDLE
+
+    @property
+    def cancellable(self) -> bool:
+        """Can the running update still be given up (not once its installation started)?"""
+        return self._busy and self._status not in _INSTALL_PHASE
+
+    def forget(self) -> None:
+        """Drop the record of an update that was cancelled because a newer request replaces it, so that
+        a restart neither resumes it nor reports it."""
+        self._record_path.unlink(missing_ok=True)
+
+    @property
     def firmware_version(self) -> str:
         """The version to report in BootNotification: the last installed one, or the running software's."""
         record = read_json(self._version_path)
@@ -299,13 +332,17 @@ class FirmwareUpdater:
                 datetime.fromisoformat(signed["install_date"]) if signed.get("install_date") else None),
         )
 
-    def check_signing_certificate(self, certificate_pem: str) -> str | None:
-        """Why SignedUpdateFirmware's signingCertificate is unacceptable, or None when it chains to a root."""
+    def check_signing_certificate(self, certificate_pem: str) -> SignatureProblem | None:
+        """Why SignedUpdateFirmware's signingCertificate is unacceptable (`revoked` set when a revocation
+        list names it), or None when it chains to a root."""
         try:
             chain = load_chain(certificate_pem.encode())
-            verify_chain(chain, load_roots(self._trust_roots), self._clock.now())
-        except (SignatureProblem, ValueError) as exc:
-            return str(exc)
+            verify_chain(chain, load_roots(self._trust_roots), self._clock.now(),
+                         load_revocations(self._trust_roots))
+        except SignatureProblem as exc:
+            return exc
+        except ValueError as exc:
+            return SignatureProblem(str(exc), certificate=True)
         return None
 
     async def update(
@@ -351,8 +388,8 @@ class FirmwareUpdater:
             await self._send(FirmwareStatus.DOWNLOAD_FAILED)
             return UpdateOutcome.DOWNLOAD_FAILED
         delay = (retrieve_date - self._clock.now()).total_seconds()
-        # When cancelled (service stopping, or superseded by a newer request) the record stays: a restart then
-        # resumes a scheduled update, or reports an interrupted one as failed.
+        # When cancelled because the service stops the record stays: a restart then resumes a scheduled
+        # update, or reports an interrupted one as failed (a newer request that replaces it calls forget()).
         if delay > 0:
             log.info("firmware update from %s scheduled in %.0f s", masked(location), delay)
             schedule = {
@@ -401,18 +438,23 @@ class FirmwareUpdater:
 
         The installer service checks again on its own; this check gives the CSMS the right status early.
         """
-        roots = load_roots(self._trust_roots)
         now = self._clock.now()
+        try:
+            roots, revocations = load_roots(self._trust_roots), load_revocations(self._trust_roots)
+        except (SignatureProblem, ValueError) as exc:
+            log.error("firmware refused: the trust roots cannot be read: %s", exc)
+            return FirmwareStatus.INSTALL_VERIFICATION_FAILED, ("InvalidFirmwareSigningCertificate", str(exc))
         if signed is not None:
             try:
-                leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now)
+                leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now, revocations)
                 signature = base64.b64decode(signed.signature_b64, validate=True)
                 verify_signature(leaf, signature, file)
             except (SignatureProblem, ValueError) as exc:
                 log.error("SignedUpdateFirmware %s: signature refused: %s", signed.request_id, exc)
                 return FirmwareStatus.INVALID_SIGNATURE, ("InvalidFirmwareSignature", str(exc))
         try:
-            bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned)
+            bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned,
+                                   revocations=revocations)
         except BundleError as exc:
             log.error("firmware refused (not installed): %s", exc)
             event = None
@@ -429,13 +471,17 @@ class FirmwareUpdater:
 
     async def _download(self, location: str, attempts: int, retry_interval_s: float) -> Path | None:
         name = Path(unquote(urlsplit(location).path)).name or "firmware.bin"
-        dest = self._dir / f"download-{name}"
+        # A name of its own: the download thread of a cancelled update may still be writing its file.
+        dest = self._dir / f"download-{uuid.uuid4().hex[:12]}-{name}"
         await self._send(FirmwareStatus.DOWNLOADING)
         for attempt in range(1, attempts + 1):
+            job = asyncio.ensure_future(asyncio.to_thread(
+                download, location, dest, self._download_timeout_s, self._ssl_context))
             try:
-                size = await asyncio.to_thread(
-                    download, location, dest, self._download_timeout_s, self._ssl_context
-                )
+                size = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                job.add_done_callback(lambda _: _remove(dest))  # a thread cannot be stopped: clean up after
+                raise
             except TransferError as exc:
                 log.warning("firmware download attempt %d/%d: %s", attempt, attempts, exc)
                 if attempt < attempts:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from firmware.cli.main import main
-from firmware.clock import SimClock
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.core.vocabulary import StopReason
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionStore, db_path
+from hal.clock import SimClock
 from hal.types import MeterReading
 
 MONDAY = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
@@ -239,7 +239,11 @@ def test_sessions_without_records_or_with_a_bad_date(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "chargepi.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path / "empty"}"\n')
-    assert main(["sessions", "--config", str(config)]) == 2
+    # nothing recorded yet is an empty list, not an error (exit 0), with the reason on stderr
+    assert main(["sessions", "--config", str(config), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "no session records" in captured.err
+    assert main(["report", "--config", str(config)]) == 0
     assert "no session records" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sessions", "--config", str(config), "--since", "last tuesday"])

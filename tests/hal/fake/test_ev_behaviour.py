@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector
 from hal.types import PILOT_F, PILOT_HIGH, PILOT_OFF, CPState, PilotOutput, PilotReading
 
 
 def duty_for(amps: float) -> PilotOutput:
-    return PilotOutput.pwm(amps / 0.6)  # hardware.md §1.2, 6..51 A
+    return PilotOutput.pwm(amps / 0.6)  # docs/reference/hardware.md §1.2, 6..51 A
 
 
 @pytest.fixture
