@@ -52,7 +52,7 @@ STANDALONE = """
 import asyncio, json, sys
 from pathlib import Path
 from firmware.app import Application
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from firmware.settings import load_settings
 
 async def run():
