@@ -30,6 +30,7 @@ from firmware.ocpp.settings import OcppSettings
 from firmware.ocpp.v16.configuration import ChangeStatus, ConfigurationStore
 from firmware.security.certificates import CertificateKind, CertificateStore
 from firmware.security.events import SecurityEventType, SecurityLog
+from firmware.security.settings_watch import SettingsWatch, file_content, tree_content
 from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,26 @@ class LinkSecurity:
             self._set("previous", None)
         config.guard(KEY, self._guard)
         self._failures_logged: set[SecurityEventType] = set()
+        changed = SettingsWatch(db).changed(self._watched())
+        if changed:
+            events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
+                          f"changed on the charger since the last start: {', '.join(changed)}")
+
+    def _watched(self) -> dict[str, bytes | None]:
+        """The settings whose change outside OCPP is a security event (values never leave SettingsWatch)."""
+        s = self._settings
+        values = {"security_profile": s.security_profile, "url": s.url, "tls_url": s.tls_url,
+                  "authorization_key": s.authorization_key,
+                  "allow_insecure_basic_auth": s.allow_insecure_basic_auth,
+                  "tls_check_hostname": s.tls_check_hostname,
+                  "firmware.allow_unsigned": s.firmware.allow_unsigned}
+        watched = {f"ocpp.{name}": None if value is None else str(value).encode()
+                   for name, value in values.items()}
+        for name, path in (("ca_file", s.ca_file), ("client_cert_file", s.client_cert_file),
+                           ("client_key_file", s.client_key_file)):
+            watched[f"ocpp.{name}"] = file_content(path)
+        watched["ocpp.firmware.trust_roots"] = tree_content(s.firmware.trust_roots)
+        return watched
 
     def _get(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM ocpp_link_security WHERE key = ?", (key,)).fetchone()

@@ -602,3 +602,26 @@ def _some_csr() -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SN-42")])
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
     return csr.public_bytes(Encoding.PEM).decode()
+
+
+async def test_security_settings_changed_on_the_charger_are_a_security_event(
+    harness: Harness, tmp_path: Path
+) -> None:
+    roots = tmp_path / "firmware-roots"
+    roots.mkdir()
+    (roots / "maker.pem").write_text(make_ca("maker").pem)
+    harness.ocpp_overrides.update(firmware={"trust_roots": [roots]}, security_profile=1,
+                                  authorization_key=PASSWORD, allow_insecure_basic_auth=True)
+    adapter = await harness.start()
+    assert not [e for e in adapter.security_log.since(0) if e.type == "ReconfigurationOfSecurityParameters"]
+    await stop(harness)
+    await harness.start()  # nothing changed: nothing to report
+    await stop(harness)
+    harness.ocpp_overrides["authorization_key"] = "another-secret-456"
+    (roots / "maker.crl").write_text("a revocation list arrived")
+    adapter = await harness.start()
+    (event,) = [e for e in adapter.security_log.since(0) if e.type == "ReconfigurationOfSecurityParameters"]
+    assert event.tech_info == ("changed on the charger since the last start: ocpp.authorization_key, "
+                               "ocpp.firmware.trust_roots")
+    database = (harness.tmp / "ocpp.sqlite3").read_bytes()
+    assert PASSWORD.encode() not in database and b"another-secret-456" not in database
