@@ -12,13 +12,17 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from firmware.update.bundle import build_bundle
-from firmware.update.signing import SigningKey, sign
+from firmware.update.signing import sign
 from tools.firmware_bundle import make_certificate, new_key, pem
+
+if TYPE_CHECKING:
+    from firmware.update.signing import SigningKey
 
 
 @dataclass

@@ -24,6 +24,7 @@ import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,7 +32,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firmware.update.bundle import BundleError, build_bundle, verify_bundle
-from firmware.update.signing import SignatureProblem, SigningKey, load_revocations, load_roots, sign
+from firmware.update.signing import SignatureProblem, load_revocations, load_roots, sign
+
+if TYPE_CHECKING:
+    from firmware.update.signing import SigningKey
 
 
 def new_key(use_rsa: bool = False) -> SigningKey:

@@ -32,12 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # cryptography is imported where it is used: it costs start-up time
+    from cryptography import x509
 
 DEFAULT_MAX_CERTIFICATES = 20  # roots of all kinds together
 MAX_CHAIN = 5
@@ -90,6 +88,8 @@ _HASHES = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib
 
 def public_key_bits(cert: x509.Certificate) -> bytes:
     """The subjectPublicKey BIT STRING content of a certificate (what issuerKeyHash hashes)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
     key = cert.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
@@ -111,11 +111,13 @@ def hash_data(cert: x509.Certificate, issuer: x509.Certificate | None = None,
 
 
 def fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def load_chain(pem: str | bytes) -> list[x509.Certificate]:
     """Every certificate in a PEM text, in order; CertificateRejected if there is none or one is broken."""
+    from cryptography import x509
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         chain = x509.load_pem_x509_certificates(data)
@@ -127,6 +129,7 @@ def load_chain(pem: str | bytes) -> list[x509.Certificate]:
 
 
 def _pem(certs: Iterable[x509.Certificate]) -> bytes:
+    from cryptography.hazmat.primitives import serialization
     return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
 
 
@@ -138,6 +141,7 @@ def check_validity(cert: x509.Certificate, now: datetime) -> None:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -149,6 +153,7 @@ def _subject(cert: x509.Certificate) -> str:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -304,6 +309,10 @@ class CertificateStore:
 
     def create_csr(self, common_name: str, organization: str | None) -> str:
         """Generate a new key pair (kept as the pending key) and return a PEM CSR for it."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
         key = ec.generate_private_key(ec.SECP256R1())
         names = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
         if organization:
@@ -327,6 +336,9 @@ class CertificateStore:
         Raises CertificateRejected (the current identity stays) when there is no pending request, the
         public key or subject differ from the request, or the chain is not valid / not trusted.
         """
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.x509.oid import NameOID
         key_file, csr_file = self._identity / "pending-key.pem", self._identity / "pending-csr.pem"
         if not key_file.exists() or not csr_file.exists():
             raise CertificateRejected("no certificate signing request is pending")

@@ -27,19 +27,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from firmware.update.signing import (
-    Revocations,
     SignatureProblem,
-    SigningKey,
     load_chain,
     sign,
     verify_chain,
     verify_signature,
 )
+
+if TYPE_CHECKING:  # cryptography is imported where it is used: it costs start-up time
+    from cryptography import x509
+
+    from firmware.update.signing import Revocations, SigningKey
 
 FORMAT = "chargepi-bundle/1"
 PACKAGE = "chargepi"

@@ -15,13 +15,13 @@ import itertools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from cryptography.x509.oid import ExtendedKeyUsageOID
+if TYPE_CHECKING:  # cryptography is imported where it is used: it costs start-up time
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 MAX_CHAIN = 4  # leaf + intermediates
 
@@ -36,14 +36,14 @@ class SignatureProblem(Exception):
         self.revoked = revoked
 
 
-Revocations = Sequence[x509.CertificateRevocationList]
-
-
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+if TYPE_CHECKING:
+    Revocations = Sequence[x509.CertificateRevocationList]
+    SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 def load_roots(paths: Iterable[Path]) -> list[x509.Certificate]:
     """Every PEM certificate in the given files and directories (*.pem, *.crt); missing paths are skipped."""
+    from cryptography import x509
     roots: list[x509.Certificate] = []
     for path in paths:
         files = sorted([*path.glob("*.pem"), *path.glob("*.crt")]) if path.is_dir() else [path]
@@ -57,6 +57,7 @@ def load_revocations(paths: Iterable[Path]) -> list[x509.CertificateRevocationLi
     """Every certificate revocation list (*.crl, PEM or DER) in the given directories (and files named
     *.crl). One that cannot be read refuses every signature (SignatureProblem): a revocation must never
     be skipped silently."""
+    from cryptography import x509
     lists: list[x509.CertificateRevocationList] = []
     for path in paths:
         files = sorted(path.glob("*.crl")) if path.is_dir() else [path] if path.suffix == ".crl" else []
@@ -85,6 +86,7 @@ def _check_revocation(cert: x509.Certificate, issuer: x509.Certificate, revocati
 
 def load_chain(pem: bytes) -> list[x509.Certificate]:
     """The signing certificate first, then any intermediates, from PEM text."""
+    from cryptography import x509
     try:
         chain = x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
@@ -95,6 +97,7 @@ def load_chain(pem: bytes) -> list[x509.Certificate]:
 
 
 def _issuer_checks(cert: x509.Certificate) -> None:
+    from cryptography import x509
     try:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -112,6 +115,7 @@ def _valid_at(cert: x509.Certificate, now: datetime) -> None:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -123,6 +127,8 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], n
                  revocations: Revocations = ()) -> x509.Certificate:
     """The signing certificate (chain[0]) once it is proven to chain to one of `roots` at `now`, with no
     certificate of the chain revoked by its issuer in `revocations`."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
     if not roots:
         raise SignatureProblem("no manufacturer root certificate is installed", certificate=True)
     leaf = chain[0]
@@ -154,6 +160,7 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], n
 
 def file_digest(path: Path) -> bytes:
     """SHA-256 of a file, read in chunks (firmware files need not fit in memory twice)."""
+    from cryptography.hazmat.primitives import hashes
     digest = hashes.Hash(hashes.SHA256())
     with path.open("rb") as data:
         while chunk := data.read(64 * 1024):
@@ -164,6 +171,10 @@ def file_digest(path: Path) -> bytes:
 def verify_signature(cert: x509.Certificate, signature: bytes, data: bytes | Path) -> None:
     """Check a detached signature over `data` (bytes, or a file's content) with the certificate's key:
     RSA-PSS/SHA-256 or ECDSA/SHA-256."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
     key = cert.public_key()
     algorithm: Prehashed | hashes.SHA256
     if isinstance(data, Path):
@@ -184,6 +195,8 @@ def verify_signature(cert: x509.Certificate, signature: bytes, data: bytes | Pat
 
 def sign(key: SigningKey, data: bytes) -> bytes:
     """A detached signature over `data` (RSA-PSS with a 32-byte salt, or ECDSA; SHA-256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     if isinstance(key, rsa.RSAPrivateKey):
         return key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32),
                         hashes.SHA256())

@@ -4,7 +4,7 @@ modules a fresh interpreter has loaded, not by timing:
 * `chargepi run` launches the safety supervisor before it imports the settings models, so that the two
   interpreters start at once;
 * the supervisor process loads no OCPP, websocket or cryptography modules;
-* a charger without `[ocpp]` runs without them too.
+* a charger without `[ocpp]` runs without them too, and one with `[ocpp]` over ws:// without cryptography.
 """
 
 from __future__ import annotations
@@ -127,3 +127,16 @@ def test_a_bad_config_ends_the_early_supervisor_too(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "meter_poll_interval_s" in done.stderr
     assert "Traceback" not in done.stderr  # the supervisor read end-of-file and left quietly
+
+
+def test_a_charger_with_ocpp_over_plain_websockets_loads_no_cryptography(tmp_path: Path) -> None:
+    config = tmp_path / "chargepi.toml"
+    config.write_text(f'[station]\nstate_dir = "{tmp_path}"\nsupervisor = "inline"\nfree_charging = true\n\n'
+                      '[[connectors]]\nid = 1\n\n'
+                      '[ocpp]\nurl = "ws://127.0.0.1:9"\ncharge_point_id = "CP-1"\n')
+    done = subprocess.run([sys.executable, "-c", STANDALONE, str(config)], capture_output=True, text=True,
+                          check=True)
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["charging"] is True  # free charging while the CSMS cannot be reached
+    assert "firmware.ocpp.adapter" in result["modules"] and "websockets" in result["modules"]
+    assert packages(result["modules"], ("cryptography",)) == []
