@@ -57,7 +57,8 @@ from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
 
-# Validate in line: the thread-pool validation races and costs latency (ocpp-libraries.md §1.4).
+# Validate in line: the thread-pool validation races and costs latency
+# (docs/reference/ocpp-libraries.md §1.3).
 ocpp_messages.ASYNC_VALIDATION = False
 
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
@@ -85,6 +86,12 @@ class SmartChargingPort(Protocol):
 def _default_restart(hard: bool) -> None:
     raise SystemExit(RESET_EXIT_CODE)
 
+
+
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    """Mark a finished CALL's outcome as seen (asyncio logs "exception was never retrieved" otherwise)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class OcppAdapter:
@@ -125,7 +132,7 @@ class OcppAdapter:
         self.outbox = Outbox(self._db)
         self.certificates = open_store(state_dir, self.settings.firmware.trust_roots)
         self._owns_security_log = security_log is None
-        self.security_log = security_log or open_security_log(state_dir, clock)
+        self.security_log = security_log or open_security_log(state_dir, clock, state)
         self.link_security = LinkSecurity(self.settings, self._db, self.config, self.certificates,
                                           self.security_log)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,
@@ -331,6 +338,8 @@ class OcppAdapter:
             watcher.cancel()
             if not request.done():
                 request.cancel()
+            # However the CALL ends (answer, error, cancelled), nobody else will look at it.
+            request.add_done_callback(_retrieve_outcome)
         # A request cancelled just above is not done yet (the task sees its cancellation only when it
         # runs next): asking it for its exception then would raise InvalidStateError.
         if not request.done() or request.cancelled():

@@ -1,5 +1,6 @@
-"""Residual current monitor (RCM14-xx / RDC-DD 6 mA DC, hardware.md §4.1): fault input pushed at once
-from the pin thread, and a self test that drives the test output and expects a trip, then a clear."""
+"""Residual current monitor (RCM14-xx / RDC-DD 6 mA DC, docs/reference/hardware.md §4.1): fault input
+pushed at once from the pin thread, and a self test that drives the test output and expects a trip, then
+a clear."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 from hal.clock import Clock
 from hal.contract import HalError, Unsubscribe
-from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, Subscribers, open_output
+from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, open_output
+from hal.pubsub import Subscribers
 from hal.types import SelfTestResult
 
 POLL_S = 0.005
@@ -24,7 +26,8 @@ class GpioRcm:
         clear_timeout_s: float = 2.0,
         pin_factory: Any = None,
     ) -> None:
-        # hardware.md §4.1 / §8: SmartEVSE expects the trip within a 15 s window after driving the test pin.
+        # docs/reference/hardware.md §4.1 / §8: SmartEVSE expects the trip within a 15 s window after
+        # driving the test pin.
         self._clock = clock
         self._test_spec = test
         self._trip_timeout_s = trip_timeout_s
@@ -55,11 +58,11 @@ class GpioRcm:
         return self._input.active
 
     def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._subscribers.add(callback)
+        return self._subscribers.subscribe(callback)
 
     def _changed(self, tripped: bool) -> None:
         if not self._testing:
-            self._subscribers.notify(tripped)
+            self._subscribers.publish(tripped)
 
     async def _wait_for(self, tripped: bool, timeout_s: float) -> float | None:
         started = self._clock.monotonic()
@@ -95,4 +98,4 @@ class GpioRcm:
             self._test.off()
             self._testing = False
             if self._input.raw_active():  # a real fault that outlived the test
-                self._subscribers.notify(True)
+                self._subscribers.publish(True)

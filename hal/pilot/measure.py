@@ -1,9 +1,9 @@
 """CP measurement: samplers that turn one burst into a classified reading, a debouncer, and the monitor
 thread that pushes every accepted change to subscribers at once (the core's safety interlock runs in it).
 
-Debouncing (hardware.md §1.1, §2.2): a new state is accepted when `confirm` consecutive bursts agree
-(chargebyte's "twice in a row"). With bursts every few ms this adds well under 50 ms and a ~200 ms
-B-C-B pulse (ISO 15118-3) spans dozens of bursts, so it is never filtered away.
+Debouncing (docs/reference/hardware.md §1.1, §2.2): a new state is accepted when `confirm` consecutive
+bursts agree (chargebyte's "twice in a row"). With bursts every few ms this adds well under 50 ms and a
+~200 ms B-C-B pulse (ISO 15118-3) spans dozens of bursts, so it is never filtered away.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hal.contract import HalError, Unsubscribe
 from hal.gpio.pins import InputSpec, input_active, open_input
 from hal.pilot.adc import AnalogChannel
 from hal.pilot.signal import classify_peak, combine, cp_short, diode_fault
+from hal.pubsub import Subscribers
 from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class PilotMonitor:
         self._debouncer = Debouncer(confirm)
         self._interval_s = interval_s
         self._name = name
-        self._subscribers: list[Callable[[PilotReading], None]] = []
+        self._subscribers: Subscribers[PilotReading] = Subscribers("control pilot")
         self._diode_latched = False
         self._published: PilotReading | None = None
         self._failing = False
@@ -186,13 +187,7 @@ class PilotMonitor:
         self.burst_time_s = 0.0
 
     def subscribe(self, callback: Callable[[PilotReading], None]) -> Unsubscribe:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def read(self) -> PilotReading:
         if self._published is None:
@@ -211,11 +206,7 @@ class PilotMonitor:
     def poll_once(self) -> None:
         changed = self._step()
         if changed is not None:
-            for callback in list(self._subscribers):
-                try:
-                    callback(changed)
-                except Exception:
-                    log.exception("control pilot subscriber failed")
+            self._subscribers.publish(changed)
 
     def _step(self) -> PilotReading | None:
         started = time.perf_counter()
@@ -244,7 +235,8 @@ class PilotMonitor:
         if accepted.diode_fault:
             self._diode_latched = True
         elif accepted.state == CPState.A:
-            self._diode_latched = False  # chargebyte: latched until state A is seen (hardware.md §1.3)
+            # chargebyte: latched until state A is seen (docs/reference/hardware.md §1.3)
+            self._diode_latched = False
         reading = dataclasses.replace(accepted, diode_fault=self._diode_latched)
         previous = self._published
         self._published = reading

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -38,7 +39,8 @@ async def test_diode_fault_mirrors_the_negative_half_and_latches_until_unplug(
     conn.inject("diode")
     assert conn.pilot.read() == PilotReading(CPState.C, 6.0, -6.0, diode_fault=True)
     assert seen == [conn.pilot.read()]
-    conn.pilot.set_output(PILOT_HIGH)  # a real driver keeps the diode fault latched (hardware.md §1.3)
+    # a real driver keeps the diode fault latched (docs/reference/hardware.md §1.3)
+    conn.pilot.set_output(PILOT_HIGH)
     assert conn.pilot.read().diode_fault
     conn.unplug()
     assert conn.pilot.read() == PilotReading(CPState.A, 12.0, 12.0)
@@ -195,3 +197,21 @@ def test_snapshot_lists_active_faults(conn: SimulatedConnector) -> None:
     conn.inject("rcd")
     conn.inject("pp")
     assert conn.snapshot()["faults"] == ["pp", "rcd"]
+
+
+async def test_a_failing_pilot_subscriber_does_not_keep_the_change_from_the_others(
+        conn: SimulatedConnector, caplog: pytest.LogCaptureFixture) -> None:
+    """As on the real driver (hal.pubsub rule): every subscriber hears the change in the thread that made
+    it, also when one before it raises; the failure is logged."""
+    heard: list[tuple[CPState, str]] = []
+
+    def broken(reading: PilotReading) -> None:
+        raise RuntimeError("boom")
+
+    conn.pilot.subscribe(broken)
+    conn.pilot.subscribe(lambda r: heard.append((r.state, threading.current_thread().name)))
+    worker = threading.Thread(target=conn.plug, name="simulation-test")
+    worker.start()
+    worker.join()
+    assert heard == [(CPState.B, "simulation-test")]
+    assert any("simulated control pilot" in r.getMessage() and r.exc_info for r in caplog.records)
