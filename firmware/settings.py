@@ -83,9 +83,14 @@ class StationSettings(Section):
                     "supervisor, a process of its own; `inline` = in the controller process "
                     "(docs/safety-supervisor.md).")
     supervisor_watchdog_s: float = Field(
-        2.0, ge=0.05, le=10.0,
-        description="The supervisor opens the contactor when the controller's heartbeat is missing this "
-                    "long.")
+        0.08, ge=0.02, le=10.0,
+        description="While a contactor is closed, the supervisor opens it when the controller's heartbeat "
+                    "(every quarter of this) is missing this long: the controller process is stopped or "
+                    "hung (docs/safety-supervisor.md).")
+    supervisor_loop_watchdog_s: float = Field(
+        2.0, ge=0.1, le=60.0,
+        description="The controller withholds its heartbeat (so the supervisor opens) when its event loop "
+                    "has not run this long.")
     supervisor_rt_priority: int = Field(
         0, ge=0, le=99,
         description="SCHED_FIFO real-time priority of the supervisor process; 0 = off.")

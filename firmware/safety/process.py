@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,7 @@ from hal.fake import SimulatedStation
 
 log = logging.getLogger(__name__)
 
-HEARTBEATS_PER_WATCHDOG = 4  # a heartbeat every watchdog_s / 4: three may be lost before the trip
+HEARTBEATS_PER_WATCHDOG = 4  # a heartbeat every watchdog_s / 4: three may be late before the trip
 SUPERVISOR_MODULE = launcher.SUPERVISOR_MODULE  # benchmarks substitute an instrumented one
 START_TIMEOUT_S = 30.0
 
@@ -65,7 +66,8 @@ class SupervisorProcess:
         self.drivers = safety_parts(settings)
         self._launch = launch or Launch()
         self._link = self._launch.link
-        self.remote = RemoteParts(self._link, on_closed=self._closed, on_message=self._message)
+        self.remote = RemoteParts(self._link, on_closed=self._closed, on_message=self._message,
+                                  before_command=self._before_command)
         kinds: dict[str, type[RemotePart]] = {"pilot": RemotePilot, "contactor": RemoteContactor,
                                               "phase_switch": RemoteContactor, "rcm": RemoteRcm}
         self.parts: dict[str, RemotePart] = {
@@ -77,7 +79,12 @@ class SupervisorProcess:
         self._stopping = False
         self._world: Link | None = None
         self._world_server: PartServer | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._beating = threading.Event()  # set while a contactor is (or is being) closed
+        self._halt = threading.Event()
+        self._close_requested_at = float("-inf")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_seen = time.monotonic()
+        self._loop_stalled = False
 
     def part(self, connector_id: int | None, part: str) -> RemotePart | None:
         return self.parts.get(part if connector_id is None else f"{connector_id}.{part}")
@@ -131,7 +138,8 @@ class SupervisorProcess:
                                 "fake_parts": self.fake_parts,
                                 "watchdog_s": self._settings.station.supervisor_watchdog_s})
         await asyncio.to_thread(self._start_remote)
-        self._heartbeat = asyncio.ensure_future(self._beat())
+        self._loop = loop
+        threading.Thread(target=self._beat, name="supervisor-heartbeat", daemon=True).start()
         log.info("safety supervisor running (pid %s)", self.pid)
 
     def _start_remote(self) -> None:
@@ -156,20 +164,59 @@ class SupervisorProcess:
         with contextlib.suppress(LinkClosed):
             while True:
                 message = link.recv()
-                if message is not None and "op" in message:
+                if message is None or "op" not in message:
+                    continue
+                if message["op"] == "self_test":  # seconds long: the supervisor's opens must not wait
+                    threading.Thread(target=self._world_server.handle, args=(message,), daemon=True).start()
+                else:
                     self._world_server.handle(message)
 
-    async def _beat(self) -> None:
-        while True:
-            with contextlib.suppress(LinkClosed):
-                self._link.send({"op": "hb"})
-            await asyncio.sleep(self._settings.station.supervisor_watchdog_s / HEARTBEATS_PER_WATCHDOG)
+    # --- the heartbeat --------------------------------------------------------------------------
+    # From a thread of its own, not the event loop: the loop of a controller flooded over OCPP can be
+    # late by more than the watchdog allows without being hung; a thread is scheduled within a few GIL
+    # switch intervals. A stuck loop is caught all the same: the thread beats only while the loop has
+    # run within supervisor_loop_watchdog_s. Only while a contactor is closed (docs/safety-supervisor.md).
+    def _before_command(self, part: str, op: str) -> None:
+        if op == "close" and part.endswith(".contactor"):
+            self._close_requested_at = self._loop_seen = time.monotonic()  # asked by a running loop
+            self._beating.set()  # before the request leaves: the supervisor arms as it closes
+
+    def _closed_anywhere(self) -> bool:
+        return any(isinstance(p, RemoteContactor) and p.commanded_closed for p in self.parts.values())
+
+    def _seen(self) -> None:
+        self._loop_seen = time.monotonic()
+
+    def _beat(self) -> None:
+        station = self._settings.station
+        interval = station.supervisor_watchdog_s / HEARTBEATS_PER_WATCHDOG
+        while not self._halt.is_set():
+            self._beating.wait()
+            if self._halt.is_set():
+                return
+            now = time.monotonic()
+            loop = self._loop
+            if loop is not None:
+                with contextlib.suppress(RuntimeError):  # closed at shutdown
+                    loop.call_soon_threadsafe(self._seen)
+            if now - self._loop_seen <= station.supervisor_loop_watchdog_s:
+                self._loop_stalled = False
+                with contextlib.suppress(LinkClosed):
+                    self._link.send({"op": "hb"})
+            elif not self._loop_stalled:
+                self._loop_stalled = True
+                log.critical("the event loop has not run for %.1f s: heartbeat withheld, the safety "
+                             "supervisor opens the contactors", now - self._loop_seen)
+            if not self._closed_anywhere() and now - self._close_requested_at > station.supervisor_watchdog_s:
+                self._beating.clear()  # every contactor open, and no close on its way
+                continue
+            self._halt.wait(interval)
 
     async def stop(self) -> None:
         """Called after the core has driven every part safe: end the supervisor (it opens on its way)."""
         self._stopping = True
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        self._halt.set()
+        self._beating.set()
         self.remote.stop()
         process = self._launch.process
         if process is not None:

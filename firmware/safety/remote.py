@@ -117,6 +117,10 @@ class PartServer:
         seq = self._seq[name] = self._seq.get(name, 0) + 1
         self._send({"ev": "state", "part": name, "seq": seq, "state": state, **extra})
 
+    def send(self, message: dict[str, Any]) -> None:
+        """Send an event of our own, in order with the state messages."""
+        self._send(message)
+
     def _send(self, message: dict[str, Any]) -> None:
         """Send in order after anything still held back; hold it back if the peer's buffer is full."""
         with self._lock, contextlib.suppress(LinkClosed):
@@ -186,12 +190,15 @@ class RemoteParts:
 
     def __init__(self, link: Link, on_closed: Callable[[str], None] | None = None,
                  on_message: Callable[[dict[str, Any]], None] | None = None, *,
-                 commands_wait: bool = True) -> None:
+                 commands_wait: bool = True,
+                 before_command: Callable[[str, str], None] | None = None) -> None:
         """`commands_wait=False`: commands are sent like writes to an output line, without waiting for
         the far side (the supervisor drives the simulated world that way: a stopped controller process,
-        where the world lives, must not hold up the supervisor's opening)."""
+        where the world lives, must not hold up the supervisor's opening). `before_command(part, op)`
+        is called before each command is sent."""
         self.link = link
         self.commands_wait = commands_wait
+        self.before_command = before_command
         self.requester = Requester(link)
         self.parts: dict[str, RemotePart] = {}
         self.lost = 0  # state messages the server had to give up (numbering gaps): 0 unless it overflowed
@@ -290,6 +297,8 @@ class RemotePart(abc.ABC):
         remote.add(name, self)
 
     def _call(self, op: str, **args: Any) -> None:
+        if self._remote.before_command is not None:
+            self._remote.before_command(self.name, op)
         if not self._remote.commands_wait:
             self._commanded(op, args)
             self.sent += 1

@@ -244,33 +244,44 @@ class Supervisor:
             if was_closed:
                 log.warning("connector %s: contactor opened (%s)", cid, reason)
 
+    def _any_closed(self) -> bool:
+        return any(c.commanded_closed for c in self._contactors.values())
+
     def serve(self) -> str:
-        """Handle requests until the link ends; returns why it ended. Runs in its own thread."""
+        """Handle requests until the link ends; returns why it ended. Runs in its own thread.
+
+        The watchdog is armed only while a contactor is commanded closed: only then can a hung
+        controller leave power on (with every contactor open, the interlock here refuses closing by
+        itself and nothing needs the controller). Idle, this thread sleeps in recv() with no timeout and
+        the controller sends no heartbeat: no wakeups in either process."""
         last_heartbeat = self._now()
-        tripped = False
+        armed = tripped = False
         while True:
-            timeout = max(0.001, last_heartbeat + self._watchdog_s - self._now())
+            closed = self._any_closed()
+            if closed and not armed:
+                last_heartbeat = self._now()  # the close request was the last sign of life
+            armed = closed
+            timeout = max(0.001, last_heartbeat + self._watchdog_s - self._now()) if armed else None
             try:
                 message = self._link.recv(timeout)
             except LinkClosed as exc:
                 return str(exc)
             if message is None:
-                if not tripped:
+                if self._any_closed():
                     tripped = True
                     self.watchdog_trips += 1
                     log.error("controller heartbeat lost for %.0f ms: opening every contactor",
                               self._watchdog_s * 1000)
                     self.open_all("controller-watchdog")
-                last_heartbeat = self._now()  # keep the watchdog armed; the next trip needs a close again
+                    # Waits in the link's buffer while the controller is stopped: it learns on waking.
+                    self.server.send({"ev": "watchdog", "trips": self.watchdog_trips})
                 continue
             last_heartbeat = self._now()
-            if message.get("op") == "hb":
-                if tripped:
-                    log.warning("controller heartbeat is back")
-                    with contextlib.suppress(LinkClosed):
-                        self._link.send({"ev": "watchdog", "trips": self.watchdog_trips})
+            if tripped:
                 tripped = False
-                self.server.flush()  # what the controller's buffer could not take while it did not read
+                log.warning("controller heartbeat is back")
+            self.server.flush()  # what the controller's buffer could not take while it did not read
+            if message.get("op") == "hb":
                 continue
             if message.get("op") == "self_test":  # seconds long: never hold up the watchdog
                 threading.Thread(target=self.server.handle, args=(message,), daemon=True).start()

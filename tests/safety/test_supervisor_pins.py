@@ -125,6 +125,24 @@ async def test_no_heartbeat_opens_the_contactor(tmp_path):
         assert supervisor.watchdog_trips == 1
 
 
+async def test_the_watchdog_is_armed_only_while_the_contactor_is_closed(tmp_path):
+    """Idle (every contactor open) the controller sends no heartbeat and nothing trips: a hung controller
+    cannot leave power on when none is on. The close request arms the watchdog."""
+    async with supervised(tmp_path, watchdog_s=0.05) as (rig, supervisor, controller, _served):
+        controller.beating.clear()  # silent from the start, contactor open
+        await asyncio.sleep(0.5)  # ten watchdog periods; a slower machine only waits fewer of them
+        assert supervisor.watchdog_trips == 0
+        assert (await controller.rcm.self_test()).passed
+        rig.car_level = 9.0
+        await asyncio.to_thread(controller.pilot.set_output, PilotOutput.pwm(53.3))
+        rig.car_level = 6.0
+        await asyncio.to_thread(wait_until, lambda: controller.pilot.read().state.value == "C", "CP C")
+        await asyncio.to_thread(controller.contactor.close)  # the request is a sign of life: it closes
+        await asyncio.to_thread(wait_until, lambda: supervisor.watchdog_trips == 1, "the trip")
+        assert supervisor.interlocks[1].last_open_reason == "controller-watchdog"
+        assert not rig.pins.pin(COIL).state
+
+
 async def test_the_controller_going_away_opens_the_contactor_and_signals_f(tmp_path):
     async with supervised(tmp_path) as (rig, supervisor, controller, served):
         await charge(rig, controller)

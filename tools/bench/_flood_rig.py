@@ -28,20 +28,30 @@ KINDS = ("cp-c-to-b", "unplug", "rcd-trip", "emergency-stop")
 
 
 class OpenClock:
-    """Wraps a contactor's open() to record when it was called (perf_counter: CLOCK_MONOTONIC, the same
-    clock in every process of the machine)."""
+    """Wraps a contactor's open() and close() to record when they were called (perf_counter:
+    CLOCK_MONOTONIC, the same clock in every process of the machine)."""
 
     def __init__(self) -> None:
         self.opened_at: list[float] = []
+        self.closed_at: list[float] = []
 
     def wrap(self, contactor: Any) -> None:
-        real_open = contactor.open
+        real_open, real_close = contactor.open, contactor.close
 
         def timed_open() -> None:
             self.opened_at.append(time.perf_counter())
             real_open()
 
-        contactor.open = timed_open
+        def timed_close() -> None:
+            self.closed_at.append(time.perf_counter())
+            real_close()
+
+        contactor.open, contactor.close = timed_open, timed_close
+
+    def last_was_close(self) -> bool:
+        """The last command was a close (a contactor that reads closed may still have an open on its
+        way: the simulated one applies commands on the controller's loop)."""
+        return bool(self.closed_at) and (not self.opened_at or self.closed_at[-1] > self.opened_at[-1])
 
 
 class Actuator(Protocol):
@@ -66,16 +76,19 @@ def inject(actuator: Actuator, events: int, opens: OpenClock, skipped: list[int]
            ) -> list[tuple[str, float]]:
     """Returns (kind, t0) per measured event; the latencies come from matching t0 with `opens`.
 
-    An event whose contactor was already open when it arrived (something else opened it between the
-    check and the trigger) measures nothing: it is repeated and counted in `skipped`; more than 25 % of
-    them fails the run."""
+    Each event waits until the contactor is closed and the last command it got was that close (not an
+    earlier close whose open is still on its way). An event whose contactor was open when it arrived
+    anyway (something else opened it between the check and the trigger) measures nothing: it is
+    repeated and counted in `skipped`; more than 25 % of them fails the run."""
     rng = random.Random(61851)
     triggered: list[tuple[str, float]] = []
     skips = 0
     i = 0
     while len(triggered) < events:
         kind = KINDS[i % len(KINDS)]
-        wait_until(actuator.closed, f"the contactor closed again before {kind} #{i}")
+        wait_until(lambda: opens.last_was_close() and actuator.closed(),
+                   lambda kind=kind, i=i: f"the contactor closed again before {kind} #{i}: "  # type: ignore[misc]
+                   f"{getattr(actuator, 'describe', lambda: '')()}")
         time.sleep(rng.uniform(0, 0.002))  # at a random moment of the controller's work
         t0 = time.perf_counter()
         actuator.trigger(kind)
@@ -107,10 +120,56 @@ def latencies(triggered: list[tuple[str, float]], opened_at: list[float]) -> dic
     return result
 
 
+# The interlock's open reason each event kind must cause (firmware.core.interlock._open_reason).
+REASON = {"cp-c-to-b": "cp:B", "unplug": "cp:A", "rcd-trip": "fault:rcd",
+          "emergency-stop": "fault:emergency-stop"}
+
+
+def record_open_reasons() -> list[tuple[float, str]]:
+    """From now on every interlock open of a closed contactor in this process is recorded as (time,
+    reason), just before the contactor's open() is called."""
+    from firmware.core.interlock import SafetyInterlock
+
+    recorded: list[tuple[float, str]] = []
+    real_open = SafetyInterlock._open
+
+    def _open(self: SafetyInterlock, reason: str) -> None:
+        if self._hw.contactor.commanded_closed:
+            recorded.append((time.perf_counter(), reason))
+        real_open(self, reason)
+
+    SafetyInterlock._open = _open  # type: ignore[method-assign]
+    return recorded
+
+
+def attributed(triggered: list[tuple[str, float]], reasons: list[tuple[float, str]]
+               ) -> tuple[dict[str, list[float]], int]:
+    """Per kind, seconds from each trigger to the open *it* caused: the first open with the kind's
+    reason after the trigger and before the next one. An event that found the contactor already opened
+    by something else (so it caused no open) is not measured; their number is returned too."""
+    result: dict[str, list[float]] = {}
+    unmeasured = 0
+    ordered = sorted(reasons)
+    j = 0
+    for n, (kind, t0) in enumerate(triggered):
+        t_next = triggered[n + 1][1] if n + 1 < len(triggered) else float("inf")
+        while j < len(ordered) and ordered[j][0] < t0:
+            j += 1
+        k = j
+        while k < len(ordered) and ordered[k][0] < t_next and ordered[k][1] != REASON[kind]:
+            k += 1
+        if k < len(ordered) and ordered[k][0] < t_next:
+            result.setdefault(kind, []).append(ordered[k][0] - t0)
+        else:
+            unmeasured += 1
+    return result, unmeasured
+
+
 def write_results(path: Path, triggered: list[tuple[str, float]], opened_at: list[float],
-                  skipped: int = 0) -> None:
+                  skipped: int = 0, reasons: list[tuple[float, str]] | None = None) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"triggered": triggered, "opened_at": opened_at, "skipped": skipped}))
+    tmp.write_text(json.dumps({"triggered": triggered, "opened_at": opened_at, "skipped": skipped,
+                               "reasons": reasons or []}))
     os.replace(tmp, path)
 
 

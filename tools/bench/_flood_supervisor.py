@@ -12,10 +12,19 @@ from typing import Any
 
 import firmware.safety.supervisor as supervisor
 from firmware.control.client import call
-from tools.bench._flood_rig import BoardActuator, BoardRig, OpenClock, inject, start_thread, write_results
+from tools.bench._flood_rig import (
+    BoardActuator,
+    BoardRig,
+    OpenClock,
+    inject,
+    record_open_reasons,
+    start_thread,
+    write_results,
+)
 
 RESULTS = Path(os.environ["FLOOD_RESULTS"])
 opens = OpenClock()
+reasons = record_open_reasons()
 triggered: list[tuple[str, float]] = []
 rig = BoardRig() if os.environ.get("FLOOD_RIG") == "1" else None
 
@@ -38,14 +47,14 @@ def instrument(parts: dict[str, Any], settings: Any) -> None:
         skipped: list[int] = []
         triggered.extend(inject(BoardActuator(rig, contactor, clear_rcd), int(os.environ["FLOOD_EVENTS"]),
                                 opens, skipped))
-        write_results(RESULTS, triggered, opens.opened_at, skipped[0])
+        write_results(RESULTS, triggered, opens.opened_at, skipped[0], reasons)
 
     start_thread(run)
 
 
 def dump() -> None:
     if rig is None:  # the injector lives in the controller process; it only needs the open times
-        write_results(RESULTS, triggered, opens.opened_at)
+        write_results(RESULTS, triggered, opens.opened_at, reasons=reasons)
 
 
 supervisor.PREPARE_PARTS = instrument
