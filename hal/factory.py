@@ -88,7 +88,12 @@ def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
         # Station parts come from the SimulatedStation, made once every part is known.
         ctx.station_fakes.add(part)
         return None
-    return getattr(ctx.simulated_connector(connector), part)
+    simulated = ctx.simulated_connector(connector)
+    if part == "meter" and getattr(config, "ocmf", False):
+        from hal.fake.signing_meter import SimulatedSigningMeter
+
+        return SimulatedSigningMeter(simulated.meter, ctx.clock, f"SIM-{connector.id}")
+    return getattr(simulated, part)
 
 
 # The real-hardware drivers (hal.drivers_factory) are imported only when a part uses one, so a charger

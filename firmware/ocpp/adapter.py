@@ -36,6 +36,7 @@ from firmware.core.events import (
     StatusChanged,
 )
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
+from firmware.metering.signed import SignedMetering
 from firmware.ocpp import outbox as ob
 from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
@@ -47,6 +48,7 @@ from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, Ke
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.ocpp.v16.security import SecurityExtensions
+from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
@@ -91,7 +93,8 @@ class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
                  smart_charging: SmartChargingPort | None = None,
-                 security_log: SecurityLog | None = None, storage: StateDir | None = None) -> None:
+                 security_log: SecurityLog | None = None, storage: StateDir | None = None,
+                 signed_metering: SignedMetering | None = None) -> None:
         if settings.ocpp is None:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
@@ -116,6 +119,8 @@ class OcppAdapter:
         smart_keys = smart_charging.configuration_keys() if smart_charging is not None else {}
         for name, value in smart_keys.items():
             keys[name] = KeySpec(name, "str", value, writable=False)
+        if signed_metering is not None:
+            keys.update(signed_keys(station.connector_ids))
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
         self.available_profiles = frozenset(profiles.split(","))
         self.profiles = self._offered_profiles(set(smart_keys))
@@ -168,6 +173,7 @@ class OcppAdapter:
         # Subscribe now, before the station starts: it reports sessions cut by a power loss at start-up.
         self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        self.signed = SignedValues16(self, signed_metering) if signed_metering is not None else None
         self.firmware_management = FirmwareManagement(self, state_dir)
         self.security = SecurityExtensions(self, self._db, state_dir)
         control.register("ocpp", self._control)
@@ -614,7 +620,13 @@ class OcppAdapter:
             meter_stop_wh = self._sampled_energy(event.session_id, meter_stop_wh)[0]
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
                         self._reading(event.connector_id, meter_stop_wh), "StopTxnSampledData")
-        self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+
+        def queue() -> None:
+            self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+
+        signed = self.signed
+        if signed is None or not signed.stop_after_signing(event.session_id, event.connector_id, queue):
+            queue()
 
     def _queue_stop(self, session_id: str, meter_stop_wh: float, timestamp: str, reason: str,
                     id_tag: str | None) -> None:
@@ -674,7 +686,8 @@ class OcppAdapter:
         energy, when = floor_wh, None
         for value in self.outbox.tx_data(session_id):
             for sampled in value["sampled_value"]:
-                if sampled["measurand"] == "Energy.Active.Import.Register":
+                if sampled["measurand"] == "Energy.Active.Import.Register" \
+                        and sampled.get("format") != "SignedData":
                     energy = max(energy, float(sampled["value"]))
                     when = parse_ocpp_time(value["timestamp"]) or when
         return energy, when
