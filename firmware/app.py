@@ -18,7 +18,6 @@ from firmware.audit.store import EventStore
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
 from firmware.audit.trail import CoreEventLog
-from firmware.clock import Clock, RealClock
 from firmware.control.roles import AccessPolicy, Role
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
@@ -31,6 +30,7 @@ from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import db_path as sessions_db
 from firmware.settings import Settings
 from firmware.storage.statedir import StorageMonitor
+from hal.clock import Clock, RealClock
 from hal.contract import StationHardware
 from hal.factory import build_station_hardware
 from hal.fake import SimulatedStation

@@ -1,5 +1,7 @@
 """Where the configuration lives (config file, credentials file) and its error type, without pydantic.
 
+`ConfigError` itself is defined in `hal.errors` (the driver factory raises it too) and re-exported here.
+
 Light on purpose: the CLI's socket-only commands import this and `firmware.control.locate`, never the
 settings models (`firmware.settings` re-exports these names).
 """
@@ -9,12 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hal.errors import ConfigError as ConfigError
+
 DEFAULT_CONFIG_PATH = Path("/etc/chargepi/chargepi.toml")
 SECRETS_FILE_NAME = "secrets.toml"
-
-
-class ConfigError(Exception):
-    """Configuration is invalid; the message is meant for a technician."""
 
 
 def default_config_path() -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from firmware.settings import ConfigError, ConnectorSettings
 from hal import config as cfg
+from hal.errors import ConfigError
 from hal.gpio.contactor import GpioContactor, WatchdogOutput
 from hal.gpio.indicator import RgbIndicator, SingleLedIndicator
 from hal.gpio.lock import GpioSocketLock
@@ -27,7 +27,7 @@ from hal.rfid.serial_reader import SerialTokenReader
 from hal.types import CPState
 
 if TYPE_CHECKING:
-    from hal.factory import BuildContext
+    from hal.factory import BuildContext, ConnectorSetup
 
 
 def output_spec(pin: cfg.OutputPin) -> OutputSpec:
@@ -38,11 +38,11 @@ def input_spec(pin: cfg.InputPin) -> InputSpec:
     return InputSpec(pin.pin, pin.active_high, pin.pull)
 
 
-def _where(connector: ConnectorSettings | None, part: str) -> str:
+def _where(connector: ConnectorSetup | None, part: str) -> str:
     return f"connectors[{connector.id}].hal.{part}" if connector else f"station.hal.{part}"
 
 
-def _wrong(connector: ConnectorSettings | None, part: str, driver: str) -> ConfigError:
+def _wrong(connector: ConnectorSetup | None, part: str, driver: str) -> ConfigError:
     return ConfigError(f"{_where(connector, part)}: driver {driver!r} does not drive a {part}")
 
 
@@ -106,7 +106,7 @@ def build_meter(
     return ModbusMeter(bus, config.device_id, meter_map(config))
 
 
-def build_gpio(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def build_gpio(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     clock = ctx.clock
     if isinstance(config, cfg.GpioPilot):
         return build_pilot(ctx, config)
@@ -150,13 +150,13 @@ def build_gpio(ctx: BuildContext, connector: ConnectorSettings | None, part: str
     raise _wrong(connector, part, "gpio")
 
 
-def _sysfs(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _sysfs(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.SysfsPilot):
         return build_pilot(ctx, config)
     raise _wrong(connector, part, "sysfs")
 
 
-def _rgb(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _rgb(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.GpioRgbLedConfig):
         return RgbIndicator(
             *(OutputSpec(p, config.active_high) for p in (config.red, config.green, config.blue))
@@ -164,7 +164,7 @@ def _rgb(ctx: BuildContext, connector: ConnectorSettings | None, part: str, conf
     raise _wrong(connector, part, "gpio-rgb")
 
 
-def _adc(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _adc(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.AdcProximity):
         channel = McpChannel(
             config.adc_model, config.channel, config.reference_v, config.spi_port, config.spi_device
@@ -174,13 +174,13 @@ def _adc(ctx: BuildContext, connector: ConnectorSettings | None, part: str, conf
     raise _wrong(connector, part, "adc")
 
 
-def _modbus(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _modbus(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.ModbusRtuMeterConfig | cfg.ModbusTcpMeterConfig):
         return build_meter(ctx, config)
     raise _wrong(connector, part, str(config.driver))
 
 
-def _serial(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _serial(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.SerialReaderConfig):
         uid = config.uid
         return SerialTokenReader(
@@ -189,7 +189,7 @@ def _serial(ctx: BuildContext, connector: ConnectorSettings | None, part: str, c
     raise _wrong(connector, part, "serial")
 
 
-def _hid(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: Any) -> Any:
+def _hid(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: Any) -> Any:
     if isinstance(config, cfg.HidReaderConfig):
         uid = config.uid
         return HidTokenReader(

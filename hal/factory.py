@@ -6,13 +6,14 @@ alongside so tests, the demo and `chargepi sim` can drive it. Other drivers plug
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
-from firmware.clock import Clock
-from firmware.settings import ConfigError, ConnectorSettings, Settings
-from hal.config import DriverConfig
+from hal.clock import Clock
+from hal.config import ConnectorHalConfig, DriverConfig, StationHalConfig
 from hal.contract import ConnectorHardware, StationHardware
+from hal.errors import ConfigError
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.fake.persistence import WorldFile
 from hal.types import CableAmpacity
@@ -32,17 +33,52 @@ CONNECTOR_PARTS = (
 STATION_PARTS = ("emergency_stop", "demand_response", "grid_meter")
 
 
+# What the factory reads from the settings, as Protocols: the firmware's settings models satisfy them
+# structurally, so the HAL needs no import of `firmware.settings`.
+class ConnectorSetup(Protocol):
+    """One connector's electrical rating and its part drivers."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def rated_current_a(self) -> float: ...
+    @property
+    def phases(self) -> int: ...
+    @property
+    def nominal_voltage_v(self) -> float: ...
+    @property
+    def hal(self) -> ConnectorHalConfig: ...
+
+
+class StationSetup(Protocol):
+    """The station-wide parts and where the simulated world is kept."""
+
+    @property
+    def state_dir(self) -> Path: ...
+    @property
+    def hal(self) -> StationHalConfig: ...
+
+
+class HardwareSetup(Protocol):
+    """Everything the factory needs to build a station's hardware."""
+
+    @property
+    def station(self) -> StationSetup: ...
+    @property
+    def connectors(self) -> Sequence[ConnectorSetup]: ...
+
+
 class BuildContext:
     """What a driver builder may need: the settings, the clock, and the simulation built so far."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: HardwareSetup, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
         self._simulated: dict[int, SimulatedConnector] = {}
         self.station_fakes: set[str] = set()
         self.shared: dict[str, Any] = {}  # resources parts share, e.g. one Modbus client per bus
 
-    def simulated_connector(self, connector: ConnectorSettings) -> SimulatedConnector:
+    def simulated_connector(self, connector: ConnectorSetup) -> SimulatedConnector:
         """The one simulated connector behind every fake part of `connector` (made on first use)."""
         found = self._simulated.get(connector.id)
         if found is None:
@@ -72,7 +108,7 @@ class BuildContext:
 
 
 # A connector part builder: (context, connector settings or None for station parts, part name, config).
-PartBuilder = Callable[[BuildContext, ConnectorSettings | None, str, DriverConfig], Any]
+PartBuilder = Callable[[BuildContext, ConnectorSetup | None, str, DriverConfig], Any]
 
 
 def _cable_for(rated_current_a: float) -> CableAmpacity:
@@ -83,7 +119,7 @@ def _cable_for(rated_current_a: float) -> CableAmpacity:
     return CableAmpacity.A63
 
 
-def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig) -> Any:
+def _fake(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig) -> Any:
     if connector is None:
         # Station parts come from the SimulatedStation, made once every part is known.
         ctx.station_fakes.add(part)
@@ -101,7 +137,7 @@ def _fake(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
 HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid")
 
 
-def _hardware(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig) -> Any:
+def _hardware(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig) -> Any:
     from hal.drivers_factory import HARDWARE_DRIVERS
 
     return HARDWARE_DRIVERS[str(getattr(config, "driver", ""))](ctx, connector, part, config)
@@ -111,7 +147,7 @@ DRIVERS: dict[str, PartBuilder] = {"fake": _fake, **dict.fromkeys(HARDWARE_DRIVE
 
 
 def _build(
-    ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig | None
+    ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig | None
 ) -> Any:
     if config is None:
         return None
@@ -127,7 +163,7 @@ def _build(
 RemotePart = Callable[[int | None, str], Any]
 
 
-def _part(ctx: BuildContext, connector: ConnectorSettings | None, part: str, config: DriverConfig | None,
+def _part(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig | None,
           remote: RemotePart | None) -> Any:
     substitute = remote(connector.id if connector else None, part) if remote is not None else None
     if substitute is None:
@@ -138,7 +174,7 @@ def _part(ctx: BuildContext, connector: ConnectorSettings | None, part: str, con
 
 
 def build_station_hardware(
-    settings: Settings, clock: Clock, remote: RemotePart | None = None
+    settings: HardwareSetup, clock: Clock, remote: RemotePart | None = None
 ) -> tuple[StationHardware, SimulatedStation | None]:
     """`remote` gives the parts another process owns (the safety supervisor's) in place of drivers."""
     ctx = BuildContext(settings, clock)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import ConnectorHardware, EnergyMeter, HalError, StationHardware
 from hal.types import PILOT_F, PILOT_HIGH, CPState, PilotOutput
 

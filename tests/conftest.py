@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from firmware.app import Application
-from firmware.clock import SimClock
 from firmware.core.connector import ConnectorController
 from firmware.core.events import CoreEvent, StatusChanged
 from firmware.settings import load_settings
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from firmware.clock import RealClock
+from hal.clock import RealClock
 from hal.contract import HalError
 from hal.meters.bus import BusRegistry, SerialLine
 from hal.meters.registermap import builtin_maps

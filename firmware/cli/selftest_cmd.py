@@ -12,9 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.cli.common import settings_from
-from firmware.clock import Clock, RealClock
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.settings import ConfigError, Settings
+from hal.clock import Clock, RealClock
 from hal.contract import StationHardware
 from hal.selftest import Check, SelfTestOptions, run_selftest
 

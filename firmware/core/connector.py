@@ -18,7 +18,6 @@ from typing import Any
 
 from transitions import Machine
 
-from firmware.clock import Clock, Timer
 from firmware.core.arbiter import CurrentArbiter
 from firmware.core.authorization import Reservation
 from firmware.core.derating import STOP_LEVEL, derated_current, next_level
@@ -46,6 +45,7 @@ from firmware.core.vocabulary import (
     StopReason,
 )
 from firmware.settings import ConnectorSettings, StationSettings
+from hal.clock import Clock, Timer
 from hal.contract import ConnectorHardware, DigitalInput, MeterError
 from hal.types import (
     CableAmpacity,

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from firmware import __version__
-from firmware.clock import Clock
 from firmware.core.api import (
     AvailabilityResult,
     ConnectorStatusProvider,
@@ -27,6 +26,7 @@ from firmware.core.journal import CoreJournal
 from firmware.core.vocabulary import ConnectorStatus, Fault, StopReason
 from firmware.settings import Settings
 from firmware.storage.statedir import StateDir
+from hal.clock import Clock
 from hal.contract import StationHardware
 
 log = logging.getLogger(__name__)

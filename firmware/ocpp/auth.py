@@ -12,11 +12,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from firmware.clock import Clock
 from firmware.core.authorization import AuthResult
 from firmware.ocpp.v16.configuration import ConfigurationStore
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
 from firmware.storage.database import StateDatabase
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from firmware import __version__
-from firmware.clock import Clock
 from firmware.ocpp.link_security import LinkTarget
 from firmware.ocpp.settings import OcppSettings
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

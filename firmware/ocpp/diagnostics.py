@@ -31,9 +31,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from firmware.clock import Clock
 from firmware.ocpp.transfer import HttpUploadMethod, TransferError, check_url, masked, upload
 from firmware.redaction import redact, redact_text
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

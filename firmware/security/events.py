@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from firmware.clock import Clock
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

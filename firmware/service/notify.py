@@ -19,9 +19,9 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
-from firmware.clock import Clock
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, StatusChanged
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

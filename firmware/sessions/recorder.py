@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from firmware.clock import Clock
 from firmware.control.roles import Role
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.sessions.store import SessionRecord, SessionStore
 from firmware.storage.statedir import StateDir
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from firmware.clock import Clock, Timer
 from firmware.control.server import ControlError, ControlServer
 from firmware.core.events import CoreEvent, SessionStarted, SessionStopped
 from firmware.core.vocabulary import LimitSource
+from hal.clock import Clock, Timer
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi

@@ -21,9 +21,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from firmware.clock import Clock
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped
 from firmware.core.vocabulary import LimitSource
+from hal.clock import Clock
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi

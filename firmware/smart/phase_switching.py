@@ -20,7 +20,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from firmware.clock import Clock
+from hal.clock import Clock
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from firmware.clock import Clock, Timer
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped
 from firmware.core.vocabulary import LimitSource
 from firmware.smart import ocpp16
@@ -27,6 +26,7 @@ from firmware.smart.ocpp16 import ProfileRules
 from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
 from firmware.smart.store import ProfileStore
 from firmware.storage.statedir import StateDir
+from hal.clock import Clock, Timer
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi

@@ -10,11 +10,11 @@ from firmware.smart.phase_switching import PhaseControl, PhaseSwitcher
 from firmware.smart.service import SmartChargingService
 
 if TYPE_CHECKING:
-    from firmware.clock import Clock
     from firmware.control.server import ControlServer
     from firmware.core.api import StationApi
     from firmware.settings import Settings
     from firmware.storage.statedir import StateDir
+    from hal.clock import Clock
     from hal.contract import StationHardware
 
 

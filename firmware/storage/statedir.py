@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 
 if TYPE_CHECKING:
     from firmware.storage.database import StateDatabase

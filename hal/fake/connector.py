@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import ConnectorHardware
 from hal.fake.contactor import SimulatedContactor
 from hal.fake.ev import EV_STATES, MAX_REACTION_S, SimulatedEV

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import MeterError
 from hal.fake.faults import SimFault
 from hal.fake.world import WorldPart

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import StationHardware
 from hal.fake.connector import SimulatedConnector
 from hal.fake.meter import SimulatedGridMeter

@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.fake.ev import SimulatedEV
 from hal.fake.ev_side import EV_LEVEL_V, NEGATIVE_LEVEL_V, duty_to_ev_current
 from hal.fake.faults import SimFault

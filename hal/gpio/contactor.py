@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import HalError, Unsubscribe
 from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, open_output
 

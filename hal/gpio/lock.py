@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import HalError
 from hal.gpio.pins import InputSpec, OutputSpec, input_active, open_input, open_output
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from firmware.clock import Clock, Timer
+from hal.clock import Clock, Timer
 from hal.contract import HalError, Unsubscribe
 
 log = logging.getLogger(__name__)

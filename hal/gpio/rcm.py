@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import HalError, Unsubscribe
 from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, Subscribers, open_output
 from hal.types import SelfTestResult

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import HalError, MeterError
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import HalError
 from hal.pilot.signal import PWM_PERIOD_NS
 

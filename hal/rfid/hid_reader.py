@@ -13,7 +13,7 @@ import struct
 import threading
 from collections.abc import Callable
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import Unsubscribe
 from hal.rfid.uid import UidPublisher, uid_bytes_from_decimal, uid_bytes_from_text
 

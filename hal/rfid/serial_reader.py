@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import Unsubscribe
 from hal.rfid.uid import UidPublisher, uid_bytes_from_text
 

@@ -6,7 +6,7 @@ import re
 import threading
 from collections.abc import Callable
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import Unsubscribe
 from hal.gpio.pins import Subscribers
 

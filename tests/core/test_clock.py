@@ -3,7 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 
 
 async def test_sleepers_wake_in_order_only_when_advanced():

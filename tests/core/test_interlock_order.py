@@ -2,8 +2,8 @@
 
 import threading
 
-from firmware.clock import SimClock
 from firmware.core.interlock import InterlockNotice, SafetyInterlock
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector
 from hal.types import CPState
 

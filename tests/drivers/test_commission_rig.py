@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware.cli.commission_cmd import commission_run, write_report
-from firmware.clock import Clock
 from firmware.settings import Settings, load_settings
+from hal.clock import Clock
 from hal.contract import StationHardware
 from hal.factory import build_station_hardware
 from hal.selftest import SelfTestOptions

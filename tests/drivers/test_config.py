@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.settings import ConfigError, load_settings
+from hal.clock import SimClock
 from hal.config import FakeDriver
 from hal.factory import build_station_hardware
 from hal.gpio.contactor import GpioContactor

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from firmware.app import Application
-from firmware.clock import SimClock
 from firmware.core.events import CoreEvent, SessionStarted, SessionStopped
 from firmware.settings import load_settings
+from hal.clock import SimClock
 from hal.types import PilotOutputMode
 from tests.drivers.rig import COIL, PWM, hardware_rig
 

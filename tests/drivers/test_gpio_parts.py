@@ -8,9 +8,9 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory
 
-from firmware.clock import SimClock
 from firmware.settings import Settings
 from hal import config as cfg
+from hal.clock import SimClock
 from hal.drivers_factory import _rgb, build_gpio
 from hal.factory import BuildContext
 from hal.types import IndicatorState

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from firmware.clock import RealClock
+from hal.clock import RealClock
 from hal.contract import HalError, MeterError
 from hal.meters.bus import BusRegistry, BusUnavailable, SerialLine
 from hal.meters.modbus_meter import ModbusMeter

@@ -10,8 +10,8 @@ import gpiozero
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from firmware.clock import SimClock
 from firmware.settings import Settings
+from hal.clock import SimClock
 from hal.config import AdcProximity, GpioPilot
 from hal.drivers_factory import _adc, build_pilot
 from hal.factory import BuildContext

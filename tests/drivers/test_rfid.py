@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.rfid.hid_reader import EV_KEY, EVENT, HidTokenReader
 from hal.rfid.serial_reader import SerialTokenReader
 from hal.rfid.uid import format_uid, uid_bytes_from_decimal, uid_bytes_from_text

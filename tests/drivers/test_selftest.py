@@ -13,8 +13,8 @@ import pytest
 from firmware.cli.main import build_parser
 from firmware.cli.meter_cmd import scan_command
 from firmware.cli.selftest_cmd import controller_busy
-from firmware.clock import RealClock
 from firmware.settings import load_settings
+from hal.clock import RealClock
 from hal.factory import build_station_hardware
 from hal.meters.registermap import builtin_maps
 from hal.selftest import Check, SelfTestOptions, run_selftest

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.contract import HalError
 from hal.pilot.output import PilotGenerator, SysfsPwmLine
 from hal.pilot.sysfs_pwm import SysfsPwm, find_chip

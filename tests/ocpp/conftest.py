@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.control.server import ControlServer
 from firmware.ocpp.adapter import OcppAdapter
 from firmware.ocpp.settings import OcppSettings
 from firmware.settings import Settings, StationSettings
+from hal.clock import SimClock
 from tests.ocpp.csms import TestCsms
 from tests.ocpp.fakes import FakeStation
 

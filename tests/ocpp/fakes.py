@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from firmware.clock import Clock
 from firmware.core.api import (
     AvailabilityResult,
     ConnectorStatusProvider,
@@ -24,6 +23,7 @@ from firmware.core.events import (
     StatusChanged,
 )
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, StopReason
+from hal.clock import Clock
 from hal.types import MeterReading
 
 

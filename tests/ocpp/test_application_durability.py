@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from firmware.clock import SimClock
 from firmware.core.connector import METER_SETTLE_S
 from firmware.ocpp.v16.meter_values import rfc3339
+from hal.clock import SimClock
 from tests.conftest import Harness as AppHarness
 from tests.conftest import HarnessFactory
 from tests.ocpp.conftest import eventually

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from websockets.frames import Frame, Opcode
 
-from firmware.clock import SimClock
 from firmware.logging_setup import configure_logging
 from firmware.ocpp.diagnostics import DiagnosticsUploader
 from firmware.redaction import MASK, forget_secrets, redact_text, remember_secret
 from firmware.settings import load_settings
+from hal.clock import SimClock
 
 SECRET = "Tr0ub4dor-and-3"
 PEM = (

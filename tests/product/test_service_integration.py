@@ -19,12 +19,12 @@ import pytest
 from firmware.app import Application
 from firmware.cli.status_cmd import render
 from firmware.cli.watch import watch
-from firmware.clock import SimClock
 from firmware.control.client import call
 from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.store import SessionStore, db_path
 from firmware.settings import Settings, load_settings
+from hal.clock import SimClock
 from hal.factory import build_station_hardware
 from hal.types import PilotOutput, PilotOutputMode
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from firmware.cli.main import main
-from firmware.clock import SimClock
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.core.vocabulary import StopReason
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionStore, db_path
+from hal.clock import SimClock
 from hal.types import MeterReading
 
 MONDAY = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)

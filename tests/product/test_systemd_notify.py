@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from firmware.app import EXIT_RESTART
-from firmware.clock import RealClock, SimClock
 from firmware.core.events import CoreEvent, StatusChanged
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode
 from firmware.service.notify import (
@@ -22,6 +21,7 @@ from firmware.service.notify import (
     notify_address,
     watchdog_interval,
 )
+from hal.clock import RealClock, SimClock
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "chargepi.service"
 

@@ -11,11 +11,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from firmware.clock import RealClock
 from firmware.safety.link import Link
 from firmware.safety.remote import RemoteContactor, RemoteParts, RemotePilot, RemoteRcm
 from firmware.safety.supervisor import Supervisor, real_parts
 from firmware.settings import load_settings
+from hal.clock import RealClock
 from hal.types import PilotOutput
 from tests.drivers.rig import COIL, hardware_rig
 

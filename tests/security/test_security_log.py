@@ -7,8 +7,8 @@ import stat
 from datetime import timedelta
 from pathlib import Path
 
-from firmware.clock import SimClock
 from firmware.security.events import SecurityEvent, SecurityEventType, SecurityLog
+from hal.clock import SimClock
 
 
 def test_events_persist_with_their_criticality(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.clock import SimClock
 from firmware.settings import Settings
 from firmware.smart.engine import ConnectorContext, limit_at
 from firmware.smart.profiles import ChargingProfile
 from firmware.smart.service import SmartChargingService
+from hal.clock import SimClock
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import MONDAY, profile
 from tests.smart.test_ocpp16 import NOW

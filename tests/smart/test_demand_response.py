@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from firmware.cli import limit_cmd
-from firmware.clock import SimClock
 from firmware.control.server import ControlError, ControlServer
 from firmware.settings import Settings
 from firmware.smart.demand_response import DemandResponse, ExternalLimit
+from hal.clock import SimClock
 from tests.smart.fakes import FakeInput, RecordingStation
 from tests.smart.helpers import at
 

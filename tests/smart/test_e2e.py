@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ocpp.v16 import ChargePoint, call
 
-from firmware.clock import SimClock
 from firmware.core.events import SessionStopped
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from hal.clock import SimClock
 from hal.types import PilotOutputMode
 from tools.bench.ocpp_loopback import csms_and_charger
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware.clock import SimClock
 from firmware.core.events import MeterSampled
 from firmware.settings import Settings
 from firmware.smart.load_management import LoadManager, allocate
+from hal.clock import SimClock
 from hal.types import MeterReading
 from tests.smart.fakes import FakeGridMeter, RecordingStation
 from tests.smart.helpers import at

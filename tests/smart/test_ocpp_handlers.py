@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from ocpp.v16 import ChargePoint, call
 
-from firmware.clock import SimClock
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
+from hal.clock import SimClock
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import at
 from tools.bench.ocpp_loopback import CsmsSide, csms_and_charger

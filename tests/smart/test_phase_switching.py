@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.settings import Settings
 from firmware.smart.phase_switching import PhaseSwitcher
 from firmware.smart.service import SmartChargingService
+from hal.clock import SimClock
 from hal.contract import ConnectorHardware, StationHardware
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import at

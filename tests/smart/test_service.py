@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.core.events import MeterSampled
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
+from hal.clock import SimClock
 from hal.types import MeterReading
 from tests.smart.fakes import RecordingStation
 from tests.smart.helpers import at

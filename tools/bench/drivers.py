@@ -21,8 +21,8 @@ import time
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from firmware.clock import RealClock
 from firmware.settings import Settings
+from hal.clock import RealClock
 from hal.config import GpioContactorConfig, GpioPilot
 from hal.drivers_factory import build_gpio, build_pilot
 from hal.factory import BuildContext

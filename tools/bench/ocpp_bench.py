@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.app import Application
-from firmware.clock import SimClock
 from firmware.settings import load_settings
+from hal.clock import SimClock
 from tools.bench.report import figure, installed_env
 from tools.csms import DevCsms
 

@@ -24,8 +24,8 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
 from firmware.app import Application
-from firmware.clock import SimClock
 from firmware.settings import load_settings
+from hal.clock import SimClock
 from tools.bench.report import figure
 
 NOW = "2030-01-01T00:00:00.000Z"

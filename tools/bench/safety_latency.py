@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from firmware.app import Application
-from firmware.clock import RealClock
 from firmware.settings import load_settings
+from hal.clock import RealClock
 from tools.bench._flood_rig import OpenClock, inject, latencies
 from tools.bench.report import figure
 from tools.bench.safety_flood import SimActuator, percentile

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from firmware.clock import SimClock
 from firmware.core.events import CoreEvent, MeterSampled, OfferChanged, SessionStarted, SessionStopped
 from firmware.core.vocabulary import StopReason
 from firmware.sessions.recorder import SessionRecorder
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionRecord, SessionStore, db_path
+from hal.clock import SimClock
 from hal.types import MeterReading
 from tools.bench.report import figure
 

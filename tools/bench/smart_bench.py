@@ -31,9 +31,9 @@ import ocpp.messages
 from ocpp.v16 import call
 
 from firmware.app import Application
-from firmware.clock import SimClock
 from firmware.ocpp.v16.charge_point import ChargePoint16
 from firmware.settings import load_settings
+from hal.clock import SimClock
 from hal.types import PilotOutput, PilotOutputMode
 from tools.bench.report import figure
 from tools.csms import DevCsms

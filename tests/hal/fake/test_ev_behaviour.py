@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector
 from hal.types import PILOT_F, PILOT_HIGH, PILOT_OFF, CPState, PilotOutput, PilotReading
 

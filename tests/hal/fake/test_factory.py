@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from firmware.clock import SimClock
 from firmware.settings import ConfigError, Settings
+from hal.clock import SimClock
 from hal.factory import DRIVERS, HARDWARE_DRIVER_NAMES, build_station_hardware
 from hal.fake import SimulatedConnector
 from hal.types import CableAmpacity
@@ -67,7 +67,7 @@ def test_every_hardware_driver_is_offered_and_the_fake_hal_loads_none() -> None:
     from hal.drivers_factory import HARDWARE_DRIVERS
 
     assert sorted(HARDWARE_DRIVER_NAMES) == sorted(HARDWARE_DRIVERS)
-    probe = ("import sys; from firmware.settings import Settings; from firmware.clock import SimClock; "
+    probe = ("import sys; from firmware.settings import Settings; from hal.clock import SimClock; "
              "from hal.factory import build_station_hardware; "
              "build_station_hardware(Settings(), SimClock()); print('hal.drivers_factory' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

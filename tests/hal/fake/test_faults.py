@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.fake import FAULT_NAMES, SimulatedConnector
 from hal.types import PILOT_HIGH, CableAmpacity, CPState, PilotOutput, PilotReading, ProximityReading
 
@@ -172,7 +172,7 @@ def test_power_cut_calls_the_handler(clock: SimClock) -> None:
 
 
 def test_power_cut_kills_the_process_by_default() -> None:
-    code = ("from firmware.clock import SimClock\n"
+    code = ("from hal.clock import SimClock\n"
             "from hal.fake import SimulatedConnector\n"
             "SimulatedConnector(1, SimClock()).inject('power-cut')\n"
             "print('survived')\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.contract import MeterError
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.types import PilotOutput

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from firmware.cli import sim_cmd
-from firmware.clock import SimClock
 from firmware.control.client import CommandFailed, call
 from firmware.control.server import ControlServer
 from firmware.control.sim_commands import register_sim_commands
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector, SimulatedStation
 from hal.types import CPState, PilotOutput
 

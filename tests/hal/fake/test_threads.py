@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from firmware.clock import SimClock
+from hal.clock import SimClock
 from hal.fake import SimulatedConnector
 from hal.types import CPState, PilotOutput, PilotReading
 

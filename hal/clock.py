@@ -1,7 +1,8 @@
 """Injectable time: the real clock for production and a simulated one that tests advance by hand.
 
-All firmware timing (timers, debounce windows, intervals) goes through a `Clock`, never through
-`asyncio.sleep` or `time.*` directly, so tests of a 24-hour outage run in milliseconds.
+All timing in the HAL and the firmware (timers, debounce windows, intervals) goes through a `Clock`, never
+through `asyncio.sleep` or `time.*` directly, so tests of a 24-hour outage run in milliseconds. It lives in
+`hal/` because the drivers need it and `hal/` never imports `firmware/`.
 """
 
 from __future__ import annotations
