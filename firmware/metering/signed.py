@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from firmware.clock import Clock
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, SessionStarted, SessionStopped
+from hal.clock import Clock
 from hal.contract import HalError, SigningMeter, StationHardware, signing_meter
 from hal.ocmf import SignedRecord, SignedTransactionRequest
 

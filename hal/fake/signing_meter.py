@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import EnergyMeter, MeterError
 from hal.ocmf import SignedRecord, SignedTransactionRequest, public_key_hex, sign
 from hal.types import MeterReading

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import struct
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import MeterError
 from hal.meters.bus import ModbusBus
 from hal.meters.modbus_meter import ModbusMeter

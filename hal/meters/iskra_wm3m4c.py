@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import MeterError
 from hal.meters.bus import ModbusBus
 from hal.meters.ocmf_words import (

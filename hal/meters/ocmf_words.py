@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from firmware.clock import Clock
+from hal.clock import Clock
 from hal.contract import MeterError
 from hal.meters.bus import ModbusBus
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from firmware.clock import RealClock
+from hal.clock import RealClock
 from hal.contract import MeterError, signing_meter
 from hal.meters.bus import BusRegistry
 from hal.meters.em580_ocmf import Em580Ocmf
