@@ -1,5 +1,5 @@
 """Carlo Gavazzi EM580 (OCMF variant): measurements from the EM340-style map (hal/meters/maps/
-carlo-gavazzi-em580.toml), plus the meter's own OCMF file (docs/reference/signed-metering.md §EM580).
+carlo-gavazzi-em580.toml), plus the meter's own OCMF file (docs/reference/signed-metering.md §3).
 Reads are FC04, writes FC16; addresses are PDU addresses (the manual's 3xxxxx minus 300001).
 
 Begin: identification, charge point id, tariff text and the clock into the meter, command 'B'; the meter

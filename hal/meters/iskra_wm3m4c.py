@@ -1,5 +1,5 @@
 """Iskra WM3M4C: a three-phase MID meter that signs OCMF datasets itself (docs/reference/signed-metering.md
-§Iskra). Measurements are input registers in Iskra's T5/T6 formats; the signing registers are holding
+§2). Measurements are input registers in Iskra's T5/T6 formats; the signing registers are holding
 registers. Addresses here are PDU addresses = the manual's "MODBUS address" 4xxxx minus 40000.
 
 Begin: set the meter's clock, write the billing dataset (the OCMF payload without readings), command 'B',
