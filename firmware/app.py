@@ -14,6 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware import __version__
+from firmware.audit.config_changes import audit_config_changes
 from firmware.audit.store import EventStore, parse_window
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
@@ -141,6 +142,10 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
+        async def config_set(args: dict[str, Any]) -> Any:
+            # `chargepi config set` wrote the file: the dispatcher's audit line records who and what.
+            return {"recorded": True}
+
         async def events(args: dict[str, Any]) -> Any:  # the audit trail; idTags masked for read-only
             if self.event_store is None:
                 raise ControlError("the event history is not kept (see the journal)")
@@ -154,12 +159,14 @@ class Application:
         self.control.register("status", status, Role.READ_ONLY)
         self.control.register("events", events, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
+        self.control.register("config-set", config_set)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._exit = self._loop.create_future()
         self.event_store = attach_event_store(self.settings.station.state_dir, self.station.storage)
+        audit_config_changes(self.settings.model_dump(mode="json"), self.settings.station.state_dir)
         if self.supervisor is not None:
             await self.supervisor.start(self.simulation)
             self.station.add_status_section("supervisor", self.supervisor.describe)
