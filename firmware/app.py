@@ -24,6 +24,7 @@ from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.display.service import DisplayService
 from firmware.metering.signed import SignedMetering
 from firmware.security.events import SecurityEventType, open_security_log
 from firmware.service.notify import SystemdNotifier
@@ -110,6 +111,12 @@ class Application:
             recorder.store if recorder is not None else None)
         if self.signed_metering is not None:
             self.features.append(self.signed_metering)
+        displays = {c.connector_id: c.display for c in self.hardware.connectors if c.display is not None}
+        self.display: DisplayService | None = None
+        if displays:
+            self.display = DisplayService(self.station, displays, self.settings.display.language,
+                                          self.settings.display.currency)
+            self.features.append(self.display)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -121,7 +128,7 @@ class Application:
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
                 restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
                 storage=self.station.storage, security_log=self.security_log,
-                signed_metering=self.signed_metering)
+                signed_metering=self.signed_metering, display=self.display)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:

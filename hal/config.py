@@ -330,6 +330,23 @@ MeterConfig = Annotated[
 ]
 
 
+# --- driver display -------------------------------------------------------------------------------
+
+
+class Hd44780Config(DriverConfig):
+    """A character LCD (HD44780) behind a PCF8574 I2C backpack (hal/display_lcd.py)."""
+
+    driver: Literal["hd44780-i2c"]
+    bus: int = Field(1, ge=0, le=20)  # /dev/i2c-<bus>
+    address: int = Field(0x27, ge=0x03, le=0x77)  # 0x27 or 0x3F on most backpacks
+    columns: Literal[16, 20] = 20
+    rows: Annotated[Literal[2, 4], IntFromText] = 4
+    charmap: Literal["A00", "A02"] = "A00"  # the LCD's character ROM: A00 (Japanese/European), A02
+
+
+DisplayConfig = Annotated[FakeDriver | Hd44780Config, Field(discriminator="driver")]
+
+
 # --- bundles -----------------------------------------------------------------------------------------
 
 
@@ -359,6 +376,7 @@ class ConnectorHalConfig(DriverConfig):
     token_reader: TokenReaderConfig | None = Field(default_factory=FakeDriver)
     indicator: IndicatorConfig | None = Field(default_factory=FakeDriver)
     phase_switch: ContactorConfig | None = None
+    display: DisplayConfig | None = None  # the driver display (status, price, cost); none by default
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from hal.display import DriverDisplay
 from hal.ocmf import SignedRecord, SignedTransactionRequest
 from hal.types import (
     IndicatorState,
@@ -178,6 +179,8 @@ class ConnectorHardware:
     temperature: TemperatureSensor | None = None
     token_reader: TokenReader | None = None
     indicator: StatusIndicator | None = None
+    # Started and stopped by the firmware's display service, not with the safety-relevant parts.
+    display: DriverDisplay | None = None
 
     def parts(self) -> list[Lifecycle]:
         found: list[Lifecycle | None] = [

@@ -198,6 +198,13 @@ def _hid(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config:
     raise _wrong(connector, part, "hid")
 
 
+def _lcd(ctx: BuildContext, connector: Any, part: str, config: Any) -> Any:
+    from hal.display_lcd import Hd44780Display
+
+    return Hd44780Display(bus=config.bus, address=config.address, columns=config.columns, rows=config.rows,
+                          charmap=config.charmap)
+
+
 HARDWARE_DRIVERS = {
     "gpio": build_gpio,
     "sysfs": _sysfs,
@@ -207,4 +214,5 @@ HARDWARE_DRIVERS = {
     "modbus-tcp": _modbus,
     "serial": _serial,
     "hid": _hid,
+    "hd44780-i2c": _lcd,
 }

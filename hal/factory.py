@@ -29,6 +29,7 @@ CONNECTOR_PARTS = (
     "temperature",
     "token_reader",
     "indicator",
+    "display",
 )
 STATION_PARTS = ("emergency_stop", "demand_response", "grid_meter")
 
@@ -134,7 +135,8 @@ def _fake(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config
 
 # The real-hardware drivers (hal.drivers_factory) are imported only when a part uses one, so a charger
 # on the fake HAL (tests, demo, CI) does not load them. tests/hal/fake/test_factory.py checks the names.
-HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid")
+HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid",
+                         "hd44780-i2c")
 
 
 def _hardware(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig) -> Any:

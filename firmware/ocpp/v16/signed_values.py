@@ -52,6 +52,7 @@ class SignedValues16:
         self.adapter = adapter
         self.metering = metering
         self._key_sent: set[str] = set()  # sessions whose public key went out already
+        self._early: dict[str, SignedReading] = {}  # begin records signed before StartTransaction was queued
         metering.sinks.append(self._on_reading)
         metering.key_sinks.append(self._on_key)
 
@@ -74,13 +75,22 @@ class SignedValues16:
                 "sampled_value": [signed_sampled_value(reading, self._with_key(reading.session_id))]}
 
     def _on_reading(self, reading: SignedReading) -> None:
-        if reading.context != BEGIN or not self.adapter.outbox.knows(reading.session_id):
+        if reading.context != BEGIN:
             return  # the end record goes with StopTransaction (stop_after_signing)
+        if not self.adapter.outbox.knows(reading.session_id):
+            self._early[reading.session_id] = reading  # StartTransaction waits (e.g. for the user price)
+            return
         value = self.meter_value(reading)
         self.adapter.outbox.add_tx_data(reading.session_id, value)
         self.adapter.outbox.push(ob.METER, {"connector_id": reading.connector_id, "meter_value": [value]},
                                  session_id=reading.session_id)
         self.adapter._wake_outbox()
+
+    def started(self, session_id: str) -> None:
+        """StartTransaction of `session_id` is queued: a begin record that was ready before follows it."""
+        early = self._early.pop(session_id, None)
+        if early is not None:
+            self._on_reading(early)
 
     def stop_after_signing(self, session_id: str, connector_id: int, queue_stop: Callable[[], None]) -> bool:
         """For a session on a signing meter: queue its StopTransaction once the signed end value is in its
