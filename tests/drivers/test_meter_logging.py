@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,16 +18,7 @@ from hal.meters.bus import BusRegistry
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import builtin_maps
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name in ("pymodbus", "firmware.pymodbus", "transitions", "firmware.transitions"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 @pytest.fixture
