@@ -39,6 +39,7 @@ from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
     from firmware.ocpp.adapter import OcppAdapter
+    from firmware.safety.launch import Launch
     from firmware.safety.process import SupervisorProcess
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ class Feature(Protocol):
 class Application:
     def __init__(self, settings: Settings, clock: Clock | None = None,
                  hardware: StationHardware | None = None,
-                 simulation: SimulatedStation | None = None) -> None:
+                 simulation: SimulatedStation | None = None,
+                 supervisor_launch: Launch | None = None) -> None:
+        """`supervisor_launch`: the supervisor process `chargepi run` started early (it is used if the
+        settings want a supervisor process, else ended)."""
         self.settings = settings
         self.clock: Clock = clock or RealClock()
         self.supervisor: SupervisorProcess | None = None
@@ -68,8 +72,11 @@ class Application:
                 # simulated-time test or benchmark; those run the same interlock inline).
                 from firmware.safety.process import SupervisorProcess
 
-                self.supervisor = SupervisorProcess(settings, self._supervisor_lost)
+                self.supervisor = SupervisorProcess(settings, self._supervisor_lost, supervisor_launch)
                 remote = self.supervisor.part
+                supervisor_launch = None
+            if supervisor_launch is not None:
+                supervisor_launch.cancel()
             hardware, simulation = build_station_hardware(settings, self.clock, remote)
         self.hardware = hardware
         self.simulation = simulation
