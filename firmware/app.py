@@ -24,6 +24,8 @@ from firmware.control.server import ControlError, ControlServer
 from firmware.core.connector import FaultPersists
 from firmware.core.station import Station
 from firmware.core.vocabulary import Fault
+from firmware.display.service import DisplayService
+from firmware.metering.signed import SignedMetering
 from firmware.security.events import SecurityEventType, open_security_log
 from firmware.service.notify import SystemdNotifier
 from firmware.sessions.recorder import SessionRecorder
@@ -102,6 +104,7 @@ class Application:
         self.smart_charging, smart_features = build_smart_features(
             self.settings, self.clock, self.station, self.hardware, self.control, self.station.storage)
         self.features.extend(smart_features)
+        recorder: SessionRecorder | None = None
         if self.settings.sessions.enabled:
             recorder = SessionRecorder(
                 self.station, self.clock, sessions_db(self.settings.station.state_dir),
@@ -109,6 +112,18 @@ class Application:
                 storage=self.station.storage)
             recorder.register(self.control)
             self.features.append(recorder)
+        ocpp = self.settings.ocpp
+        self.signed_metering = SignedMetering.from_hardware(
+            self.station, self.hardware, self.clock, ocpp.charge_point_id if ocpp is not None else "chargepi",
+            recorder.store if recorder is not None else None)
+        if self.signed_metering is not None:
+            self.features.append(self.signed_metering)
+        displays = {c.connector_id: c.display for c in self.hardware.connectors if c.display is not None}
+        self.display: DisplayService | None = None
+        if displays:
+            self.display = DisplayService(self.station, displays, self.settings.display.language,
+                                          self.settings.display.currency)
+            self.features.append(self.display)
         if self.simulation is not None:
             from firmware.control.sim_commands import register_sim_commands
 
@@ -119,7 +134,8 @@ class Application:
             self.ocpp = OcppAdapter(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
                 restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
-                storage=self.station.storage, security_log=self.security_log)
+                storage=self.station.storage, security_log=self.security_log,
+                signed_metering=self.signed_metering, display=self.display)
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:

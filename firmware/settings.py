@@ -195,6 +195,15 @@ class SessionSettings(Section):
         description="A running session's progress is saved this often (and at start and stop).")
 
 
+class DisplaySettings(Section):
+    """The driver display (a connector's `[connectors.hal] display`, see firmware/display/)."""
+
+    language: Literal["en", "de", "fr", "nl"] = Field(
+        "en", description="Language of the display's texts; a CSMS price text in this language is preferred.")
+    currency: str = Field(
+        "", max_length=5, description="Shown before costs, e.g. EUR (the CSMS's cost messages carry none).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CHARGEPI_", env_nested_delimiter="__", extra="forbid", case_sensitive=False,
@@ -207,6 +216,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=lambda: LoggingSettings())
     control: ControlSettings = Field(default_factory=lambda: ControlSettings())  # roles on the socket
     sessions: SessionSettings = Field(default_factory=lambda: SessionSettings())
+    display: DisplaySettings = Field(default_factory=lambda: DisplaySettings())
     smart_charging: SmartChargingSettings = Field(default_factory=lambda: SmartChargingSettings())
     load_management: LoadManagementSettings = Field(default_factory=lambda: LoadManagementSettings())
     demand_response: DemandResponseSettings = Field(default_factory=lambda: DemandResponseSettings())

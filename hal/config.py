@@ -277,6 +277,10 @@ TokenReaderConfig = Annotated[
 
 # --- meters ----------------------------------------------------------------------------------------
 
+# Meters that sign OCMF (docs/signed-metering.md); the Iskra has no register map of its own (T5/T6 formats).
+SIGNING_ONLY_MODELS = ("iskra-wm3m4c", "wm3m4c")
+SIGNING_MODELS = (*SIGNING_ONLY_MODELS, "em580")
+
 
 class _ModbusMeter(DriverConfig):
     device_id: int = Field(1, ge=1, le=247)
@@ -284,15 +288,20 @@ class _ModbusMeter(DriverConfig):
     map: MeterMap | None = None  # or a map given inline (same fields as the files in hal/meters/maps)
     timeout_s: float = Field(1.0, gt=0, le=10)
     retries: int = Field(2, ge=0, le=5)
+    # Signed (OCMF) readings at session begin and end; "iskra-wm3m4c" always signs, "em580" with this on.
+    ocmf: bool = False
 
     @model_validator(mode="after")
     def _one_map(self) -> _ModbusMeter:
         if (self.model is None) == (self.map is None):
             raise ValueError("give exactly one of `model` (a packaged map) or `map` (an inline map)")
-        if self.model is not None and self.model.lower() not in builtin_model_names():
-            raise ValueError(
-                f"unknown meter model {self.model!r}; allowed: {', '.join(builtin_model_names())}"
-            )
+        allowed = [*builtin_model_names(), *SIGNING_ONLY_MODELS]
+        if self.model is not None and self.model.lower() not in allowed:
+            raise ValueError(f"unknown meter model {self.model!r}; allowed: {', '.join(sorted(allowed))}")
+        if self.model is not None and self.model.lower() in SIGNING_ONLY_MODELS:
+            self.ocmf = True
+        if self.ocmf and (self.model is None or self.model.lower() not in SIGNING_MODELS):
+            raise ValueError(f"`ocmf = true` needs a signing meter model: {', '.join(SIGNING_MODELS)}")
         return self
 
 
@@ -310,9 +319,32 @@ class ModbusTcpMeterConfig(_ModbusMeter):
     port: int = Field(502, ge=1, le=65535)
 
 
+class FakeMeterConfig(FakeDriver):
+    """The simulated meter; `ocmf = true` makes it sign its readings with a public TEST key."""
+
+    ocmf: bool = False
+
+
 MeterConfig = Annotated[
-    FakeDriver | ModbusRtuMeterConfig | ModbusTcpMeterConfig, Field(discriminator="driver")
+    FakeMeterConfig | ModbusRtuMeterConfig | ModbusTcpMeterConfig, Field(discriminator="driver")
 ]
+
+
+# --- driver display -------------------------------------------------------------------------------
+
+
+class Hd44780Config(DriverConfig):
+    """A character LCD (HD44780) behind a PCF8574 I2C backpack (hal/display_lcd.py)."""
+
+    driver: Literal["hd44780-i2c"]
+    bus: int = Field(1, ge=0, le=20)  # /dev/i2c-<bus>
+    address: int = Field(0x27, ge=0x03, le=0x77)  # 0x27 or 0x3F on most backpacks
+    columns: Literal[16, 20] = 20
+    rows: Annotated[Literal[2, 4], IntFromText] = 4
+    charmap: Literal["A00", "A02"] = "A00"  # the LCD's character ROM: A00 (Japanese/European), A02
+
+
+DisplayConfig = Annotated[FakeDriver | Hd44780Config, Field(discriminator="driver")]
 
 
 # --- bundles -----------------------------------------------------------------------------------------
@@ -336,7 +368,7 @@ class ConnectorHalConfig(DriverConfig):
 
     pilot: PilotConfig = Field(default_factory=FakeDriver)
     contactor: ContactorConfig = Field(default_factory=FakeDriver)
-    meter: MeterConfig = Field(default_factory=FakeDriver)
+    meter: MeterConfig = Field(default_factory=FakeMeterConfig)
     proximity: ProximityConfig | None = Field(default_factory=FakeDriver)
     rcm: RcmConfig | None = Field(default_factory=FakeDriver)
     lock: LockConfig | None = Field(default_factory=FakeDriver)
@@ -344,6 +376,7 @@ class ConnectorHalConfig(DriverConfig):
     token_reader: TokenReaderConfig | None = Field(default_factory=FakeDriver)
     indicator: IndicatorConfig | None = Field(default_factory=FakeDriver)
     phase_switch: ContactorConfig | None = None
+    display: DisplayConfig | None = None  # the driver display (status, price, cost); none by default
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from hal.display import DriverDisplay
+from hal.ocmf import SignedRecord, SignedTransactionRequest
 from hal.types import (
     IndicatorState,
     MeterReading,
@@ -118,6 +120,27 @@ class EnergyMeter(Lifecycle, Protocol):
         """Raises MeterError when the meter does not answer or answers garbage."""
 
 
+@runtime_checkable
+class SigningMeter(EnergyMeter, Protocol):
+    """A meter that signs its readings (OCMF / Eichrecht, docs/reference/signed-metering.md): the charger
+    writes the transaction's metadata, the meter signs a snapshot at begin and at end.
+
+    `begin_transaction` returns the signed start snapshot, or None for meters that sign begin and end in
+    one record at the end (EM580). `end_transaction` returns the record that proves the session. Both
+    raise MeterError when the meter refuses or does not finish signing in time."""
+
+    async def public_key(self) -> str:
+        """Hex of the DER SubjectPublicKeyInfo, read from the meter."""
+
+    async def begin_transaction(self, request: SignedTransactionRequest) -> SignedRecord | None: ...
+
+    async def end_transaction(self) -> SignedRecord: ...
+
+
+def signing_meter(meter: EnergyMeter) -> SigningMeter | None:
+    return meter if isinstance(meter, SigningMeter) else None
+
+
 class TemperatureSensor(Lifecycle, Protocol):
     async def read_celsius(self) -> float: ...
 
@@ -156,6 +179,8 @@ class ConnectorHardware:
     temperature: TemperatureSensor | None = None
     token_reader: TokenReader | None = None
     indicator: StatusIndicator | None = None
+    # Started and stopped by the firmware's display service, not with the safety-relevant parts.
+    display: DriverDisplay | None = None
 
     def parts(self) -> list[Lifecycle]:
         found: list[Lifecycle | None] = [

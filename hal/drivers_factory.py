@@ -13,6 +13,8 @@ from hal.gpio.lock import GpioSocketLock
 from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec
 from hal.gpio.rcm import GpioRcm
 from hal.meters.bus import BusRegistry, SerialLine
+from hal.meters.em580_ocmf import Em580Ocmf
+from hal.meters.iskra_wm3m4c import IskraWm3m4c
 from hal.meters.modbus_meter import ModbusMeter
 from hal.meters.registermap import MeterMap, builtin_maps
 from hal.pilot.adc import McpChannel
@@ -86,7 +88,7 @@ def meter_map(config: cfg.ModbusRtuMeterConfig | cfg.ModbusTcpMeterConfig) -> Me
 
 def build_meter(
     ctx: BuildContext, config: cfg.ModbusRtuMeterConfig | cfg.ModbusTcpMeterConfig
-) -> ModbusMeter:
+) -> ModbusMeter | IskraWm3m4c:
     buses = ctx.shared.setdefault("modbus", BusRegistry(ctx.clock))
     assert isinstance(buses, BusRegistry)
     if isinstance(config, cfg.ModbusRtuMeterConfig):
@@ -97,6 +99,10 @@ def build_meter(
             raise ConfigError(str(exc)) from None
     else:
         bus = buses.tcp(config.host, config.port, config.timeout_s, config.retries)
+    if config.ocmf and config.model is not None and config.model.lower() in cfg.SIGNING_ONLY_MODELS:
+        return IskraWm3m4c(bus, config.device_id, ctx.clock, gateway="chargepi")
+    if config.ocmf:
+        return Em580Ocmf(bus, config.device_id, meter_map(config), ctx.clock)
     return ModbusMeter(bus, config.device_id, meter_map(config))
 
 
@@ -192,6 +198,13 @@ def _hid(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config:
     raise _wrong(connector, part, "hid")
 
 
+def _lcd(ctx: BuildContext, connector: Any, part: str, config: Any) -> Any:
+    from hal.display_lcd import Hd44780Display
+
+    return Hd44780Display(bus=config.bus, address=config.address, columns=config.columns, rows=config.rows,
+                          charmap=config.charmap)
+
+
 HARDWARE_DRIVERS = {
     "gpio": build_gpio,
     "sysfs": _sysfs,
@@ -201,4 +214,5 @@ HARDWARE_DRIVERS = {
     "modbus-tcp": _modbus,
     "serial": _serial,
     "hid": _hid,
+    "hd44780-i2c": _lcd,
 }

@@ -29,6 +29,7 @@ CONNECTOR_PARTS = (
     "temperature",
     "token_reader",
     "indicator",
+    "display",
 )
 STATION_PARTS = ("emergency_stop", "demand_response", "grid_meter")
 
@@ -124,12 +125,18 @@ def _fake(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config
         # Station parts come from the SimulatedStation, made once every part is known.
         ctx.station_fakes.add(part)
         return None
-    return getattr(ctx.simulated_connector(connector), part)
+    simulated = ctx.simulated_connector(connector)
+    if part == "meter" and getattr(config, "ocmf", False):
+        from hal.fake.signing_meter import SimulatedSigningMeter
+
+        return SimulatedSigningMeter(simulated.meter, ctx.clock, f"SIM-{connector.id}")
+    return getattr(simulated, part)
 
 
 # The real-hardware drivers (hal.drivers_factory) are imported only when a part uses one, so a charger
 # on the fake HAL (tests, demo, CI) does not load them. tests/hal/fake/test_factory.py checks the names.
-HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid")
+HARDWARE_DRIVER_NAMES = ("gpio", "sysfs", "gpio-rgb", "adc", "modbus-rtu", "modbus-tcp", "serial", "hid",
+                         "hd44780-i2c")
 
 
 def _hardware(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config: DriverConfig) -> Any:

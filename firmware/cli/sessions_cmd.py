@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, settings_from
+from firmware.cli.verify_cmd import verify_cmd
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionRecord, SessionStore, db_path
@@ -26,6 +27,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     sessions = sub.add_parser("sessions", parents=[common], help="list the charging sessions recorded here",
                               description="List recorded sessions (times in the charger's local time).")
     _add_range(sessions)
+    sessions.add_argument("verify", nargs="*", metavar="verify SESSION_ID",
+                          help="check the session's signed (OCMF) meter records against the meter's key")
+    sessions.add_argument("--record", metavar="FILE", help="verify: an OCMF record from a file instead")
+    sessions.add_argument("--public-key", metavar="HEX", help="verify: the key to check against (hex DER)")
     fmt = sessions.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout (times in UTC)")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout (times in UTC)")
@@ -102,6 +107,12 @@ def _local(text: str | None) -> str:
 
 
 def sessions_cmd(args: argparse.Namespace) -> int:
+    if args.verify:
+        if args.verify[0] != "verify":
+            print(f"chargepi: unknown sessions command {args.verify[0]!r} (did you mean verify?)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        return verify_cmd(args, args.verify[1:])
     records = _records(args)
     if isinstance(records, int):
         return records

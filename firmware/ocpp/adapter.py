@@ -34,6 +34,8 @@ from firmware.core.events import (
     StatusChanged,
 )
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
+from firmware.display.service import DisplayService
+from firmware.metering.signed import SignedMetering
 from firmware.ocpp import outbox as ob
 from firmware.ocpp.auth import LocalAuthorizer
 from firmware.ocpp.connection import OcppLink
@@ -42,9 +44,11 @@ from firmware.ocpp.outbox import Outbox, Row
 from firmware.ocpp.rate_limit import CallRateLimit
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.cost_messages import CaliforniaPricing16, cost_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
 from firmware.ocpp.v16.security import SecurityExtensions
+from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
@@ -93,7 +97,9 @@ class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
                  smart_charging: SmartChargingPort | None = None,
-                 security_log: SecurityLog | None = None, storage: StateDir | None = None) -> None:
+                 security_log: SecurityLog | None = None, storage: StateDir | None = None,
+                 signed_metering: SignedMetering | None = None,
+                 display: DisplayService | None = None) -> None:
         if settings.ocpp is None:
             raise ValueError("OcppAdapter needs an [ocpp] section")
         self.settings = settings.ocpp
@@ -118,6 +124,10 @@ class OcppAdapter:
         smart_keys = smart_charging.configuration_keys() if smart_charging is not None else {}
         for name, value in smart_keys.items():
             keys[name] = KeySpec(name, "str", value, writable=False)
+        if signed_metering is not None:
+            keys.update(signed_keys(station.connector_ids))
+        if display is not None:
+            keys.update(cost_keys())
         self.config = ConfigurationStore(self._db, keys, self.settings.configuration)
         self.available_profiles = frozenset(profiles.split(","))
         self.profiles = self._offered_profiles(set(smart_keys))
@@ -171,6 +181,10 @@ class OcppAdapter:
         # Subscribe now, before the station starts: it reports sessions cut by a power loss at start-up.
         self.station.set_authorizer(self.authorizer, auto_start=self.station_settings.free_charging)
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        self.signed = SignedValues16(self, signed_metering) if signed_metering is not None else None
+        self.pricing = CaliforniaPricing16(self, display) if display is not None else None
+        if signed_metering is not None and self.pricing is not None:
+            signed_metering.tariff_text = self._tariff_text
         self.firmware_management = FirmwareManagement(self, state_dir)
         self.security = SecurityExtensions(self, self._db, state_dir)
         control.register("ocpp", self._control)
@@ -220,10 +234,14 @@ class OcppAdapter:
         self.security.forward()  # events recorded before we listened (e.g. StartupOfTheDevice)
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp-link")
         self._aligned_task = asyncio.create_task(self._aligned_loop(), name="ocpp-aligned")
+        if self.pricing is not None:
+            self.pricing.start()
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        if self.pricing is not None:
+            self.pricing.stop()
             self._unsubscribe = None
         if not self._idle.is_set():
             # Let an outbox message in flight get its answer recorded, so it is not sent again after restart.
@@ -585,7 +603,31 @@ class OcppAdapter:
         return MeterReading(energy_wh, reading.voltage_v, reading.current_a, reading.power_w,
                             reading.frequency_hz, reading.power_total_w)
 
+    @property
+    def online(self) -> bool:
+        """Connected and registration accepted."""
+        return self._online.is_set()
+
+    def latest_reading(self, connector_id: int) -> MeterReading | None:
+        latest = self._latest.get(connector_id)
+        return None if latest is None else latest[0]
+
+    def meter_value_now(self, connector_id: int, reading: MeterReading,
+                        context: str) -> dict[str, Any] | None:
+        return self._meter_value(connector_id, self.clock.now(), reading, "MeterValuesSampledData", context)
+
+    async def _tariff_text(self, connector_id: int, id_tag: str | None) -> str | None:
+        """The price text a signing meter signs (TT): the driver's own, waited for as configured."""
+        assert self.pricing is not None
+        return await self.pricing.tariff_text(id_tag)
+
     def _session_started(self, event: SessionStarted) -> None:
+        pricing = self.pricing
+        if pricing is not None and pricing.delay_start(event.id_tag, lambda: self._start_transaction(event)):
+            return
+        self._start_transaction(event)
+
+    def _start_transaction(self, event: SessionStarted) -> None:
         payload: dict[str, Any] = {"connector_id": event.connector_id, "id_tag": self._id_tag(event.id_tag),
                                    "meter_start": round(event.meter_start_wh),
                                    "timestamp": rfc3339(event.timestamp)}
@@ -597,6 +639,8 @@ class OcppAdapter:
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.Begin",
                         self._reading(event.connector_id, event.meter_start_wh), "StopTxnSampledData")
         self._start_sampler(event.session_id, event.connector_id)
+        if self.signed is not None:
+            self.signed.started(event.session_id)
         self._wake_outbox()
 
     def _session_stopped(self, event: SessionStopped) -> None:
@@ -621,7 +665,13 @@ class OcppAdapter:
             meter_stop_wh = self._sampled_energy(event.session_id, meter_stop_wh)[0]
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
                         self._reading(event.connector_id, meter_stop_wh), "StopTxnSampledData")
-        self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+
+        def queue() -> None:
+            self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+
+        signed = self.signed
+        if signed is None or not signed.stop_after_signing(event.session_id, event.connector_id, queue):
+            queue()
 
     def _queue_stop(self, session_id: str, meter_stop_wh: float, timestamp: str, reason: str,
                     id_tag: str | None) -> None:
@@ -681,7 +731,8 @@ class OcppAdapter:
         energy, when = floor_wh, None
         for value in self.outbox.tx_data(session_id):
             for sampled in value["sampled_value"]:
-                if sampled["measurand"] == "Energy.Active.Import.Register":
+                if sampled["measurand"] == "Energy.Active.Import.Register" \
+                        and sampled.get("format") != "SignedData":
                     energy = max(energy, float(sampled["value"]))
                     when = parse_ocpp_time(value["timestamp"]) or when
         return energy, when

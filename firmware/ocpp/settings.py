@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from firmware.ocpp.rate_limit import RateLimitSettings
 from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
+from firmware.ocpp.v16.cost_messages import cost_keys
+from firmware.ocpp.v16.signed_values import signed_keys
 from hal.config import IntFromText
 
 Scalar = bool | int | float | str
@@ -190,7 +192,7 @@ class OcppSettings(BaseModel):
             raise ValueError("ca_file is only used with a wss:// url (or tls_url)")
         if not self.tls_check_hostname and not (self.url.startswith("wss://") or self.tls_url):
             raise ValueError("tls_check_hostname is only used with a wss:// url")
-        keys = standard_keys(1, "")
+        keys = {**standard_keys(1, ""), **signed_keys([1]), **cost_keys()}
         for name, raw in self.configuration.items():
             spec = keys.get(name)
             if spec is None:

@@ -46,6 +46,10 @@ class SessionRecorder:
         self._unsubscribe = station.subscribe(self._on_event)
         self.writes = 0  # rows written since start (for tests and the benchmark)
 
+    @property
+    def store(self) -> SessionStore:
+        return self._store
+
     def register(self, control: ControlServer) -> None:
         """The `sessions` control command (read-only role): records started in [since, until)."""
         async def sessions(args: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from firmware.storage.database import StateDatabase
 from firmware.storage.statedir import StateDir
+from hal.ocmf import SignedRecord
 
 FILE_NAME = "sessions.sqlite"
 MAX_LIMIT_CHANGES = 500  # kept per session; later changes are dropped (and counted)
@@ -38,6 +39,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     limit_changes_dropped INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (started_at);
+CREATE TABLE IF NOT EXISTS signed_readings (
+    session_id TEXT NOT NULL,
+    context TEXT NOT NULL,
+    taken_at TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    data TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    PRIMARY KEY (session_id, context)
+);
 """
 
 
@@ -176,7 +186,22 @@ class SessionStore:
         """Delete finished sessions that stopped before `before`; returns how many."""
         cursor = self._db.execute("DELETE FROM sessions WHERE stopped_at IS NOT NULL AND stopped_at < ?",
                                   (_iso(before),))
+        self._db.execute(
+            "DELETE FROM signed_readings WHERE session_id NOT IN (SELECT session_id FROM sessions)")
         return cursor.rowcount
+
+    def add_signed(self, session_id: str, context: str, taken_at: datetime, record: SignedRecord) -> None:
+        """A signing meter's record (OCMF) of the session's begin or end."""
+        self._db.execute("INSERT OR REPLACE INTO signed_readings VALUES (?,?,?,?,?,?)",
+                         (session_id, context, _iso(taken_at), record.encoding, record.data,
+                          record.public_key))
+
+    def signed(self, session_id: str) -> list[tuple[str, datetime, SignedRecord]]:
+        """(context, taken at, record) of every signed reading of the session, begin first."""
+        rows = self._db.execute(
+            "SELECT context, taken_at, encoding, data, public_key FROM signed_readings WHERE session_id = ?"
+            " ORDER BY taken_at, context", (session_id,)).fetchall()
+        return [(r[0], _parse(r[1]), SignedRecord(r[3], r[4], r[2])) for r in rows]
 
     def _select(self, tail: str, params: tuple[Any, ...]) -> list[SessionRecord]:
         rows = self._db.execute(

@@ -13,6 +13,7 @@ from typing import Any
 from hal.clock import Clock
 from hal.contract import ConnectorHardware
 from hal.fake.contactor import SimulatedContactor
+from hal.fake.display import SimulatedDisplay
 from hal.fake.ev import EV_STATES, MAX_REACTION_S, SimulatedEV
 from hal.fake.faults import SimFault, parse_fault
 from hal.fake.meter import SimulatedMeter
@@ -73,6 +74,7 @@ class SimulatedConnector:
         self.temperature = SimulatedTemperature(world)
         self.token_reader = SimulatedTokenReader()
         self.indicator = SimulatedIndicator()
+        self.display = SimulatedDisplay()
         self.phase_switch = SimulatedContactor(world, main=False) if with_phase_switch else None
 
     @property
@@ -237,6 +239,8 @@ class SimulatedConnector:
                 "temperature_c": world.temperature_c,
                 "cable_ampacity_a": int(world.cable_ampacity),
                 "faults": sorted(f.value for f in world.faults),
+                "display": None if self.display.content is None
+                else [line.rstrip() for line in self.display.content.lines],
             }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,30 @@ class ModbusBus:
         self, device_id: int, function_code: int, address: int, count: int, gap_s: float = 0.0
     ) -> list[int]:
         """Read `count` registers; raises MeterError with a technician-readable reason."""
+
+        def request(client: Any) -> Any:
+            method = client.read_input_registers if function_code == 4 else client.read_holding_registers
+            return method(address, count=count, device_id=device_id)
+
+        what = f"FC{function_code:02d} @{address:#06x}+{count}"
+        response = await self._request(device_id, what, request, gap_s)
+        registers = list(response.registers)
+        if len(registers) < count:
+            raise MeterError(f"{self.name}: device {device_id} sent {len(registers)} of {count} registers")
+        return registers[:count]
+
+    async def write(self, device_id: int, address: int, values: list[int], gap_s: float = 0.0) -> None:
+        """Write holding registers (FC16); raises MeterError like `read`."""
+        what = f"FC16 @{address:#06x}+{len(values)}"
+
+        def request(client: Any) -> Any:
+            return client.write_registers(address, values, device_id=device_id)
+
+        await self._request(device_id, what, request, gap_s)
+
+    async def _request(
+        self, device_id: int, what: str, send: Callable[[Any], Awaitable[Any]], gap_s: float
+    ) -> Any:
         from pymodbus import ModbusException
 
         async with self._lock:
@@ -72,27 +96,18 @@ class ModbusBus:
                 self._drop()
                 raise BusUnavailable(f"{self.name}: cannot open the bus: {exc}") from exc
             try:
-                method = client.read_input_registers if function_code == 4 else client.read_holding_registers
-                response = await method(address, count=count, device_id=device_id)
+                response = await send(client)
             except (TimeoutError, ModbusException, OSError) as exc:
                 self._drop()
-                raise NoAnswer(
-                    f"{self.name}: device {device_id} did not answer FC{function_code:02d} "
-                    f"@{address:#06x}+{count}: {exc}"
-                ) from exc
+                raise NoAnswer(f"{self.name}: device {device_id} did not answer {what}: {exc}") from exc
             finally:
                 self._last_request = self._clock.monotonic()
             if response.isError():
                 raise Refused(
-                    f"{self.name}: device {device_id} refused FC{function_code:02d} @{address:#06x}+{count} "
+                    f"{self.name}: device {device_id} refused {what} "
                     f"(Modbus exception {getattr(response, 'exception_code', '?')})"
                 )
-            registers = list(response.registers)
-            if len(registers) < count:
-                raise MeterError(
-                    f"{self.name}: device {device_id} sent {len(registers)} of {count} registers"
-                )
-            return registers[:count]
+            return response
 
     async def _connected(self) -> Any:
         from pymodbus import ModbusException

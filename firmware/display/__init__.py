@@ -1,0 +1,1 @@
+"""What the driver sees: the display service and its texts (neutral; both OCPP versions feed it)."""

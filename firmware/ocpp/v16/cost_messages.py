@@ -1,0 +1,293 @@
+"""OCPP 1.6 "California Pricing" (OCA cost and price extension; docs/pricing.md): DataTransfer with
+vendorId `org.openchargealliance.costmsg` and `data` a JSON string, fed into the neutral display service.
+
+* SetUserPrice {idToken, priceText, priceTextExtra[]}: the driver's own price, before or during the session;
+  Rejected without idToken.
+* RunningCost {transactionId, cost, triggerMeterValue{atTime, atEnergykWh, atPowerkW, atCPStatus[]}}:
+  Rejected for an unknown or finished transaction; each trigger sends one MeterValues (context Other).
+* FinalCost {transactionId, cost, priceText, priceTextExtra[], qrCodeText}: Rejected for an unknown one.
+* Keys: CustomDisplayCostAndPrice (read-only), NumberOfDecimalsForCostValues (preset), DefaultPrice
+  ({priceText, priceTextOffline}), `DefaultPriceText,<language>`, WaitForSetUserPriceTimeout (ms: how long a
+  StartTransaction - and the signing meter's begin - waits for SetUserPrice).
+Key and message names: the OCA white paper "OCPP & California Pricing Requirements" v3.1 as EVerest
+libocpp implements it (config/v16/profile_schemas/CostAndPrice.json); behaviour: docs/pricing.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, StatusChanged
+from firmware.display.service import DisplayService, Texts
+from firmware.display.texts import LANGUAGES
+from firmware.ocpp import outbox as ob
+from firmware.ocpp.v16.configuration import KeySpec
+from firmware.ocpp.v16.meter_values import parse_ocpp_time
+
+if TYPE_CHECKING:
+    from firmware.ocpp.adapter import OcppAdapter
+
+log = logging.getLogger(__name__)
+
+VENDOR = "org.openchargealliance.costmsg"
+ONLINE_POLL_S = 1.0
+
+
+def cost_keys(display: bool = True) -> dict[str, KeySpec]:
+    keys = {
+        "CustomDisplayCostAndPrice": KeySpec("CustomDisplayCostAndPrice", "bool",
+                                             "true" if display else "false", writable=False),
+        "NumberOfDecimalsForCostValues": KeySpec("NumberOfDecimalsForCostValues", "int", "2", writable=False,
+                                                 minimum=0, maximum=6, preset=True),
+        "DefaultPrice": KeySpec("DefaultPrice", "str", "", maximum=1000),
+        "WaitForSetUserPriceTimeout": KeySpec("WaitForSetUserPriceTimeout", "int", "0", minimum=0,
+                                              maximum=60000),
+    }
+    for language in LANGUAGES:
+        name = f"DefaultPriceText,{language}"
+        keys[name] = KeySpec(name, "str", "", maximum=1000)
+    return keys
+
+
+def _texts(message: dict[str, Any], default_language: str) -> Texts:
+    texts: Texts = {}
+    if isinstance(message.get("priceText"), str):
+        texts[default_language] = message["priceText"]
+    for extra in message.get("priceTextExtra") or []:
+        if isinstance(extra, dict) and isinstance(extra.get("language"), str) \
+                and isinstance(extra.get("content"), str):
+            texts[extra["language"]] = extra["content"]
+    return texts
+
+
+@dataclass
+class _Triggers:
+    session_id: str
+    at_energy_wh: float | None = None
+    at_power_w: float | None = None
+    at_status: set[str] = field(default_factory=set)
+    last_power_w: float | None = None
+    timer: asyncio.Task[None] | None = None
+
+
+class CaliforniaPricing16:
+    def __init__(self, adapter: OcppAdapter, display: DisplayService) -> None:
+        self.adapter = adapter
+        self.display = display
+        self._triggers: dict[int, _Triggers] = {}
+        self._meter_start: dict[str, float] = {}
+        self._price_set: dict[str, asyncio.Event] = {}
+        self._task: asyncio.Task[None] | None = None
+        for message, handler in (("SetUserPrice", self._set_user_price), ("RunningCost", self._running_cost),
+                                 ("FinalCost", self._final_cost)):
+            adapter.register_data_transfer(VENDOR, message, handler)
+        adapter.config.on_change(self._config_changed)
+        self._unsubscribe = adapter.station.subscribe(self._on_event)
+        self._apply_default_price()
+
+    @property
+    def decimals(self) -> int:
+        return self.adapter.config.get_int("NumberOfDecimalsForCostValues")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch_online(), name="ocpp-cost-online")
+
+    def stop(self) -> None:
+        self._unsubscribe()
+        for task in [self._task, *(t.timer for t in self._triggers.values())]:
+            if task is not None:
+                task.cancel()
+
+    async def _watch_online(self) -> None:
+        """The display shows the offline price while the CSMS is unreachable, the default one again after."""
+        while True:
+            self.display.set_online(self.adapter.online)
+            await self.adapter.clock.sleep(ONLINE_POLL_S)
+
+    # --- default prices -----------------------------------------------------------------------------
+    def _config_changed(self, name: str, value: str) -> None:
+        if name == "DefaultPrice" or name.startswith("DefaultPriceText,"):
+            self._apply_default_price()
+
+    def _apply_default_price(self) -> None:
+        config = self.adapter.config
+        default, offline = self._parse_default(config.get("DefaultPrice"), self.display.language)
+        for language in LANGUAGES:
+            text, text_offline = self._parse_default(config.get(f"DefaultPriceText,{language}"), language)
+            default.update(text)
+            offline.update(text_offline)
+        self.display.set_default_price(default, offline)
+
+    @staticmethod
+    def _parse_default(raw: str, language: str) -> tuple[Texts, Texts]:
+        if not raw.strip():
+            return {}, {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            return {language: raw}, {}  # plain text
+        if not isinstance(value, dict):
+            return {language: raw}, {}
+        default = {language: value["priceText"]} if isinstance(value.get("priceText"), str) else {}
+        offline_text = value.get("priceTextOffline")
+        offline = {language: offline_text} if isinstance(offline_text, str) else {}
+        return default, offline
+
+    # --- WaitForSetUserPriceTimeout -------------------------------------------------------------------
+    async def wait_for_user_price(self, id_tag: str | None) -> Texts | None:
+        """The driver's price text, waiting up to WaitForSetUserPriceTimeout for SetUserPrice."""
+        wait_s = self.adapter.config.get_int("WaitForSetUserPriceTimeout") / 1000.0
+        if id_tag is None or self.display.user_price(id_tag) is not None or wait_s <= 0 \
+                or not self.adapter.online:
+            return self.display.user_price(id_tag)
+        event = self._price_set.setdefault(id_tag, asyncio.Event())
+        sleeper = asyncio.ensure_future(self.adapter.clock.sleep(wait_s))
+        waiter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waiter.cancel()
+            self._price_set.pop(id_tag, None)
+        return self.display.user_price(id_tag)
+
+    async def tariff_text(self, id_tag: str | None) -> str | None:
+        """The price text for a signing meter's TT field: the driver's own (waited for), else the default."""
+        await self.wait_for_user_price(id_tag)
+        return self.display.price_text(id_tag)
+
+    def delay_start(self, id_tag: str | None, start: Callable[[], None]) -> bool:
+        """Queue StartTransaction (`start`) after the user price came or the wait ran out; False when
+        there is nothing to wait for (the caller starts at once)."""
+        wait = self.adapter.config.get_int("WaitForSetUserPriceTimeout")
+        if wait <= 0 or id_tag is None or self.display.user_price(id_tag) is not None \
+                or not self.adapter.online:
+            return False
+
+        async def later() -> None:
+            try:
+                await self.wait_for_user_price(id_tag)
+            finally:
+                start()
+
+        self.adapter.spawn(later(), "ocpp-wait-user-price")
+        return True
+
+    # --- DataTransfer handlers ------------------------------------------------------------------------
+    @staticmethod
+    def _message(data: str | None) -> dict[str, Any] | None:
+        try:
+            message = json.loads(data or "")
+        except json.JSONDecodeError:
+            return None
+        return message if isinstance(message, dict) else None
+
+    def _set_user_price(self, data: str | None) -> tuple[str, str | None]:
+        message = self._message(data)
+        if message is None or not isinstance(message.get("idToken"), str) or not message["idToken"]:
+            return "Rejected", None
+        id_tag = message["idToken"]
+        self.display.set_user_price(id_tag, _texts(message, self.display.language))
+        event = self._price_set.get(id_tag)
+        if event is not None:
+            event.set()
+        return "Accepted", None
+
+    def _session(self, message: dict[str, Any]) -> tuple[str, int] | None:
+        transaction_id = message.get("transactionId")
+        if not isinstance(transaction_id, int) or isinstance(transaction_id, bool):
+            return None
+        session_id = self.adapter.outbox.session_for_transaction(transaction_id)
+        if session_id is None:
+            return None
+        tx = self.adapter.outbox.transaction(session_id)
+        return None if tx is None else (session_id, int(tx["connector_id"]))
+
+    def _running_cost(self, data: str | None) -> tuple[str, str | None]:
+        message = self._message(data)
+        found = None if message is None else self._session(message)
+        if message is None or found is None or not isinstance(message.get("cost"), int | float):
+            return "Rejected", None
+        session_id, connector_id = found
+        running = self.adapter.station.session_of(connector_id)
+        if running is None or str(running["id"]) != session_id:
+            return "Rejected", None  # the transaction has ended
+        self.display.set_running_cost(connector_id, float(message["cost"]), self.decimals)
+        trigger = message.get("triggerMeterValue")
+        if isinstance(trigger, dict):
+            self._arm(connector_id, session_id, trigger, float(running.get("meter_start_wh") or 0.0))
+        return "Accepted", None
+
+    def _final_cost(self, data: str | None) -> tuple[str, str | None]:
+        message = self._message(data)
+        found = None if message is None else self._session(message)
+        if message is None or found is None or not isinstance(message.get("cost"), int | float):
+            return "Rejected", None
+        qr = message.get("qrCodeText") if isinstance(message.get("qrCodeText"), str) else None
+        self.display.set_final_cost(found[1], float(message["cost"]), self.decimals,
+                                    _texts(message, self.display.language), qr)
+        return "Accepted", None
+
+    # --- triggerMeterValue ----------------------------------------------------------------------------
+    def _arm(self, connector_id: int, session_id: str, trigger: dict[str, Any],
+             meter_start_wh: float) -> None:
+        old = self._triggers.pop(connector_id, None)
+        if old is not None and old.timer is not None:
+            old.timer.cancel()
+        armed = _Triggers(session_id)
+        self._meter_start[session_id] = meter_start_wh
+        if isinstance(trigger.get("atEnergykWh"), int | float):
+            armed.at_energy_wh = meter_start_wh + float(trigger["atEnergykWh"]) * 1000.0
+        if isinstance(trigger.get("atPowerkW"), int | float):
+            armed.at_power_w = float(trigger["atPowerkW"]) * 1000.0
+        statuses = trigger.get("atCPStatus")
+        if isinstance(statuses, list):
+            armed.at_status = {s for s in statuses if isinstance(s, str)}
+        at = parse_ocpp_time(trigger.get("atTime")) if isinstance(trigger.get("atTime"), str) else None
+        if at is not None:
+            armed.timer = self.adapter.spawn(self._at_time(connector_id, at), "ocpp-cost-at-time")
+        self._triggers[connector_id] = armed
+
+    async def _at_time(self, connector_id: int, at: datetime) -> None:
+        await self.adapter.clock.sleep(max(0.0, (at - self.adapter.clock.now()).total_seconds()))
+        armed = self._triggers.get(connector_id)
+        if armed is not None:
+            armed.timer = None
+            self._send(connector_id, armed.session_id, "atTime")
+
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, SessionStarted):
+            self._triggers.pop(event.connector_id, None)
+            return
+        armed = self._triggers.get(getattr(event, "connector_id", -1))
+        if armed is None:
+            return
+        if isinstance(event, MeterSampled) and event.session_id == armed.session_id:
+            if armed.at_energy_wh is not None and event.reading.energy_import_wh >= armed.at_energy_wh:
+                armed.at_energy_wh = None
+                self._send(event.connector_id, armed.session_id, "atEnergykWh")
+            power = event.reading.total_power_w
+            if armed.at_power_w is not None and armed.last_power_w is not None \
+                    and (armed.last_power_w < armed.at_power_w) != (power < armed.at_power_w):
+                self._send(event.connector_id, armed.session_id, "atPowerkW")
+            armed.last_power_w = power
+        elif isinstance(event, StatusChanged) and str(event.status) in armed.at_status:
+            self._send(event.connector_id, armed.session_id, "atCPStatus")
+
+    def _send(self, connector_id: int, session_id: str, why: str) -> None:
+        reading = self.adapter.latest_reading(connector_id)
+        if reading is None:
+            return
+        value = self.adapter.meter_value_now(connector_id, reading, "Other")
+        if value is None:
+            return
+        log.info("RunningCost trigger %s: MeterValues for connector %d", why, connector_id)
+        self.adapter.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                                 session_id=session_id)
+        self.adapter._wake_outbox()
