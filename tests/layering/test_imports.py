@@ -180,7 +180,7 @@ def test_any_kind_of_hal_import_of_firmware_is_caught(tree: Path, source: str) -
 
 def test_a_version_package_importing_another_is_caught(tree: Path) -> None:
     _write(tree, "firmware/ocpp/v201/a.py", "from ..v16 import charge_point\nfrom ..common import rpc\n")
-    _write(tree, "firmware/ocpp/v16/charge_point.py", "from firmware.ocpp import wire\n")
+    _write(tree, "firmware/ocpp/v16/charge_point.py", "from firmware.ocpp.common import wire\n")
     assert version_to_version() == ["firmware.ocpp.v201.a:1 -> firmware.ocpp.v16.charge_point"]
 
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ocpp import messages as ocpp_messages
@@ -35,16 +35,19 @@ from firmware.core.events import (
     StatusChanged,
 )
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
-from firmware.ocpp import outbox as ob
-from firmware.ocpp.auth import LocalAuthorizer
-from firmware.ocpp.connection import OcppLink
-from firmware.ocpp.link_security import LinkSecurity
-from firmware.ocpp.outbox import Outbox, Row
-from firmware.ocpp.rate_limit import CallRateLimit
+from firmware.ocpp.common import outbox as ob
+from firmware.ocpp.common.connection import OcppLink
+from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
+from firmware.ocpp.common.link_security import LinkSecurity
+from firmware.ocpp.common.outbox import Outbox, Row
+from firmware.ocpp.common.rate_limit import CallRateLimit
+from firmware.ocpp.common.runtime import RestartHook, SmartChargingPort
+from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
-from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.configuration import PROFILE_KEYS, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
-from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
+from firmware.ocpp.v16.meter_values import meter_value
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
@@ -70,16 +73,6 @@ UNSUPPORTED = ("NotImplemented", "NotSupported")  # CALLERROR codes that no retr
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
-RestartHook = Callable[[bool], None]
-
-
-class SmartChargingPort(Protocol):
-    """What the adapter needs from the smart-charging service."""
-
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
-                                    wait_s: float | None = None) -> bool: ...
-
-    def configuration_keys(self) -> dict[str, str]: ...
 
 
 def _default_restart(hard: bool) -> None:

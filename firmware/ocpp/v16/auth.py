@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from firmware.core.authorization import AuthResult
-from firmware.ocpp.v16.configuration import ConfigurationStore
-from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.ocpp.common.keystore import ConfigurationStore
+from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.storage.database import StateDatabase
 from hal.clock import Clock
 

@@ -1,0 +1,62 @@
+"""The contract between the application and an OCPP version package (docs/architecture.md "Adding an
+OCPP version"): what a version's adapter is given (`AdapterContext`) and what it must offer
+(`OcppRuntime`). Version-neutral: it names no OCPP message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from firmware.control.server import ControlServer
+    from firmware.core.api import StationApi
+    from firmware.ocpp.common.connection import OcppLink
+    from firmware.ocpp.common.outbox import Outbox
+    from firmware.security.events import SecurityLog
+    from firmware.settings import Settings
+    from firmware.storage.statedir import StateDir
+    from hal.clock import Clock
+
+# Asked to restart the controller (OCPP Reset): True for a hard reset.
+RestartHook = Callable[[bool], None]
+
+
+class SmartChargingPort(Protocol):
+    """What an OCPP adapter needs from the smart-charging service beyond the profile messages."""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool: ...
+
+    def configuration_keys(self) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterContext:
+    """Everything the application hands to the OCPP version it starts."""
+
+    settings: Settings  # settings.ocpp is set: there is an [ocpp] section
+    station: StationApi
+    clock: Clock
+    state_dir: Path
+    control: ControlServer
+    restart: RestartHook | None = None
+    smart_charging: SmartChargingPort | None = None
+    security_log: SecurityLog | None = None
+    storage: StateDir | None = None
+
+
+class OcppRuntime(Protocol):
+    """What the application needs from a running OCPP adapter, whatever its version."""
+
+    @property
+    def link(self) -> OcppLink: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
