@@ -24,6 +24,11 @@
 # network, and owns /opt/chargepi so it can add releases and switch `current`. Manufacturer root
 # certificates that firmware signatures must chain to live in /etc/chargepi/firmware-roots (--firmware-root).
 #
+# Local roles on the control socket (docs/security.md §7): members of group chargepi may read status and
+# sessions (idTags masked), of chargepi-technician also change limits, the OCPP link and faults, of
+# chargepi-simulator drive the fake HAL. The script creates those groups; add people with e.g.
+# `sudo usermod -aG chargepi,chargepi-technician alice` (--purge removes the groups again).
+#
 # Options: --config FILE is the first configuration (default config/chargepi.toml, simulated hardware;
 # config/ has examples per board); --root DIR (or DESTDIR) installs under DIR, e.g. for an image or for
 # tests; --no-start only enables the unit (offline image builds); --force rebuilds an existing release.
@@ -46,6 +51,9 @@ USER_NAME=chargepi
 UPDATE_USER=chargepi-update  # the firmware installer's own user
 # Hardware access, plus systemd-journal so GetDiagnostics can include the service's journal.
 SERVICE_GROUPS="gpio spi i2c dialout systemd-journal"
+# Control-socket roles (firmware/control/roles.py): the service's own group chargepi is the read-only
+# role (and needed to open the socket at all); these two add the technician and simulator roles.
+ROLE_GROUPS="chargepi-technician chargepi-simulator"
 KEEP_RELEASES=3
 
 say() { printf 'chargepi-install: %s\n' "$*"; }
@@ -111,6 +119,12 @@ ensure_user() {
         say "created system user $UPDATE_USER"
     fi
     local groups="" group
+    for group in $ROLE_GROUPS; do
+        if ! group_exists "$group"; then
+            groupadd "${ACCOUNT_ROOT[@]}" --system "$group"
+            say "created group $group"
+        fi
+    done
     for group in $SERVICE_GROUPS; do
         if group_exists "$group"; then groups="$groups${groups:+,}$group"; fi
     done
@@ -340,7 +354,12 @@ uninstall() {
         rm -rf "$ETC" "$STATE" "$UPDATE_STATE"
         if user_exists; then userdel "${ACCOUNT_ROOT[@]}" "$USER_NAME"; fi
         if user_exists "$UPDATE_USER"; then userdel "${ACCOUNT_ROOT[@]}" "$UPDATE_USER"; fi
-        say "removed chargepi, its configuration, its records and the users $USER_NAME and $UPDATE_USER"
+        local group
+        for group in $ROLE_GROUPS; do
+            if group_exists "$group"; then groupdel "${ACCOUNT_ROOT[@]}" "$group"; fi
+        done
+        say "removed chargepi, its configuration, its records, the users $USER_NAME and $UPDATE_USER" \
+            "and the groups ${ROLE_GROUPS// / and }"
     else
         say "removed chargepi; kept $ETC, $STATE and $UPDATE_STATE (remove them with --uninstall --purge)"
     fi

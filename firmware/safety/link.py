@@ -5,9 +5,9 @@ our own) and a peer that dies, however it dies, reads as end-of-file at once. Ev
 object. A request carries an `id` and gets exactly one reply with the same `id` (`ok` plus the result,
 or `error`); a message without `id` is an event and gets no reply.
 
-Sends never block for long: a peer that stopped reading (SIGSTOP) must not stall the sender, which may be
-the supervisor's safety path. A message that does not fit is dropped and counted; state is re-sent in
-full with every heartbeat reply, so a dropped event heals within one heartbeat.
+Sends never block: a peer that stopped reading (SIGSTOP) must not stall the sender, which may be the
+supervisor's safety path. A message that does not fit is not sent and `send` says so; the part server
+(firmware.safety.remote) keeps such state messages in order and sends them once the peer reads again.
 """
 
 from __future__ import annotations
@@ -37,15 +37,18 @@ class Link:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         return Link(ours), theirs
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any]) -> bool:
+        """Whether the message went out (False: the peer's buffer is full and it was dropped)."""
         data = json.dumps(message, separators=(",", ":")).encode()
         with self._send_lock:
             try:
                 self.sock.send(data, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 self.dropped += 1
+                return False
             except OSError as exc:
                 raise LinkClosed(str(exc)) from None
+        return True
 
     def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
         """The next message; None when `timeout` passed without one. Raises LinkClosed at end-of-file."""

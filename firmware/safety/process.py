@@ -102,7 +102,8 @@ class SupervisorProcess:
         """The `supervisor` section of `chargepi status`."""
         return {"mode": "process", "pid": self.pid,
                 "watchdog_s": self._settings.station.supervisor_watchdog_s,
-                "watchdog_trips": self.watchdog_trips, "messages_dropped": self._link.dropped}
+                "watchdog_trips": self.watchdog_trips, "messages_dropped": self._link.dropped,
+                "changes_lost": self.remote.lost}
 
     def _closed(self, reason: str) -> None:
         self._ready.set()

@@ -9,11 +9,20 @@ Only the safety parts are remote: pilot, contactor (main and phase switch), RCM,
 keeps the last state the server pushed; commands are requests that wait for their reply (they are quick:
 a register write on the far side). Pushed changes reach subscribers from one dispatcher thread, never
 from the reader thread, so a subscriber may issue requests of its own.
+
+No edge is lost: the server sends every change its part reports (the value the part's callback was
+given, not whatever the part reads by the time the message is built), numbered per part, and keeps the
+messages the peer's buffer could not take, in order, until it reads again. On the client a pilot, RCM
+or input takes each change in the dispatcher, just before telling its subscribers, so a subscriber that
+reads the part back (the interlock does) sees the change it is being told about: a quick unplug and
+replug, or C->B->C, reaches the controller as every edge, in order.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import collections
 import contextlib
 import logging
 import queue
@@ -28,12 +37,18 @@ from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, SelfT
 log = logging.getLogger(__name__)
 
 SELF_TEST_TIMEOUT_S = 60.0
+# State messages kept while the peer does not read (SIGSTOP): beyond this many the oldest go (the client
+# counts the gap in the numbering), so a stopped peer cannot grow this process without bound.
+MAX_BACKLOG = 4096
+CURRENT: Any = object()  # push(): encode the part's state as it reads now
 
 
 # --- state encoding ---------------------------------------------------------------------------------
-def part_state(kind: str, part: Any) -> dict[str, Any]:
+def part_state(kind: str, part: Any, value: Any = CURRENT) -> dict[str, Any]:
+    """The part's state; `value`, if given, is the change its callback reported (a pilot reading, an RCM
+    trip, an input level), used instead of reading the part again (it may have moved on since)."""
     if kind == "pilot":
-        r = part.read()
+        r = part.read() if value is CURRENT else value
         o = part.output
         return {"reading": [r.state.value, r.positive_v, r.negative_v, r.diode_fault],
                 "output": [o.mode.value, o.duty_percent], "resolution": part.duty_resolution_percent}
@@ -41,8 +56,8 @@ def part_state(kind: str, part: Any) -> dict[str, Any]:
         return {"commanded": part.commanded_closed, "feedback": part.feedback_closed,
                 "settled": getattr(part, "feedback_settled", True)}
     if kind == "rcm":
-        return {"tripped": part.tripped}
-    return {"active": part.active}
+        return {"tripped": part.tripped if value is CURRENT else bool(value)}
+    return {"active": part.active if value is CURRENT else bool(value)}
 
 
 def kind_of(name: str) -> str:
@@ -59,8 +74,10 @@ class PartServer:
         self.parts = parts
         self._link = link
         self._loop = loop
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._sent: dict[str, dict[str, Any]] = {}
+        self._seq: dict[str, int] = {}
+        self._backlog: collections.deque[dict[str, Any]] = collections.deque()
         self._unsubscribe: list[Unsubscribe] = []
 
     def subscribe(self) -> None:
@@ -80,19 +97,41 @@ class PartServer:
         self._unsubscribe.clear()
 
     def _pusher(self, name: str) -> Callable[[Any], None]:
-        def push(_: Any) -> None:
-            self.push(name)
-        return push
+        if kind_of(name) == "contactor":  # its callback carries the feedback only: send it whole
+            return lambda _: self.push(name)
+        return lambda value: self.push(name, value)
 
-    def push(self, name: str) -> None:
-        """Send `name`'s state if it changed since it was last sent."""
+    def push(self, name: str, value: Any = CURRENT) -> None:
+        """Send `name`'s state (with `value`: the change its callback reported) if it differs from the
+        last one sent."""
         with self._lock:  # read under the lock: a slower pusher must not send an older state last
-            state = part_state(kind_of(name), self.parts[name])
+            state = part_state(kind_of(name), self.parts[name], value)
             if self._sent.get(name) == state:
                 return
-            self._sent[name] = state
-            with contextlib.suppress(LinkClosed):
-                self._link.send({"ev": "state", "part": name, "state": state})
+            self._send_state(name, state)
+
+    def _send_state(self, name: str, state: dict[str, Any], **extra: Any) -> None:
+        """Caller holds the lock."""
+        self._sent[name] = state
+        seq = self._seq[name] = self._seq.get(name, 0) + 1
+        self._send({"ev": "state", "part": name, "seq": seq, "state": state, **extra})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        """Send in order after anything still held back; hold it back if the peer's buffer is full."""
+        with self._lock, contextlib.suppress(LinkClosed):
+            if not self.flush() or not self._link.send(message):
+                if len(self._backlog) >= MAX_BACKLOG:
+                    self._backlog.popleft()
+                self._backlog.append(message)
+
+    def flush(self) -> bool:
+        """Send what the peer's buffer could not take before; whether nothing is left."""
+        with self._lock:
+            while self._backlog:
+                if not self._link.send(self._backlog[0]):
+                    return False
+                self._backlog.popleft()
+            return True
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: part_state(kind_of(name), part) for name, part in self.parts.items()}
@@ -109,10 +148,7 @@ class PartServer:
             name = str(message.get("part"))
             if name in self.parts:
                 with self._lock:
-                    state = part_state(kind_of(name), self.parts[name])
-                    self._sent[name] = state
-                    with contextlib.suppress(LinkClosed):
-                        self._link.send({"ev": "state", "part": name, "state": state, "ack": True})
+                    self._send_state(name, part_state(kind_of(name), self.parts[name]), ack=True)
             return
         try:
             result = self._run(message)
@@ -120,8 +156,7 @@ class PartServer:
         except Exception as exc:  # the caller gets the error, the server goes on
             log.exception("request %s failed", message.get("op"))
             reply = {"id": request_id, "error": f"{type(exc).__name__}: {exc}"}
-        with contextlib.suppress(LinkClosed):
-            self._link.send(reply)
+        self._send(reply)  # after the states the request changed, which may still be held back
 
     def _run(self, message: dict[str, Any]) -> Any:
         op = message["op"]
@@ -158,6 +193,8 @@ class RemoteParts:
         self.commands_wait = commands_wait
         self.requester = Requester(link)
         self.parts: dict[str, RemotePart] = {}
+        self.lost = 0  # state messages the server had to give up (numbering gaps): 0 unless it overflowed
+        self._seq: dict[str, int] = {}
         self._events: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._on_closed = on_closed
         self._on_message = on_message
@@ -181,10 +218,14 @@ class RemoteParts:
         self.apply(self.requester.call("snapshot"))
 
     def apply(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Take in every part's state; returns once the dispatcher has (so the parts read it)."""
         for name, state in snapshot.items():
             part = self.parts.get(name)
             if part is not None:
                 self._events.put(part.update(state))
+        applied = threading.Event()
+        self._events.put(applied.set)
+        applied.wait(SELF_TEST_TIMEOUT_S)
 
     def stop(self) -> None:
         self._events.put(None)
@@ -200,7 +241,9 @@ class RemoteParts:
                 if "id" in message:
                     self.requester.deliver(message)
                 elif message.get("ev") == "state":
-                    part = self.parts.get(str(message["part"]))
+                    name = str(message["part"])
+                    self._count_gap(name, message.get("seq"))
+                    part = self.parts.get(name)
                     if part is not None:
                         if message.get("ack"):
                             part.acked += 1
@@ -215,6 +258,16 @@ class RemoteParts:
             if self._on_closed is not None:
                 self._on_closed(reason)
 
+    def _count_gap(self, name: str, seq: Any) -> None:
+        if not isinstance(seq, int):
+            return
+        last = self._seq.get(name)
+        self._seq[name] = seq
+        if last is not None and seq != last + 1:
+            self.lost += max(0, seq - last - 1)
+            log.error("%d state changes of %s were lost on the link (its peer did not read for long)",
+                      seq - last - 1, name)
+
     def _dispatch(self) -> None:
         while True:
             notify = self._events.get()
@@ -226,7 +279,7 @@ class RemoteParts:
                 log.exception("a subscriber of a remote part failed")
 
 
-class RemotePart:
+class RemotePart(abc.ABC):
     def __init__(self, remote: RemoteParts, name: str) -> None:
         self._remote = remote
         self.name = name
@@ -249,7 +302,9 @@ class RemotePart:
         self._remote.requester.call(op, part=self.name, **args)
 
     def _commanded(self, op: str, args: dict[str, Any]) -> None:
-        """What a command sent without waiting changes in the local state at once."""
+        """What a command sent without waiting changes in the local state at once (a pilot's output, a
+        contactor's command); nothing for parts without commands."""
+        return None
 
     def _add(self, callback: Callable[[Any], None]) -> Unsubscribe:
         with self._lock:
@@ -272,9 +327,14 @@ class RemotePart:
 
         return notify
 
+    def _tell(self, value: Any) -> None:
+        """Tell the subscribers now (in the dispatcher)."""
+        self._notifier(value)()
+
+    @abc.abstractmethod
     def update(self, state: dict[str, Any]) -> Callable[[], None]:
-        """Take in a pushed state; returns what to tell the subscribers (run by the dispatcher)."""
-        raise NotImplementedError
+        """Take in a pushed state (in the reader thread); returns what the dispatcher runs next: the
+        rest of taking it in, and telling the subscribers."""
 
     async def start(self) -> None:
         return None  # the far side owns the part's lifecycle
@@ -298,11 +358,15 @@ class RemotePilot(RemotePart):
         s, pos, neg, diode = state["reading"]
         reading = PilotReading(CPState(s), float(pos), float(neg), bool(diode))
         mode, duty = state["output"]
-        self._output = PilotOutput(PilotOutputMode(mode), float(duty))
+        self._output = PilotOutput(PilotOutputMode(mode), float(duty))  # at once: a command's echo
         self._resolution = float(state["resolution"])
-        changed = (reading.state, reading.diode_fault) != (self._reading.state, self._reading.diode_fault)
-        self._reading = reading
-        return self._notifier(reading) if changed else _nothing
+
+        def take() -> None:  # the reading in turn: read() gives the edge being told, not a later one
+            before, self._reading = self._reading, reading
+            if (reading.state, reading.diode_fault) != (before.state, before.diode_fault):
+                self._tell(reading)
+
+        return take
 
     def set_output(self, output: PilotOutput) -> None:
         self._call("set_output", mode=output.mode.value, duty=output.duty_percent)
@@ -383,8 +447,13 @@ class RemoteRcm(RemotePart):
 
     def update(self, state: dict[str, Any]) -> Callable[[], None]:
         tripped = bool(state["tripped"])
-        changed, self._tripped = tripped != self._tripped, tripped
-        return self._notifier(tripped) if changed else _nothing
+
+        def take() -> None:
+            changed, self._tripped = tripped != self._tripped, tripped
+            if changed:
+                self._tell(tripped)
+
+        return take
 
     @property
     def tripped(self) -> bool:
@@ -406,8 +475,13 @@ class RemoteInput(RemotePart):
 
     def update(self, state: dict[str, Any]) -> Callable[[], None]:
         active = bool(state["active"])
-        changed, self._active = active != self._active, active
-        return self._notifier(active) if changed else _nothing
+
+        def take() -> None:
+            changed, self._active = active != self._active, active
+            if changed:
+                self._tell(active)
+
+        return take
 
     @property
     def active(self) -> bool:

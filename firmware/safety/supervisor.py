@@ -35,6 +35,7 @@ from firmware.safety.remote import (
     PartServer,
     RemoteContactor,
     RemoteInput,
+    RemotePart,
     RemoteParts,
     RemotePilot,
     RemoteRcm,
@@ -267,8 +268,7 @@ class Supervisor:
                     with contextlib.suppress(LinkClosed):
                         self._link.send({"ev": "watchdog", "trips": self.watchdog_trips})
                 tripped = False
-                for name in self.server.parts:  # heals events dropped while the controller was not reading
-                    self.server.push(name)
+                self.server.flush()  # what the controller's buffer could not take while it did not read
                 continue
             if message.get("op") == "self_test":  # seconds long: never hold up the watchdog
                 threading.Thread(target=self.server.handle, args=(message,), daemon=True).start()
@@ -310,8 +310,8 @@ def real_parts(settings: Any, clock: Any, fake: set[str]) -> dict[str, Any]:
 
 def _world_parts(link: Link, names: list[str]) -> tuple[RemoteParts, dict[str, Any]]:
     remote = RemoteParts(link, commands_wait=False)
-    kinds = {"pilot": RemotePilot, "contactor": RemoteContactor, "phase_switch": RemoteContactor,
-             "rcm": RemoteRcm}
+    kinds: dict[str, type[RemotePart]] = {"pilot": RemotePilot, "contactor": RemoteContactor,
+                                          "phase_switch": RemoteContactor, "rcm": RemoteRcm}
     parts = {name: kinds.get(name.rsplit(".", 1)[-1], RemoteInput)(remote, name) for name in names}
     return remote, parts
 

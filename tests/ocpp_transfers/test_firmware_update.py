@@ -54,7 +54,6 @@ async def test_http_update_waits_for_retrieve_date_installs_and_reports_after_re
 ) -> None:
     http_files.files["/fw/chargepi-2.0.0.bin"] = FIRMWARE
     clock, notify = SimClock(), Recorder()
-    installed_copy = tmp_path / "state/firmware/download-chargepi-2.0.0.bin.installed-copy"
     updater = make_updater(clock, tmp_path / "state", notify)
     task = asyncio.create_task(
         updater.update(http_files.url("/fw/chargepi-2.0.0.bin"), clock.now() + timedelta(hours=1))
@@ -65,6 +64,8 @@ async def test_http_update_waits_for_retrieve_date_installs_and_reports_after_re
     await clock.advance(1)
     assert await asyncio.wait_for(task, 10) is UpdateOutcome.RESTART_REQUIRED
     assert notify.sent == ["Downloading", "Downloaded", "Installing"]
+    # the install command saw the downloaded file (a name of its own per update: download-<id>-<name>)
+    (installed_copy,) = (tmp_path / "state/firmware").glob("download-*-chargepi-2.0.0.bin.installed-copy")
     assert installed_copy.read_bytes() == FIRMWARE
     assert updater.status is FirmwareStatus.IDLE
     assert updater.firmware_version == "1.0.0"  # not active until the restart
@@ -141,7 +142,7 @@ async def test_ftp_download_retries_after_retry_interval(tmp_path: Path, ftp_fil
     await clock.advance(1)
     assert await asyncio.wait_for(task, 10) is UpdateOutcome.RESTART_REQUIRED
     assert notify.sent == ["Downloading", "Downloaded", "Installing"]
-    copy = tmp_path / "state/firmware/download-image.bin.installed-copy"
+    (copy,) = (tmp_path / "state/firmware").glob("download-*-image.bin.installed-copy")
     assert copy.read_bytes() == FIRMWARE
 
 

@@ -49,6 +49,16 @@ echo "userdel $*" >> "$FAKE_LOG"
 for name; do :; done
 sed -i "/^$name:/d" "$FAKE_ROOT/etc/passwd" "$FAKE_ROOT/etc/group"
 """
+GROUPADD = """#!/bin/sh
+echo "groupadd $*" >> "$FAKE_LOG"
+for name; do :; done
+echo "$name:x:$((980 + $(grep -c ':x:98[0-9]:' "$FAKE_ROOT/etc/group"))):" >> "$FAKE_ROOT/etc/group"
+"""
+GROUPDEL = """#!/bin/sh
+echo "groupdel $*" >> "$FAKE_LOG"
+for name; do :; done
+sed -i "/^$name:/d" "$FAKE_ROOT/etc/group"
+"""
 LOGGED = """#!/bin/sh
 echo "$(basename "$0") $*" >> "$FAKE_LOG"
 """
@@ -123,6 +133,7 @@ def machine(tmp_path: Path) -> Machine:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shims = {"systemctl": SYSTEMCTL, "useradd": USERADD, "userdel": USERDEL, "usermod": LOGGED,
+             "groupadd": GROUPADD, "groupdel": GROUPDEL,
              "chown": LOGGED, "udevadm": LOGGED, "python": PYTHON.format(python=sys.executable),
              "unzip": UNZIP.format(python=sys.executable)}
     for name, text in shims.items():
@@ -157,6 +168,11 @@ def test_fresh_install(machine: Machine) -> None:
     assert "chargepi-update:x:991:991:" in (root / "etc/passwd").read_text()
     assert machine.calls("usermod") == [
         f"usermod --root {root} --append --groups gpio,spi,dialout,systemd-journal chargepi"]
+    # the control-socket role groups (chargepi itself, the read-only role, comes with the user)
+    assert machine.calls("groupadd") == [f"groupadd --root {root} --system chargepi-technician",
+                                         f"groupadd --root {root} --system chargepi-simulator"]
+    groups = (root / "etc/group").read_text()
+    assert all(f"\n{g}:x:" in groups for g in ("chargepi", "chargepi-technician", "chargepi-simulator"))
     update = f"{root}/var/lib/chargepi-update"
     assert machine.calls("chown") == [f"chown 0:990 {root}/etc/chargepi",
                                       f"chown 990:990 {root}/var/lib/chargepi",
@@ -191,6 +207,7 @@ def test_running_it_again_changes_nothing_and_keeps_edits(machine: Machine) -> N
     assert "release 0.1.0 is already built" in done.stdout
     assert len(machine.calls("venv")) == 1
     assert len(machine.calls("useradd")) == 2  # chargepi and chargepi-update, once
+    assert len(machine.calls("groupadd")) == 2  # the technician and simulator groups, once
     assert 'serial_number = "CP-7"' in config.read_text()
     assert machine.current() == "releases/0.1.0"
 
@@ -256,6 +273,8 @@ def test_uninstall_keeps_config_and_state_unless_purged(machine: Machine) -> Non
     assert not (root / "var/lib/chargepi-update").exists()
     assert "chargepi:" not in (root / "etc/passwd").read_text()
     assert "chargepi-update:" not in (root / "etc/passwd").read_text()
+    assert "chargepi-technician:" not in (root / "etc/group").read_text()
+    assert "chargepi-simulator:" not in (root / "etc/group").read_text()
 
 
 def test_offline_image_build_only_enables_the_unit(machine: Machine) -> None:

@@ -85,6 +85,11 @@ _PLAIN: dict[FirmwareStatus, FirmwareStatus | None] = {
 }
 
 
+# Once installation started an update is no longer cancelled by a newer request.
+_INSTALL_PHASE = frozenset({FirmwareStatus.INSTALLING, FirmwareStatus.INSTALL_REBOOTING,
+                            FirmwareStatus.INSTALLED, FirmwareStatus.INSTALLATION_FAILED})
+
+
 @dataclass(frozen=True)
 class SignedRequest:
     """What SignedUpdateFirmware adds: the request id, the signing certificate and the file's signature."""
@@ -207,6 +212,27 @@ class FirmwareUpdater:
     @property
     def busy(self) -> bool:
         return self._busy
+
+    @property
+    def signed_request_id(self) -> int | None:
+        """The requestId of the SignedUpdateFirmware running now (None: none runs, or a plain one)."""
+        return self._request_id if self._busy else None
+
+    @property
+    def signed_status(self) -> FirmwareStatus:
+        """What a triggered SignedFirmwareStatusNotification reports: the running update's last status
+        (the signed-only ones included), Idle when none runs."""
+        return self._status if self._busy else FirmwareStatus.IDLE
+
+    @property
+    def cancellable(self) -> bool:
+        """Can the running update still be given up (not once its installation started)?"""
+        return self._busy and self._status not in _INSTALL_PHASE
+
+    def forget(self) -> None:
+        """Drop the record of an update that was cancelled because a newer request replaces it, so that
+        a restart neither resumes it nor reports it."""
+        self._record_path.unlink(missing_ok=True)
 
     @property
     def firmware_version(self) -> str:
@@ -351,8 +377,8 @@ class FirmwareUpdater:
             await self._send(FirmwareStatus.DOWNLOAD_FAILED)
             return UpdateOutcome.DOWNLOAD_FAILED
         delay = (retrieve_date - self._clock.now()).total_seconds()
-        # When cancelled (service stopping, or superseded by a newer request) the record stays: a restart then
-        # resumes a scheduled update, or reports an interrupted one as failed.
+        # When cancelled because the service stops the record stays: a restart then resumes a scheduled
+        # update, or reports an interrupted one as failed (a newer request that replaces it calls forget()).
         if delay > 0:
             log.info("firmware update from %s scheduled in %.0f s", masked(location), delay)
             schedule = {
@@ -429,13 +455,17 @@ class FirmwareUpdater:
 
     async def _download(self, location: str, attempts: int, retry_interval_s: float) -> Path | None:
         name = Path(unquote(urlsplit(location).path)).name or "firmware.bin"
-        dest = self._dir / f"download-{name}"
+        # A name of its own: the download thread of a cancelled update may still be writing its file.
+        dest = self._dir / f"download-{uuid.uuid4().hex[:12]}-{name}"
         await self._send(FirmwareStatus.DOWNLOADING)
         for attempt in range(1, attempts + 1):
+            job = asyncio.ensure_future(asyncio.to_thread(
+                download, location, dest, self._download_timeout_s, self._ssl_context))
             try:
-                size = await asyncio.to_thread(
-                    download, location, dest, self._download_timeout_s, self._ssl_context
-                )
+                size = await asyncio.shield(job)
+            except asyncio.CancelledError:
+                job.add_done_callback(lambda _: _remove(dest))  # a thread cannot be stopped: clean up after
+                raise
             except TransferError as exc:
                 log.warning("firmware download attempt %d/%d: %s", attempt, attempts, exc)
                 if attempt < attempts:

@@ -130,9 +130,10 @@ class OcppAdapter:
         self.extra_routes: dict[str, ExtraRoute] = {}
         self.data_transfer_handlers: dict[str, dict[str, DataTransferHandler]] = {}
         self.register_data_transfer("chargepi", "Status", self._dt_status)
-        # Hooks for the firmware-management modules: what a triggered status notification reports, the
-        # version BootNotification names, and tasks to run once the CSMS accepted us (e.g. report Installed).
-        self.firmware_status: Callable[[], str] = lambda: "Idle"
+        # Hooks for the firmware-management modules: what a triggered status notification reports (a
+        # sender per message name, taking the connector id), the version BootNotification names, and tasks
+        # to run once the CSMS accepted us (e.g. report Installed).
+        self.trigger_senders: dict[str, Callable[[int | None], Awaitable[None]]] = {}
         self.diagnostics_status: Callable[[], str] = lambda: "Idle"
         self.firmware_version: Callable[[], str] = lambda: settings.station.firmware_version
         self.after_registration: list[Callable[[], Awaitable[Any]]] = []
@@ -323,7 +324,9 @@ class OcppAdapter:
             watcher.cancel()
             if not request.done():
                 request.cancel()
-        if request.cancelled():
+        # A request cancelled just above is not done yet (the task sees its cancellation only when it
+        # runs next): asking it for its exception then would raise InvalidStateError.
+        if not request.done() or request.cancelled():
             raise ConnectionError("connection lost while waiting for the answer")
         exc = request.exception()
         if isinstance(exc, ConnectionClosed):
@@ -865,7 +868,9 @@ class OcppAdapter:
             self._trigger_turn.release()
 
     async def _send_triggered(self, message: str, connector_id: int | None) -> None:
-        if message == "BootNotification":
+        if (sender := self.trigger_senders.get(message)) is not None:
+            await sender(connector_id)
+        elif message == "BootNotification":
             if not self._boot_accepted:
                 self._boot_now.set()
                 return
@@ -881,8 +886,6 @@ class OcppAdapter:
             targets = [connector_id] if connector_id else self.station.connector_ids
             for target in targets:
                 await self._send_trigger_meter(target)
-        elif message == "FirmwareStatusNotification":
-            await self._call(call.FirmwareStatusNotification(status=self.firmware_status()))
         elif message == "DiagnosticsStatusNotification":
             await self._call(call.DiagnosticsStatusNotification(status=self.diagnostics_status()))
 

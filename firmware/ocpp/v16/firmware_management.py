@@ -9,13 +9,15 @@ successful installation the service restarts (like Reset) once no session is run
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocpp.v16 import call_result
+from ocpp.v16 import call, call_result
 from ocpp.v16.enums import UpdateFirmwareStatus
 
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
@@ -56,9 +58,14 @@ class FirmwareManagement:
             adapter.register_handler("UpdateFirmware", self.on_update_firmware, self.after_update_firmware)
             adapter.register_handler("SignedUpdateFirmware", self.on_signed_update_firmware,
                                      self.after_signed_update_firmware)
-            adapter.firmware_status = lambda: str(updater.status)
             adapter.firmware_version = lambda: updater.firmware_version
             adapter.after_registration.append(self._after_boot)
+        # TriggerMessage asks for FirmwareStatusNotification, ExtendedTriggerMessage for the signed one.
+        senders = adapter.trigger_senders
+        senders["FirmwareStatusNotification"] = lambda _: self.send_status(extended=False)
+        senders["SignedFirmwareStatusNotification"] = lambda _: self.send_status(extended=True)
+        self._update_task: asyncio.Task[None] | None = None
+        self._activating = False  # installed, waiting for the sessions to end and the restart
         self._state_dir = state_dir
         self.uploader = self.make_uploader(adapter.notify_diagnostics_status)
         adapter.register_handler("GetDiagnostics", self.on_get_diagnostics, self.after_get_diagnostics)
@@ -75,6 +82,25 @@ class FirmwareManagement:
             notify, station_id=settings.charge_point_id, http_method=diagnostics.upload_method,
             upload_timeout_s=diagnostics.upload_timeout_s, journal_units=diagnostics.journal_units)
 
+    async def send_status(self, *, extended: bool) -> None:
+        """A triggered firmware status. An update that runs is reported in its own message: a
+        SignedUpdateFirmware with SignedFirmwareStatusNotification and its requestId, an UpdateFirmware
+        with FirmwareStatusNotification. With none running, Idle in the message the trigger belongs to
+        (ExtendedTriggerMessage: SignedFirmwareStatusNotification without requestId; facts in
+        docs/reference/ocpp16-security.md)."""
+        updater = self.updater
+        request_id = None if updater is None else updater.signed_request_id
+        if request_id is not None or (extended and (updater is None or not updater.busy)):
+            status = FirmwareStatus.IDLE if updater is None else updater.signed_status
+            await self._adapter.call_online(call.SignedFirmwareStatusNotification(
+                status=str(status), request_id=request_id))
+        else:
+            status = FirmwareStatus.IDLE if updater is None else updater.status
+            await self._adapter.call_online(call.FirmwareStatusNotification(status=str(status)))
+
+    def _run(self, running: Awaitable[Any], name: str) -> None:
+        self._update_task = self._adapter.spawn(self._update(running), name=name)
+
     # ---- UpdateFirmware ------------------------------------------------------------------------------
     def on_update_firmware(self, location: str, retrieve_date: str, **kwargs: Any) -> Any:
         return call_result.UpdateFirmware()
@@ -89,14 +115,16 @@ class FirmwareManagement:
             return
         when = parse_ocpp_time(retrieve_date) or self._adapter.clock.now()
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
-        self._adapter.spawn(self._update(updater.update(location, when, retries or 1, interval)),
-                            name="ocpp-firmware-update")
+        self._run(updater.update(location, when, retries or 1, interval), "ocpp-firmware-update")
 
     # ---- SignedUpdateFirmware (OCPP 1.6 security whitepaper) -----------------------------------------------
-    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any], call_unique_id: str,
-                                  **kwargs: Any) -> Any:
+    async def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
+                                        call_unique_id: str, **kwargs: Any) -> Any:
+        """A new request replaces one that has not started installing yet (AcceptedCanceled, whitepaper
+        use case "Secure Firmware Update"); one that is installing, or installed and waiting for its
+        restart, is not interrupted (Rejected)."""
         updater = self.updater
-        if updater is None or updater.busy:
+        if updater is None or self._activating or (updater.busy and not updater.cancellable):
             return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.rejected)
         problem = updater.check_signing_certificate(str(firmware.get("signing_certificate", "")))
         if problem is not None:
@@ -104,8 +132,22 @@ class FirmwareManagement:
             self._adapter.security_log.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
                                               problem)
             return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+        canceled = updater.busy
+        if canceled:
+            await self._cancel_running(f"replaced by SignedUpdateFirmware {request_id}")
         self._accepted_signed.add(call_unique_id)
-        return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.accepted)
+        return call_result.SignedUpdateFirmware(
+            status=UpdateFirmwareStatus.accepted_canceled if canceled else UpdateFirmwareStatus.accepted)
+
+    async def _cancel_running(self, reason: str) -> None:
+        task, self._update_task = self._update_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert self.updater is not None
+        self.updater.forget()
+        log.warning("firmware update cancelled: %s", reason)
 
     async def after_signed_update_firmware(self, request_id: int, firmware: dict[str, Any],
                                            call_unique_id: str, retries: int | None = None,
@@ -120,7 +162,7 @@ class FirmwareManagement:
                                parse_ocpp_time(firmware.get("install_date_time")))
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
         running = updater.update(str(firmware["location"]), when, retries or 1, interval, signed=signed)
-        self._adapter.spawn(self._update(running), name="ocpp-signed-firmware-update")
+        self._run(running, "ocpp-signed-firmware-update")
 
     async def _after_boot(self) -> None:
         updater = self.updater
@@ -130,12 +172,13 @@ class FirmwareManagement:
             self._adapter.security_log.record(SecurityEventType.FIRMWARE_UPDATED,
                                               f"now running {updater.firmware_version}")
         if updater.scheduled is not None:
-            await self._update(updater.resume_scheduled())
+            self._run(updater.resume_scheduled(), "ocpp-firmware-update")
 
     async def _update(self, running: Any) -> None:
         outcome = await running
         if outcome != UpdateOutcome.RESTART_REQUIRED:
             return
+        self._activating = True
         station = self._adapter.station
         while any(station.session_of(c) is not None for c in station.connector_ids):
             await self._adapter.clock.sleep(SESSION_POLL_S)  # never cut a charging session short

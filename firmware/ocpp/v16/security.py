@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 SECURITY_EVENT = "SecurityEventNotification"
 KINDS = {"CentralSystemRootCertificate": CertificateKind.CSMS_ROOT,
          "ManufacturerRootCertificate": CertificateKind.MANUFACTURER_ROOT}
-TRIGGERS = ("BootNotification", "FirmwareStatusNotification", "Heartbeat", "LogStatusNotification",
-            "MeterValues", "SignChargePointCertificate", "StatusNotification")
 LOG_STATUS = {DiagnosticsStatus.IDLE: "Idle", DiagnosticsStatus.UPLOADING: "Uploading",
               DiagnosticsStatus.UPLOADED: "Uploaded", DiagnosticsStatus.UPLOAD_FAILED: "UploadFailure"}
 DEFAULT_RETRY_INTERVAL_S = 60.0
@@ -81,12 +79,13 @@ class SecurityExtensions:
                 ("ExtendedTriggerMessage", self.on_extended_trigger, self.after_extended_trigger),
                 ("GetLog", self.on_get_log, self.after_get_log)):
             adapter.register_handler(action, handler, after)
-        # What ExtendedTriggerMessage sends; the signed-firmware module may replace
-        # FirmwareStatusNotification (with SignedFirmwareStatusNotification).
+        # What ExtendedTriggerMessage sends, through the adapter's triggered-message queue like
+        # TriggerMessage; FirmwareStatusNotification asks for the whitepaper's signed status message.
         self.triggers: dict[str, Trigger] = {
             name: self._classic_trigger(name) for name in (
-                "BootNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
-                "StatusNotification")}
+                "BootNotification", "Heartbeat", "MeterValues", "StatusNotification")}
+        signed_status = self._classic_trigger("SignedFirmwareStatusNotification")
+        self.triggers["FirmwareStatusNotification"] = signed_status
         self.triggers["LogStatusNotification"] = lambda connector_id: self._send_log_status()
         self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
         self.uploader: DiagnosticsUploader = adapter.firmware_management.make_uploader(self._log_status)
