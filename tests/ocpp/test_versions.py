@@ -46,7 +46,7 @@ def test_a_version_this_build_lacks_is_a_config_error_naming_the_allowed_values(
 
 def test_the_version_comes_from_the_environment_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHARGEPI_OCPP__VERSION", "2.0.1")
-    with pytest.raises(ConfigError, match='allowed: "1.6"'):
+    with pytest.raises(ConfigError, match=r'allowed: "1\.6"'):
         _settings(tmp_path)
 
 
