@@ -14,6 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware import __version__
+from firmware.audit.config_changes import audit_config_changes
 from firmware.audit.store import EventStore, parse_window
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
@@ -36,6 +37,7 @@ from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
     from firmware.ocpp.common.runtime import OcppRuntime
+    from firmware.safety.launch import Launch
     from firmware.safety.process import SupervisorProcess
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,10 @@ class Feature(Protocol):
 class Application:
     def __init__(self, settings: Settings, clock: Clock | None = None,
                  hardware: StationHardware | None = None,
-                 simulation: SimulatedStation | None = None) -> None:
+                 simulation: SimulatedStation | None = None,
+                 supervisor_launch: Launch | None = None) -> None:
+        """`supervisor_launch`: the supervisor process `chargepi run` started early (it is used if the
+        settings want a supervisor process, else ended)."""
         self.settings = settings
         self.clock: Clock = clock or RealClock()
         self.supervisor: SupervisorProcess | None = None
@@ -65,8 +70,11 @@ class Application:
                 # simulated-time test or benchmark; those run the same interlock inline).
                 from firmware.safety.process import SupervisorProcess
 
-                self.supervisor = SupervisorProcess(settings, self._supervisor_lost)
+                self.supervisor = SupervisorProcess(settings, self._supervisor_lost, supervisor_launch)
                 remote = self.supervisor.part
+                supervisor_launch = None
+            if supervisor_launch is not None:
+                supervisor_launch.cancel()
             hardware, simulation = build_station_hardware(settings, self.clock, remote)
         self.hardware = hardware
         self.simulation = simulation
@@ -133,6 +141,10 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
+        async def config_set(args: dict[str, Any]) -> Any:
+            # `chargepi config set` wrote the file: the dispatcher's audit line records who and what.
+            return {"recorded": True}
+
         async def events(args: dict[str, Any]) -> Any:  # the audit trail; idTags masked for read-only
             if self.event_store is None:
                 raise ControlError("the event history is not kept (see the journal)")
@@ -146,12 +158,14 @@ class Application:
         self.control.register("status", status, Role.READ_ONLY)
         self.control.register("events", events, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
+        self.control.register("config-set", config_set)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._exit = self._loop.create_future()
         self.event_store = attach_event_store(self.settings.station.state_dir, self.station.storage)
+        audit_config_changes(self.settings.model_dump(mode="json"), self.settings.station.state_dir)
         if self.supervisor is not None:
             await self.supervisor.start(self.simulation)
             self.station.add_status_section("supervisor", self.supervisor.describe)

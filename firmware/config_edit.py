@@ -33,6 +33,7 @@ from firmware.settings import (
     load_settings,
     secrets_path,
 )
+from firmware.settings_tree import flatten
 
 RESTART_NOTE = "takes effect when the controller restarts"
 
@@ -86,20 +87,6 @@ def _optional_section(annotation: Any) -> type[BaseModel] | None:
 
 def effective(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json")
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """{"station.vendor": "chargepi", "connectors.0.id": 1, ...}; empty tables and lists stay as leaves."""
-    if isinstance(tree, dict) and tree:
-        items: list[tuple[str, Any]] = list(tree.items())
-    elif isinstance(tree, list) and tree and all(isinstance(x, dict) for x in tree):
-        items = [(str(i), x) for i, x in enumerate(tree)]
-    else:
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in items:
-        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
-    return out
 
 
 def masked(tree: Any) -> Any:

@@ -25,8 +25,10 @@ from typing import Any, Literal, TextIO
 from firmware.redaction import RedactingFilter, install_log_redaction, redact_fields
 from firmware.settings import Settings
 
-# Libraries that narrate every step at INFO; a `[logging.components]` entry overrides this.
-QUIET_LIBRARIES = {"transitions": "WARNING"}
+# Libraries that narrate every step at INFO; a `[logging.components]` entry overrides this. pymodbus logs
+# every bad or missing frame at ERROR with a hex dump (a loose RS-485 wire is thousands of lines an hour);
+# the meter driver turns those into MeterError and the core logs one "meter offline" line per outage.
+QUIET_LIBRARIES = {"transitions": "WARNING", "pymodbus": "CRITICAL"}
 
 # logging.LogRecord attributes that are not `extra=` fields.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

@@ -19,10 +19,9 @@ import dataclasses
 import json
 import logging
 import re
+import sys
 import threading
 from typing import Any
-
-from websockets.frames import Frame
 
 MASK = "********"
 _SECRET_SUFFIXES = ("password", "passwd", "authorizationkey", "secret", "token", "passphrase", "apikey",
@@ -166,7 +165,10 @@ _EXCEPTION_FORMATTER = logging.Formatter()
 
 
 def _redact_arg(value: object) -> object:
-    if isinstance(value, Frame):
+    # websockets is not imported here: without it loaded no frame can be logged (and the supervisor and a
+    # charger without [ocpp] do not load it at all).
+    frames = sys.modules.get("websockets.frames")
+    if frames is not None and isinstance(value, frames.Frame):
         # websockets logs frames at DEBUG and cuts long ones in the middle (which can cut off the name
         # of the key whose value is a password): mask the whole payload first, then let it shorten.
         try:

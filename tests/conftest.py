@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,24 @@ class Harness:
 
     def statuses(self, connector_id: int = 1) -> list[str]:
         return [e.status.value for e in self.of_type(StatusChanged) if e.connector_id == connector_id]
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """For tests that call configure_logging: they start with every logger at NOTSET (whatever an earlier
+    test configured), and afterwards the root handlers and every logger's level are as they were."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
 from firmware.update.bundle import build_bundle
 from firmware.update.signing import SigningKey, sign
@@ -41,6 +42,7 @@ class Pki:
     rsa_signer: Signer  # chains to the root (RSA-PSS)
     stranger: Signer  # a code-signing certificate from an unknown root
     expired: Signer  # chains to the root, but expired
+    revoked: Signer  # chains to the root, but listed in the root's revocation list (roots/manufacturer.crl)
 
 
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)  # valid from long before any simulated clock's start
@@ -65,8 +67,15 @@ def make_pki(directory: Path) -> Pki:
 
     other_key = new_key()
     other_root = make_certificate(other_key, "someone else's root", ca=True, days=days, not_before=SINCE)
+    revoked = signer()
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root.subject).last_update(SINCE)
+           .next_update(datetime(2045, 1, 1, tzinfo=UTC))
+           .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(revoked.cert.serial_number)
+                                    .revocation_date(SINCE).build())
+           .sign(root_key, hashes.SHA256()))
+    (roots / "manufacturer.crl").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
     return Pki(roots, signer(), signer(use_rsa=True), signer(issuer_key=other_key, issuer=other_root),
-               signer(valid_days=100))
+               signer(valid_days=100), revoked)
 
 
 def _record_line(name: str, data: bytes) -> str:

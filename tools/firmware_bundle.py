@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from firmware.update.bundle import BundleError, build_bundle, verify_bundle
-from firmware.update.signing import SigningKey, load_roots, sign
+from firmware.update.signing import SignatureProblem, SigningKey, load_revocations, load_roots, sign
 
 
 def new_key(use_rsa: bool = False) -> SigningKey:
@@ -108,6 +108,32 @@ def _new_signer(args: argparse.Namespace) -> None:
     print(f"signing key {args.key}, certificate {args.cert} (valid {args.days} days)")
 
 
+def _revoke(args: argparse.Namespace) -> None:
+    """A revocation list of the root naming the given signing certificates (plus those of `--crl`, the
+    list so far); chargers refuse them once the file is in their firmware-roots directory."""
+    root = x509.load_pem_x509_certificate(args.root_cert.read_bytes())
+    root_key = read_key(args.root_key, _passphrase(args.root_passphrase_env))
+    now = datetime.now(UTC)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(root.subject).last_update(now)
+               .next_update(now + timedelta(days=args.days)))
+    serials: set[int] = set()
+    if args.crl is not None and args.crl.exists():
+        for entry in x509.load_pem_x509_crl(args.crl.read_bytes()):
+            serials.add(entry.serial_number)
+            builder = builder.add_revoked_certificate(entry)
+    for cert_file in args.cert:
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        if cert.issuer != root.subject:
+            raise SystemExit(f"{cert_file} is not issued by {root.subject.rfc4514_string()}")
+        if cert.serial_number not in serials:
+            serials.add(cert.serial_number)
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(cert.serial_number).revocation_date(now).build())
+    args.output.write_bytes(builder.sign(root_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+    print(f"{args.output}: {len(serials)} revoked signing certificate(s); install it on chargers next to "
+          "the root (tools/install.sh --firmware-root FILE)")
+
+
 def _build(args: argparse.Namespace) -> None:
     if args.unsigned:
         key, chain = None, None
@@ -127,8 +153,9 @@ def _sign_file(args: argparse.Namespace) -> None:
 
 def _verify(args: argparse.Namespace) -> None:
     try:
-        verified = verify_bundle(args.file, load_roots(args.roots), datetime.now(UTC))
-    except BundleError as exc:
+        verified = verify_bundle(args.file, load_roots(args.roots), datetime.now(UTC),
+                                 revocations=load_revocations(args.roots))
+    except (BundleError, SignatureProblem) as exc:
         raise SystemExit(f"{args.file}: REFUSED: {exc}") from exc
     print(f"{args.file}: chargepi {verified.manifest.version}, signed by {verified.signer}, "
           f"{len(verified.manifest.wheels)} wheels, all hashes match")
@@ -160,6 +187,14 @@ def main(argv: list[str] | None = None) -> None:
     sign_file = commands.add_parser("sign-file", help="base64 signature over a file (SignedUpdateFirmware)")
     sign_file.add_argument("--key", type=Path, required=True)
     sign_file.add_argument("file", type=Path)
+    revoke = commands.add_parser("revoke", help="a revocation list of the root for signing certificates")
+    revoke.add_argument("--root-key", type=Path, required=True)
+    revoke.add_argument("--root-cert", type=Path, required=True)
+    revoke.add_argument("--root-passphrase-env")
+    revoke.add_argument("--cert", type=Path, action="append", required=True, help="repeat for several")
+    revoke.add_argument("--crl", type=Path, help="the current list, whose entries are kept")
+    revoke.add_argument("--days", type=float, default=365, help="until the list's nextUpdate")
+    revoke.add_argument("-o", "--output", type=Path, required=True)
     verify = commands.add_parser("verify", help="check a bundle as a charger would")
     verify.add_argument("--roots", type=Path, action="append", required=True, help="repeat for several")
     verify.add_argument("file", type=Path)
@@ -169,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
         sub.add_argument("--rsa", action="store_true", help="RSA 3072 (RSA-PSS) instead of ECDSA P-256")
     args = parser.parse_args(argv)
     handlers = {"new-root": _new_root, "new-signer": _new_signer, "build": _build, "sign-file": _sign_file,
-                "verify": _verify}
+                "verify": _verify, "revoke": _revoke}
     handlers[args.command](args)
 
 

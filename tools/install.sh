@@ -5,6 +5,7 @@
 #   sudo tools/install.sh --wheel FILE       install or upgrade from a built wheel
 #   sudo tools/install.sh --config config/pi-hat-mcp3004.toml   first install with your board's config
 #   sudo tools/install.sh --firmware-root FILE   install a manufacturer root certificate for firmware updates
+#                                            (or the root's revocation list, *.crl)
 #   sudo tools/install.sh --uninstall        remove the program and the service (config and state stay)
 #   sudo tools/install.sh --uninstall --purge   ... and the config, the session records and the user
 #
@@ -192,7 +193,7 @@ install_config() {
     install -d -m 0755 "$ETC/firmware-roots"
     for root in "${FIRMWARE_ROOTS[@]}"; do
         install -m 0644 "$root" "$ETC/firmware-roots/$(basename "$root")"
-        say "installed firmware root certificate $ETC/firmware-roots/$(basename "$root")"
+        say "installed firmware root certificate (or revocation list) $ETC/firmware-roots/$(basename "$root")"
     done
     if [ ! -e "$ETC/chargepi.toml" ]; then
         install -m 0640 "${FIRST_CONFIG:-$SRC/config/chargepi.toml}" "$ETC/chargepi.toml"
@@ -294,7 +295,8 @@ install_or_upgrade() {
     fi
     local root
     for root in "${FIRMWARE_ROOTS[@]}"; do
-        grep -q -- "-----BEGIN CERTIFICATE-----" "$root" 2>/dev/null || die "$root is not a PEM certificate"
+        grep -q -e "-----BEGIN CERTIFICATE-----" -e "-----BEGIN X509 CRL-----" "$root" 2>/dev/null ||
+            die "$root is not a PEM certificate or revocation list"
     done
     version=$(new_version)
     [ -n "$version" ] || die "cannot tell the version to install"

@@ -25,6 +25,7 @@ from firmware.config_edit import (
     to_toml,
     validate_file,
 )
+from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.settings import ConfigError, Settings
 
 SERVICE = "chargepi"
@@ -139,13 +140,31 @@ def set_cmd(args: argparse.Namespace) -> int:
         return 1
     except PermissionError as exc:
         return error(f"no permission to write {exc.filename or path}: run with sudo", 1)
+    shown = {}
     for written, key, value in stored:
         leaf = key.rsplit(".", 1)[-1]
-        print(f"{written}: {key} = {format_value(masked({leaf: value})[leaf])}")
+        shown[key] = format_value(masked({leaf: value})[leaf])
+        print(f"{written}: {key} = {shown[key]}")
+    tell_the_controller(args, path, shown)
     if not args.apply:
         print(f"{RESTART_NOTE}: `sudo systemctl restart {SERVICE}` (or repeat with --apply)")
         return 0
     return restart_service()
+
+
+def tell_the_controller(args: argparse.Namespace, path: Path, changes: dict[str, str]) -> None:
+    """Put the change on the running controller's audit trail, with who made it (secrets masked). A
+    stopped controller notices the changed keys at its next start (firmware/audit/config_changes.py)."""
+    try:
+        settings = settings_from(args)
+    except ConfigError:
+        return  # set_values validated the file; anything else is reported by the next command
+    try:
+        call(settings.station.socket_path, "config-set", timeout=3.0, file=str(path), changes=changes)
+    except ControllerUnreachable:
+        pass
+    except CommandFailed as exc:
+        print(f"chargepi: the change is written but not on the audit trail: {exc}", file=sys.stderr)
 
 
 def restart_service() -> int:

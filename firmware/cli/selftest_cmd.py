@@ -1,6 +1,7 @@
 """`chargepi selftest`: walk a technician through the configured hardware, pass/fail with measured values.
 
-Refuses while the controller runs (it owns the pins and the bus), naming the connector if it is charging.
+Refuses while the controller runs (it owns the pins and the bus), naming the connector if it is charging:
+that is a refusal (exit 1), not "no controller listening" (exit 3, which would say the opposite).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from firmware.cli.common import settings_from
+from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_from
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.settings import ConfigError, Settings
 from hal.clock import Clock, RealClock
@@ -90,11 +91,11 @@ def selftest(args: argparse.Namespace) -> int:
         settings = settings_from(args)
     except ConfigError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     busy = controller_busy(settings)
     if busy is not None:
         print(f"chargepi: {busy}", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
     relay = confirm_relay(args)
     if args.rfid_timeout > 0:
         print(f"Present a card to the reader during the RFID check (up to {args.rfid_timeout:g} s).")
@@ -104,7 +105,7 @@ def selftest(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     failed = [c for c in checks if not c.passed]
     print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK

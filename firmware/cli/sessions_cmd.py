@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware.cli.common import settings_from
+from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, settings_from
 from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.sessions.report import totals
 from firmware.sessions.store import SessionRecord, SessionStore, db_path
@@ -62,7 +62,7 @@ def _records(args: argparse.Namespace) -> list[SessionRecord] | int:
         settings = settings_from(args)
     except ConfigError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     window = {k: v.isoformat() for k, v in (("since", args.since), ("until", args.until)) if v is not None}
     try:
         rows = call(settings.station.socket_path, "sessions", **window)
@@ -70,7 +70,7 @@ def _records(args: argparse.Namespace) -> list[SessionRecord] | int:
         return _records_from_file(args, db_path(settings.station.state_dir))
     except CommandFailed as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     return [r for r in map(SessionRecord.from_dict, rows) if args.connector in (None, r.connector_id)]
 
 
@@ -78,17 +78,18 @@ def _records_from_file(args: argparse.Namespace, path: Path) -> list[SessionReco
     try:
         store = SessionStore.open_read_only(path)
     except FileNotFoundError as exc:
+        # A charger that has not recorded a session yet: nothing to list, which is not an error.
         print(f"chargepi: {exc}", file=sys.stderr)
-        return 2
+        return []
     except PermissionError as exc:
         print(f"chargepi: the controller is not running and only root can read {exc.filename}: use sudo",
               file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     try:
         records = store.sessions(args.since, args.until)
     except sqlite3.Error as exc:
         print(f"chargepi: cannot read {path}: {exc} (run with sudo?)", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     finally:
         store.close()
     return [r for r in records if args.connector in (None, r.connector_id)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from firmware.settings import Settings
 from firmware.storage.statedir import StateDir
 from hal.clock import Clock
 from hal.contract import StationHardware
+from hal.pubsub import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,7 @@ class Station:
         self.settings = settings
         self.hardware = hardware
         self.clock = clock
-        self._listeners: list[Listener] = []
-        self._queued_events: deque[CoreEvent] = deque()
-        self._dispatching = False
+        self._events: Subscribers[CoreEvent] = Subscribers("core events")
         self._status_sections: dict[str, StatusProvider] = {}
         self._connector_fields: dict[str, ConnectorStatusProvider] = {}
         station = settings.station
@@ -62,27 +60,13 @@ class Station:
 
     # --- events -------------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._events.subscribe(listener)
 
     def _publish(self, event: CoreEvent) -> None:
-        """Give `event` to every listener. An event raised while listeners handle another one (e.g. a
-        status change caused by a limit a listener set on SessionStarted) waits until that one has reached
-        every listener: all of them see events in the order they happened."""
-        self._queued_events.append(event)
-        if self._dispatching:
-            return
-        self._dispatching = True
-        try:
-            while self._queued_events:
-                current = self._queued_events.popleft()
-                for listener in list(self._listeners):
-                    try:
-                        listener(current)
-                    except Exception:
-                        log.exception("event listener %r failed on %s", listener, type(current).__name__)
-        finally:
-            self._dispatching = False
+        """Give `event` to every listener (hal.pubsub's rule). An event raised while listeners handle
+        another one (e.g. a status change caused by a limit a listener set on SessionStarted) waits until
+        that one has reached every listener: all of them see events in the order they happened."""
+        self._events.publish(event)
 
     # --- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:

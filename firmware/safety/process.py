@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from firmware.safety import launch as launcher
+from firmware.safety.launch import Launch
 from firmware.safety.link import Link, LinkClosed
 from firmware.safety.remote import (
     PartServer,
@@ -37,7 +35,7 @@ from hal.fake import SimulatedStation
 log = logging.getLogger(__name__)
 
 HEARTBEATS_PER_WATCHDOG = 4  # a heartbeat every watchdog_s / 4: three may be lost before the trip
-SUPERVISOR_MODULE = "firmware.safety.supervisor"  # benchmarks substitute an instrumented one
+SUPERVISOR_MODULE = launcher.SUPERVISOR_MODULE  # benchmarks substitute an instrumented one
 START_TIMEOUT_S = 30.0
 
 
@@ -58,23 +56,26 @@ def safety_parts(settings: Settings) -> dict[str, str]:
 class SupervisorProcess:
     """Owns the child process and the remote parts the core uses instead of the real safety lines."""
 
-    def __init__(self, settings: Settings, on_lost: Callable[[str], None]) -> None:
+    def __init__(self, settings: Settings, on_lost: Callable[[str], None],
+                 launch: Launch | None = None) -> None:
+        """`launch`: a supervisor process already started (firmware.safety.launch.prelaunch), else one is
+        started by `start`."""
         self._settings = settings
         self._on_lost = on_lost
         self.drivers = safety_parts(settings)
-        self._link, self._theirs = Link.pair()
+        self._launch = launch or Launch()
+        self._link = self._launch.link
         self.remote = RemoteParts(self._link, on_closed=self._closed, on_message=self._message)
         kinds: dict[str, type[RemotePart]] = {"pilot": RemotePilot, "contactor": RemoteContactor,
                                               "phase_switch": RemoteContactor, "rcm": RemoteRcm}
         self.parts: dict[str, RemotePart] = {
             name: kinds.get(name.rsplit(".", 1)[-1], RemoteInput)(self.remote, name) for name in self.drivers}
-        self.process: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
         self.failure: str | None = None
         self.watchdog_trips = 0
         self._ready = threading.Event()
         self._stopping = False
-        self._world: tuple[Link, Any] | None = None
+        self._world: Link | None = None
         self._world_server: PartServer | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -114,34 +115,24 @@ class SupervisorProcess:
 
     async def start(self, simulation: SimulatedStation | None) -> None:
         loop = asyncio.get_running_loop()
-        pass_fds = [self._theirs.fileno()]
-        argv = [sys.executable, "-m", SUPERVISOR_MODULE, "--fd", str(self._theirs.fileno())]
+        if self._launch.process is None:
+            self._launch.spawn(SUPERVISOR_MODULE)
+        world_link = self._launch.world
         if self.fake_parts:
             assert simulation is not None, "fake safety parts need the simulation"
-            world_link, world_theirs = Link.pair()
             served = {name: self._simulated(simulation, name) for name in self.fake_parts}
             self._world_server = PartServer(served, world_link, loop)
-            self._world = (world_link, world_theirs)
-            pass_fds.append(world_theirs.fileno())
-            argv += ["--world-fd", str(world_theirs.fileno())]
+            self._world = world_link
             self._world_server.subscribe()
             threading.Thread(target=self._serve_world, name="supervisor-world", daemon=True).start()
-        self._spawn(argv, pass_fds)
-        self._theirs.close()
-        if self._world is not None:
-            self._world[1].close()
+        else:
+            world_link.close()
+        self._launch.send_spec({"settings": self._settings.model_dump(mode="json", exclude={"ocpp"}),
+                                "fake_parts": self.fake_parts,
+                                "watchdog_s": self._settings.station.supervisor_watchdog_s})
         await asyncio.to_thread(self._start_remote)
         self._heartbeat = asyncio.ensure_future(self._beat())
         log.info("safety supervisor running (pid %s)", self.pid)
-
-    def _spawn(self, argv: list[str], pass_fds: list[int]) -> None:
-        spec = {"settings": self._settings.model_dump(mode="json", exclude={"ocpp"}),
-                "fake_parts": self.fake_parts, "watchdog_s": self._settings.station.supervisor_watchdog_s}
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, pass_fds=pass_fds,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(spec).encode())
-        self.process.stdin.close()
 
     def _start_remote(self) -> None:
         self.remote.start_reading()
@@ -161,7 +152,7 @@ class SupervisorProcess:
 
     def _serve_world(self) -> None:
         assert self._world is not None and self._world_server is not None
-        link = self._world[0]
+        link = self._world
         with contextlib.suppress(LinkClosed):
             while True:
                 message = link.recv()
@@ -180,12 +171,13 @@ class SupervisorProcess:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         self.remote.stop()
-        if self.process is not None:
+        process = self._launch.process
+        if process is not None:
             try:
-                await asyncio.wait_for(asyncio.to_thread(self.process.wait), 10)
+                await asyncio.wait_for(asyncio.to_thread(process.wait), 10)
             except TimeoutError:
-                self.process.kill()
+                process.kill()
         if self._world is not None and self._world_server is not None:
             self._world_server.unsubscribe()
-            self._world[0].close()
+            self._world.close()
         self._link.close()

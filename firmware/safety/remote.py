@@ -32,6 +32,7 @@ from typing import Any
 
 from firmware.safety.link import Link, LinkClosed, Requester
 from hal.contract import Unsubscribe
+from hal.pubsub import Subscribers
 from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, SelfTestResult
 
 log = logging.getLogger(__name__)
@@ -283,8 +284,7 @@ class RemotePart(abc.ABC):
     def __init__(self, remote: RemoteParts, name: str) -> None:
         self._remote = remote
         self.name = name
-        self._subscribers: list[Callable[[Any], None]] = []
-        self._lock = threading.Lock()
+        self._subscribers: Subscribers[Any] = Subscribers(f"remote {name}")
         self.sent = 0  # commands sent without waiting, and how many the far side has acknowledged
         self.acked = 0
         remote.add(name, self)
@@ -307,25 +307,10 @@ class RemotePart(abc.ABC):
         return None
 
     def _add(self, callback: Callable[[Any], None]) -> Unsubscribe:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def _notifier(self, value: Any) -> Callable[[], None]:
-        with self._lock:
-            callbacks = list(self._subscribers)
-
-        def notify() -> None:
-            for callback in callbacks:
-                callback(value)
-
-        return notify
+        return self._subscribers.notification(value)
 
     def _tell(self, value: Any) -> None:
         """Tell the subscribers now (in the dispatcher)."""

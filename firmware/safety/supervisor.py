@@ -8,7 +8,7 @@ grants or refuses, "open" and the PWM duty are executed. The controller must sen
 one for `watchdog_s` the contactor opens (the controller is hung), and when the link ends (the
 controller died) the contactor opens, the pilot goes to F and the supervisor exits.
 
-    python -m firmware.safety.supervisor --fd N [--world-fd M]   (started by firmware.safety.process)
+    python -m firmware.safety.supervisor --fd N [--world-fd M]   (started by firmware.safety.launch)
 
 The settings arrive as JSON on stdin. With the fake HAL the safety lines of the simulated world (which
 lives in the controller process) are reached over the second link, `--world-fd`.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -49,6 +50,7 @@ CONNECTOR_SAFETY_PARTS = ("pilot", "contactor", "phase_switch", "rcm")
 # Called with (parts, settings) once every part is built, before any starts: benchmarks instrument them.
 PREPARE_PARTS: Callable[[dict[str, Any], Any], None] | None = None
 STATION_SAFETY_PARTS = ("emergency_stop",)
+PRELOAD = ("firmware.settings", "firmware.smart.wiring", "firmware.logging_setup", "hal.factory")
 
 
 def part_names(connector_ids: list[int], with_part: Callable[[int, str], bool],
@@ -336,7 +338,7 @@ async def run(link: Link, world: Link | None, spec: dict[str, Any]) -> int:
     world_remote = None
     try:
         parts = real_parts(settings, RealClock(), fake)
-        if world is not None:
+        if world is not None and fake:
             world_remote, world_parts = _world_parts(world, sorted(fake))
             parts.update(world_parts)
             await asyncio.to_thread(world_remote.start)
@@ -368,7 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--world-fd", type=int)
     args = parser.parse_args(argv)
-    spec = json.loads(sys.stdin.read())
+    # What run() needs, loaded before waiting for the spec: `chargepi run` starts this process before it
+    # reads its own settings (firmware.safety.launch), so both interpreters load at once.
+    for module in PRELOAD:
+        importlib.import_module(module)
+    data = sys.stdin.read()
+    if not data:  # the controller did not need a supervisor process after all, or it died first
+        return 0
+    spec = json.loads(data)
     link = Link(socket.socket(fileno=args.fd))
     world = Link(socket.socket(fileno=args.world_fd)) if args.world_fd is not None else None
     return asyncio.run(run(link, world, spec))

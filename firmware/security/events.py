@@ -30,6 +30,7 @@ from pathlib import Path
 from firmware.storage.database import StateDatabase
 from firmware.storage.statedir import StateDir
 from hal.clock import Clock
+from hal.pubsub import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class SecurityLog:
         # on the disk. Mode 0600: entries name certificates, URLs and peers.
         self._db = StateDatabase(state, path.name, essential=False, synchronous="FULL", private=True,
                                  setup=_create)
-        self._listeners: list[Listener] = []
+        self._listeners: Subscribers[SecurityEvent] = Subscribers("security events")
         for lost in state.quarantined[known:]:
             if lost["file"] == path.name:  # the old log is gone (kept aside): say so in the new one
                 self.record(SecurityEventType.SECURITY_LOG_WAS_CLEARED,
@@ -120,8 +121,7 @@ class SecurityLog:
                             "readable entries rebuilt")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        return self._listeners.subscribe(listener)
 
     def record(self, type: str, tech_info: str | None = None, *, critical: bool | None = None,
                notify: bool | None = None) -> SecurityEvent:
@@ -140,11 +140,7 @@ class SecurityLog:
                 self._db.execute("DELETE FROM security_events WHERE seq <= ?", (seq - self._max,))
         event = SecurityEvent(seq, now, name, info, is_critical, reported)
         log.warning("security event %s%s", name, f": {info}" if info else "")
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("security event listener failed")
+        self._listeners.publish(event)
         return event
 
     def since(self, seq: int, *, reported_only: bool = False) -> list[SecurityEvent]:

@@ -62,7 +62,7 @@ class PhaseSwitcher:
         self.switches = 0
         for cid in self._mains:
             smart.enable_phase_switching(cid)
-        smart.on_change(self._on_limits)
+        smart.on_change(lambda _limits: self._on_limits())
         station.add_status_section("phase_switching", self.status)
 
     async def start(self) -> None:

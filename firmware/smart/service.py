@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,8 @@ from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
 from firmware.smart.store import ProfileStore
 from firmware.storage.statedir import StateDir
 from hal.clock import Clock, Timer
+from hal.contract import Unsubscribe
+from hal.pubsub import Subscribers
 
 if TYPE_CHECKING:
     from firmware.core.api import StationApi
@@ -70,7 +72,7 @@ class SmartChargingService:
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
                        for cid, c in self._connectors.items()}
         self._timer: Timer | None = None
-        self._listeners: list[Callable[[], None]] = []
+        self._changed: Subscribers[Mapping[int, Limit | None]] = Subscribers("smart-charging limits")
         # Subscribed before the station starts: a session ended by a power cut is not missed.
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
         station.add_status_section("smart_charging", self.status)
@@ -94,9 +96,10 @@ class SmartChargingService:
             self._timer = None
         self._store.close()
 
-    def on_change(self, listener: Callable[[], None]) -> None:
-        """Call `listener` after every re-evaluation (phase switching and load management use it)."""
-        self._listeners.append(listener)
+    def on_change(self, listener: Callable[[Mapping[int, Limit | None]], None]) -> Unsubscribe:
+        """Call `listener` with the limits by connector after every re-evaluation (phase switching uses
+        it)."""
+        return self._changed.subscribe(listener)
 
     # ---- OCPP-facing operations ------------------------------------------------------------------
     def configuration_keys(self) -> dict[str, str]:
@@ -229,11 +232,7 @@ class SmartChargingService:
             if change is not None:
                 wake_in = min(wake_in, (change - now).total_seconds())
         self._arm(wake_in)
-        for listener in self._listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("smart-charging listener %r failed", listener)
+        self._changed.publish({cid: state.limit for cid, state in self._state.items()})
 
     def _arm(self, delay: float) -> None:
         if self._timer is not None:

@@ -32,6 +32,7 @@ from typing import Any
 from cryptography import x509
 
 from firmware.update.signing import (
+    Revocations,
     SignatureProblem,
     SigningKey,
     load_chain,
@@ -210,7 +211,7 @@ def _small(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], name: str)
 
 
 def verify_bundle(path: Path, roots: list[x509.Certificate], now: datetime, dest: Path | None = None, *,
-                  allow_unsigned: bool = False) -> VerifiedBundle:
+                  allow_unsigned: bool = False, revocations: Revocations = ()) -> VerifiedBundle:
     """Check the bundle at `path` completely; with `dest`, copy its wheels there (a new, empty directory).
 
     Raises BundleError saying what is wrong. Nothing is written to `dest` before the signature is verified.
@@ -224,7 +225,7 @@ def verify_bundle(path: Path, roots: list[x509.Certificate], now: datetime, dest
             if raw is None:
                 raise BundleError(Problem.MALFORMED, f"no {MANIFEST}")
             signature, chain_pem = _small(tar, members, SIGNATURE), _small(tar, members, CHAIN)
-            signer = _check_signature(raw, signature, chain_pem, roots, now, allow_unsigned)
+            signer = _check_signature(raw, signature, chain_pem, roots, now, allow_unsigned, revocations)
             manifest = Manifest.from_bytes(raw)
             listed = {WHEELS + w.file for w in manifest.wheels}
             present = {name for name in members if name.startswith(WHEELS)}
@@ -241,13 +242,14 @@ def verify_bundle(path: Path, roots: list[x509.Certificate], now: datetime, dest
 
 
 def _check_signature(raw: bytes, signature: bytes | None, chain_pem: bytes | None,
-                     roots: list[x509.Certificate], now: datetime, allow_unsigned: bool) -> str | None:
+                     roots: list[x509.Certificate], now: datetime, allow_unsigned: bool,
+                     revocations: Revocations) -> str | None:
     if signature is None and chain_pem is None and allow_unsigned:
         return None
     if signature is None or chain_pem is None:
         raise BundleError(Problem.SIGNATURE, "the bundle is not signed")
     try:
-        leaf = verify_chain(load_chain(chain_pem), roots, now)
+        leaf = verify_chain(load_chain(chain_pem), roots, now, revocations)
         verify_signature(leaf, signature, raw)
     except SignatureProblem as exc:
         raise BundleError(Problem.CERTIFICATE if exc.certificate else Problem.SIGNATURE, str(exc)) from exc

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.update.bundle import BundleError, verify_bundle
-from firmware.update.signing import load_roots
+from firmware.update.signing import SignatureProblem, load_revocations, load_roots
 
 log = logging.getLogger("chargepi.update")
 
@@ -168,8 +168,9 @@ class Installer:
         result: dict[str, Any]
         try:
             verified = verify_bundle(bundle, load_roots(self.roots), datetime.now(UTC), job / "wheels",
-                                     allow_unsigned=self.allow_unsigned)
-        except (BundleError, ValueError) as exc:
+                                     allow_unsigned=self.allow_unsigned,
+                                     revocations=load_revocations(self.roots))
+        except (BundleError, SignatureProblem, ValueError) as exc:
             problem = exc.problem if isinstance(exc, BundleError) else "certificate"
             log.error("refused firmware bundle %s: %s", name, exc)
             result = {"state": "refused", "version": None, "problem": str(problem), "message": str(exc)}

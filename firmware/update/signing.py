@@ -4,14 +4,15 @@ signature (RSA-PSS or ECDSA, both with SHA-256) must verify with that certificat
 The same checks serve our own bundles (signature over the manifest) and OCPP 1.6 SignedUpdateFirmware
 (signature over the downloaded file, certificate sent by the CSMS). Only certificates made for code signing
 are accepted: the leaf needs the codeSigning extended key usage, every issuer must be a CA, and every
-certificate in the chain must be valid at the time of the check. docs/firmware-signing.md describes the
-keys and how to rotate them.
+certificate in the chain must be valid at the time of the check, and none may be listed in a certificate
+revocation list (`*.crl`, PEM or DER) that its issuer signed and that lies next to the roots
+(`load_revocations`). docs/firmware-signing.md describes the keys and how to rotate or revoke them.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -26,11 +27,16 @@ MAX_CHAIN = 4  # leaf + intermediates
 
 
 class SignatureProblem(Exception):
-    """A certificate or signature check failed; `certificate` tells which of the two."""
+    """A certificate or signature check failed; `certificate` tells which of the two, `revoked` that a
+    certificate was refused because its issuer revoked it."""
 
-    def __init__(self, message: str, *, certificate: bool) -> None:
+    def __init__(self, message: str, *, certificate: bool, revoked: bool = False) -> None:
         super().__init__(message)
         self.certificate = certificate
+        self.revoked = revoked
+
+
+Revocations = Sequence[x509.CertificateRevocationList]
 
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -45,6 +51,36 @@ def load_roots(paths: Iterable[Path]) -> list[x509.Certificate]:
             if file.is_file():
                 roots.extend(x509.load_pem_x509_certificates(file.read_bytes()))
     return roots
+
+
+def load_revocations(paths: Iterable[Path]) -> list[x509.CertificateRevocationList]:
+    """Every certificate revocation list (*.crl, PEM or DER) in the given directories (and files named
+    *.crl). One that cannot be read refuses every signature (SignatureProblem): a revocation must never
+    be skipped silently."""
+    lists: list[x509.CertificateRevocationList] = []
+    for path in paths:
+        files = sorted(path.glob("*.crl")) if path.is_dir() else [path] if path.suffix == ".crl" else []
+        for file in files:
+            try:
+                data = file.read_bytes()
+                pem = data.lstrip().startswith(b"-----BEGIN")
+                lists.append(x509.load_pem_x509_crl(data) if pem else x509.load_der_x509_crl(data))
+            except (OSError, ValueError) as exc:
+                raise SignatureProblem(f"revocation list {file} cannot be read: {exc}",
+                                       certificate=True) from exc
+    return lists
+
+
+def _check_revocation(cert: x509.Certificate, issuer: x509.Certificate, revocations: Revocations) -> None:
+    for crl in revocations:
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            continue  # another issuer's list, or not really signed by this one
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None:
+            raise SignatureProblem(
+                f"{cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) was revoked by "
+                f"{issuer.subject.rfc4514_string()} on {entry.revocation_date_utc.isoformat()}",
+                certificate=True, revoked=True)
 
 
 def load_chain(pem: bytes) -> list[x509.Certificate]:
@@ -83,9 +119,10 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate],
-                 now: datetime) -> x509.Certificate:
-    """The signing certificate (chain[0]) once it is proven to chain to one of `roots` at `now`."""
+def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], now: datetime,
+                 revocations: Revocations = ()) -> x509.Certificate:
+    """The signing certificate (chain[0]) once it is proven to chain to one of `roots` at `now`, with no
+    certificate of the chain revoked by its issuer in `revocations`."""
     if not roots:
         raise SignatureProblem("no manufacturer root certificate is installed", certificate=True)
     leaf = chain[0]
@@ -108,6 +145,8 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate],
         if top.issuer == root.subject and _issued_by(top, root):
             _issuer_checks(root)
             _valid_at(root, now)
+            for cert, issuer in zip(chain, [*chain[1:], root], strict=True):
+                _check_revocation(cert, issuer, revocations)
             return leaf
     raise SignatureProblem(f"signing certificate {leaf.subject.rfc4514_string()} does not chain to an "
                            "installed manufacturer root", certificate=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hal.contract import Unsubscribe
-from hal.fake.subscribers import Notification, Watched
 from hal.fake.world import ConnectorWorld
+from hal.pubsub import Notification, Watched
 
 
 class SimulatedContactor:
@@ -22,7 +22,7 @@ class SimulatedContactor:
     def __init__(self, world: ConnectorWorld, *, main: bool) -> None:
         self._world = world
         self._main = main
-        self._feedback: Watched[bool] = Watched(False)
+        self._feedback: Watched[bool] = Watched(False, "simulated contactor feedback")
         world.watch(self._check)
 
     def _contacts(self) -> bool:
@@ -65,4 +65,4 @@ class SimulatedContactor:
             return self._contacts()
 
     def subscribe_feedback(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._feedback.subscribers.add(callback)
+        return self._feedback.subscribers.subscribe(callback)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from hal.contract import Unsubscribe
 from hal.fake.faults import OVER_TEMPERATURE_C, SimFault
-from hal.fake.subscribers import Notification, Subscribers, Watched
 from hal.fake.world import ConnectorWorld, WorldPart
+from hal.pubsub import Notification, Subscribers, Watched
 from hal.types import CableAmpacity, IndicatorState, ProximityReading, SelfTestResult
 
 # Nominal Type 2 coding resistors (docs/reference/hardware.md §3).
@@ -26,7 +26,7 @@ PP_FAULT_OHM = 30.0
 class SimulatedProximity(WorldPart):
     def __init__(self, world: ConnectorWorld) -> None:
         super().__init__(world)
-        self._reading: Watched[ProximityReading] = Watched(self._measure())
+        self._reading: Watched[ProximityReading] = Watched(self._measure(), "simulated proximity pilot")
         world.watch(self._check)
 
     def _measure(self) -> ProximityReading:
@@ -45,7 +45,7 @@ class SimulatedProximity(WorldPart):
             return self._measure()
 
     def subscribe(self, callback: Callable[[ProximityReading], None]) -> Unsubscribe:
-        return self._reading.subscribers.add(callback)
+        return self._reading.subscribers.subscribe(callback)
 
 
 class SimulatedRcm(WorldPart):
@@ -53,7 +53,7 @@ class SimulatedRcm(WorldPart):
 
     def __init__(self, world: ConnectorWorld) -> None:
         super().__init__(world)
-        self._tripped: Watched[bool] = Watched(False)
+        self._tripped: Watched[bool] = Watched(False, "simulated RCM")
         world.watch(self._check)
 
     def _check(self) -> list[Notification]:
@@ -65,7 +65,7 @@ class SimulatedRcm(WorldPart):
             return SimFault.RCD in self._world.faults
 
     def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._tripped.subscribers.add(callback)
+        return self._tripped.subscribers.subscribe(callback)
 
     async def self_test(self) -> SelfTestResult:
         with self._world.lock:
@@ -107,7 +107,7 @@ class SimulatedTemperature(WorldPart):
 
 class SimulatedTokenReader:
     def __init__(self) -> None:
-        self._subscribers: Subscribers[str] = Subscribers()
+        self._subscribers: Subscribers[str] = Subscribers("simulated token reader")
 
     async def start(self) -> None:
         return None
@@ -116,10 +116,10 @@ class SimulatedTokenReader:
         return None
 
     def present(self, token: str) -> None:
-        self._subscribers.notify(token)
+        self._subscribers.publish(token)
 
     def subscribe(self, callback: Callable[[str], None]) -> Unsubscribe:
-        return self._subscribers.add(callback)
+        return self._subscribers.subscribe(callback)
 
 
 class SimulatedIndicator:
@@ -146,7 +146,7 @@ class SimulatedInput:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: Watched[bool] = Watched(False)
+        self._active: Watched[bool] = Watched(False, "simulated input")
 
     async def start(self) -> None:
         return None
@@ -165,4 +165,4 @@ class SimulatedInput:
             notification()
 
     def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._active.subscribers.add(callback)
+        return self._active.subscribers.subscribe(callback)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hal.contract import Unsubscribe
-from hal.fake.subscribers import Notification, Watched
 from hal.fake.world import ConnectorWorld
+from hal.pubsub import Notification, Watched
 from hal.types import PILOT_HIGH, PilotOutput, PilotReading
 
 
@@ -16,7 +16,7 @@ class SimulatedPilot:
     def __init__(self, world: ConnectorWorld) -> None:
         self._world = world
         self._reading: Watched[PilotReading] = Watched(
-            world.pilot_reading(), key=lambda r: (r.state, r.diode_fault)
+            world.pilot_reading(), "simulated control pilot", key=lambda r: (r.state, r.diode_fault)
         )
         world.watch(self._check)
 
@@ -56,4 +56,4 @@ class SimulatedPilot:
             return self._world.pilot_reading()
 
     def subscribe(self, callback: Callable[[PilotReading], None]) -> Unsubscribe:
-        return self._reading.subscribers.add(callback)
+        return self._reading.subscribers.subscribe(callback)

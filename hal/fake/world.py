@@ -16,7 +16,7 @@ from hal.clock import Clock
 from hal.fake.ev import SimulatedEV
 from hal.fake.ev_side import EV_LEVEL_V, NEGATIVE_LEVEL_V, duty_to_ev_current
 from hal.fake.faults import SimFault
-from hal.fake.subscribers import Notification
+from hal.pubsub import Notification
 from hal.types import (
     PILOT_HIGH,
     CableAmpacity,

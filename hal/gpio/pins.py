@@ -4,18 +4,15 @@ changes are pushed from the event loop, and plain outputs."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from hal.clock import Clock, Timer
 from hal.contract import HalError, Unsubscribe
-
-log = logging.getLogger(__name__)
+from hal.pubsub import Subscribers
 
 Pull = Literal["up", "down", "none"]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,28 +48,6 @@ def open_output(spec: OutputSpec, pin_factory: Any) -> Any:
     return DigitalOutputDevice(
         spec.pin, active_high=spec.active_high, initial_value=False, pin_factory=pin_factory
     )
-
-
-class Subscribers(Generic[T]):
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._callbacks: list[Callable[[T], None]] = []
-
-    def add(self, callback: Callable[[T], None]) -> Unsubscribe:
-        self._callbacks.append(callback)
-
-        def remove() -> None:
-            if callback in self._callbacks:
-                self._callbacks.remove(callback)
-
-        return remove
-
-    def notify(self, value: T) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(value)
-            except Exception:
-                log.exception("%s subscriber failed", self._what)
 
 
 class DebouncedInput:
@@ -112,7 +87,7 @@ class DebouncedInput:
         return input_active(self._device, self.spec)
 
     def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._subscribers.add(callback)
+        return self._subscribers.subscribe(callback)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -161,4 +136,4 @@ class DebouncedInput:
         value = input_active(self._device, self.spec)
         if value != self._active:
             self._active = value
-            self._subscribers.notify(value)
+            self._subscribers.publish(value)

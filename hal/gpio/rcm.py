@@ -9,7 +9,8 @@ from typing import Any
 
 from hal.clock import Clock
 from hal.contract import HalError, Unsubscribe
-from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, Subscribers, open_output
+from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, open_output
+from hal.pubsub import Subscribers
 from hal.types import SelfTestResult
 
 POLL_S = 0.005
@@ -57,11 +58,11 @@ class GpioRcm:
         return self._input.active
 
     def subscribe(self, callback: Callable[[bool], None]) -> Unsubscribe:
-        return self._subscribers.add(callback)
+        return self._subscribers.subscribe(callback)
 
     def _changed(self, tripped: bool) -> None:
         if not self._testing:
-            self._subscribers.notify(tripped)
+            self._subscribers.publish(tripped)
 
     async def _wait_for(self, tripped: bool, timeout_s: float) -> float | None:
         started = self._clock.monotonic()
@@ -97,4 +98,4 @@ class GpioRcm:
             self._test.off()
             self._testing = False
             if self._input.raw_active():  # a real fault that outlived the test
-                self._subscribers.notify(True)
+                self._subscribers.publish(True)

@@ -11,6 +11,7 @@ from hal.pilot.adc import AnalogChannel
 from hal.pilot.measure import PilotMonitor
 from hal.pilot.output import PilotGenerator
 from hal.pilot.signal import divider_resistance, pp_ampacity
+from hal.pubsub import Subscribers
 from hal.types import PILOT_HIGH, PilotOutput, PilotReading, ProximityReading
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class AdcProximityPilot:
         self._supply_v = supply_v
         self._pull_up_ohm = pull_up_ohm
         self._interval_s = interval_s
-        self._subscribers: list[Callable[[ProximityReading], None]] = []
+        self._subscribers: Subscribers[ProximityReading] = Subscribers("proximity pilot")
         self._reading: ProximityReading | None = None
         self._candidate: ProximityReading | None = None
         self._stop = threading.Event()
@@ -116,11 +117,7 @@ class AdcProximityPilot:
             self._candidate = raw
             return
         self._reading, self._candidate = raw, None
-        for callback in list(self._subscribers):
-            try:
-                callback(raw)
-            except Exception:
-                log.exception("proximity subscriber failed")
+        self._subscribers.publish(raw)
 
     def read(self) -> ProximityReading:
         if self._reading is None:
@@ -128,8 +125,7 @@ class AdcProximityPilot:
         return self._reading
 
     def subscribe(self, callback: Callable[[ProximityReading], None]) -> Unsubscribe:
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        return self._subscribers.subscribe(callback)
 
     async def start(self, background: bool = True) -> None:
         self._channel.open()

@@ -19,6 +19,7 @@ from hal.contract import HalError, Unsubscribe
 from hal.gpio.pins import InputSpec, input_active, open_input
 from hal.pilot.adc import AnalogChannel
 from hal.pilot.signal import classify_peak, combine, cp_short, diode_fault
+from hal.pubsub import Subscribers
 from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class PilotMonitor:
         self._debouncer = Debouncer(confirm)
         self._interval_s = interval_s
         self._name = name
-        self._subscribers: list[Callable[[PilotReading], None]] = []
+        self._subscribers: Subscribers[PilotReading] = Subscribers("control pilot")
         self._diode_latched = False
         self._published: PilotReading | None = None
         self._failing = False
@@ -186,13 +187,7 @@ class PilotMonitor:
         self.burst_time_s = 0.0
 
     def subscribe(self, callback: Callable[[PilotReading], None]) -> Unsubscribe:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.subscribe(callback)
 
     def read(self) -> PilotReading:
         if self._published is None:
@@ -211,11 +206,7 @@ class PilotMonitor:
     def poll_once(self) -> None:
         changed = self._step()
         if changed is not None:
-            for callback in list(self._subscribers):
-                try:
-                    callback(changed)
-                except Exception:
-                    log.exception("control pilot subscriber failed")
+            self._subscribers.publish(changed)
 
     def _step(self) -> PilotReading | None:
         started = time.perf_counter()

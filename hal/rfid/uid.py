@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from hal.clock import Clock
 from hal.contract import Unsubscribe
-from hal.gpio.pins import Subscribers
+from hal.pubsub import Subscribers
 
 _HEX_RUN = re.compile(r"(?:[0-9A-Fa-f]{2}[:\- ]?)+")
 MIN_UID_BYTES = 4  # ISO 14443 UIDs are 4, 7 or 10 bytes; MIFARE Classic has 4
@@ -51,7 +51,7 @@ class UidPublisher:
         self._subscribers: Subscribers[str] = Subscribers("RFID reader")
 
     def subscribe(self, callback: Callable[[str], None]) -> Unsubscribe:
-        return self._subscribers.add(callback)
+        return self._subscribers.subscribe(callback)
 
     def publish(self, uid: bytes) -> str | None:
         text = format_uid(uid, self._case, self._reverse)
@@ -61,5 +61,5 @@ class UidPublisher:
                 self._last = (text, now)  # a card held on the reader keeps being suppressed
                 return None
             self._last = (text, now)
-        self._subscribers.notify(text)
+        self._subscribers.publish(text)
         return text

@@ -113,6 +113,19 @@ async def test_a_full_session_is_answered_and_recorded(csms: DevCsms) -> None:
     assert "[CP_1] CSMS->CP RESULT StartTransaction" in log
 
 
+async def test_a_retransmitted_start_transaction_keeps_its_transaction_id(csms: DevCsms) -> None:
+    start = call.StartTransaction(connector_id=1, id_tag="GOOD", meter_start=1000, timestamp=NOW)
+    async with mini_charge_point(csms.url) as cp:
+        first = await cp.call(start, suppress=False)
+    async with mini_charge_point(csms.url) as cp:  # the answer was lost: the charger sends it again
+        again = await cp.call(start, suppress=False)
+        later = await cp.call(call.StartTransaction(connector_id=1, id_tag="GOOD", meter_start=1000,
+                                                    timestamp="2026-01-05T09:00:00.000Z"), suppress=False)
+    assert again.transaction_id == first.transaction_id
+    assert later.transaction_id == first.transaction_id + 1
+    assert sorted(csms.transactions) == [first.transaction_id, later.transaction_id]
+
+
 async def test_wait_for_filters_by_predicate_sender_and_mark(csms: DevCsms) -> None:
     async with mini_charge_point(csms.url, "A") as a, mini_charge_point(csms.url, "B") as b:
         await a.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))

@@ -298,3 +298,24 @@ async def test_a_dead_adc_reads_as_an_invalid_pilot(
     car.show(12.0)
     polls(pilot, 2)
     assert seen[-1].state == CPState.A
+
+
+async def test_a_failing_pilot_subscriber_does_not_keep_the_change_from_the_others(
+        rig: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The safety path (hal.pubsub rule): every subscriber hears the change in the measuring thread, also
+    when one before it raises; the failure is logged."""
+    pilot, car, _, _ = rig
+    heard: list[tuple[CPState, str]] = []
+
+    def broken(reading: PilotReading) -> None:
+        raise RuntimeError("boom")
+
+    pilot.subscribe(broken)
+    pilot.subscribe(lambda r: heard.append((r.state, threading.current_thread().name)))
+    pilot.set_output(PILOT_HIGH)
+    car.show(12.0)
+    worker = threading.Thread(target=polls, args=(pilot, 2), name="cp-monitor-test")
+    worker.start()
+    worker.join()
+    assert heard == [(CPState.A, "cp-monitor-test")]
+    assert any("control pilot" in r.getMessage() and r.exc_info for r in caplog.records)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from firmware.cli.main import build_parser
+from firmware.cli.common import EXIT_FAILED, EXIT_NO_CONTROLLER
+from firmware.cli.main import build_parser, main
 from firmware.cli.meter_cmd import scan_command
 from firmware.cli.selftest_cmd import controller_busy
 from firmware.settings import load_settings
@@ -81,6 +82,17 @@ async def test_selftest_refuses_while_the_controller_charges(make_harness: Any) 
     assert h.connector().status.value == "Charging"
     reason = await asyncio.to_thread(controller_busy, settings)
     assert reason is not None and "charging on connector 1" in reason
+
+
+async def test_selftest_while_the_controller_runs_is_a_refusal_not_no_controller(
+        make_harness: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    h = await make_harness()
+    station = h.app.settings.station
+    config = Path(station.state_dir) / "chargepi.toml"
+    config.write_text(f"[station]\nstate_dir = \"{station.state_dir}\"\n")
+    code = await asyncio.to_thread(main, ["selftest", "--yes", "--config", str(config)])
+    assert code == EXIT_FAILED != EXIT_NO_CONTROLLER
+    assert "the controller is running and owns the hardware" in capsys.readouterr().err
 
 
 def test_selftest_runs_when_no_controller_listens(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import logging
 import random
 import ssl
 import subprocess
@@ -334,3 +335,27 @@ async def test_csms_changes_the_basic_auth_password(tmp_path: Path) -> None:
     assert oct((tmp_path / "ocpp.sqlite3").stat().st_mode & 0o777) == "0o600"
     harness.adapter = None
     await csms.stop()
+
+
+
+async def test_disconnect_with_a_call_in_flight_is_a_lost_connection_not_an_internal_error(
+        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    import gc
+
+    adapter = await harness.start()
+    csms_cp = harness.csms.cp
+    assert csms_cp is not None
+    harness.csms.silence["Heartbeat"] = 1  # the triggered CALL is in flight when the link goes down
+    await csms_cp.call(call.TriggerMessage(requested_message="Heartbeat"), suppress=False)
+    await eventually(lambda: bool(harness.csms.calls("Heartbeat")))
+    status = await harness.control.dispatch({"command": "ocpp", "args": {"action": "disconnect"}})
+    assert status["ok"] and status["result"]["connected"] is False
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+        gc.collect()  # a task whose exception nobody retrieved is reported when it is collected
+    problems = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
+                or "never retrieved" in r.getMessage() or "InvalidState" in r.getMessage()]
+    assert problems == []
+    assert any("triggered Heartbeat failed: connection lost" in r.getMessage() for r in caplog.records)
+    await harness.control.dispatch({"command": "ocpp", "args": {"action": "connect"}})
+    await eventually(lambda: adapter.link.connected, harness.clock, 0.5)

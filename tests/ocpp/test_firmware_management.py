@@ -206,6 +206,12 @@ async def test_signed_update_firmware_refuses_unknown_certificates_and_wrong_sig
         suppress=False)
     assert answer.status == "InvalidCertificate"
     assert "does not chain to an installed manufacturer root" in caplog.text
+    # a certificate the manufacturer revoked (roots/manufacturer.crl lists it)
+    revoked = PKI.revoked
+    answer = await harness.csms.cp.call(signed_request(
+        files.url("/fw.bin"), revoked.chain_pem.decode(), revoked.signature_b64(FIRMWARE), when, 6),
+        suppress=False)
+    assert answer.status == "RevokedCertificate"
     # a valid certificate, but the signature is over another file
     signer = PKI.signer
     answer = await harness.csms.cp.call(signed_request(
@@ -227,7 +233,7 @@ async def test_signed_update_firmware_refuses_unknown_certificates_and_wrong_sig
     # each refusal is in the security log (and so reported by SecurityEventNotification)
     assert harness.adapter is not None
     events = [e.type for e in harness.adapter.security_log.entries()]
-    assert events.count("InvalidFirmwareSigningCertificate") == 1
+    assert events.count("InvalidFirmwareSigningCertificate") == 2  # the unknown and the revoked one
     assert events.count("InvalidFirmwareSignature") == 2  # the file's signature, the unsigned manifest
 
 

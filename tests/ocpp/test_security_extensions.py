@@ -531,3 +531,74 @@ async def test_manufacturer_roots_are_the_provisioned_ones_and_stay(harness: Har
                             suppress=False)  # fmt: skip
     assert refused.status == "Failed"
     assert (roots / "maker.pem").read_text() == maker.pem
+
+
+async def test_certificates_out_of_their_validity_or_not_ours_are_rejected_and_reported(
+    tmp_path: Path, tls: Tls
+) -> None:
+    h = Harness(tmp_path / "state", tls.csms, tls.port, url=tls.url, security_profile=3, ca_file=tls.ca_file,
+                **tls.client_files("SN-42"))  # fmt: skip
+    adapter = await h.start()
+    cp = tls.csms.cp
+    assert cp is not None
+
+    async def install(ca_pem: str) -> str:
+        answer = await cp.call(call.InstallCertificate(certificate_type="CentralSystemRootCertificate",
+                                                       certificate=ca_pem), suppress=False)  # fmt: skip
+        return str(answer.status)
+
+    assert await install(make_ca("expired root", days=1, start=NOW - timedelta(days=10)).pem) == "Rejected"
+    assert await install(make_ca("future root", start=NOW + timedelta(days=5)).pem) == "Rejected"
+    assert await install("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n") == "Rejected"
+    none = await cp.call(call.GetInstalledCertificateIds(certificate_type="CentralSystemRootCertificate"),
+                         suppress=False)  # fmt: skip
+    assert none.status == "NotFound"  # nothing refused was kept
+    unknown = {"hashAlgorithm": "SHA256", "issuerNameHash": "00" * 32, "issuerKeyHash": "11" * 32,
+               "serialNumber": "abc"}
+    gone = await cp.call(call.DeleteCertificate(certificate_hash_data=unknown), suppress=False)
+    assert gone.status == "NotFound"
+    # CertificateSigned without a request of ours, then for a request: not our key, out of validity,
+    # a chain that does not hold together.
+    signed = await cp.call(call.CertificateSigned(certificate_chain=tls.ca.sign_csr(_some_csr())),
+                           suppress=False)  # fmt: skip
+    assert signed.status == "Rejected"
+    await cp.call(call.ExtendedTriggerMessage(requested_message="SignChargePointCertificate"), suppress=False)
+    await eventually(lambda: tls.csms.calls("SignCertificate"), h.clock, 0.1)
+    csr = tls.csms.calls("SignCertificate")[0]["csr"]
+    other_key, _ = tls.ca.issue("SN-42", server=False)
+    bad_chains = {
+        "not for the key": pem(other_key) + tls.ca.pem,
+        "expired": tls.ca.sign_csr(csr, days=1, start=NOW - timedelta(days=10)),
+        "not valid before": tls.ca.sign_csr(csr, start=NOW + timedelta(days=5)),
+        "is not issued by": tls.ca.sign_csr(csr).split("-----END CERTIFICATE-----")[0]
+        + "-----END CERTIFICATE-----\n" + make_ca("unrelated").pem,
+    }
+    for chain in bad_chains.values():
+        answer = await cp.call(call.CertificateSigned(certificate_chain=chain), suppress=False)
+        assert answer.status == "Rejected"
+    assert adapter.certificates.signing_pending  # the request still waits for a good certificate
+    good = await cp.call(call.CertificateSigned(certificate_chain=tls.ca.sign_csr(csr)), suppress=False)
+    assert good.status == "Accepted"
+    refused = lambda: [e for e in events(tls.csms) if e[0] == "InvalidChargePointCertificate"]  # noqa: E731
+    await eventually(lambda: len(refused()) == 5, h.clock, 0.5)
+    reported = [info or "" for kind, info in events(tls.csms) if kind == "InvalidChargePointCertificate"]
+    assert "no certificate signing request is pending" in reported[0]
+    for reason, info in zip(bad_chains, reported[1:], strict=True):
+        assert reason in info, (reason, info)
+    roots = [info or "" for kind, info in events(tls.csms) if kind == "InvalidCentralSystemCertificate"]
+    assert len(roots) == 3 and "expired" in roots[0] and "not valid before" in roots[1]
+    await stop(h)
+
+
+def _some_csr() -> str:
+    """A CSR for a key that is not the charger's (as if someone else had asked)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SN-42")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(Encoding.PEM).decode()

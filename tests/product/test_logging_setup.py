@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
@@ -15,16 +14,7 @@ from firmware.logging_setup import configure_logging
 from firmware.redaction import MASK, is_secret_key, redact_frame
 from firmware.settings import load_settings
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name in ("firmware.ocpp", "ocpp", "firmware.core", "core", "transitions", "firmware.transitions"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("logging_restored")
 
 
 def configured(environ: dict[str, str] | None = None, **logging_section: object) -> io.StringIO:

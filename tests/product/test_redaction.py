@@ -26,15 +26,12 @@ PEM = (
 KEY_MATERIAL = "MHcCAQEEIDx0c2VjcmV0LWtleS1tYXRlcmlhbC1zaG91bGQtbm90LWxlYWs"
 
 
+pytestmark = pytest.mark.usefixtures("logging_restored")
+
+
 @pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
+def _forget_secrets() -> Iterator[None]:
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name in ("websockets", "pymodbus", "someone.else"):
-        logging.getLogger(name).setLevel(logging.NOTSET)
     forget_secrets()
 
 

@@ -239,7 +239,11 @@ def test_sessions_without_records_or_with_a_bad_date(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "chargepi.toml"
     config.write_text(f'[station]\nstate_dir = "{tmp_path / "empty"}"\n')
-    assert main(["sessions", "--config", str(config)]) == 2
+    # nothing recorded yet is an empty list, not an error (exit 0), with the reason on stderr
+    assert main(["sessions", "--config", str(config), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "no session records" in captured.err
+    assert main(["report", "--config", str(config)]) == 0
     assert "no session records" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sessions", "--config", str(config), "--since", "last tuesday"])

@@ -194,7 +194,7 @@ async def test_status_section(service: SmartChargingService, station: RecordingS
 
 async def test_a_failing_listener_does_not_stop_enforcement(
         service: SmartChargingService, station: RecordingStation, clock: SimClock) -> None:
-    def broken() -> None:
+    def broken(limits: object) -> None:
         raise RuntimeError("boom")
 
     service.on_change(broken)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from firmware.update.bundle import MANIFEST, BundleError, Problem, verify_bundle
-from firmware.update.signing import load_roots
+from firmware.update.signing import SignatureProblem, load_revocations, load_roots
 from tests.firmware_bundles import (
     Pki,
     _members,
@@ -31,12 +32,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def check(pki: Pki, data: bytes, tmp_path: Path, **kw: bool) -> Problem | None:
+def check(pki: Pki, data: bytes, tmp_path: Path, allow_unsigned: bool = False) -> Problem | None:
     path = tmp_path / f"b{len(list(tmp_path.iterdir()))}.bundle"
     path.write_bytes(data)
     try:
         verify_bundle(path, load_roots([pki.roots]), datetime.now(UTC), tmp_path / f"{path.name}-wheels",
-                      **kw)
+                      allow_unsigned=allow_unsigned, revocations=load_revocations([pki.roots]))
     except BundleError as exc:
         return exc.problem
     return None
@@ -74,6 +75,41 @@ def test_bad_bundles_are_refused_with_the_reason(pki: Pki, tmp_path: Path) -> No
     members = _members(good)
     members["wheels/evil-1.0-py3-none-any.whl"] = b"PK"
     assert check(pki, _pack(members), tmp_path) is Problem.HASH
+
+
+def test_a_signer_its_root_revoked_is_refused_and_an_unreadable_list_refuses_all(
+    pki: Pki, tmp_path: Path
+) -> None:
+    revoked = signed_bundle(tmp_path / "r", pki.revoked)
+    path = tmp_path / "revoked.bundle"
+    path.write_bytes(revoked)
+    with pytest.raises(BundleError, match="was revoked by CN=test manufacturer root") as caught:
+        verify_bundle(path, load_roots([pki.roots]), datetime.now(UTC),
+                      revocations=load_revocations([pki.roots]))
+    assert caught.value.problem is Problem.CERTIFICATE
+    assert check(pki, signed_bundle(tmp_path / "g", pki.signer), tmp_path) is None  # the others still do
+    # a list signed by someone else than the root revokes nothing
+    roots = tmp_path / "roots"
+    shutil.copytree(pki.roots, roots)
+    (roots / "manufacturer.crl").write_bytes(_crl_by_stranger(pki))
+    verify_bundle(path, load_roots([roots]), datetime.now(UTC), revocations=load_revocations([roots]))
+    (roots / "manufacturer.crl").write_bytes(b"garbage")
+    with pytest.raises(SignatureProblem, match=r"revocation list .* cannot be read"):
+        load_revocations([roots])
+
+
+def _crl_by_stranger(pki: Pki) -> bytes:
+    """A revocation list naming the manufacturer root as issuer and `revoked`, signed by another key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    root = load_roots([pki.roots])[0]
+    entry = x509.RevokedCertificateBuilder().serial_number(pki.revoked.cert.serial_number).revocation_date(
+        datetime(2021, 1, 1, tzinfo=UTC)).build()
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(root.subject)
+           .last_update(datetime(2021, 1, 1, tzinfo=UTC)).next_update(datetime(2045, 1, 1, tzinfo=UTC))
+           .add_revoked_certificate(entry).sign(pki.stranger.key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM)
 
 
 def test_unsigned_bundles_only_with_the_development_switch(pki: Pki, tmp_path: Path) -> None:
@@ -153,3 +189,32 @@ def test_the_tool_makes_keys_builds_signs_and_verifies(tmp_path: Path, capsys: p
     firmware_bundle.main(["new-root", "--key", str(tmp_path / "o.key"), "--cert", str(other)])
     with pytest.raises(SystemExit, match="REFUSED"):
         firmware_bundle.main(["verify", "--roots", str(other), str(bundle)])
+
+
+def test_the_tool_revokes_a_signing_certificate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    roots = tmp_path / "firmware-roots"
+    roots.mkdir()
+    root_key, root_cert = tmp_path / "root.key", roots / "root.pem"
+    firmware_bundle.main(["new-root", "--key", str(root_key), "--cert", str(root_cert)])
+    bundles = []
+    for name in ("lost", "kept", "also-lost"):
+        key, cert = str(tmp_path / f"{name}.key"), str(tmp_path / f"{name}.pem")
+        firmware_bundle.main(["new-signer", "--root-key", str(root_key), "--root-cert", str(root_cert),
+                              "--key", key, "--cert", cert])
+        bundle = tmp_path / f"{name}.bundle"
+        firmware_bundle.main(["build", "--key", str(tmp_path / f"{name}.key"), "--cert",
+                              str(tmp_path / f"{name}.pem"), "-o", str(bundle),
+                              *map(str, chargepi_wheels(tmp_path / f"w-{name}", "3.1.0"))])
+        bundles.append(bundle)
+    crl = roots / "root.crl"
+    firmware_bundle.main(["revoke", "--root-key", str(root_key), "--root-cert", str(root_cert),
+                          "--cert", str(tmp_path / "lost.pem"), "-o", str(crl)])
+    firmware_bundle.main(["revoke", "--root-key", str(root_key), "--root-cert", str(root_cert),
+                          "--crl", str(crl), "--cert", str(tmp_path / "also-lost.pem"), "-o", str(crl)])
+    assert "2 revoked signing certificate(s)" in capsys.readouterr().out
+    for bundle, refused in zip(bundles, (True, False, True), strict=True):
+        if refused:
+            with pytest.raises(SystemExit, match=r"REFUSED: .* was revoked by"):
+                firmware_bundle.main(["verify", "--roots", str(roots), str(bundle)])
+        else:
+            firmware_bundle.main(["verify", "--roots", str(roots), str(bundle)])

@@ -147,13 +147,15 @@ def test_bad_bundles_dropped_straight_into_the_spool_install_nothing(machine: Ma
     machine.drop("stranger.bundle", signed_bundle(machine.tmp / "s", machine.pki.stranger, "2.0.1"))
     machine.drop("dephash.bundle", wrong_dependency_hash(good, machine.pki.signer))
     machine.drop("unsigned.bundle", signed_bundle(machine.tmp / "u", None, "2.0.2"))
+    machine.drop("revoked.bundle", signed_bundle(machine.tmp / "r", machine.pki.revoked, "2.0.3"))
     (machine.state / "incoming/junk").write_text("x")
     (machine.state / "incoming/link.bundle").symlink_to("/etc/passwd")
     machine.installer.run()
-    names = ("tampered", "stranger", "dephash", "unsigned", "link")
+    names = ("tampered", "stranger", "dephash", "unsigned", "link", "revoked")
     assert {n: machine.result(n)["problem"] for n in names} == {
         "tampered": "hash", "stranger": "certificate", "dephash": "hash", "unsigned": "signature",
-        "link": "malformed"}
+        "link": "malformed", "revoked": "certificate"}
+    assert "was revoked by" in str(machine.result("revoked")["message"])
     assert not machine.prefix.exists() or not any((machine.prefix / "releases").iterdir())
     assert list((machine.state / "incoming").iterdir()) == []  # nothing left to retrigger the path unit
     assert list((machine.state / "work").iterdir()) == []

@@ -181,10 +181,19 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
     def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
-        transaction_id = next(self.csms.transaction_ids)
-        self.csms.transactions[transaction_id] = Transaction(
-            transaction_id, self.id, connector_id, id_tag, meter_start, timestamp
+        # A charger that lost our answer (a dropped link, a restart) sends the same StartTransaction again,
+        # maybe under a new message id: it is the same transaction and keeps its id, as a real CSMS does.
+        transaction_id = next(
+            (t.transaction_id for t in self.csms.transactions.values()
+             if (t.cp_id, t.connector_id, t.id_tag, t.meter_start, t.started)
+             == (self.id, connector_id, id_tag, meter_start, timestamp)),
+            None,
         )
+        if transaction_id is None:
+            transaction_id = next(self.csms.transaction_ids)
+            self.csms.transactions[transaction_id] = Transaction(
+                transaction_id, self.id, connector_id, id_tag, meter_start, timestamp
+            )
         return call_result.StartTransaction(
             transaction_id=transaction_id, id_tag_info=self._id_tag_info(id_tag)
         )

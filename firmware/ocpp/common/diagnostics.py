@@ -11,8 +11,11 @@ All logs together are capped at MAX_ARCHIVE_BYTES (journals first; what does not
 notes). `upload()` sends it by FTP (STOR), HTTP PUT or HTTP POST (multipart field `file`), retrying per
 retries/retryInterval, with DiagnosticsStatusNotification Uploading -> Uploaded / UploadFailed (OCPP 1.6
 §4.4). Every credential in the archive is masked (`firmware.redaction`), whoever wrote the log line.
-`begin()` does both: it returns the file name for GetDiagnostics.conf at once and uploads in the
-background. `status` is `Idle` unless an upload runs (for TriggerMessage).
+`start()` uploads in the background, one upload at a time: a new one cancels the running one (the newest
+request wins), and since a transfer in a thread cannot be interrupted, the next transfer waits until the
+abandoned one has ended, so a flood of requests never runs more than one transfer at once. `begin()`
+collects and starts: it returns the file name for GetDiagnostics.conf at once. `status` is `Idle` unless
+an upload runs (for TriggerMessage).
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ class DiagnosticsUploader:
         self._journalctl = journalctl
         self._max_archive_bytes = max_archive_bytes
         self._status = DiagnosticsStatus.IDLE
-        self._task: asyncio.Task[DiagnosticsStatus] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._transfer: asyncio.Future[str] | None = None  # the thread of the latest transfer
 
     @property
     def directory(self) -> Path:
@@ -145,17 +149,27 @@ class DiagnosticsUploader:
         """
         check_url(location)
         archive = await self.collect(start_time, stop_time)
-        await self.stop()
-        self._task = asyncio.create_task(self.upload(archive, location, retries, retry_interval_s))
+        await self.start(archive, location, retries, retry_interval_s)
         return archive.name
 
-    async def stop(self) -> None:
-        """Cancel a running upload (no status is sent for it)."""
+    async def start(self, archive: Path, location: str, retries: int = 1, retry_interval_s: float = 60.0,
+                    spawn: Callable[[Awaitable[Any], str], asyncio.Task[Any]] | None = None) -> bool:
+        """Upload `archive` in the background (as a task made by `spawn`, default a plain task), after
+        cancelling the upload that runs; True when one was cancelled."""
+        replaced = await self.stop()
+        work = self.upload(archive, location, retries, retry_interval_s)
+        self._task = spawn(work, "diagnostics-upload") if spawn is not None else asyncio.create_task(work)
+        return replaced
+
+    async def stop(self) -> bool:
+        """Cancel a running upload (no status is sent for it); True if one ran."""
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if task is None or task.done():
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True
 
     async def wait(self) -> DiagnosticsStatus | None:
         """Wait for the background upload started by `begin` and return its final status."""
@@ -179,9 +193,13 @@ class DiagnosticsUploader:
         name = f"diagnostics-{self._station_id}-{now.strftime('%Y%m%dT%H%M%SZ')}.tar.gz"
         archive = self._dir / name
         await asyncio.to_thread(self._write_archive, archive, state, journals, start_time, stop_time)
-        for old in sorted(self._dir.glob("diagnostics-*.tar.gz"))[:-KEEP_ARCHIVES]:
-            old.unlink(missing_ok=True)
+        self.prune("diagnostics-*.tar.gz")
         return archive
+
+    def prune(self, pattern: str) -> None:
+        """Delete the archives matching `pattern` in the directory but the newest KEEP_ARCHIVES."""
+        for old in sorted(self._dir.glob(pattern))[:-KEEP_ARCHIVES]:
+            old.unlink(missing_ok=True)
 
     async def _journal(
         self, unit: str, start: datetime | None, stop: datetime | None, state: dict[str, Any]
@@ -262,10 +280,14 @@ class DiagnosticsUploader:
         try:
             await self._send(DiagnosticsStatus.UPLOADING)
             for attempt in range(1, attempts + 1):
+                previous = self._transfer
+                if previous is not None and not previous.done():
+                    await asyncio.wait({previous})  # a cancelled upload's thread still sending: one at a time
+                transfer = self._transfer = asyncio.ensure_future(asyncio.to_thread(
+                    upload, location, archive, self._upload_timeout_s, self._http_method))
+                transfer.add_done_callback(_retrieved)
                 try:
-                    where = await asyncio.to_thread(
-                        upload, location, archive, self._upload_timeout_s, self._http_method
-                    )
+                    where = await asyncio.shield(transfer)
                 except TransferError as exc:
                     log.warning("diagnostics upload attempt %d/%d: %s", attempt, attempts, exc)
                     if attempt < attempts:
@@ -286,6 +308,12 @@ class DiagnosticsUploader:
             await self._notify(status)
         except Exception:
             log.exception("DiagnosticsStatusNotification %s could not be sent", status)
+
+
+def _retrieved(transfer: asyncio.Future[str]) -> None:
+    """Take the outcome of a transfer nobody waits for any more (its upload was cancelled)."""
+    if not transfer.cancelled():
+        transfer.exception()
 
 
 def _tail(path: Path) -> bytes:

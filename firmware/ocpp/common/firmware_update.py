@@ -43,7 +43,14 @@ from urllib.parse import unquote, urlsplit
 from firmware import __version__
 from firmware.ocpp.common.transfer import TransferError, check_url, download, masked
 from firmware.update.bundle import BundleError, Problem, verify_bundle
-from firmware.update.signing import SignatureProblem, load_chain, load_roots, verify_chain, verify_signature
+from firmware.update.signing import (
+    SignatureProblem,
+    load_chain,
+    load_revocations,
+    load_roots,
+    verify_chain,
+    verify_signature,
+)
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -325,13 +332,17 @@ class FirmwareUpdater:
                 datetime.fromisoformat(signed["install_date"]) if signed.get("install_date") else None),
         )
 
-    def check_signing_certificate(self, certificate_pem: str) -> str | None:
-        """Why SignedUpdateFirmware's signingCertificate is unacceptable, or None when it chains to a root."""
+    def check_signing_certificate(self, certificate_pem: str) -> SignatureProblem | None:
+        """Why SignedUpdateFirmware's signingCertificate is unacceptable (`revoked` set when a revocation
+        list names it), or None when it chains to a root."""
         try:
             chain = load_chain(certificate_pem.encode())
-            verify_chain(chain, load_roots(self._trust_roots), self._clock.now())
-        except (SignatureProblem, ValueError) as exc:
-            return str(exc)
+            verify_chain(chain, load_roots(self._trust_roots), self._clock.now(),
+                         load_revocations(self._trust_roots))
+        except SignatureProblem as exc:
+            return exc
+        except ValueError as exc:
+            return SignatureProblem(str(exc), certificate=True)
         return None
 
     async def update(
@@ -427,18 +438,23 @@ class FirmwareUpdater:
 
         The installer service checks again on its own; this check gives the CSMS the right status early.
         """
-        roots = load_roots(self._trust_roots)
         now = self._clock.now()
+        try:
+            roots, revocations = load_roots(self._trust_roots), load_revocations(self._trust_roots)
+        except (SignatureProblem, ValueError) as exc:
+            log.error("firmware refused: the trust roots cannot be read: %s", exc)
+            return FirmwareStatus.INSTALL_VERIFICATION_FAILED, ("InvalidFirmwareSigningCertificate", str(exc))
         if signed is not None:
             try:
-                leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now)
+                leaf = verify_chain(load_chain(signed.certificate_pem.encode()), roots, now, revocations)
                 signature = base64.b64decode(signed.signature_b64, validate=True)
                 verify_signature(leaf, signature, file)
             except (SignatureProblem, ValueError) as exc:
                 log.error("SignedUpdateFirmware %s: signature refused: %s", signed.request_id, exc)
                 return FirmwareStatus.INVALID_SIGNATURE, ("InvalidFirmwareSignature", str(exc))
         try:
-            bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned)
+            bundle = verify_bundle(file, roots, now, allow_unsigned=self._allow_unsigned,
+                                   revocations=revocations)
         except BundleError as exc:
             log.error("firmware refused (not installed): %s", exc)
             event = None

@@ -81,6 +81,12 @@ def _default_restart(hard: bool) -> None:
 
 
 
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    """Mark a finished CALL's outcome as seen (asyncio logs "exception was never retrieved" otherwise)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class OcppAdapter:
     def __init__(self, settings: Settings, station: StationApi, clock: Clock, state_dir: Path,
                  control: ControlServer, *, restart: RestartHook | None = None,
@@ -325,6 +331,8 @@ class OcppAdapter:
             watcher.cancel()
             if not request.done():
                 request.cancel()
+            # However the CALL ends (answer, error, cancelled), nobody else will look at it.
+            request.add_done_callback(_retrieve_outcome)
         # A request cancelled just above is not done yet (the task sees its cancellation only when it
         # runs next): asking it for its exception then would raise InvalidStateError.
         if not request.done() or request.cancelled():

@@ -70,7 +70,7 @@ class FirmwareManagement:
         self.uploader = self.make_uploader(adapter.notify_diagnostics_status)
         adapter.register_handler("GetDiagnostics", self.on_get_diagnostics, self.after_get_diagnostics)
         adapter.diagnostics_status = lambda: str(self.uploader.status)
-        self._archives: dict[str, Path] = {}
+        self._diagnostics: tuple[str, Path] | None = None  # (CALL id, archive) answered, not started yet
         self._accepted_signed: set[str] = set()
 
     def make_uploader(self, notify: Callable[[str], Awaitable[None]]) -> DiagnosticsUploader:
@@ -130,8 +130,10 @@ class FirmwareManagement:
         if problem is not None:
             log.warning("SignedUpdateFirmware %s refused: %s", request_id, problem)
             self._adapter.security_log.record(SecurityEventType.INVALID_FIRMWARE_SIGNING_CERTIFICATE,
-                                              problem)
-            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+                                              str(problem))
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.revoked_certificate
+                                                    if problem.revoked else
+                                                    UpdateFirmwareStatus.invalid_certificate)
         canceled = updater.busy
         if canceled:
             await self._cancel_running(f"replaced by SignedUpdateFirmware {request_id}")
@@ -197,15 +199,16 @@ class FirmwareManagement:
             log.warning("GetDiagnostics refused: %s", exc)
             return call_result.GetDiagnostics()
         archive = await self.uploader.collect(parse_ocpp_time(start_time), parse_ocpp_time(stop_time))
-        self._archives[call_unique_id] = archive
+        self._diagnostics = (call_unique_id, archive)  # the newest request wins
         return call_result.GetDiagnostics(file_name=archive.name)
 
     async def after_get_diagnostics(self, location: str, call_unique_id: str, retries: int | None = None,
                                     retry_interval: int | None = None, **kwargs: Any) -> None:
-        archive = self._archives.pop(call_unique_id, None)
-        if archive is None:
-            return
+        pending = self._diagnostics
+        if pending is None or pending[0] != call_unique_id:
+            return  # refused, or already replaced by a newer request
+        self._diagnostics = None
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
-        # Upload only after GetDiagnostics.conf went out, so Uploading never precedes the answer.
-        self._adapter.spawn(self.uploader.upload(archive, location, retries or 1, interval),
-                            name="ocpp-diagnostics-upload")
+        # Upload only after GetDiagnostics.conf went out, so Uploading never precedes the answer; one
+        # upload at a time: a running one is cancelled (OCPP 1.6 has no status to say so).
+        await self.uploader.start(pending[1], location, retries or 1, interval, self._adapter.spawn)

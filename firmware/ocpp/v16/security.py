@@ -18,7 +18,6 @@ The handlers answer at once; anything that sends a CALL runs afterwards as an ad
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -90,8 +89,7 @@ class SecurityExtensions:
         self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
         self.uploader: DiagnosticsUploader = adapter.firmware_management.make_uploader(self._log_status)
         self._log_request: int | None = None
-        self._log_task: asyncio.Task[Any] | None = None
-        self._pending_logs: dict[str, tuple[Path, int]] = {}
+        self._pending_log: tuple[str, Path, int] | None = None  # (CALL id, archive, requestId) not started
         self._invalid_seen = 0
         self._invalid_logged_at: float | None = None
         adapter.station.add_status_section("security", self.status)
@@ -261,29 +259,29 @@ class SecurityExtensions:
             return call_result.GetLog(status="Rejected")
         oldest = parse_ocpp_time(params.get("oldest_timestamp"))
         latest = parse_ocpp_time(params.get("latest_timestamp"))
-        canceled = self._log_task is not None and not self._log_task.done()
-        if canceled and self._log_task is not None:
-            self._log_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._log_task
+        # One upload at a time: a new request cancels the running (or not yet started) one (AcceptedCanceled,
+        # docs/reference/ocpp16-security.md).
+        canceled = await self.uploader.stop() or self._pending_log is not None
         if log_type == "SecurityLog":
             stamp = self._adapter.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
             name = f"securitylog-{self._adapter.settings.charge_point_id}-{stamp}.log.gz"
             archive = self.events.export(self.uploader.directory / name, oldest, latest)
+            self.uploader.prune("securitylog-*.log.gz")
         else:
             archive = await self.uploader.collect(oldest, latest)
-        self._pending_logs[call_unique_id] = (archive, request_id)
+        self._pending_log = (call_unique_id, archive, request_id)
         return call_result.GetLog(status="AcceptedCanceled" if canceled else "Accepted",
                                   filename=archive.name)
 
     async def after_get_log(self, call_unique_id: str, retries: int | None = None,
                             retry_interval: int | None = None, **kwargs: Any) -> None:
-        pending = self._pending_logs.pop(call_unique_id, None)
-        if pending is None:
-            return
-        archive, request_id = pending
+        pending = self._pending_log
+        if pending is None or pending[0] != call_unique_id:
+            return  # refused, or already replaced by a newer request
+        self._pending_log = None
+        _, archive, request_id = pending
+        await self.uploader.stop()  # before the requestId changes: a cancelled upload reports nothing more
         self._log_request = request_id
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
-        self._log_task = self._adapter.spawn(
-            self.uploader.upload(archive, kwargs["log"]["remote_location"], retries or 1, interval),
-            name="ocpp-log-upload")
+        await self.uploader.start(archive, kwargs["log"]["remote_location"], retries or 1, interval,
+                                  self._adapter.spawn)

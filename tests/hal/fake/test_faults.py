@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -196,3 +197,21 @@ def test_snapshot_lists_active_faults(conn: SimulatedConnector) -> None:
     conn.inject("rcd")
     conn.inject("pp")
     assert conn.snapshot()["faults"] == ["pp", "rcd"]
+
+
+async def test_a_failing_pilot_subscriber_does_not_keep_the_change_from_the_others(
+        conn: SimulatedConnector, caplog: pytest.LogCaptureFixture) -> None:
+    """As on the real driver (hal.pubsub rule): every subscriber hears the change in the thread that made
+    it, also when one before it raises; the failure is logged."""
+    heard: list[tuple[CPState, str]] = []
+
+    def broken(reading: PilotReading) -> None:
+        raise RuntimeError("boom")
+
+    conn.pilot.subscribe(broken)
+    conn.pilot.subscribe(lambda r: heard.append((r.state, threading.current_thread().name)))
+    worker = threading.Thread(target=conn.plug, name="simulation-test")
+    worker.start()
+    worker.join()
+    assert heard == [(CPState.B, "simulation-test")]
+    assert any("simulated control pilot" in r.getMessage() and r.exc_info for r in caplog.records)
