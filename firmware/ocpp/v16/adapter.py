@@ -49,6 +49,7 @@ from firmware.ocpp.v16.configuration import PROFILE_KEYS, standard_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.meter_values import meter_value
 from firmware.ocpp.v16.security import SecurityExtensions
+from firmware.ocpp.v16.vocabulary import ERROR_CODE, REASON, STATUS
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
@@ -518,8 +519,10 @@ class OcppAdapter:
             self._session_stopped(event)
 
     def _status_payload(self, event: StatusChanged) -> dict[str, Any]:
-        payload: dict[str, Any] = {"connector_id": event.connector_id, "status": str(event.status),
-                                   "error_code": str(event.error_code), "timestamp": rfc3339(event.timestamp)}
+        payload: dict[str, Any] = {"connector_id": event.connector_id,
+                                   "status": STATUS[event.status].value,
+                                   "error_code": ERROR_CODE[event.error_code].value,
+                                   "timestamp": rfc3339(event.timestamp)}
         if event.vendor_error_code:
             payload["vendor_error_code"] = event.vendor_error_code[:50]
         if event.info:
@@ -610,7 +613,8 @@ class OcppAdapter:
             meter_stop_wh = self._sampled_energy(event.session_id, meter_stop_wh)[0]
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
                         self._reading(event.connector_id, meter_stop_wh), "StopTxnSampledData")
-        self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+        self._queue_stop(event.session_id, meter_stop_wh, stop_ts, REASON[event.reason].value,
+                         event.id_tag)
 
     def _queue_stop(self, session_id: str, meter_stop_wh: float, timestamp: str, reason: str,
                     id_tag: str | None) -> None:
@@ -662,7 +666,7 @@ class OcppAdapter:
             # subscribed, end it here with the last value we persisted. A later report is deduplicated.
             energy, when = self._sampled_energy(session_id, float(tx["meter_start"]))
             self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
-                             str(StopReason.POWER_LOSS), None)
+                             REASON[StopReason.POWER_LOSS].value, None)
 
     def _sampled_energy(self, session_id: str, floor_wh: float) -> tuple[float, datetime | None]:
         """The highest energy register among the session's persisted samples (at least `floor_wh`), and
