@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from ocpp import messages as ocpp_messages
@@ -41,7 +41,7 @@ from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox, Row
 from firmware.ocpp.common.rate_limit import CallRateLimit
-from firmware.ocpp.common.runtime import RestartHook, SmartChargingPort
+from firmware.ocpp.common.runtime import RestartHook
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
@@ -74,6 +74,16 @@ UNSUPPORTED = ("NotImplemented", "NotSupported")  # CALLERROR codes that no retr
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
+
+
+class SmartChargingPort(Protocol):
+    """What the adapter itself needs from smart charging in 1.6 terms (a `SmartCharging16`); the Smart
+    Charging messages go to the same object through the charge point's handlers."""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool: ...
+
+    def configuration_keys(self) -> dict[str, str]: ...
 
 
 def _default_restart(hard: bool) -> None:
