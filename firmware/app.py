@@ -14,7 +14,7 @@ import signal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from firmware import __version__
-from firmware.audit.store import EventStore
+from firmware.audit.store import EventStore, parse_window
 from firmware.audit.store import attach as attach_event_store
 from firmware.audit.store import detach as detach_event_store
 from firmware.audit.trail import CoreEventLog
@@ -74,7 +74,7 @@ class Application:
         self.station.subscribe(CoreEventLog())
         self.event_store: EventStore | None = None
         self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
-        self.security_log = open_security_log(settings.station.state_dir, self.clock)
+        self.security_log = open_security_log(settings.station.state_dir, self.clock, self.station.storage)
         self.features: list[Feature] = []
         self.ocpp: OcppRuntime | None = None
         self._exit: asyncio.Future[int] | None = None
@@ -88,7 +88,9 @@ class Application:
         """Construct every optional feature; each subscribes to the station in its constructor."""
         from firmware.smart.wiring import build_smart_features
 
-        self.features.append(StorageMonitor(self.station.storage, self.clock))
+        self.features.append(StorageMonitor(  # a full disk is a MemoryExhaustion security event
+            self.station.storage, self.clock, on_short=lambda detail: self.security_log.record(
+                SecurityEventType.MEMORY_EXHAUSTION, detail)))
         self.smart_charging, smart_features = build_smart_features(
             self.settings, self.clock, self.station, self.hardware, self.control, self.station.storage)
         self.features.extend(smart_features)
@@ -131,7 +133,18 @@ class Application:
             except FaultPersists as exc:
                 raise ControlError(str(exc)) from None
 
+        async def events(args: dict[str, Any]) -> Any:  # the audit trail; idTags masked for read-only
+            if self.event_store is None:
+                raise ControlError("the event history is not kept (see the journal)")
+            try:
+                window = parse_window(args)
+            except (TypeError, ValueError) as exc:
+                raise ControlError(f"bad event selection: {exc}") from None
+            found = await asyncio.to_thread(self.event_store.read, *window)
+            return [e.as_dict() for e in found]
+
         self.control.register("status", status, Role.READ_ONLY)
+        self.control.register("events", events, Role.READ_ONLY)
         self.control.register("fault-clear", fault_clear)
 
     # --- lifecycle ----------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class StationSettings(Section):
 
 
 class TemperatureDerating(Section):
-    """Derating steps (OpenEVSE open_evse.h defaults, hardware.md §4.4): >= half_c -> 50 %,
+    """Derating steps (OpenEVSE open_evse.h defaults, docs/reference/hardware.md §4.4): >= half_c -> 50 %,
     >= quarter_c -> 25 % (never below 6 A), >= stop_c -> stop (HighTemperature); all clear below restore_c."""
 
     half_c: float = Field(

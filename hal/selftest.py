@@ -15,11 +15,12 @@ from hal.clock import Clock
 from hal.contract import ConnectorHardware, EnergyMeter, HalError, StationHardware
 from hal.types import PILOT_F, PILOT_HIGH, CPState, PilotOutput
 
-# EVerest bring-up checklist (hardware.md §1.1): +12 V = 11.4 ... 12.6 V, -12 V = -12.6 ... -11.4 V.
+# EVerest bring-up checklist (docs/reference/hardware.md §1.1): +12 V = 11.4 ... 12.6 V,
+# -12 V = -12.6 ... -11.4 V.
 HIGH_RANGE = (11.4, 12.6)
 LOW_RANGE = (-12.6, -11.4)
 SETTLE_S = 0.2  # time for the CP monitor to see and confirm a new output
-FEEDBACK_S = 0.25  # mirror contact must follow within 250 ms (chargebyte, hardware.md §4.2)
+FEEDBACK_S = 0.25  # mirror contact must follow within 250 ms (chargebyte, docs/reference/hardware.md §4.2)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 class CPState(enum.StrEnum):
-    """IEC 61851-1 control pilot state as seen by the EVSE (Table A.4 via hardware.md §1.3)."""
+    """IEC 61851-1 control pilot state as seen by the EVSE (Table A.4 via docs/reference/hardware.md §1.3)."""
 
     A = "A"  # +12 V: no vehicle
     B = "B"  # +9 V: vehicle connected, not asking for power
@@ -53,7 +53,8 @@ class PilotReading:
 
 
 class CableAmpacity(enum.IntEnum):
-    """Type 2 cable coding (PP resistor) as a current rating; NONE = no plug or PP fault (hardware.md §3)."""
+    """Type 2 cable coding (PP resistor) as a current rating; NONE = no plug or PP fault
+    (docs/reference/hardware.md §3)."""
 
     NONE = 0
     A13 = 13

@@ -12,7 +12,7 @@
 # /usr/local/bin/chargepi, /etc/chargepi/chargepi.toml (root:chargepi 0640) and secrets.toml (0600, handed
 # to the service by systemd; both kept on upgrade),
 # /var/lib/chargepi (state, session records), /etc/systemd/system/chargepi.service, a udev rule that
-# gives the gpio group the hardware PWM in sysfs (hardware.md §6.2).
+# gives the gpio group the hardware PWM in sysfs (docs/reference/hardware.md §6.2).
 #
 # An upgrade switches `current` to the new release and restarts the service; if it does not come up
 # (systemd start fails or the controller does not answer `chargepi status`), `current` goes back to the

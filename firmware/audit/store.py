@@ -5,8 +5,10 @@ also kept here, with its structured fields (credentials masked), so a technician
 without journal access and after the journal rotated. The newest `keep` lines are kept (a line is a few
 hundred bytes: 20,000 lines are a few MiB); one small write per event, never per meter sample.
 
-Readers open the file read-only (`read_events`), so `chargepi events` works whether or not the controller
-runs.
+The file holds idTags (cards presented, sessions), so it is mode 0600 like the session records.
+`chargepi events` asks the running controller (`events` control command, read-only role; idTags masked
+for callers without the technician role) and reads the file itself (`read_events`) only when the
+controller is not running, which only root and the service user can.
 """
 
 from __future__ import annotations
@@ -48,6 +50,32 @@ class StoredEvent:
         return {"id": self.id, "time": self.time.isoformat(timespec="milliseconds"), "level": self.level,
                 "event": self.event, "message": self.message, **self.fields}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoredEvent:
+        rest = {k: v for k, v in data.items() if k not in ("id", "time", "level", "event", "message")}
+        return cls(int(data["id"]), datetime.fromisoformat(data["time"]), str(data["level"]),
+                   str(data["event"]), str(data["message"]), rest)
+
+
+Window = tuple[datetime | None, int, int | None, int | None]  # since, after_id, connector, limit
+
+
+def window_args(since: datetime | None, after_id: int, connector: int | None,
+                limit: int | None) -> dict[str, Any]:
+    """The `events` control command's arguments for a selection (see `parse_window`)."""
+    args: dict[str, Any] = {"after_id": after_id, "connector": connector, "limit": limit}
+    if since is not None:
+        args["since"] = since.isoformat()
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def parse_window(args: dict[str, Any]) -> Window:
+    """A selection from the `events` control command's arguments; ValueError for a malformed one."""
+    since = datetime.fromisoformat(str(args["since"])) if args.get("since") else None
+    def number(key: str) -> int | None:
+        return None if args.get(key) is None else int(args[key])
+    return since, number("after_id") or 0, number("connector"), number("limit")
+
 
 def _create(db: StateDatabase) -> None:
     db.execute("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, time TEXT NOT NULL, "
@@ -66,7 +94,8 @@ class EventStore(logging.Handler):
         state = storage if storage is not None and storage.path == path.parent else StateDir(path.parent)
         # Non-essential (firmware/storage/): on a full disk it gives way first (kept in memory, written back
         # later); a corrupt file is quarantined. synchronous=NORMAL: an event may be lost in a power cut.
-        self._db = StateDatabase(state, path.name, essential=False, threads=True, setup=_create)
+        self._db = StateDatabase(state, path.name, essential=False, threads=True, private=True,
+                                 setup=_create)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -84,6 +113,18 @@ class EventStore(logging.Handler):
                                  (self.keep,))
         except Exception:
             self.handleError(record)
+
+    def read(self, since: datetime | None = None, after_id: int = 0, connector: int | None = None,
+             limit: int | None = None) -> list[StoredEvent]:
+        """Stored events as `read_events` selects them, from the live store (records held in memory on a
+        full disk included)."""
+        sql, params = _query(since, after_id, connector, limit)
+        self.acquire()
+        try:
+            rows = self._db.execute(sql, params).fetchall()
+        finally:
+            self.release()
+        return _events(rows)
 
     def close(self) -> None:
         self.acquire()
@@ -114,6 +155,28 @@ def detach(store: EventStore) -> None:
     store.close()
 
 
+def _query(since: datetime | None, after_id: int, connector: int | None,
+           limit: int | None) -> tuple[str, list[Any]]:
+    query = "SELECT id, time, level, event, message, fields FROM events WHERE id > ?"
+    params: list[Any] = [after_id]
+    if since is not None:
+        query += " AND time >= ?"
+        params.append(since.astimezone(UTC).isoformat(timespec="milliseconds"))
+    if connector is not None:
+        query += " AND json_extract(fields, '$.connector') = ?"
+        params.append(connector)
+    query += " ORDER BY id DESC"
+    if limit is not None:
+        query += " LIMIT ?"
+        params.append(limit)
+    return query, params
+
+
+def _events(rows: list[Any]) -> list[StoredEvent]:
+    return [StoredEvent(row[0], datetime.fromisoformat(row[1]), row[2], row[3], row[4], json.loads(row[5]))
+            for row in reversed(rows)]
+
+
 def read_events(path: Path, since: datetime | None = None, after_id: int = 0,
                 connector: int | None = None, limit: int | None = None) -> list[StoredEvent]:
     """Stored events, oldest first: newer than `since` and `after_id`, the last `limit` of them."""
@@ -121,20 +184,7 @@ def read_events(path: Path, since: datetime | None = None, after_id: int = 0,
         raise FileNotFoundError(f"no event history at {path} yet (the controller writes it when it runs)")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        query = "SELECT id, time, level, event, message, fields FROM events WHERE id > ?"
-        params: list[Any] = [after_id]
-        if since is not None:
-            query += " AND time >= ?"
-            params.append(since.astimezone(UTC).isoformat(timespec="milliseconds"))
-        if connector is not None:
-            query += " AND json_extract(fields, '$.connector') = ?"
-            params.append(connector)
-        query += " ORDER BY id DESC"
-        if limit is not None:
-            query += " LIMIT ?"
-            params.append(limit)
-        rows = db.execute(query, params).fetchall()
+        rows = db.execute(*_query(since, after_id, connector, limit)).fetchall()
     finally:
         db.close()
-    return [StoredEvent(row[0], datetime.fromisoformat(row[1]), row[2], row[3], row[4], json.loads(row[5]))
-            for row in reversed(rows)]
+    return _events(rows)

@@ -1,7 +1,9 @@
 """`chargepi events`: the audit trail (plugs, cards and decisions, sessions, limits, faults, commands).
 
-Reads the controller's rolling event store (`<state_dir>/events.sqlite3`, see firmware/audit/store.py)
-read-only, so it works whether or not the controller runs; `--follow` prints new events as they come.
+Asks the running controller for its rolling event store (`<state_dir>/events.sqlite3`, see
+firmware/audit/store.py), which masks idTags for callers without the technician role; when the controller
+is not running it reads the file itself (mode 0600: only root and the service user can). `--follow`
+prints new events as they come.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import sqlite3
 import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from firmware.audit.store import StoredEvent, db_path, read_events
+from firmware.audit.store import StoredEvent, db_path, read_events, window_args
 from firmware.cli.common import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, settings_from
 from firmware.cli.sessions_cmd import parse_date
+from firmware.control.client import CommandFailed, ControllerUnreachable, call
 from firmware.settings import ConfigError
 
 _AGO = re.compile(r"^(\d+)\s*([smhd])$")
@@ -62,26 +66,40 @@ def render(event: StoredEvent, as_json: bool) -> str:
     return f"{when}  {level}{event.message}"
 
 
+def _fetch(socket_path: Path, path: Path, since: datetime | None, last: int, connector: int | None,
+           limit: int | None) -> list[StoredEvent]:
+    """From the running controller, else (not running) from the file."""
+    try:
+        rows = call(socket_path, "events", **window_args(since, last, connector, limit))
+    except ControllerUnreachable:
+        return read_events(path, since, last, connector, limit)
+    return [StoredEvent.from_dict(row) for row in rows]
+
+
 def events_cmd(args: argparse.Namespace) -> int:
     try:
-        path = db_path(settings_from(args).station.state_dir)
+        settings = settings_from(args)
     except ConfigError as exc:
         print(f"chargepi: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    path = db_path(settings.station.state_dir)
     last = 0
     limit = args.last or None
     try:
         while True:
             try:
-                found = read_events(path, args.since, last, args.connector, limit)
+                found = _fetch(settings.station.socket_path, path, args.since, last, args.connector, limit)
+            except CommandFailed as exc:
+                print(f"chargepi: {exc}", file=sys.stderr)
+                return EXIT_FAILED
             except FileNotFoundError as exc:
                 if not args.follow:
                     print(f"chargepi: {exc}", file=sys.stderr)
                     return EXIT_FAILED
                 found = []
             except sqlite3.Error as exc:
-                hint = "use sudo, or join the group chargepi" if "unable to open" in str(exc) else \
-                    "is the file damaged?"
+                hint = "the controller is not running and only root can read it: use sudo" \
+                    if "unable to open" in str(exc) else "is the file damaged?"
                 print(f"chargepi: cannot read {path}: {exc} ({hint})", file=sys.stderr)
                 return EXIT_FAILED
             for event in found:

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13; Python does not name it
 _GID = struct.Struct("I")
-_ID_TAG_FIELDS = frozenset({"id_tag", "parent_id_tag", "start_id_tag", "stop_id_tag", "idTag", "parentIdTag"})
+_ID_TAG_FIELDS = frozenset({"id_tag", "parent_id_tag", "start_id_tag", "stop_id_tag", "idTag", "parentIdTag",
+                            "stopped_by"})
 
 
 class Role(StrEnum):
@@ -115,11 +116,17 @@ class AccessPolicy:
                 f"membership of group {self.group_names[needed]}")
 
 
-def without_id_tags(value: Any) -> Any:
-    """A copy of a reply with every idTag masked: what a read-only caller gets to see."""
+def without_id_tags(value: Any, tags: frozenset[str] = frozenset()) -> Any:
+    """A copy of a reply with every idTag masked: what a read-only caller gets to see. An idTag field's
+    value is also masked where it appears in the other texts of the same object (an audit line's message
+    says "card 04A1B2C3 presented") and of what it contains."""
     if isinstance(value, list):
-        return [without_id_tags(v) for v in value]
+        return [without_id_tags(v, tags) for v in value]
     if isinstance(value, dict):
-        return {k: MASK if k in _ID_TAG_FIELDS and v is not None else without_id_tags(v)
+        tags = tags | {str(v) for k, v in value.items() if k in _ID_TAG_FIELDS and v}
+        return {k: MASK if k in _ID_TAG_FIELDS and v is not None else without_id_tags(v, tags)
                 for k, v in value.items()}
+    if isinstance(value, str):
+        for tag in sorted(tags, key=len, reverse=True):
+            value = value.replace(tag, MASK)
     return value

@@ -60,7 +60,7 @@ from hal.types import (
 
 log = logging.getLogger(__name__)
 
-# Timings, IEC 61851-1 as quoted in hardware.md §2 and §8.
+# Timings, IEC 61851-1 as quoted in docs/reference/hardware.md §2 and §8.
 PWM_RAISE_INTERVAL_S = 5.0  # raise the offer at most every 5 s (EVerest IEC_PWM_MAX_UPDATE_INTERVAL)
 C1_TIMEOUT_S = 6.0  # PWM off but EV stays in C: open under load after 6 s (Table A.6 seq. 10.2)
 OVERCURRENT_NOISE_A = 0.5  # EVerest check_soft_over_current: (signalled + 0.5 A) x 1.1 for 7 s
@@ -73,7 +73,7 @@ PEAK_JOURNAL_STEP = 1.02  # a peak power 2 % above the journaled one is written 
 # After the contactor opened, the session's final reading is taken once the meter's registers caught up
 # with the last current that flowed (meters refresh them about once a second; our default poll period).
 METER_SETTLE_S = 1.0
-# RCM self test before each session and at least every 24 h (Easee manual, hardware.md §4.1).
+# RCM self test before each session and at least every 24 h (Easee manual, docs/reference/hardware.md §4.1).
 RCM_SELFTEST_INTERVAL_S = 24 * 3600.0
 
 PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
@@ -371,7 +371,7 @@ class ConnectorController:
             return
         ampacity = reading.ampacity
         if ampacity == CableAmpacity.A63 and self.settings.phases == 1:
-            limit = 70.0  # 63 A (3-ph) / 70 A (1-ph) coding (hardware.md §3)
+            limit = 70.0  # 63 A (3-ph) / 70 A (1-ph) coding (docs/reference/hardware.md §3)
         else:
             limit = float(ampacity)
         # No coding resistor found while plugged: 0 A, the EV is not offered anything (EVerest rule).

@@ -1,4 +1,4 @@
-"""Temperature derating with hysteresis (OpenEVSE open_evse.h thresholds, hardware.md §4.4).
+"""Temperature derating with hysteresis (OpenEVSE open_evse.h thresholds, docs/reference/hardware.md §4.4).
 
 Levels: 0 full current, 1 half, 2 quarter (never below 6 A), 3 stop (HighTemperature fault).
 A level is entered as soon as its threshold is reached and left only once the temperature has fallen a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from firmware.settings import TemperatureDerating
 
-RELEASE_MARGIN_C = 2.0  # ">= 2 °C hysteresis between levels" (hardware.md §4.4)
+RELEASE_MARGIN_C = 2.0  # levels at least 2 °C apart for hysteresis (docs/reference/hardware.md §4.4)
 STOP_LEVEL = 3
 
 

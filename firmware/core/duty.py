@@ -1,4 +1,4 @@
-"""Ampere <-> PWM duty cycle per IEC 61851-1 (EVSE side), as quoted in hardware.md §1.2.
+"""Ampere <-> PWM duty cycle per IEC 61851-1 (EVSE side), as quoted in docs/reference/hardware.md §1.2.
 
 6 A <= I <= 51 A: D = I / 0.6 %;  51 A < I <= 80 A: D = I / 2.5 + 64 %.  The standard defines no duty for
 51 A < I < 52.5 A ("weird gap in norm", EVerest Charger.cpp), so such an offer is lowered to 51 A.

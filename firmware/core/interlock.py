@@ -7,11 +7,11 @@ delay opening. `notify` is called under the interlock's lock (it must only hand 
 `call_soon_threadsafe`), so notices arrive in the order things happened. Closing, in contrast, is always
 requested by the controller and re-checked here.
 
-The contactor may be closed only while all of these hold (hardware.md §4.2 "Closing logic"):
+The contactor may be closed only while all of these hold (docs/reference/hardware.md §4.2 "Closing logic"):
 the controller permits it, the CP is C (or D with ventilation), PWM is on, the lock is confirmed,
 the RCM has passed its self test and no blocking fault is active. Losing any of them except PWM opens
 at once; PWM off (C1) is handled by the controller's 6 s timer (IEC 61851-1 Table A.6 seq. 10.2 via
-hardware.md §2).
+docs/reference/hardware.md §2).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from hal.types import CPState, PilotOutput, PilotOutputMode, PilotReading, Proxi
 # Right after the EVSE changes its own CP output, the sampler may still report the old level for a
 # few bursts; readings matching the previous output are not faults during this window.
 OUTPUT_SETTLE_S = 0.1
-# The mirror contact must follow the command within 250 ms (hardware.md §4.2, chargebyte contactor driver).
+# The mirror contact must follow the command within 250 ms (chargebyte contactor driver,
+# docs/reference/hardware.md §4.2).
 FEEDBACK_TIMEOUT_S = 0.25
 
 _PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
@@ -181,7 +182,8 @@ class SafetyInterlock:
 
     def request_phases(self, phases: int) -> None:
         """Use `phases` (1 or the supply's) from the next closing on; the phase switch never moves under
-        load (it is set just before the main contactor closes: "serial" wiring, hardware.md §4.2)."""
+        load (it is set just before the main contactor closes: "serial" wiring,
+        docs/reference/hardware.md §4.2)."""
         if phases not in (1, self._supply_phases):
             raise ValueError(f"phases must be 1 or {self._supply_phases}, got {phases}")
         if self._hw.phase_switch is None and phases != self._supply_phases:

@@ -58,7 +58,8 @@ def _setup(db: StateDatabase) -> None:
 
 class CoreJournal:
     def __init__(self, state: StateDir) -> None:
-        self._db = StateDatabase(state, FILE_NAME, essential=True, setup=_setup)
+        self._db = StateDatabase(state, FILE_NAME, essential=True, setup=_setup,
+                                 private=True)  # holds the idTags of running sessions
 
     def close(self) -> None:
         self._db.close()

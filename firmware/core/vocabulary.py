@@ -24,7 +24,7 @@ class ConnectorStatus(enum.StrEnum):
 
 
 class ErrorCode(enum.StrEnum):
-    """OCPP 1.6 ChargePointErrorCode (hardware.md §4.5)."""
+    """OCPP 1.6 ChargePointErrorCode (docs/reference/hardware.md §4.5)."""
 
     CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
     EV_COMMUNICATION_ERROR = "EVCommunicationError"
@@ -67,7 +67,7 @@ class Fault(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class FaultInfo:
     error_code: ErrorCode
-    # ChargeX MREC code used as vendorErrorCode (hardware.md §4.5, EVerest error_mapping.hpp).
+    # ChargeX MREC code used as vendorErrorCode (docs/reference/hardware.md §4.5, EVerest error_mapping.hpp).
     vendor_code: str
     blocking: bool  # opens the contactor and makes the connector Faulted
     latched: bool  # stays until a technician clears it (`chargepi fault clear`)

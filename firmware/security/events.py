@@ -8,22 +8,27 @@ certificates and signatures that a back-end request caused, so the operator lear
 Non-reported events (e.g. InvalidMessages) stay local, so a peer sending garbage cannot make us flood it.
 
 Entries live in SQLite (`<state_dir>/security.sqlite3`, mode 0600) and survive restarts and power loss;
-the log keeps the newest `max_entries` and drops the oldest beyond that. Any process may record events
-(e.g. the firmware installer); listeners in this process are told about each new entry, and a protocol
-layer that must deliver events reads them by sequence number (`since`), keeping its own cursor.
+the log keeps the newest `max_entries` and drops the oldest beyond that. The file is a `StateDatabase`
+of the state directory (firmware/storage/) like every other store: a corrupt file is quarantined and what
+can be read of it rebuilt (and the log then starts with a SecurityLogWasCleared entry); on a full disk
+it gives way to the essential records and keeps its entries in memory until there is space again.
+Any process may record events (e.g. the firmware installer); listeners in this process are told about
+each new entry, and a protocol layer that must deliver events reads them by sequence number (`since`),
+keeping its own cursor.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -88,22 +93,31 @@ def _row(row: tuple[int, str, str, str | None, int, int]) -> SecurityEvent:
     return SecurityEvent(row[0], datetime.fromisoformat(row[1]), row[2], row[3], bool(row[4]), bool(row[5]))
 
 
+def _create(db: StateDatabase) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS security_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "timestamp TEXT NOT NULL, type TEXT NOT NULL, tech_info TEXT, critical INTEGER NOT NULL, "
+        "notify INTEGER NOT NULL)")
+
+
 class SecurityLog:
-    def __init__(self, path: Path, clock: Clock, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, clock: Clock, max_entries: int = DEFAULT_MAX_ENTRIES,
+                 storage: StateDir | None = None) -> None:
         self.path = path
         self._clock = clock
         self._max = max_entries
-        self._db = sqlite3.connect(path, timeout=10)
-        path.chmod(0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS security_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "timestamp TEXT NOT NULL, type TEXT NOT NULL, tech_info TEXT, critical INTEGER NOT NULL, "
-            "notify INTEGER NOT NULL)")
-        self._db.commit()
+        state = storage if storage is not None and storage.path == path.parent else StateDir(path.parent)
+        known = len(state.quarantined)
+        # Not essential (the outbox holds what must reach the CSMS); synchronous=FULL: an entry written is
+        # on the disk. Mode 0600: entries name certificates, URLs and peers.
+        self._db = StateDatabase(state, path.name, essential=False, synchronous="FULL", private=True,
+                                 setup=_create)
         self._listeners: list[Listener] = []
+        for lost in state.quarantined[known:]:
+            if lost["file"] == path.name:  # the old log is gone (kept aside): say so in the new one
+                self.record(SecurityEventType.SECURITY_LOG_WAS_CLEARED,
+                            f"{path.name} was corrupt ({lost['error']}); kept as {lost['kept_as']}, "
+                            "readable entries rebuilt")
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -160,6 +174,7 @@ class SecurityLog:
         self._db.close()
 
 
-def open_security_log(state_dir: Path, clock: Clock) -> SecurityLog:
-    """The charger's security log, `<state_dir>/security.sqlite3`."""
-    return SecurityLog(state_dir / "security.sqlite3", clock)
+def open_security_log(state_dir: Path, clock: Clock, storage: StateDir | None = None) -> SecurityLog:
+    """The charger's security log, `<state_dir>/security.sqlite3` (in `storage`, the state directory's
+    manager, when given)."""
+    return SecurityLog(state_dir / "security.sqlite3", clock, storage=storage)

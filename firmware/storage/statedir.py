@@ -7,7 +7,8 @@
   the reserve is deleted and the write retried, so those records keep reaching the disk while
   non-essential ones (session history) move into memory. `StorageMonitor` checks every
   `CHECK_INTERVAL_S` whether there is space again: it writes databases held in memory back (essential
-  first), then puts the reserve back.
+  first), then puts the reserve back. It also tells its `on_short` listener once each time space runs
+  short (the charger records that as a MemoryExhaustion security event), outside any transaction.
 - `quarantine` renames a corrupt file to `<name>.corrupt-<UTC time>` (with its -wal file) for analysis.
 
 `status()` is the `storage` section of `chargepi status --json`.
@@ -21,6 +22,7 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,12 +195,16 @@ class StateDir:
 
 
 class StorageMonitor:
-    """Feature: every `CHECK_INTERVAL_S`, while space is short, try to write back and restore the reserve."""
+    """Feature: every `CHECK_INTERVAL_S`, while space is short, try to write back and restore the reserve;
+    `on_short(detail)` is called once when space runs short (again after it was fine in between)."""
 
-    def __init__(self, state: StateDir, clock: Clock, interval_s: float = CHECK_INTERVAL_S) -> None:
+    def __init__(self, state: StateDir, clock: Clock, interval_s: float = CHECK_INTERVAL_S,
+                 on_short: Callable[[str], object] | None = None) -> None:
         self._state = state
         self._clock = clock
         self._interval_s = interval_s
+        self._on_short = on_short
+        self._told = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -212,9 +218,23 @@ class StorageMonitor:
             self._task = None
         self._state.recover()
 
+    def _tell(self) -> None:
+        degraded = self._state.degraded
+        if degraded and not self._told and self._on_short is not None:
+            status = self._state.status()
+            in_memory = ", ".join(status["in_memory"]) or "none"
+            self._on_short(f"state directory {status['path']} full ({status['condition']}): space reserve "
+                           f"{'released' if self._state.reserve_released else 'kept'}, kept in memory: "
+                           f"{in_memory}")
+        self._told = degraded
+
     async def _run(self) -> None:
         while True:
             await self._clock.sleep(self._interval_s)
+            try:
+                self._tell()
+            except Exception:
+                log.exception("state directory %s: reporting the full disk failed", self._state.path)
             if self._state.degraded:
                 try:
                     self._state.recover()

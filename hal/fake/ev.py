@@ -8,10 +8,11 @@ from hal.fake.faults import OVERDRAW_FACTOR
 
 EV_STATES = ("B", "C", "D")
 
-# An EV asks for power only when it reads an offer of at least 6 A (hardware.md §1.2, §8).
+# An EV asks for power only when it reads an offer of at least 6 A (docs/reference/hardware.md §1.2, §8).
 MIN_OFFER_A = 6.0
 
-# The EV follows a changed pilot within 5 s (hardware.md §2, "EV must follow a reduced duty cycle").
+# The EV follows a changed pilot within 5 s (docs/reference/hardware.md §2: it must follow a lowered duty
+# within 5 s).
 MAX_REACTION_S = 5.0
 
 

@@ -11,14 +11,14 @@ from hal.fake.subscribers import Notification, Subscribers, Watched
 from hal.fake.world import ConnectorWorld, WorldPart
 from hal.types import CableAmpacity, IndicatorState, ProximityReading, SelfTestResult
 
-# Nominal Type 2 coding resistors (hardware.md §3).
+# Nominal Type 2 coding resistors (docs/reference/hardware.md §3).
 PP_RESISTOR_OHM: dict[CableAmpacity, float] = {
     CableAmpacity.A13: 1500.0,
     CableAmpacity.A20: 680.0,
     CableAmpacity.A32: 220.0,
     CableAmpacity.A63: 100.0,
 }
-# A broken coding resistor: below the 60 ohm error limit (hardware.md §3).
+# A broken coding resistor: below the 60 ohm error limit (docs/reference/hardware.md §3).
 PP_FAULT_OHM = 30.0
 
 

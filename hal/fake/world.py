@@ -113,7 +113,8 @@ class ConnectorWorld:
         if not self.ev.plugged or SimFault.DIODE not in self.faults:
             self.diode_latched = False
         elif self.output.mode is PilotOutputMode.PWM:
-            # A real driver latches the diode fault until state A (hardware.md §1.3, chargebyte CPUtils).
+            # A real driver latches the diode fault until state A (chargebyte CPUtils,
+            # docs/reference/hardware.md §1.3).
             self.diode_latched = True
 
     # --- timing -------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ class ConnectorWorld:
     # --- measurements -------------------------------------------------------------------------
 
     def pilot_reading(self) -> PilotReading:
-        """What a CP measurement circuit would classify now (levels: hardware.md §1.3)."""
+        """What a CP measurement circuit would classify now (levels: docs/reference/hardware.md §1.3)."""
         if self.output.mode is PilotOutputMode.OFF or SimFault.CP_SHORT in self.faults:
             return PilotReading(CPState.E, 0.0, 0.0)
         if self.output.mode is PilotOutputMode.NEGATIVE:

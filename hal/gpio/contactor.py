@@ -1,6 +1,6 @@
 """Main or phase-switch contactor on a GPIO, with an optional mirror/auxiliary contact read back and an
 optional hardware-watchdog output that toggles only while the contactor is commanded closed (EVSE Pi Hat
-pattern, hardware.md §4.2: the board opens the relay by itself when the toggling stops)."""
+pattern, docs/reference/hardware.md §4.2: the board opens the relay by itself when the toggling stops)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hal.clock import Clock
 from hal.contract import HalError, Unsubscribe
 from hal.gpio.pins import DebouncedInput, InputSpec, OutputSpec, open_output
 
-FEEDBACK_DEBOUNCE_S = 0.010  # chargebyte contactor feedback debounce (hardware.md §4.2)
+FEEDBACK_DEBOUNCE_S = 0.010  # chargebyte contactor feedback debounce (docs/reference/hardware.md §4.2)
 
 
 class WatchdogOutput:

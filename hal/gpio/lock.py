@@ -1,5 +1,6 @@
 """Type 2 socket lock motor on an H-bridge (two outputs) with an optional "locked" feedback input.
-Pulse, wait, check, retry (chargebyte 600 ms drive, SmartEVSE check after ~800 ms; hardware.md §4.3)."""
+Pulse, wait, check, retry (chargebyte 600 ms drive, SmartEVSE check after ~800 ms;
+docs/reference/hardware.md §4.3)."""
 
 from __future__ import annotations
 

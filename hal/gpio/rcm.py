@@ -1,5 +1,6 @@
-"""Residual current monitor (RCM14-xx / RDC-DD 6 mA DC, hardware.md §4.1): fault input pushed at once
-from the pin thread, and a self test that drives the test output and expects a trip, then a clear."""
+"""Residual current monitor (RCM14-xx / RDC-DD 6 mA DC, docs/reference/hardware.md §4.1): fault input
+pushed at once from the pin thread, and a self test that drives the test output and expects a trip, then
+a clear."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class GpioRcm:
         clear_timeout_s: float = 2.0,
         pin_factory: Any = None,
     ) -> None:
-        # hardware.md §4.1 / §8: SmartEVSE expects the trip within a 15 s window after driving the test pin.
+        # docs/reference/hardware.md §4.1 / §8: SmartEVSE expects the trip within a 15 s window after
+        # driving the test pin.
         self._clock = clock
         self._test_spec = test
         self._trip_timeout_s = trip_timeout_s

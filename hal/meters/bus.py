@@ -1,5 +1,6 @@
 """One Modbus client per RS-485 line or TCP endpoint, shared by every device on it (meter + grid meter),
-with a lock so requests never interleave (pymodbus clients are not safe for concurrent use, hardware.md §7).
+with a lock so requests never interleave (pymodbus clients are not safe for concurrent use,
+docs/reference/hardware.md §7).
 The client connects on first use and again after any I/O failure."""
 
 from __future__ import annotations

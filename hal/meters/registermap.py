@@ -145,7 +145,7 @@ def _block(regs: list[ResolvedRegister]) -> ReadBlock:
 
 def decode(words: list[int], data_type: str, word_order: str) -> float | None:
     """Register words -> number; None for the "not available" patterns (all ones for unsigned, the
-    largest positive value for signed, NaN/inf for floats; hardware.md §5.2)."""
+    largest positive value for signed, NaN/inf for floats; docs/reference/hardware.md §5.2)."""
     code, count = _STRUCT[data_type]
     if len(words) != count:
         raise ValueError(f"{data_type} needs {count} registers, got {len(words)}")

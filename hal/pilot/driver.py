@@ -15,7 +15,7 @@ from hal.types import PILOT_HIGH, PilotOutput, PilotReading, ProximityReading
 
 log = logging.getLogger(__name__)
 
-MAX_DETECTION_S = 0.050  # never add more than 50 ms of CP filtering (hardware.md §1.1)
+MAX_DETECTION_S = 0.050  # never add more than 50 ms of CP filtering (docs/reference/hardware.md §1.1)
 
 
 class HardwareControlPilot:

@@ -1,9 +1,9 @@
 """CP measurement: samplers that turn one burst into a classified reading, a debouncer, and the monitor
 thread that pushes every accepted change to subscribers at once (the core's safety interlock runs in it).
 
-Debouncing (hardware.md §1.1, §2.2): a new state is accepted when `confirm` consecutive bursts agree
-(chargebyte's "twice in a row"). With bursts every few ms this adds well under 50 ms and a ~200 ms
-B-C-B pulse (ISO 15118-3) spans dozens of bursts, so it is never filtered away.
+Debouncing (docs/reference/hardware.md §1.1, §2.2): a new state is accepted when `confirm` consecutive
+bursts agree (chargebyte's "twice in a row"). With bursts every few ms this adds well under 50 ms and a
+~200 ms B-C-B pulse (ISO 15118-3) spans dozens of bursts, so it is never filtered away.
 """
 
 from __future__ import annotations
@@ -244,7 +244,8 @@ class PilotMonitor:
         if accepted.diode_fault:
             self._diode_latched = True
         elif accepted.state == CPState.A:
-            self._diode_latched = False  # chargebyte: latched until state A is seen (hardware.md §1.3)
+            # chargebyte: latched until state A is seen (docs/reference/hardware.md §1.3)
+            self._diode_latched = False
         reading = dataclasses.replace(accepted, diode_fault=self._diode_latched)
         previous = self._published
         self._published = reading

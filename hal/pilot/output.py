@@ -1,8 +1,9 @@
 """The CP generator: 1 kHz PWM plus steady +12 V / -12 V / off, per the board's wiring.
 
-Typical boards (EVSE Pi Hat, hardware.md §6.3) feed one PWM line into a +/-12 V stage: line high = +12 V,
-line low = -12 V, so steady +12 V is 100 % duty and state F is 0 %. "Off" (state E, 0 V) needs an enable
-pin that switches the stage off; without one the generator shows -12 V (F, also "not available").
+Typical boards (EVSE Pi Hat, docs/reference/hardware.md §6.3) feed one PWM line into a +/-12 V stage:
+line high = +12 V, line low = -12 V, so steady +12 V is 100 % duty and state F is 0 %. "Off" (state E,
+0 V) needs an enable pin that switches the stage off; without one the generator shows -12 V (F, also
+"not available").
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class SysfsPwmLine:
         self._pwm.release()
 
 
-# Duty resolution of gpiozero's pin factories at 1 kHz (hardware.md §6.1): lgpio passes int(value*100),
-# pigpio's DMA PWM has 200 real steps at 1 kHz, RPi.GPIO takes a float duty but is software-timed.
+# Duty resolution of gpiozero's pin factories at 1 kHz (docs/reference/hardware.md §6.1): lgpio passes
+# int(value*100), pigpio's DMA PWM has 200 real steps at 1 kHz, RPi.GPIO takes a float duty but is
+# software-timed.
 _FACTORY_RESOLUTION = {"LGPIOFactory": 1.0, "PiGPIOFactory": 0.5, "RPiGPIOFactory": 0.1, "MockFactory": 0.0}
 UNKNOWN_FACTORY_RESOLUTION = 1.0
 

@@ -7,9 +7,9 @@ import math
 
 from hal.types import CableAmpacity, CPState, PilotOutput, PilotOutputMode
 
-PWM_PERIOD_NS = 1_000_000  # 1 kHz (hardware.md §1.1)
+PWM_PERIOD_NS = 1_000_000  # 1 kHz (docs/reference/hardware.md §1.1)
 
-# chargebyte CPUtils.cpp "CP_ERROR_VOLTAGE_MAX_DIFF" (hardware.md §1.3).
+# chargebyte CPUtils.cpp "CP_ERROR_VOLTAGE_MAX_DIFF" (docs/reference/hardware.md §1.3).
 DIODE_MAX_DIFF_V = 1.2
 # Below this positive peak nothing is loading the pilot like a car does (CP_STATE_D_LOWER_THRESHOLD).
 STATE_D_LOWER_V = 2.0
@@ -18,7 +18,7 @@ _POSITIVE = (CPState.A, CPState.B, CPState.C, CPState.D, CPState.E)
 
 
 def classify_peak(volts: float, previous: CPState) -> CPState:
-    """One CP peak voltage -> state, with the hysteresis zones of hardware.md §1.3 (chargebyte
+    """One CP peak voltage -> state, with the hysteresis zones of docs/reference/hardware.md §1.3 (chargebyte
     `voltage_to_state`, "mostly based on IEC 61851-1 Table A.4"). `previous` resolves the zones."""
     if volts > 13.0:
         return CPState.INVALID
@@ -55,8 +55,8 @@ def pwm_is_nominal(output: PilotOutput) -> bool:
 
 
 def diode_fault(output: PilotOutput, positive_v: float, negative_v: float) -> bool:
-    """hardware.md §1.3: with nominal PWM, a loaded pilot whose negative half mirrors the positive one
-    means the EV's diode is missing or shorted. Only meaningful with a car (B/C/D): with none the
+    """docs/reference/hardware.md §1.3: with nominal PWM, a loaded pilot whose negative half mirrors the
+    positive one means the EV's diode is missing or shorted. Only meaningful with a car (B/C/D): with none the
     +/-12 V halves are symmetrical by design."""
     return (
         pwm_is_nominal(output)
@@ -66,7 +66,8 @@ def diode_fault(output: PilotOutput, positive_v: float, negative_v: float) -> bo
 
 
 def cp_short(output: PilotOutput, positive_v: float, negative_v: float) -> bool:
-    """hardware.md §1.3 (chargebyte CPUtils): the pilot is held near 0 V although we drive it."""
+    """The pilot is held near 0 V although we drive it (chargebyte CPUtils,
+    docs/reference/hardware.md §1.3)."""
     if output.mode == PilotOutputMode.OFF or positive_v >= STATE_D_LOWER_V:
         return False
     if pwm_is_nominal(output):
@@ -75,7 +76,8 @@ def cp_short(output: PilotOutput, positive_v: float, negative_v: float) -> bool:
 
 
 def combine(positive: CPState, negative: CPState) -> CPState:
-    """Both peak classifications -> one state (chargebyte `determine_cp_state`, hardware.md §1.3)."""
+    """Both peak classifications -> one state (chargebyte `determine_cp_state`,
+    docs/reference/hardware.md §1.3)."""
     if CPState.INVALID in (positive, negative):
         return CPState.INVALID
     if positive == CPState.E and negative == CPState.F:
@@ -102,7 +104,7 @@ def round_duty_down(duty_percent: float, resolution_percent: float) -> float:
     return round(steps * resolution_percent, 9)
 
 
-# Type 2 cable coding resistor bands, min/max ohms (hardware.md §3, EVerest basic.rst).
+# Type 2 cable coding resistor bands, min/max ohms (docs/reference/hardware.md §3, EVerest basic.rst).
 PP_MIN_OHM = 60.0
 PP_MAX_OHM = 4500.0
 _PP_BANDS: tuple[tuple[float, CableAmpacity], ...] = (
@@ -115,7 +117,7 @@ _PP_BANDS: tuple[tuple[float, CableAmpacity], ...] = (
 
 def pp_ampacity(resistance_ohm: float | None) -> tuple[CableAmpacity, bool]:
     """PP resistance -> (cable rating, fault). Open circuit (None or > 4.5 kOhm) = no cable, no fault;
-    below 60 Ohm = fault. Values between bands get the lower rating (hardware.md §3)."""
+    below 60 Ohm = fault. Values between bands get the lower rating (docs/reference/hardware.md §3)."""
     if resistance_ohm is None or resistance_ohm > PP_MAX_OHM:
         return CableAmpacity.NONE, False
     if resistance_ohm < PP_MIN_OHM:

@@ -1,8 +1,9 @@
 """Linux hardware PWM through sysfs (/sys/class/pwm/pwmchipN/pwmM), the exact-duty CP generator.
 
-Ordering rules of the kernel interface (hardware.md §6.2): `duty_cycle` may never exceed `period`, so the
-duty goes to 0 before the period changes; `polarity` can only change while the channel is disabled. The
-chip is found at run time (it is pwmchip0 on current kernels, pwmchip2 on older Pi 5 kernels).
+Ordering rules of the kernel interface (docs/reference/hardware.md §6.2): `duty_cycle` may never exceed
+`period`, so the duty goes to 0 before the period changes; `polarity` can only change while the channel
+is disabled. The chip is found at run time (it is pwmchip0 on current kernels, pwmchip2 on older Pi 5
+kernels).
 """
 
 from __future__ import annotations

@@ -142,3 +142,40 @@ async def test_the_sessions_cli_asks_the_running_controller_and_the_file_is_priv
     assert await asyncio.to_thread(main, ["sessions", "--config", str(config), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 1 and rows[0]["id_tag"] == "04A1B2C3" and rows[0]["stopped_at"] is None
+
+
+async def test_read_only_sees_the_event_history_without_id_tags(controller: Any) -> None:
+    path = controller.app.control.path
+    events = await as_user(path, READ_ONLY, "events")
+    assert events["ok"], events
+    text = json.dumps(events["result"])
+    assert "card-presented" in text and "session-started" in text
+    assert "04A1B2C3" not in text and f"card {MASK} presented" in text  # fields and messages alike
+    technician = await as_user(path, TECHNICIAN, "events", limit=50)
+    assert "card 04A1B2C3 presented" in json.dumps(technician["result"])
+    refused = await as_user(path, READ_ONLY, "events", since="yesterday")
+    assert not refused["ok"] and "bad event selection" in refused["error"]
+
+
+@pytest.mark.parametrize("name", ["events.sqlite3", "core.sqlite", "sessions.sqlite", "ocpp.sqlite3",
+                                  "security.sqlite3"])
+async def test_every_store_holding_id_tags_or_keys_is_private(
+    controller: Any, short_dir: Path, name: str
+) -> None:
+    await controller.advance(1)
+    for part in (short_dir / name, short_dir / f"{name}-wal"):
+        if part.exists():
+            assert oct(part.stat().st_mode & 0o777) == "0o600", part
+
+
+async def test_the_events_cli_asks_the_running_controller(
+    controller: Any, short_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from firmware.cli.main import main
+
+    config = short_dir / "chargepi.toml"
+    config.write_text(f'[station]\nstate_dir = "{short_dir}"\n')
+    assert await asyncio.to_thread(main, ["events", "--config", str(config), "--json", "--last", "0"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    presented = [r for r in rows if r["event"] == "card-presented"]
+    assert presented and presented[0]["id_tag"] == "04A1B2C3"  # root: every role

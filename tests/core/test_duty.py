@@ -1,4 +1,4 @@
-"""Duty-cycle math against the IEC 61851-1 table (vectors from hardware.md §8)."""
+"""Duty-cycle math against the IEC 61851-1 table (vectors from docs/reference/hardware.md §8)."""
 
 import pytest
 from hypothesis import given
@@ -60,7 +60,7 @@ def test_coarse_generators_round_the_offer_down(limit, resolution):
 
 
 def test_one_percent_resolution_gives_15_6_amps_for_16():
-    # gpiozero + lgpio: 26.67 % must become 26 % = 15.6 A, never 27 % (hardware.md §6.1)
+    # gpiozero + lgpio: 26.67 % must become 26 % = 15.6 A, never 27 % (docs/reference/hardware.md §6.1)
     duty, amps = duty_for_limit(16, 1.0)  # type: ignore[misc]
     assert duty == 26.0
     assert amps == pytest.approx(15.6)

@@ -1,4 +1,5 @@
-"""CP band classification (chargebyte vectors, hardware.md §1.3), diode/short checks, PP bands, duty maths."""
+"""CP band classification (chargebyte vectors, docs/reference/hardware.md §1.3), diode/short checks, PP
+bands, duty maths."""
 
 from __future__ import annotations
 

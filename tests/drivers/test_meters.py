@@ -72,7 +72,8 @@ def test_every_required_model_has_a_map() -> None:
 
 
 def test_decode_known_words() -> None:
-    # hardware.md §8: 230.0 V = 0x4366 0x0000 as big-endian float32; EM340 2301 as INT32 LSW first.
+    # docs/reference/hardware.md §8: 230.0 V = 0x4366 0x0000 as big-endian float32; EM340 2301 as INT32
+    # LSW first.
     assert decode([0x4366, 0x0000], "float32", "big") == 230.0
     assert decode([0x08FD, 0x0000], "int32", "little") == 2301
     assert decode([0xFFFF, 0xFFFF], "uint32", "big") is None

@@ -45,7 +45,7 @@ def test_decimal_limit_becomes_float() -> None:
 
 
 def test_relative_charge_point_max_is_accepted_and_counts_from_receipt() -> None:
-    # What e.g. the Home Assistant integration sends (ocpp-libraries.md §5.10).
+    # What e.g. the Home Assistant integration sends (docs/reference/ocpp-libraries.md §3.1).
     data = payload(charging_profile_purpose="ChargePointMaxProfile", charging_profile_kind="Relative",
                    schedule={"start_schedule": None})
     profile, reason = parse(0, data)

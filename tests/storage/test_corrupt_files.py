@@ -21,7 +21,8 @@ from tests.storage.test_disk_full import charge, storage
 GARBAGE = b"this is not an SQLite file, the SD card lost it\x00\xff" * 200
 
 # Every SQLite file the controller opens.
-FILES = ["core.sqlite", "ocpp.sqlite3", "sessions.sqlite", "smart_charging.sqlite3", "events.sqlite3"]
+FILES = ["core.sqlite", "ocpp.sqlite3", "sessions.sqlite", "smart_charging.sqlite3", "events.sqlite3",
+         "security.sqlite3"]
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -44,6 +45,14 @@ async def test_garbage_file_is_quarantined_and_the_charger_charges(
     await eventually(lambda: csms.calls("StartTransaction"), h.clock, 0.1)
     # The fresh file is a working database again.
     assert sqlite3.connect(short_dir / name).execute("PRAGMA quick_check").fetchone() == ("ok",)
+    if name == "security.sqlite3":  # losing the security log is itself a (critical) security event
+        def cleared() -> list[dict[str, str]]:
+            events = csms.calls("SecurityEventNotification")
+            return [c for c in events if c["type"] == "SecurityLogWasCleared"]
+
+        await eventually(cleared, h.clock, 0.1)
+        (event,) = cleared()
+        assert entry["kept_as"] in event["techInfo"]
 
 
 def test_readable_rows_of_a_damaged_file_are_rebuilt(tmp_path: Path) -> None:

@@ -15,7 +15,10 @@ import jsonschema
 import pytest
 
 import firmware.control
+from firmware.security.events import SecurityEventType, SecurityLog
 from firmware.sessions.store import SessionStore, db_path
+from firmware.storage.statedir import StateDir
+from hal.clock import SimClock
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp.csms import TestCsms
@@ -61,7 +64,11 @@ async def test_full_disk_online_keeps_the_stop_and_the_energy(
     # The reserve was given to the essential records, which stayed on disk; the history went to memory.
     assert full["condition"] == "low_space" and full["reserve_bytes"] == 0
     assert "sessions.sqlite" in full["in_memory"]
-    assert set(full["in_memory"]) <= {"sessions.sqlite", "events.sqlite3"}  # history only
+    assert set(full["in_memory"]) <= {"sessions.sqlite", "events.sqlite3", "security.sqlite3"}  # history only
+    # A full disk is a MemoryExhaustion security event (critical: the CSMS is told, through the reserve).
+    await h.advance(30)
+    reported = lambda: [c["type"] for c in csms.calls("SecurityEventNotification")]  # noqa: E731
+    await eventually(lambda: "MemoryExhaustion" in reported(), h.clock, 0.1)
     small_disk.free()
     await h.advance(31)  # the storage monitor notices
     again = storage(h)
@@ -118,3 +125,23 @@ async def test_full_disk_without_reserve_keeps_everything_in_memory_and_delivers
     assert [f[2] for f in csms.frames[before:] if f[0] == 2 and f[2] in (
         "StartTransaction", "StopTransaction", "MeterValues")] == []
     assert_no_duplicates(csms)
+
+
+def test_the_security_log_survives_a_full_disk(small_disk: SmallDisk) -> None:
+    """The security log is a store of the state directory: on a full disk its entries wait in memory,
+    nothing is lost, and they are on disk again once there is space."""
+    state = StateDir(small_disk.path)
+    log = SecurityLog(small_disk.path / "security.sqlite3", SimClock(), storage=state)
+    log.record(SecurityEventType.STARTUP_OF_THE_DEVICE)
+    small_disk.fill()
+    for n in range(50):
+        log.record(SecurityEventType.INVALID_MESSAGES, f"frame {n} " + "x" * 200)
+    assert [e.tech_info for e in log.since(1)][-1] == "frame 49 " + "x" * 200
+    assert state.status()["in_memory"] == ["security.sqlite3"]
+    small_disk.free()
+    state.recover()
+    assert state.status()["in_memory"] == []
+    log.close()
+    again = SecurityLog(small_disk.path / "security.sqlite3", SimClock())
+    assert len(again.since(0)) == 51
+    again.close()

@@ -2,8 +2,9 @@
 
 Reconnects use exponential backoff with full jitter between `reconnect_min_s` and `reconnect_max_s`, and
 always wait at least `reconnect_min_s`, also after a CSMS accepted and at once closed (websockets' own
-loop would reconnect with zero delay then; ocpp-libraries.md §2). Authentication (HTTP 401/403) and TLS
-failures are not given up on (websockets' loop would raise them) but retried with `auth_failure_backoff_s`.
+loop would reconnect with zero delay then; docs/reference/ocpp-libraries.md §2). Authentication (HTTP
+401/403) and TLS failures are not given up on (websockets' loop would raise them) but retried with
+`auth_failure_backoff_s`.
 Where and how to connect (endpoint, security profile, TLS context) is asked of the link security
 (`link_security.py`) before every attempt; it is told whether each attempt succeeded, so it can fall back
 from a failed security profile upgrade. The server must select the `ocpp1.6` subprotocol.

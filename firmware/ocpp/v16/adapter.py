@@ -61,7 +61,8 @@ from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
 
-# Validate in line: the thread-pool validation races and costs latency (ocpp-libraries.md §1.4).
+# Validate in line: the thread-pool validation races and costs latency
+# (docs/reference/ocpp-libraries.md §1.3).
 ocpp_messages.ASYNC_VALIDATION = False
 
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
@@ -129,7 +130,7 @@ class OcppAdapter:
         self.outbox = Outbox(self._db)
         self.certificates = open_store(state_dir, self.settings.firmware.trust_roots)
         self._owns_security_log = security_log is None
-        self.security_log = security_log or open_security_log(state_dir, clock)
+        self.security_log = security_log or open_security_log(state_dir, clock, state)
         self.link_security = LinkSecurity(self.settings, self._db, self.config, self.certificates,
                                           self.security_log)
         self.authorizer = LocalAuthorizer(self._db, self.config, clock, self._online_authorize,

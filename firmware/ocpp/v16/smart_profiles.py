@@ -2,10 +2,11 @@
 SetChargingProfile (and RemoteStartTransaction's profile), rendering composite schedules, the
 read-only configuration keys, and `SmartCharging16`, the 1.6 face of the smart-charging service.
 
-Works on the `ocpp` library's snake_case payload dicts (limits arrive as `Decimal`, ocpp-libraries.md
-§1.5). Nothing here raises on bad input: every function returns a clear rejection reason instead.
+Works on the `ocpp` library's snake_case payload dicts (limits arrive as `Decimal`,
+docs/reference/ocpp-libraries.md §1.4). Nothing here raises on bad input: every function returns a clear
+rejection reason instead.
 
-Choices for what real back ends send (ocpp-libraries.md §5.10):
+Choices for what real back ends send (docs/reference/ocpp-libraries.md §3.1):
 * A Relative ChargePointMaxProfile (sent e.g. by the Home Assistant integration) is accepted; a station
   cap has no session to count from, so it counts from the moment it was received (stored as Absolute).
 * An Absolute profile without startSchedule likewise starts when it was received.

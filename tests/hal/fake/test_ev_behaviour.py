@@ -10,7 +10,7 @@ from hal.types import PILOT_F, PILOT_HIGH, PILOT_OFF, CPState, PilotOutput, Pilo
 
 
 def duty_for(amps: float) -> PilotOutput:
-    return PilotOutput.pwm(amps / 0.6)  # hardware.md §1.2, 6..51 A
+    return PilotOutput.pwm(amps / 0.6)  # docs/reference/hardware.md §1.2, 6..51 A
 
 
 @pytest.fixture

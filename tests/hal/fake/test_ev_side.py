@@ -1,4 +1,4 @@
-"""The EV-side reading of the PWM duty (hardware.md §1.2 Fluke FEV300 table, §8 vectors)."""
+"""The EV-side reading of the PWM duty (docs/reference/hardware.md §1.2 Fluke FEV300 table, §8 vectors)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def test_evse_duty_of_the_low_range_reads_back_as_the_same_current(amps: float) 
 
 @given(st.floats(min_value=52.51, max_value=80.0))
 def test_evse_duty_of_the_high_range_reads_back_as_the_same_current(amps: float) -> None:
-    # 52.5 A itself is 85 %, which the EV table reads with the low formula as 51 A (hardware.md §1.2).
+    # 52.5 A itself is 85 %, which the EV table reads with the low formula as 51 A
+    # (docs/reference/hardware.md §1.2).
     assert duty_to_ev_current(amps / 2.5 + 64.0) == pytest.approx(amps)
 
 

@@ -38,7 +38,8 @@ async def test_diode_fault_mirrors_the_negative_half_and_latches_until_unplug(
     conn.inject("diode")
     assert conn.pilot.read() == PilotReading(CPState.C, 6.0, -6.0, diode_fault=True)
     assert seen == [conn.pilot.read()]
-    conn.pilot.set_output(PILOT_HIGH)  # a real driver keeps the diode fault latched (hardware.md §1.3)
+    # a real driver keeps the diode fault latched (docs/reference/hardware.md §1.3)
+    conn.pilot.set_output(PILOT_HIGH)
     assert conn.pilot.read().diode_fault
     conn.unplug()
     assert conn.pilot.read() == PilotReading(CPState.A, 12.0, 12.0)
