@@ -15,10 +15,12 @@ DEFAULT_VERSION = "1.6"
 
 def _v16(context: AdapterContext) -> OcppRuntime:
     from firmware.ocpp.v16.adapter import OcppAdapter
+    from firmware.ocpp.v16.smart_profiles import SmartCharging16
 
+    smart = SmartCharging16(context.smart_charging) if context.smart_charging is not None else None
     return OcppAdapter(context.settings, context.station, context.clock, context.state_dir, context.control,
-                       restart=context.restart, smart_charging=context.smart_charging,
-                       security_log=context.security_log, storage=context.storage)
+                       restart=context.restart, smart_charging=smart, security_log=context.security_log,
+                       storage=context.storage)
 
 
 VERSIONS: dict[str, Callable[[AdapterContext], OcppRuntime]] = {"1.6": _v16}

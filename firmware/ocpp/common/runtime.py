@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from firmware.control.server import ControlServer
@@ -17,20 +17,12 @@ if TYPE_CHECKING:
     from firmware.ocpp.common.outbox import Outbox
     from firmware.security.events import SecurityLog
     from firmware.settings import Settings
+    from firmware.smart.service import SmartChargingService
     from firmware.storage.statedir import StateDir
     from hal.clock import Clock
 
 # Asked to restart the controller (OCPP Reset): True for a hard reset.
 RestartHook = Callable[[bool], None]
-
-
-class SmartChargingPort(Protocol):
-    """What an OCPP adapter needs from the smart-charging service beyond the profile messages."""
-
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
-                                    wait_s: float | None = None) -> bool: ...
-
-    def configuration_keys(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +35,7 @@ class AdapterContext:
     state_dir: Path
     control: ControlServer
     restart: RestartHook | None = None
-    smart_charging: SmartChargingPort | None = None
+    smart_charging: SmartChargingService | None = None  # each version speaks to it in its own terms
     security_log: SecurityLog | None = None
     storage: StateDir | None = None
 
