@@ -65,9 +65,19 @@ def settable_keys() -> list[str]:
         if section is not None:
             keys.remove(name)
             keys += [f"{name}.{key}" for key in flatten(_field_defaults(section, required=True))]
-    keys = [key for key in keys if key != "ocpp.configuration"]
+    keys = [key for key in keys if key not in ("ocpp.configuration", "ocpp.device_model")]
     keys += [f"ocpp.configuration.{name}" for name in sorted(ocpp_configuration_defaults())]
+    keys += [f"{DEVICE_MODEL_PREFIX}{name}" for name in device_model_defaults()]
     return keys
+
+
+def device_model_defaults() -> dict[str, str]:
+    """The OCPP 2.0.1 device-model variables an `[ocpp.device_model]` table may preset, with their defaults
+    for a one-connector installation (EVSE-scoped ones repeat per EVSE as EVSE#<n>)."""
+    from firmware.ocpp.v201.device_model.presets import presettable
+
+    return presettable(Settings.model_validate(
+        {"ocpp": {"url": "ws://csms.invalid/ocpp", "charge_point_id": "CP"}}))
 
 
 def ocpp_configuration_defaults() -> dict[str, str]:
@@ -99,9 +109,19 @@ def masked(tree: Any) -> Any:
     return tree
 
 
+DEVICE_MODEL_PREFIX = "ocpp.device_model."
+
+
+def key_parts(key: str) -> list[str]:
+    """The table path of a dotted key; an OCPP 2.0.1 device-model key (which holds dots) is one part."""
+    if key.startswith(DEVICE_MODEL_PREFIX):
+        return ["ocpp", "device_model", key[len(DEVICE_MODEL_PREFIX):]]
+    return key.split(".")
+
+
 def lookup(tree: dict[str, Any], key: str) -> Any:
     node: Any = tree
-    for part in key.split("."):
+    for part in key_parts(key):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -198,7 +218,7 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
 
 def _assign(doc: tomlkit.TOMLDocument, key: str, value: Any) -> Any:
     """Put `value` at `key` (creating tables on the way); returns the value as stored."""
-    parts = key.split(".")
+    parts = key_parts(key)
     node: Any = doc
     for depth, part in enumerate(parts[:-1]):
         where = ".".join(parts[:depth + 1])

@@ -214,6 +214,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _device_model_presets(self) -> Settings:
+        if self._connector_ids_ok():
+            from firmware.ocpp.v201.device_model.presets import check
+
+            check(self)
+        return self
+
+    def _connector_ids_ok(self) -> bool:
+        return sorted(c.id for c in self.connectors) == list(range(1, len(self.connectors) + 1))
+
+    @model_validator(mode="after")
     def _unique_connectors(self) -> Settings:
         ids = [c.id for c in self.connectors]
         if not ids:

@@ -12,7 +12,9 @@ from typing import Any
 
 from firmware.cli.common import ConfigMissing, config_path, settings_from
 from firmware.config_edit import (
+    DEVICE_MODEL_PREFIX,
     RESTART_NOTE,
+    device_model_defaults,
     diff_from_defaults,
     effective,
     environment_overrides,
@@ -115,8 +117,11 @@ def get_cmd(args: argparse.Namespace) -> int:
         if tree.get(section) is None:
             print(f"(not set: the config has no [{section}] section)")
             return 0
-        name = args.key.removeprefix("ocpp.configuration.")
-        print(f"{ocpp_configuration_defaults()[name]} (OCPP default, not preset; the CSMS may change it)")
+        if args.key.startswith(DEVICE_MODEL_PREFIX):
+            default = device_model_defaults()[args.key[len(DEVICE_MODEL_PREFIX):]]
+        else:
+            default = ocpp_configuration_defaults()[args.key.removeprefix("ocpp.configuration.")]
+        print(f"{default} (OCPP default, not preset; the CSMS may change it)")
         return 0
     for key, variable in environment_overrides().items():
         if args.key == key or args.key.startswith(key + ".") or key.startswith(args.key + "."):

@@ -155,6 +155,13 @@ class OcppSettings(BaseModel):
         default_factory=dict,
         description="Presets for OCPP configuration keys by their OCPP names, e.g. HeartbeatInterval = 300; "
                     "a value the CSMS set with ChangeConfiguration wins.")
+    device_model: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="OCPP 2.0.1: presets for device-model variables by their spec names, keyed "
+                    "`[EVSE#<evse>[/<connector>].]<Component>[[<instance>]].<Variable>[[<instance>]]`, e.g. "
+                    "\"OCPPCommCtrlr.MessageAttempts[TransactionEvent]\" = 3 or \"EVSE#1/1.Connector."
+                    "ConnectorType\" = \"cType1\" (docs/ocpp201.md); a value the CSMS set with SetVariables "
+                    "wins.")
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
     # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/common/rate_limit.py)

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Strict OCPP 1.6J CSMS on ocpp-rpc, an implementation independent of the Python `ocpp` library:
-// strictMode validates every message in both directions against the OCPP 1.6 JSON schemas (with formats
-// such as date-time enforced). Used by the interop tests (tests/interop) and by hand.
+// Strict OCPP CSMS on ocpp-rpc, an implementation independent of the Python `ocpp` library, speaking
+// OCPP 1.6J and OCPP 2.0.1 (subprotocols ocpp1.6, ocpp2.0.1; the charge point chooses): strictMode validates
+// every message in both directions against that version's JSON schemas (with formats such as date-time
+// enforced). Used by the interop tests (tests/interop) and by hand.
 //
 //   node csms.js [--host 127.0.0.1] [--port 0] [--accept TAG]... [--block TAG]... [--boot-status Accepted]
 //                [--heartbeat-interval 300] [--password CP=SECRET]... [--record FILE]
@@ -72,7 +73,7 @@ function tagStatus(idTag) {
 const clients = new Map();
 let nextTransactionId = 1;
 
-const server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true });
+const server = new RPCServer({ protocols: ['ocpp1.6', 'ocpp2.0.1'], strictMode: true });
 
 server.auth((accept, reject, handshake) => {
     if (opts.passwords !== null) {
@@ -105,6 +106,10 @@ server.on('client', (client) => {
         emit({ event: 'disconnect', cp, code });
     });
 
+    if (client.protocol === 'ocpp2.0.1') {
+        handle201(client);
+        return;
+    }
     const idTagInfo = (idTag) => ({ status: tagStatus(idTag) });
     client.handle('BootNotification', () => ({
         status: opts.bootStatus, currentTime: new Date().toISOString(), interval: opts.heartbeatInterval,
@@ -126,6 +131,27 @@ server.on('client', (client) => {
         throw createRPCError('NotImplemented', `${method} is not handled by the interop CSMS`);
     });
 });
+
+// OCPP 2.0.1: the station-initiated messages a charging station sends, answered minimally but validly.
+function handle201(client) {
+    const idTokenInfo = (idToken) => ({ status: tagStatus(idToken.idToken) });
+    client.handle('BootNotification', () => ({
+        status: opts.bootStatus, currentTime: new Date().toISOString(), interval: opts.heartbeatInterval,
+    }));
+    client.handle('Heartbeat', () => ({ currentTime: new Date().toISOString() }));
+    client.handle('Authorize', ({ params }) => ({ idTokenInfo: idTokenInfo(params.idToken) }));
+    client.handle('TransactionEvent', ({ params }) => (params.idToken ? { idTokenInfo: idTokenInfo(params.idToken) } : {}));
+    for (const method of ['NotifyReport', 'StatusNotification', 'MeterValues', 'NotifyEvent',
+        'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
+        'NotifyChargingLimit', 'ClearedChargingLimit', 'ReportChargingProfiles', 'NotifyCustomerInformation']) {
+        client.handle(method, () => ({}));
+    }
+    client.handle('SignCertificate', () => ({ status: 'Accepted' }));
+    client.handle('DataTransfer', () => ({ status: 'UnknownVendorId' }));
+    client.handle(({ method }) => {
+        throw createRPCError('NotImplemented', `${method} is not handled by the interop CSMS`);
+    });
+}
 
 readline.createInterface({ input: process.stdin }).on('line', async (line) => {
     if (!line.trim()) return;
