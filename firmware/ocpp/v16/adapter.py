@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from ocpp import messages as ocpp_messages
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 from websockets.asyncio.client import ClientConnection
@@ -60,10 +59,6 @@ from hal.clock import Clock
 from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
-
-# Validate in line: the thread-pool validation races and costs latency
-# (docs/reference/ocpp-libraries.md §1.3).
-ocpp_messages.ASYNC_VALIDATION = False
 
 RESET_EXIT_CODE = 75  # = firmware.app.EXIT_RESTART; systemd (Restart=always) brings the service back
 BOOT_RETRY_DEFAULT_S = 60.0  # BootNotification.conf interval 0 (or no answer): our own retry period

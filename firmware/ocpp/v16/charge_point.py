@@ -8,6 +8,10 @@
 * Handlers only decide and answer; anything that sends a CALL afterwards runs in an `@after` hook that
   runs as a logged adapter task (a CALL inside `@on` would deadlock the receive loop). Validation, the
   handler and the reply are in firmware.ocpp.v16.dispatch (the library's `_handle_call` is not used).
+* Only the library's public API is used; the route map's entry format is read and written through
+  firmware.ocpp.v16.ocpp_internals, the one module that knows it. The charger keeps its own reference to
+  the websocket, sends its answers itself (`_reply`), and fails a pending CALL by routing a CALLERROR
+  through the public `route_message`.
 * Every handler takes `**kwargs` so optional fields never turn into InternalError.
 """
 
@@ -21,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ocpp.exceptions import OCPPError
-from ocpp.messages import Call, CallError, MessageType
+from ocpp.messages import Call, MessageType
 from ocpp.routing import after as _after
 from ocpp.routing import on as _on
 from ocpp.v16 import ChargePoint, call_result
@@ -30,6 +34,7 @@ from ocpp.v16.enums import Action
 from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
+from firmware.ocpp.v16 import ocpp_internals
 from firmware.ocpp.v16.dispatch import handle_call
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
@@ -103,6 +108,7 @@ def _call_error(unique_id: str, code: str, description: str) -> str:
 class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     def __init__(self, adapter: OcppAdapter, connection: Any, response_timeout: float) -> None:
         super().__init__(adapter.settings.charge_point_id, connection, response_timeout=response_timeout)
+        self._websocket = connection  # ours: the library's own reference is private
         self._adapter = adapter
         if adapter.smart_charging is not None:
             self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
@@ -120,10 +126,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         for action, (on_handler, after_handler) in adapter.extra_routes.items():
             if action in switched_off:
                 continue
-            route: dict[str, Any] = {"_on_action": on_handler, "_skip_schema_validation": False}
-            if after_handler is not None:
-                route["_after_action"] = after_handler
-            self.route_map[action] = route
+            self.route_map[action] = ocpp_internals.make_route(on_handler, after_handler)
         adapter.rate_limit.know(self.route_map)
 
     # ---- framing ------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         if isinstance(raw_msg, bytes):
             log.warning("the CSMS sent a binary websocket frame: closing the connection (OCPP-J is text)")
             self._adapter.security.invalid_message("binary websocket frame")
-            await self._connection.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J messages are text frames")
+            await self._websocket.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J messages are text frames")
             return
         try:
             frame = json.loads(raw_msg)
@@ -154,12 +157,12 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             await self._unparsable(raw_msg, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
             return
         if not isinstance(frame, list) or not frame:
-            await self._send(_call_error(UNREADABLE_ID, "RpcFrameworkError", "not an OCPP-J message array"))
+            await self._reply(_call_error(UNREADABLE_ID, "RpcFrameworkError", "not an OCPP-J message array"))
             return
         kind = frame[0]
         unique_id = frame[1] if len(frame) > 1 and isinstance(frame[1], str) else None
         if not isinstance(kind, int) or isinstance(kind, bool):
-            await self._send(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
+            await self._reply(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
                                          "MessageTypeId must be a number"))
             return
         if kind == MessageType.Call:
@@ -169,56 +172,57 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
                 log.warning("dropped a response without a unique id")
                 return
             if kind == MessageType.CallResult and (len(frame) != 3 or not isinstance(frame[2], dict)):
-                self._fail_pending(unique_id, "malformed CALLRESULT")
+                await self._fail_pending(unique_id, "malformed CALLRESULT")
                 return
             if kind == MessageType.CallError and (len(frame) < 4 or not all(
                     isinstance(x, str) for x in frame[2:4])):
-                self._fail_pending(unique_id, "malformed CALLERROR")
+                await self._fail_pending(unique_id, "malformed CALLERROR")
                 return
             await super().route_message(raw_msg)
         else:
-            await self._send(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
+            await self._reply(_call_error(unique_id or UNREADABLE_ID, "RpcFrameworkError",
                                          f"MessageTypeId {kind} is not valid"))
 
     async def _unparsable(self, text: str, why: str) -> None:
         """A frame we could not parse: a CALLERROR for a CALL (id "-1" if unreadable), fail a response."""
         match = _LEADING_ID.match(text)
         if match and match.group(1) in ("3", "4"):
-            self._fail_pending(match.group(2), why)
+            await self._fail_pending(match.group(2), why)
             return
         unique_id = match.group(2) if match and match.group(1) == "2" else UNREADABLE_ID
-        await self._send(_call_error(unique_id, "FormationViolation", why))
+        await self._reply(_call_error(unique_id, "FormationViolation", why))
 
-    def _fail_pending(self, unique_id: str, why: str) -> None:
-        """Turn a broken answer to our CALL into a CALLERROR for the waiting `call()` (no 30 s timeout)."""
+    async def _fail_pending(self, unique_id: str, why: str) -> None:
+        """Turn a broken answer to our CALL into a CALLERROR for the waiting `call()` (no 30 s timeout):
+        a well-formed CALLERROR with its id goes the library's public way to the waiting call."""
         log.warning("broken response to %s: %s", unique_id, why)
-        self._response_queue.put_nowait(CallError(unique_id, "FormationViolation", why, {}))
+        await super().route_message(_call_error(unique_id, "FormationViolation", why))
 
     async def _route_call(self, frame: list[Any], unique_id: str | None) -> None:
         if unique_id is None:
             log.warning("dropped a CALL without a string unique id")
             return
         if len(unique_id) > MAX_UNIQUE_ID:
-            await self._send(_call_error(unique_id, "ProtocolError", "unique id longer than 36 characters"))
+            await self._reply(_call_error(unique_id, "ProtocolError", "unique id longer than 36 characters"))
             return
         if len(frame) != 4:
-            await self._send(_call_error(unique_id, "ProtocolError", "a CALL has exactly 4 elements"))
+            await self._reply(_call_error(unique_id, "ProtocolError", "a CALL has exactly 4 elements"))
             return
         if not isinstance(frame[2], str):
-            await self._send(_call_error(unique_id, "FormationViolation", "Action must be a string"))
+            await self._reply(_call_error(unique_id, "FormationViolation", "Action must be a string"))
             return
         if not isinstance(frame[3], dict):
-            await self._send(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
+            await self._reply(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
             return
         if not self._adapter.rate_limit.allow(frame[2]):
-            await self._send(_call_error(unique_id, "GenericError", f"rate limit: {frame[2]} requests "
+            await self._reply(_call_error(unique_id, "GenericError", f"rate limit: {frame[2]} requests "
                                          f"are answered {self._adapter.rate_limit.describe()}"))
             return
-        if "_on_action" not in self.route_map.get(frame[2], {}):
+        if ocpp_internals.on_handler(self.route_map.get(frame[2], {})) is None:
             # OCPP-J 1.6 §4.2.3: NotImplemented = action not known; NotSupported = known, not supported
             # (the library answers the other way round).
             known = frame[2] in KNOWN_ACTIONS
-            await self._send(_call_error(unique_id, "NotSupported" if known else "NotImplemented",
+            await self._reply(_call_error(unique_id, "NotSupported" if known else "NotImplemented",
                                          f"{frame[2]} is {'not supported' if known else 'unknown'}"[:500]))
             return
         msg = Call(unique_id, frame[2], frame[3])
@@ -226,20 +230,22 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             self._audited.clear()
         self._audited[unique_id] = (frame[2], frame[3])
         try:
-            await handle_call(self.route_map[frame[2]], msg, self._send, self._adapter.spawn,
+            await handle_call(self.route_map[frame[2]], msg, self._reply, self._adapter.spawn,
                               self._adapter.settings.validate_replies)
         except OCPPError as error:
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
-            await self._send(_call_error(unique_id, error.code, str(cause or error.description)[:500]))
+            await self._reply(_call_error(unique_id, error.code, str(cause or error.description)[:500]))
 
-    async def _send(self, message: str) -> None:
+    async def _reply(self, message: str) -> None:
+        """Send one of our answers (CALLRESULT, CALLERROR). Our CALLs go through the library's `call()`,
+        which logs them itself when `log_frames` puts the "ocpp" logger at INFO."""
         if self._adapter.settings.log_frames:
             log.info("%s > %s", self.id, message)
         if message.startswith("[4,"):  # every CALLERROR we answer goes through here
             self._adapter.security.refused_call(message)
         if self._audited:
             self._audit_answer(message)
-        await self._connection.send(message)
+        await self._websocket.send(message)
 
     def _audit_answer(self, message: str) -> None:
         """An audit line for each CSMS command, once its answer goes out: what was asked, what we said."""

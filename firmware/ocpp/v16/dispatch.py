@@ -29,6 +29,7 @@ from ocpp.exceptions import InternalError, OCPPError
 from ocpp.messages import Call, validate_payload
 
 from firmware.ocpp.common.wire import payload
+from firmware.ocpp.v16 import ocpp_internals
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,14 @@ def _invoke(handler: Callable[..., Any], kwargs: dict[str, Any], unique_id: str)
 async def handle_call(route: dict[str, Any], msg: Call, send: Callable[[str], Awaitable[None]],
                       spawn: Callable[[Awaitable[Any], str], object], validate_reply: bool) -> None:
     """Answer `msg` with the handlers of its `route` (an entry of the library's route map)."""
-    check = not route.get("_skip_schema_validation", False)
+    check = ocpp_internals.validates(route)
     if check:
         await validate_payload(msg, OCPP_VERSION)
     kwargs = camel_to_snake_case(msg.payload)
     try:
-        reply = _invoke(route["_on_action"], kwargs, msg.unique_id)
+        handler = ocpp_internals.on_handler(route)
+        assert handler is not None  # the caller answers actions without one
+        reply = _invoke(handler, kwargs, msg.unique_id)
         if inspect.isawaitable(reply):
             reply = await reply
     except OCPPError:
@@ -64,7 +67,7 @@ async def handle_call(route: dict[str, Any], msg: Call, send: Callable[[str], Aw
     if check and validate_reply:
         await validate_payload(result, OCPP_VERSION)
     await send(result.to_json())
-    hook = route.get("_after_action")
+    hook = ocpp_internals.after_handler(route)
     if hook is None:
         return
     try:

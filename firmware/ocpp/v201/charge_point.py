@@ -44,6 +44,7 @@ class ChargePoint201(ChargePoint):  # type: ignore[misc]
                  vendor: str, model: str, serial_number: str, firmware_version: str,
                  response_timeout: float = 30) -> None:
         super().__init__(identity, connection, response_timeout=response_timeout)
+        self._websocket = connection  # ours: the library's own reference (and its _send) are private
         self.provisioning = provisioning
         self._station = {"vendor_name": vendor, "model": model, "serial_number": serial_number,
                          "firmware_version": firmware_version}
@@ -70,8 +71,8 @@ class ChargePoint201(ChargePoint):  # type: ignore[misc]
         if limit is not None:
             frame = json.loads(raw_msg)
             log.warning("%s of %d bytes refused (BytesPerMessage %d)", frame[2], len(raw_msg.encode()), limit)
-            await self._send(json.dumps([4, frame[1], "FormatViolation",
-                                         f"message larger than BytesPerMessage ({limit})", {}]))
+            await self._websocket.send(json.dumps([4, frame[1], "FormatViolation",
+                                                   f"message larger than BytesPerMessage ({limit})", {}]))
             return
         await super().route_message(raw_msg)
 

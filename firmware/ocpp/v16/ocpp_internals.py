@@ -1,0 +1,52 @@
+"""The one module that relies on details of the `ocpp` library it does not document as its API.
+
+Everything else uses the library's public API (`ChargePoint.call`, `route_message`, `start`, `route_map`,
+`ocpp.routing.on/after`, `ocpp.messages.validate_payload`, the call/call_result classes). Two details
+have no public hook (docs/reference/ocpp-libraries.md §1.5):
+
+* the entries of `ChargePoint.route_map`: `@on`/`@after` write them and only the library's private
+  `_handle_call` reads them; chargepi answers CALLs itself (firmware.ocpp.v16.dispatch) and adds routes
+  at run time (`OcppAdapter.extra_routes`), so it reads and writes them here;
+* `ocpp.messages.ASYNC_VALIDATION`, the module switch between thread-pool and in-line validation: set
+  to in-line validation when this module is imported.
+
+tests/ocpp/test_ocpp_internals.py checks each against the installed library and pins the versions they
+were checked on, so a library upgrade fails there, loudly, before anything misbehaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ocpp import messages
+
+CHECKED_VERSIONS = ("2.1.0",)  # `ocpp` releases the details below were checked on
+ON, AFTER, SKIP_VALIDATION = "_on_action", "_after_action", "_skip_schema_validation"
+
+Route = dict[str, Any]
+
+# Validate in line: the thread-pool validation races and costs latency
+# (docs/reference/ocpp-libraries.md §1.3).
+messages.ASYNC_VALIDATION = False
+
+
+def make_route(on_handler: Callable[..., Any], after_handler: Callable[..., Any] | None) -> Route:
+    """A route map entry, as `@on(action)` (and `@after(action)`) on a method would make it."""
+    route: Route = {ON: on_handler, SKIP_VALIDATION: False}
+    if after_handler is not None:
+        route[AFTER] = after_handler
+    return route
+
+
+def on_handler(route: Route) -> Callable[..., Any] | None:
+    return route.get(ON)
+
+
+def after_handler(route: Route) -> Callable[..., Any] | None:
+    return route.get(AFTER)
+
+
+def validates(route: Route) -> bool:
+    """False if the route was made with `@on(action, skip_schema_validation=True)`."""
+    return not route.get(SKIP_VALIDATION, False)
