@@ -38,7 +38,7 @@ from hal.factory import build_station_hardware
 from hal.fake import SimulatedStation
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.common.runtime import OcppRuntime
     from firmware.safety.launch import Launch
     from firmware.safety.process import SupervisorProcess
 
@@ -86,7 +86,7 @@ class Application:
         self.control = ControlServer(settings.station.socket_path, AccessPolicy(settings.control))
         self.security_log = open_security_log(settings.station.state_dir, self.clock, self.station.storage)
         self.features: list[Feature] = []
-        self.ocpp: OcppAdapter | None = None
+        self.ocpp: OcppRuntime | None = None
         self._exit: asyncio.Future[int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._register_core_commands()
@@ -129,13 +129,14 @@ class Application:
 
             register_sim_commands(self.control, self.simulation)
         if self.settings.ocpp is not None:
-            from firmware.ocpp.adapter import OcppAdapter
+            from firmware.ocpp.common.runtime import AdapterContext
+            from firmware.ocpp.versions import build_adapter
 
-            self.ocpp = OcppAdapter(
+            self.ocpp = build_adapter(AdapterContext(
                 self.settings, self.station, self.clock, self.settings.station.state_dir, self.control,
                 restart=lambda hard: self.request_exit(EXIT_RESTART), smart_charging=self.smart_charging,
                 storage=self.station.storage, security_log=self.security_log,
-                signed_metering=self.signed_metering, display=self.display)
+                signed_metering=self.signed_metering, display=self.display))
             self.features.append(self.ocpp)
 
     def _register_core_commands(self) -> None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Protocol
+
+
+class AuthStatus(enum.StrEnum):
+    """Why a token may or may not charge. The value is how the audit trail and the CLI show it; each
+    OCPP version maps its own statuses onto these (firmware/ocpp/v16/vocabulary.py)."""
+
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"  # the token is already charging elsewhere
 
 
 @dataclass(frozen=True, slots=True)
 class AuthResult:
     accepted: bool
-    status: str = "Accepted"  # OCPP 1.6 AuthorizationStatus spelling
+    status: AuthStatus = AuthStatus.ACCEPTED
     parent_id_tag: str | None = None
     source: str = ""  # who decided, for the audit trail: "CSMS", "local list, offline", ...
 

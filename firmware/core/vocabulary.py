@@ -1,7 +1,8 @@
-"""Words the core speaks to every adapter: connector status, faults and their OCPP error codes, stop reasons.
+"""Words the core speaks to every adapter: connector status, faults and their error codes, stop reasons.
 
-The status and reason values are spelled exactly as OCPP 1.6 spells them so the 1.6 adapter can pass them
-through; an OCPP 2.0.1 adapter maps them to its own vocabulary.
+The values are how the status document (`chargepi status --json`), the audit trail and the session
+records spell them, a public contract; they were chosen to read like OCPP 1.6. No adapter relies on
+that: each OCPP version translates them through its own tables (firmware/ocpp/v16/vocabulary.py).
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from firmware.ocpp.rate_limit import RateLimitSettings
-from firmware.ocpp.v16.configuration import describe, normalise, preset_text, standard_keys
+from firmware.ocpp.common.keystore import describe, normalise, preset_text
+from firmware.ocpp.common.rate_limit import RateLimitSettings
+from firmware.ocpp.v16.configuration import standard_keys
 from firmware.ocpp.v16.cost_messages import cost_keys
 from firmware.ocpp.v16.signed_values import signed_keys
+from firmware.ocpp.versions import DEFAULT_VERSION, check_version
 from hal.config import IntFromText
 
 Scalar = bool | int | float | str
@@ -89,6 +91,11 @@ class OcppSettings(BaseModel):
     charge_point_id: str = Field(
         min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._\-]+$",
         description="Identity of this charger at the CSMS: letters, digits, `.`, `_`, `-`.")
+    version: str = Field(
+        DEFAULT_VERSION,
+        description="OCPP version spoken to the CSMS: \"1.6\" (OCPP 1.6J). \"2.0.1\" is reserved for the "
+                    "OCPP 2.0.1 package; a version this build does not have is a config error that names "
+                    "the allowed values.")
     security_profile: Annotated[Literal[0, 1, 2, 3], IntFromText] = Field(
         0,
         description="0 none, 1 HTTP Basic, 2 TLS + HTTP Basic, 3 TLS with a client certificate (OCPP 1.6 "
@@ -159,8 +166,13 @@ class OcppSettings(BaseModel):
                     "wins.")
     firmware: FirmwareSettings = Field(default_factory=lambda: FirmwareSettings())
     diagnostics: DiagnosticsSettings = Field(default_factory=lambda: DiagnosticsSettings())
-    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/rate_limit.py)
+    # CSMS requests per action; more are refused with a CALLERROR (firmware/ocpp/common/rate_limit.py)
     rate_limit: RateLimitSettings = Field(default_factory=lambda: RateLimitSettings())
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: str) -> str:
+        return check_version(value)
 
     @field_validator("configuration", mode="before")
     @classmethod

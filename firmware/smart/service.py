@@ -1,7 +1,8 @@
 """Smart charging service: keeps the installed charging profiles and enforces them on the arbiter.
 
-* profiles come in through `install` (OCPP SetChargingProfile), go out through `clear`, and persist in
-  SQLite (<state_dir>/smart_charging.sqlite3);
+* profiles come in already parsed through `install_profile` (an OCPP version package parses its
+  SetChargingProfile, e.g. firmware/ocpp/v16/smart_profiles.py), go out through `clear`, and persist in
+  SQLite (<state_dir>/smart_charging.sqlite3); composite schedules go out as neutral periods (`composite`);
 * TxProfiles go when their session ends (core SessionStopped event);
 * enforcement: on every profile change, session change and schedule boundary, the engine's limit for each
   connector goes to `station.set_limit("smart_charging", amps, connector_id)` at once (same call);
@@ -14,15 +15,24 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped
 from firmware.core.vocabulary import LimitSource
-from firmware.smart import ocpp16
-from firmware.smart.engine import ConnectorContext, Limit, limit_at, next_change, station_timeline, timeline
-from firmware.smart.ocpp16 import ProfileRules
+from firmware.smart import profile_set
+from firmware.smart.engine import (
+    ConnectorContext,
+    Limit,
+    Segment,
+    limit_at,
+    next_change,
+    station_timeline,
+    timeline,
+)
+from firmware.smart.profile_set import ProfileRules, format_time, utc_time
 from firmware.smart.profiles import ChargingProfile, Purpose, RateUnit
 from firmware.smart.store import ProfileStore
 from firmware.storage.statedir import StateDir
@@ -51,6 +61,20 @@ class _ConnectorState:
         self.switched_phases: int | None = None  # set by the phase switcher on switchable connectors
 
 
+# Installs a held profile for the session now running on the given connector: (installed, reason).
+SessionInstall = Callable[[int], tuple[bool, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    """A composite schedule in neutral terms: limits in A and phases, from `start` for `duration_s`."""
+
+    start: datetime
+    duration_s: int
+    segments: tuple[Segment, ...]
+    context: ConnectorContext
+
+
 class SmartChargingService:
     def __init__(self, station: StationApi, clock: Clock, state_dir: Path, settings: Settings,
                  storage: StateDir | None = None) -> None:
@@ -65,8 +89,9 @@ class SmartChargingService:
             max_profiles=self.config.max_profiles,
         )
         self._switchable: set[int] = set()  # connectors whose phases the PhaseSwitcher controls
-        # RemoteStartTransaction profiles waiting for their session, by connector (None: any connector).
-        self._pending_remote: dict[int | None, tuple[dict[str, Any], Timer]] = {}
+        # Profiles waiting for their session (RemoteStartTransaction's), by connector (None: any connector):
+        # how to install it once the session runs on a connector, and when to give up.
+        self._pending_remote: dict[int | None, tuple[SessionInstall, Timer]] = {}
         self._store = ProfileStore(state_dir / "smart_charging.sqlite3", storage)
         self.profiles: list[ChargingProfile] = self._store.load()
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
@@ -101,32 +126,18 @@ class SmartChargingService:
         it)."""
         return self._changed.subscribe(listener)
 
-    # ---- OCPP-facing operations ------------------------------------------------------------------
-    def configuration_keys(self) -> dict[str, str]:
-        keys = self.rules.configuration_keys()
-        keys["ConnectorSwitch3to1PhaseSupported"] = "true" if self._switchable else "false"
-        return keys
+    # ---- operations the protocol adapters call --------------------------------------------------
+    @property
+    def switches_phases(self) -> bool:
+        """Some connector's phases are planned by the engine (a phase-switch contactor is fitted)."""
+        return bool(self._switchable)
 
     def enable_phase_switching(self, connector_id: int) -> None:
         """From now on the engine plans this connector's phases (numberPhases, 1 phase at low power)."""
         self._switchable.add(connector_id)
 
-    def install(self, connector_id: int, cs_charging_profiles: Any,
-                active_transaction_id: int | None) -> tuple[bool, str]:
-        """SetChargingProfile: (True, "") when installed and already enforced, else (False, reason)."""
-        try:
-            profile, reason = ocpp16.parse_set_charging_profile(
-                connector_id, cs_charging_profiles, active_transaction_id=active_transaction_id,
-                now=self.clock.now(), rules=self.rules)
-            if profile is None:
-                return False, reason
-            return self.install_profile(profile)
-        except Exception as exc:  # never let a bad profile escape as an exception
-            log.exception("installing a charging profile failed")
-            return False, f"internal error: {exc}"
-
     def install_profile(self, profile: ChargingProfile) -> tuple[bool, str]:
-        profiles, reason = ocpp16.install(self.profiles, profile, self.rules.max_profiles)
+        profiles, reason = profile_set.install(self.profiles, profile, self.rules.max_profiles)
         if profiles is None:
             return False, reason
         self._commit(profiles)
@@ -134,22 +145,11 @@ class SmartChargingService:
                  profile.purpose.value, profile.connector_id, profile.stack_level)
         return True, ""
 
-    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
-                                    wait_s: float | None = None) -> bool:
-        """RemoteStartTransaction's chargingProfile: a TxProfile, checked now and installed when the session
-        it asked for starts (on that connector, or on any when none was named) within the connection
-        timeout. False (the remote start is Rejected) when it is not a valid TxProfile."""
-        data = cs_charging_profile if isinstance(cs_charging_profile, dict) else None
-        if data is None or data.get("charging_profile_purpose") != Purpose.TX.value:
-            log.warning("RemoteStartTransaction chargingProfile rejected: not a TxProfile")
-            return False
-        probe = connector_id if connector_id else self.rules.connector_ids[0]
-        profile, reason = ocpp16.parse_set_charging_profile(
-            probe, data, active_transaction_id=data.get("transaction_id") or 0, now=self.clock.now(),
-            rules=self.rules)
-        if profile is None:
-            log.warning("RemoteStartTransaction chargingProfile rejected: %s", reason)
-            return False
+    def hold_for_session(self, connector_id: int | None, install: SessionInstall,
+                         wait_s: float | None = None) -> None:
+        """Keep a profile for the session a remote start asked for: `install(connector)` runs when that
+        session starts (on `connector_id`, or on any when None) within `wait_s` (default: the connection
+        timeout), else the profile is forgotten. A newer one for the same connector replaces it."""
         key = connector_id or None
         old = self._pending_remote.pop(key, None)
         if old is not None:
@@ -161,33 +161,32 @@ class SmartChargingService:
         # Kept as long as the authorization waits for the plug (OCPP ConnectionTimeOut when given).
         wait = self.settings.station.connection_timeout_s if wait_s is None else wait_s
         expiry = self.clock.call_later(wait, expire)
-        self._pending_remote[key] = (data, expiry)
-        return True
+        self._pending_remote[key] = (install, expiry)
 
     def _install_pending_remote(self, connector_id: int) -> None:
         pending = self._pending_remote.pop(connector_id, None) or self._pending_remote.pop(None, None)
         if pending is None:
             return
-        data, expiry = pending
+        install, expiry = pending
         expiry.cancel()
-        accepted, reason = self.install(connector_id, data, data.get("transaction_id") or 0)
+        accepted, reason = install(connector_id)
         if not accepted:
             log.warning("RemoteStartTransaction chargingProfile not installed: %s", reason)
 
-    def clear(self, id: int | None = None, connector_id: int | None = None, purpose: str | None = None,
+    def clear(self, id: int | None = None, connector_id: int | None = None, purpose: Purpose | None = None,
               stack_level: int | None = None) -> bool:
-        """ClearChargingProfile: True (Accepted) when at least one profile was removed (else Unknown)."""
-        kept, removed = ocpp16.clear(self.profiles, id=id, connector_id=connector_id, purpose=purpose,
-                                     stack_level=stack_level)
+        """Remove the profiles matching (firmware.smart.profile_set.clear); True when one was removed."""
+        kept, removed = profile_set.clear(self.profiles, id=id, connector_id=connector_id, purpose=purpose,
+                                          stack_level=stack_level)
         if removed:
             self._commit(kept)
         return bool(removed)
 
-    def composite_schedule(self, connector_id: int, duration_s: int,
-                           unit: str | None = None) -> dict[str, Any] | None:
-        """GetCompositeSchedule.conf fields, or None (Rejected) for an unknown connector or unit."""
-        rate = {None: RateUnit.AMPS, "A": RateUnit.AMPS, "W": RateUnit.WATTS}.get(unit)
-        if rate is None or duration_s < 0 or (connector_id != 0 and connector_id not in self._state):
+    def composite(self, connector_id: int, duration_s: int) -> Composite | None:
+        """What the connector (0: the whole charger) may draw over the next `duration_s` under every
+        limit, as neutral periods from a start rounded up to whole seconds; None for an unknown connector
+        or a negative duration. Each OCPP version renders it in its own units and resolution."""
+        if duration_s < 0 or (connector_id != 0 and connector_id not in self._state):
             return None
         # scheduleStart: now, rounded up to whole seconds, so nothing that began before now shows up as a
         # leading period (1.6 times go out in whole seconds).
@@ -204,7 +203,7 @@ class SmartChargingService:
         else:
             ctx = self._context(connector_id)
             segments = timeline(self.profiles, start, duration_s, ctx)
-        return ocpp16.composite_payload(connector_id, start, duration_s, segments, rate, ctx)
+        return Composite(start, duration_s, tuple(segments), ctx)
 
     # ---- enforcement -----------------------------------------------------------------------------
     def limit_of(self, connector_id: int) -> Limit | None:
@@ -273,7 +272,7 @@ class SmartChargingService:
         self._store.replace_all(profiles)
 
     def _drop_tx_profiles(self, connector_id: int) -> bool:
-        kept = ocpp16.drop_transaction_profiles(self.profiles, connector_id)
+        kept = profile_set.drop_transaction_profiles(self.profiles, connector_id)
         if len(kept) == len(self.profiles):
             return False
         self.profiles = kept
@@ -349,7 +348,7 @@ class SmartChargingService:
                 "bound_by": state.limit.bound_by if state.limit else None,
                 "applied_a": state.applied,
                 "pause_hold": state.paused_since is not None and state.applied == 0.0,
-                "next_change": ocpp16.format_time(change) if change else None,
+                "next_change": format_time(change) if change else None,
             }
         return {
             "profiles": [{"id": p.id, "connector": p.connector_id, "purpose": p.purpose.value,
@@ -364,7 +363,7 @@ def _as_datetime(value: Any) -> datetime | None:
         return value
     if isinstance(value, str):
         try:
-            return ocpp16.parse_time(value, "started_at")
-        except ocpp16.Rejected:
+            return utc_time(value)
+        except ValueError:
             return None
     return None

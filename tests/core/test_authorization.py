@@ -1,6 +1,6 @@
 """Tokens, remote starts, availability and reservations as the core handles them."""
 
-from firmware.core.authorization import AuthResult, Reservation
+from firmware.core.authorization import AuthResult, AuthStatus, Reservation
 from firmware.core.events import SessionStarted, SessionStopped
 from firmware.core.vocabulary import StopReason
 
@@ -13,8 +13,8 @@ class TagList:
 
     async def authorize(self, id_tag, connector_id):
         if id_tag not in self.tags:
-            return AuthResult(False, "Invalid")
-        return AuthResult(True, "Accepted", self.tags[id_tag])
+            return AuthResult(False, AuthStatus.INVALID)
+        return AuthResult(True, AuthStatus.ACCEPTED, self.tags[id_tag])
 
 
 async def ocpp_like(make_harness, **kw):

@@ -14,13 +14,13 @@ import sys
 
 import firmware.app
 import firmware.cli.main
-import firmware.ocpp.adapter
+import firmware.ocpp.v16.adapter
 import firmware.smart.wiring
 import hal.factory
 
 
 def serve() -> None:
-    assert firmware.app and firmware.ocpp.adapter and firmware.smart.wiring and hal.factory  # imported
+    assert firmware.app and firmware.ocpp.v16.adapter and firmware.smart.wiring and hal.factory  # imported
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # no zombies: the kernel reaps killed children
     for line in sys.stdin:
         config = line.strip()

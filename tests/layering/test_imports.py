@@ -128,18 +128,8 @@ def test_no_ocpp_version_package_imports_another() -> None:
     assert version_to_version() == []
 
 
-# Pending (issue 11): the neutral station model is being built. Until it lands, core/smart/sessions still
-# reach into OCPP; this is today's exact list. The test fails if the list is not exact, so it shrinks as
-# the work lands (delete the fixed lines) and cannot grow unnoticed. When it is empty, replace this test by
-# `assert neutral_to_ocpp() == []`.
-PENDING_NEUTRAL_TO_OCPP = [
-    "firmware.smart.ocpp16 (an OCPP version module)",  # the 1.6 profile parser, to move into the 1.6 package
-    "firmware.smart.service -> firmware.smart.ocpp16",
-]
-
-
-def test_core_smart_and_sessions_reach_ocpp_only_where_still_pending() -> None:
-    assert neutral_to_ocpp() == PENDING_NEUTRAL_TO_OCPP
+def test_core_smart_and_sessions_never_reach_ocpp() -> None:
+    assert neutral_to_ocpp() == []
 
 
 # --- the checker itself: each rule catches what it is meant to ---------------------------------------
@@ -180,7 +170,7 @@ def test_any_kind_of_hal_import_of_firmware_is_caught(tree: Path, source: str) -
 
 def test_a_version_package_importing_another_is_caught(tree: Path) -> None:
     _write(tree, "firmware/ocpp/v201/a.py", "from ..v16 import charge_point\nfrom ..common import rpc\n")
-    _write(tree, "firmware/ocpp/v16/charge_point.py", "from firmware.ocpp import wire\n")
+    _write(tree, "firmware/ocpp/v16/charge_point.py", "from firmware.ocpp.common import wire\n")
     assert version_to_version() == ["firmware.ocpp.v201.a:1 -> firmware.ocpp.v16.charge_point"]
 
 

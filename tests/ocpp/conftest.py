@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from firmware.control.server import ControlServer
-from firmware.ocpp.adapter import OcppAdapter
 from firmware.ocpp.settings import OcppSettings
+from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.settings import Settings, StationSettings
 from hal.clock import SimClock
 from tests.ocpp.csms import TestCsms

@@ -8,6 +8,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from firmware.app import EXIT_RESTART
+from firmware.ocpp.v16.adapter import OcppAdapter
 from tests.conftest import Harness as AppHarness
 from tests.conftest import HarnessFactory
 from tests.ocpp.conftest import eventually
@@ -28,13 +29,13 @@ def ocpp_section(port: int, **extra: Any) -> dict[str, Any]:
 
 async def online(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter._online.is_set(), h.clock, 0.1)
 
 
 async def drained(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter.outbox.depth() == 0, h.clock, 0.1)
 
 
@@ -178,7 +179,7 @@ async def test_smart_charging_messages_through_the_adapter(
 async def test_reservation_with_parent_id_and_expiry(make_harness: HarnessFactory, csms: TestCsms) -> None:
     from datetime import timedelta
 
-    from firmware.ocpp.v16.meter_values import rfc3339
+    from firmware.ocpp.common.timefmt import rfc3339
 
     port = await csms.start()
     csms.tags["MEMBER"] = {"status": "Accepted", "parentIdTag": "CLUB"}

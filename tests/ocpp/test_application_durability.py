@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from firmware.core.connector import METER_SETTLE_S
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
+from firmware.ocpp.v16.adapter import OcppAdapter
 from hal.clock import SimClock
 from tests.conftest import Harness as AppHarness
 from tests.conftest import HarnessFactory
@@ -34,13 +35,13 @@ def section(port: int, **configuration: Any) -> dict[str, Any]:
 
 async def online(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter._online.is_set(), h.clock, 0.1)
 
 
 async def drained(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter.outbox.depth() == 0, h.clock, 0.1, within=30)
 
 
@@ -48,7 +49,7 @@ async def kill(h: AppHarness) -> None:
     """The process dies: the OCPP adapter's tasks and connection end without any shutdown or flush. The rest
     of the abandoned Application stays inert (its simulated clock is never advanced again)."""
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     if adapter._unsubscribe is not None:
         adapter._unsubscribe()
         adapter._unsubscribe = None
@@ -75,7 +76,7 @@ async def test_day_long_outage_with_sessions(
     )
     await online(h)
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await h.app.control.dispatch({"command": "ocpp", "args": {"action": "disconnect"}})
     sessions = 0
     for hour in range(24):

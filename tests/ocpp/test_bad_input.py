@@ -8,7 +8,7 @@ import pytest
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import StopReason
-from firmware.ocpp.connection import MAX_MESSAGE_BYTES
+from firmware.ocpp.common.connection import MAX_MESSAGE_BYTES
 from tests.ocpp.conftest import Harness, eventually
 
 

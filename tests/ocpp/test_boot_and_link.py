@@ -15,7 +15,7 @@ import pytest
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import StopReason
-from firmware.ocpp.connection import backoff_delay
+from firmware.ocpp.common.connection import backoff_delay
 from firmware.settings import ConfigError, load_settings
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms

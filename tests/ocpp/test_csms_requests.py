@@ -9,7 +9,7 @@ import pytest
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import ConnectorStatus, StopReason
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from tests.ocpp.conftest import Harness, eventually
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from firmware.core.vocabulary import StopReason
-from firmware.ocpp.outbox import Outbox
+from firmware.ocpp.common.outbox import Outbox
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms, utc
 
@@ -287,7 +287,7 @@ async def test_transaction_data_keeps_begin_and_newest_entries(harness: Harness)
 
 
 def test_status_url_hides_credentials() -> None:
-    from firmware.ocpp.adapter import _without_credentials
+    from firmware.ocpp.v16.adapter import _without_credentials
 
     assert (
         _without_credentials("wss://cp:secret@csms.example.com:8443/ocpp/CP")

@@ -14,7 +14,7 @@ import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from tests.firmware_bundles import make_pki, signed_bundle
 from tests.ocpp.conftest import Harness, eventually
 

@@ -45,7 +45,7 @@ async def test_allowed_profile_1_over_ws_warns_at_every_connect(
     port = await csms.start()
     harness = Harness(tmp_path, csms, port, security_profile=1, authorization_key="0123456789abcdef",
                       allow_insecure_basic_auth=True)
-    caplog.set_level(logging.WARNING, logger="firmware.ocpp.connection")
+    caplog.set_level(logging.WARNING, logger="firmware.ocpp.common.connection")
     try:
         adapter = await harness.start()
         await csms.kick()

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
+from firmware.ocpp.v16.adapter import OcppAdapter
 from tests.conftest import Harness as AppHarness
 from tests.conftest import HarnessFactory
 from tests.interop.harness import InteropCallError, InteropCsms, run_interop_csms
@@ -38,13 +39,13 @@ def section(csms: InteropCsms, **extra: Any) -> dict[str, Any]:
 
 async def online(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter._online.is_set(), h.clock, 0.1, within=15)
 
 
 async def drained(h: AppHarness) -> None:
     adapter = h.app.ocpp
-    assert adapter is not None
+    assert isinstance(adapter, OcppAdapter)
     await eventually(lambda: adapter.outbox.depth() == 0, h.clock, 0.1, within=15)
 
 

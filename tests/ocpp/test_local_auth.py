@@ -7,7 +7,7 @@ from datetime import timedelta
 from ocpp.v16 import call
 
 from firmware.core.vocabulary import StopReason
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from tests.ocpp.conftest import Harness, eventually
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from firmware.security.events import SecurityEventType
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms
@@ -446,7 +446,7 @@ async def test_invalid_messages_are_logged_locally_and_throttled(harness: Harnes
 async def test_a_failing_tls_server_is_logged_once_until_a_connection_succeeds(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="firmware.ocpp.connection")
+    caplog.set_level(logging.WARNING, logger="firmware.ocpp.common.connection")
     ca = make_ca()
     ca_file = tmp_path / "ca.pem"
     ca_file.write_text(ca.pem)

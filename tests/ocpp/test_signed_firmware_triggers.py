@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ocpp.v16 import call
 
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.test_firmware_management import (
     FIRMWARE,

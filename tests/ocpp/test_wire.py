@@ -1,7 +1,7 @@
-"""firmware.ocpp.wire serialises every OCPP 1.6 reply exactly as the `ocpp` library's own pipeline does.
+"""common.wire serialises every OCPP 1.6 reply exactly as the `ocpp` library's own pipeline does.
 
 If a library upgrade changes how replies are serialised (asdict, remove_nones, snake_to_camel_case), this
-fails: then firmware/ocpp/wire.py must follow it.
+fails: then firmware/ocpp/common/wire.py must follow it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.v16 import call, call_result
 
-from firmware.ocpp.wire import payload
+from firmware.ocpp.common.wire import payload
 
 REPLIES = [c for _, c in inspect.getmembers(call_result, inspect.isclass)
            if dataclasses.is_dataclass(c) and c.__module__ == call_result.__name__]

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader, filter_lines
-from firmware.ocpp.transfer import TransferError, download, masked, upload
+from firmware.ocpp.common.diagnostics import DiagnosticsStatus, DiagnosticsUploader, filter_lines
+from firmware.ocpp.common.transfer import TransferError, download, masked, upload
 from hal.clock import SimClock
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
 from tests.ocpp_transfers.waiting import eventually

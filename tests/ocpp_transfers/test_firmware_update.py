@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, UpdateOutcome
+from firmware.ocpp.common.firmware_update import FirmwareStatus, FirmwareUpdater, UpdateOutcome
 from hal.clock import SimClock
 from tests.firmware_bundles import make_pki, signed_bundle, tampered, wrong_dependency_hash
 from tests.ocpp_transfers.conftest import FtpFiles, HttpFiles
@@ -280,7 +280,7 @@ REBOOTING_CHARGER = textwrap.dedent(
     import asyncio, sys
     from pathlib import Path
     from hal.clock import RealClock
-    from firmware.ocpp.firmware_update import FirmwareUpdater
+    from firmware.ocpp.common.firmware_update import FirmwareUpdater
 
     async def notify(status):
         print(status, flush=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from firmware.ocpp.firmware_update import FirmwareUpdater, UpdateOutcome
+from firmware.ocpp.common.firmware_update import FirmwareUpdater, UpdateOutcome
 from hal.clock import RealClock
 from tests.firmware_bundles import Pki, make_pki, make_wheel, signed_bundle
 from tests.ocpp_transfers.conftest import HttpFiles, _serve_http

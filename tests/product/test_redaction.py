@@ -13,7 +13,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from firmware.logging_setup import configure_logging
-from firmware.ocpp.diagnostics import DiagnosticsUploader
+from firmware.ocpp.common.diagnostics import DiagnosticsUploader
 from firmware.redaction import MASK, forget_secrets, redact_text, remember_secret
 from firmware.settings import load_settings
 from hal.clock import SimClock

@@ -18,7 +18,7 @@ import pytest
 
 from firmware.safety.launch import inline_requested
 
-NETWORK_AND_CRYPTO = ("ocpp", "websockets", "jsonschema", "cryptography", "firmware.ocpp.adapter")
+NETWORK_AND_CRYPTO = ("ocpp", "websockets", "jsonschema", "cryptography", "firmware.ocpp.v16.adapter")
 SETTINGS_MODELS = ("pydantic", "pydantic_settings", "firmware.settings", "firmware.app")
 
 AT_LAUNCH = """
@@ -138,5 +138,5 @@ def test_a_charger_with_ocpp_over_plain_websockets_loads_no_cryptography(tmp_pat
                           check=True)
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["charging"] is True  # free charging while the CSMS cannot be reached
-    assert "firmware.ocpp.adapter" in result["modules"] and "websockets" in result["modules"]
+    assert "firmware.ocpp.v16.adapter" in result["modules"] and "websockets" in result["modules"]
     assert packages(result["modules"], ("cryptography",)) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from firmware.ocpp.link_security import classify_failure
+from firmware.ocpp.common.link_security import classify_failure
 from firmware.security.events import SecurityEventType
 from tests.security.pki import make_ca, write_pair
 

@@ -13,6 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from firmware.settings import Settings
 from firmware.smart.engine import ConnectorContext, limit_at
 from firmware.smart.profiles import ChargingProfile
@@ -48,7 +49,7 @@ def test_a_profile_starting_at_a_fraction_of_a_second_gives_no_spurious_periods(
         cap = profile([(0, 10), (600, 8)], connector_id=0, purpose="ChargePointMaxProfile",
                       start="2026-01-05T08:00:00.400")
         assert service.install_profile(cap) == (True, "")
-        result = service.composite_schedule(1, 1200, "A")
+        result = V16(service).composite_schedule(1, 1200, "A")
         assert result is not None
         assert result["schedule_start"] == "2026-01-05T08:00:01Z"
         assert result["charging_schedule"]["duration"] == 1200
@@ -60,7 +61,7 @@ def test_periods_equal_at_the_schema_resolution_are_merged() -> None:
         service, _ = _service(tmp, EIGHT)
         cap = profile([(0, 10.04), (300, 10.01), (600, 9)], connector_id=0, purpose="ChargePointMaxProfile")
         service.install_profile(cap)
-        assert _periods(service.composite_schedule(1, 900, "A")) == [
+        assert _periods(V16(service).composite_schedule(1, 900, "A")) == [
             {"start_period": 0, "limit": 10.0}, {"start_period": 600, "limit": 9.0}]
 
 
@@ -71,7 +72,7 @@ def test_connector_zero_is_the_sum_over_connectors_under_all_limits() -> None:
         service.install_profile(profile([(0, 6)], connector_id=2, id=2))  # TxDefault connector 2
         service.install_profile(profile([(0, 40), (900, 12)], id=3, connector_id=0,
                                         purpose="ChargePointMaxProfile"))
-        assert _periods(service.composite_schedule(0, 1800, "A")) == [
+        assert _periods(V16(service).composite_schedule(0, 1800, "A")) == [
             {"start_period": 0, "limit": 16.0},  # 10 + 6
             {"start_period": 600, "limit": 26.0},  # 20 + 6
             {"start_period": 900, "limit": 12.0},  # the station cap
@@ -104,7 +105,7 @@ def test_composite_periods_start_at_zero_cover_the_duration_and_match_the_limit(
         service, _ = _service(tmp, now)
         for p in ps:
             service.install_profile(p)
-        result = service.composite_schedule(1, duration, "A")
+        result = V16(service).composite_schedule(1, duration, "A")
         periods = _periods(result)
         assert result is not None and result["charging_schedule"]["duration"] == duration
         start = datetime.fromisoformat(result["schedule_start"].replace("Z", "+00:00"))

@@ -12,6 +12,7 @@ from ocpp.v16 import ChargePoint, call
 
 from firmware.core.events import SessionStopped
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from hal.clock import SimClock
 from hal.types import PilotOutputMode
 from tools.bench.ocpp_loopback import csms_and_charger
@@ -52,7 +53,8 @@ async def charging(make_harness: Any, **kw: Any) -> Any:
 async def test_profile_reaches_the_pwm_and_the_ev_follows(make_harness: Any) -> None:
     h = await charging(make_harness)
     assert duty(h) == pytest.approx(53.33, abs=0.01)  # 32 A
-    async with csms_and_charger(_CP, smart_charging=h.app.smart_charging, station=h.station) as (csms, _):
+    smart = V16(h.app.smart_charging)
+    async with csms_and_charger(_CP, smart_charging=smart, station=h.station) as (csms, _):
         result = await csms.call(call.SetChargingProfile(
             connector_id=1, cs_charging_profiles=tx_profile(1, 10)), suppress=False)
         assert result.status == "Accepted"
@@ -69,7 +71,8 @@ async def test_profile_reaches_the_pwm_and_the_ev_follows(make_harness: Any) -> 
 
 async def test_limit_zero_pauses_and_a_later_profile_resumes(make_harness: Any) -> None:
     h = await charging(make_harness, smart_charging={"min_pause_s": 30})
-    async with csms_and_charger(_CP, smart_charging=h.app.smart_charging, station=h.station) as (csms, _):
+    smart = V16(h.app.smart_charging)
+    async with csms_and_charger(_CP, smart_charging=smart, station=h.station) as (csms, _):
         await csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=tx_profile(1, 0)),
                         suppress=False)
         assert h.sim.pilot.output.mode == PilotOutputMode.HIGH
@@ -91,12 +94,12 @@ async def test_profiles_survive_a_restart_and_tx_profiles_end_with_the_session(
         make_harness: Any, short_dir: Path) -> None:
     h = await charging(make_harness)
     service = h.app.smart_charging
-    assert service.install(0, {"charging_profile_id": 7, "stack_level": 0,
+    assert V16(service).install(0, {"charging_profile_id": 7, "stack_level": 0,
                                "charging_profile_purpose": "TxDefaultProfile",
                                "charging_profile_kind": "Relative", "charging_schedule": {
                                    "charging_rate_unit": "A",
                                    "charging_schedule_period": [{"start_period": 0, "limit": 13}]}}, None)[0]
-    assert service.install(1, tx_profile(8, 10), 101)[0]
+    assert V16(service).install(1, tx_profile(8, 10), 101)[0]
     assert duty(h) == pytest.approx(16.67, abs=0.01)  # the TxProfile wins over the TxDefault
     h.sim.unplug()
     await h.advance(3)

@@ -8,14 +8,9 @@ from typing import Any
 
 import pytest
 
+from firmware.ocpp.v16.smart_profiles import composite_payload, configuration_keys, parse_set_charging_profile
 from firmware.smart.engine import ConnectorContext, timeline
-from firmware.smart.ocpp16 import (
-    ProfileRules,
-    clear,
-    composite_payload,
-    install,
-    parse_set_charging_profile,
-)
+from firmware.smart.profile_set import ProfileRules, clear, install
 from firmware.smart.profiles import ChargingProfile, Kind, Purpose, RateUnit
 from tests.smart.helpers import at
 
@@ -146,7 +141,7 @@ def test_clear_filters() -> None:
     assert [p.id for p in removed] == [2]
     kept, removed = clear(profiles, connector_id=1, stack_level=3)
     assert [p.id for p in removed] == [4]
-    kept, removed = clear(profiles, purpose="ChargePointMaxProfile")
+    kept, removed = clear(profiles, purpose=Purpose.CHARGE_POINT_MAX)
     assert [p.id for p in removed] == [3]
     kept, removed = clear(profiles, connector_id=0)
     assert [p.id for p in removed] == [3]
@@ -174,7 +169,7 @@ def test_composite_payload_in_amps_and_watts() -> None:
 
 
 def test_configuration_keys() -> None:
-    assert RULES.configuration_keys() == {
+    assert configuration_keys(RULES) == {
         "ChargeProfileMaxStackLevel": "5", "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
         "ChargingScheduleMaxPeriods": "3", "MaxChargingProfilesInstalled": "3",
         "ConnectorSwitch3to1PhaseSupported": "false",

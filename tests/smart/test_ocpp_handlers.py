@@ -10,6 +10,7 @@ import pytest
 from ocpp.v16 import ChargePoint, call
 
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
 from hal.clock import SimClock
@@ -32,7 +33,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[CsmsSide, _CP, RecordingSta
     settings = Settings(connectors=[{"id": 1}, {"id": 2}])
     service = SmartChargingService(station, clock, tmp_path, settings)  # type: ignore[arg-type]
     await service.start()
-    async with csms_and_charger(_CP, smart_charging=service, transactions={}) as (csms, cp):
+    async with csms_and_charger(_CP, smart_charging=V16(service), transactions={}) as (csms, cp):
         yield csms, cp, station, service
     await service.stop()
 

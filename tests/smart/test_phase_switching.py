@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from firmware.settings import Settings
 from firmware.smart.phase_switching import PhaseSwitcher
 from firmware.smart.service import SmartChargingService
@@ -94,8 +95,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[tuple[CoreWithPhaseControl, Smart
 
 async def test_idle_connector_switches_at_once(rig: Any) -> None:
     core, service, _ = rig
-    assert service.configuration_keys()["ConnectorSwitch3to1PhaseSupported"] == "true"
-    assert service.install(1, tx(3000), None)[0]
+    assert V16(service).configuration_keys()["ConnectorSwitch3to1PhaseSupported"] == "true"
+    assert V16(service).install(1, tx(3000), None)[0]
     assert core.log == ["phases 1"]
     assert core.limit("smart_charging", 1) == 13.04  # 3000 W on one phase
 
@@ -103,7 +104,7 @@ async def test_idle_connector_switches_at_once(rig: Any) -> None:
 async def test_under_load_pause_wait_switch_resume_then_interval(rig: Any) -> None:
     core, service, clock = rig
     core.close_main()
-    assert service.install(1, tx(3000), None)[0]
+    assert V16(service).install(1, tx(3000), None)[0]
     await clock.settle()
     # At once: the limit holds on the three phases still in use (4.34 A pauses) and the switch pauses.
     assert core.limit("smart_charging", 1) == 4.34
@@ -116,7 +117,7 @@ async def test_under_load_pause_wait_switch_resume_then_interval(rig: Any) -> No
     await clock.advance(10.0)
     assert core.log[-2:] == ["pause None", "closed on 1"]
     # Back to three phases asked explicitly, but not before the interval since the last switch.
-    assert service.install(1, tx(11040, phases=3), None)[0]
+    assert V16(service).install(1, tx(11040, phases=3), None)[0]
     await clock.advance(200)
     assert core.phases_in_use(1) == 1
     assert core.limit("smart_charging", 1) == 32.0  # 11040 W on the one phase in use: hardware's 32 A

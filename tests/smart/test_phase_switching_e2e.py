@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
+
 
 def one_phase_profile(limit: float) -> dict[str, Any]:
     return {"charging_profile_id": 5, "stack_level": 0, "charging_profile_purpose": "TxDefaultProfile",
@@ -25,7 +27,7 @@ async def test_switch_to_one_phase_and_back(make_harness: Any) -> None:
     h.sim.contactor.subscribe_feedback(
         lambda closed: main_states.append((closed, h.sim.phase_switch.commanded_closed)))
 
-    accepted, _ = h.app.smart_charging.install(1, one_phase_profile(16), None)
+    accepted, _ = V16(h.app.smart_charging).install(1, one_phase_profile(16), None)
     assert accepted
     await h.advance(120)
     assert h.station.phases_in_use(1) == 1
@@ -35,7 +37,7 @@ async def test_switch_to_one_phase_and_back(make_harness: Any) -> None:
     assert (False, True) in main_states and (True, False) in main_states
     assert all(not (closed and switch) for closed, switch in main_states[1:])
 
-    assert h.app.smart_charging.clear(5, None, None, None)
+    assert V16(h.app.smart_charging).clear(5, None, None, None)
     await h.advance(200)
     assert h.station.phases_in_use(1) == 3
     assert h.sim.meter_state()[1] == pytest.approx((32, 32, 32))

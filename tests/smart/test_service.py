@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from firmware.core.events import MeterSampled
+from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from firmware.settings import Settings
 from firmware.smart.service import SmartChargingService
 from hal.clock import SimClock
@@ -59,7 +60,7 @@ async def service(station: RecordingStation, clock: SimClock,
 
 async def test_install_applies_the_limit_in_the_same_call(service: SmartChargingService,
                                                            station: RecordingStation) -> None:
-    ok, why = service.install(1, profile(charging_schedule=sched((0, Decimal("10.5")))), None)
+    ok, why = V16(service).install(1, profile(charging_schedule=sched((0, Decimal("10.5")))), None)
     assert (ok, why) == (True, "")
     assert station.limit("smart_charging", 1) == 10.5
     assert station.limit("smart_charging", 2) is None
@@ -67,16 +68,16 @@ async def test_install_applies_the_limit_in_the_same_call(service: SmartCharging
 
 async def test_station_default_limits_every_connector_and_clear_lifts_it(
         service: SmartChargingService, station: RecordingStation) -> None:
-    assert service.install(0, profile(), None)[0]
+    assert V16(service).install(0, profile(), None)[0]
     assert station.limit("smart_charging", 1) == 16 and station.limit("smart_charging", 2) == 16
-    assert service.clear(connector_id=0) is True
+    assert V16(service).clear(connector_id=0) is True
     assert station.limit("smart_charging", 1) is None and station.limit("smart_charging", 2) is None
-    assert service.clear(connector_id=0) is False  # nothing left: Unknown
+    assert V16(service).clear(connector_id=0) is False  # nothing left: Unknown
 
 
 async def test_boundaries_are_enforced_on_time(service: SmartChargingService, station: RecordingStation,
                                                clock: SimClock) -> None:
-    service.install(1, profile(kind="Absolute", charging_schedule=sched(
+    V16(service).install(1, profile(kind="Absolute", charging_schedule=sched(
         (0, 16), (600, 8), (1800, 20), start_schedule="2026-01-05T08:00:00Z")), None)
     assert station.limit("smart_charging", 1) == 16
     await clock.advance(599)
@@ -89,26 +90,26 @@ async def test_boundaries_are_enforced_on_time(service: SmartChargingService, st
 
 async def test_pause_below_6a_holds_for_min_pause(service: SmartChargingService, station: RecordingStation,
                                                   clock: SimClock) -> None:
-    service.install(1, profile(id=1, charging_schedule=sched((0, 0))), None)
+    V16(service).install(1, profile(id=1, charging_schedule=sched((0, 0))), None)
     assert station.limit("smart_charging", 1) == 0
     await clock.advance(30)
-    service.install(1, profile(id=1, charging_schedule=sched((0, 16))), None)
+    V16(service).install(1, profile(id=1, charging_schedule=sched((0, 16))), None)
     assert station.limit("smart_charging", 1) == 0  # still within the 120 s minimum pause
     await clock.advance(89)
     assert station.limit("smart_charging", 1) == 0
     await clock.advance(1)
     assert station.limit("smart_charging", 1) == 16
     # Lowering is never delayed.
-    service.install(1, profile(id=1, charging_schedule=sched((0, 4.5))), None)
+    V16(service).install(1, profile(id=1, charging_schedule=sched((0, 4.5))), None)
     assert station.limit("smart_charging", 1) == 4.5
 
 
 async def test_tx_profile_needs_a_session_and_goes_with_it(service: SmartChargingService,
                                                           station: RecordingStation, clock: SimClock) -> None:
-    ok, why = service.install(1, profile(purpose="TxProfile", charging_schedule=sched((0, 10))), None)
+    ok, why = V16(service).install(1, profile(purpose="TxProfile", charging_schedule=sched((0, 10))), None)
     assert not ok and "no transaction" in why
     station.start_session(1, clock.now())
-    assert service.install(1, profile(purpose="TxProfile", charging_schedule=sched((0, 10))), 77)[0]
+    assert V16(service).install(1, profile(purpose="TxProfile", charging_schedule=sched((0, 10))), 77)[0]
     assert station.limit("smart_charging", 1) == 10
     station.stop_session(1, clock.now())
     assert service.profiles == []
@@ -117,7 +118,7 @@ async def test_tx_profile_needs_a_session_and_goes_with_it(service: SmartChargin
 
 async def test_relative_tx_default_counts_from_session_start(
         service: SmartChargingService, station: RecordingStation, clock: SimClock) -> None:
-    service.install(1, profile(charging_schedule=sched((0, 8), (3600, 16))), None)
+    V16(service).install(1, profile(charging_schedule=sched((0, 8), (3600, 16))), None)
     await clock.advance(1800)
     station.start_session(1, clock.now())
     assert station.limit("smart_charging", 1) == 8
@@ -130,22 +131,23 @@ async def test_relative_tx_default_counts_from_session_start(
 async def test_watts_use_measured_voltage_and_phases(service: SmartChargingService,
                                                      station: RecordingStation, clock: SimClock) -> None:
     station.start_session(1, clock.now())
-    service.install(1, profile(charging_schedule=sched((0, 11040), unit="W")), None)
+    V16(service).install(1, profile(charging_schedule=sched((0, 11040), unit="W")), None)
     assert station.limit("smart_charging", 1) == 16.0
     # A 1-phase car on the 3-phase connector, at 240 V: 11040 W / 240 V on one phase = 46 A -> hardware.
     station.publish(MeterSampled(1, MeterReading(0.0, voltage_v=(240.0, 240.0, 240.0),
                                                  current_a=(10.0, 0.0, 0.0)), clock.now(), "s1"))
     assert station.limit("smart_charging", 1) is None  # bound by the hardware: source cleared
-    service.install(1, profile(charging_schedule=sched((0, 3600), unit="W")), None)
+    V16(service).install(1, profile(charging_schedule=sched((0, 3600), unit="W")), None)
     assert station.limit("smart_charging", 1) == 15.0
 
 
 async def test_profiles_survive_a_restart(station: RecordingStation, clock: SimClock, tmp_path: Path) -> None:
     first = SmartChargingService(station, clock, tmp_path, make_settings())  # type: ignore[arg-type]
     await first.start()
-    first.install(0, profile(id=5, purpose="ChargePointMaxProfile", charging_schedule=sched((0, 13))), None)
+    V16(first).install(0, profile(id=5, purpose="ChargePointMaxProfile", charging_schedule=sched((0, 13))),
+                       None)
     station.start_session(2, clock.now())
-    first.install(2, profile(id=6, purpose="TxProfile", charging_schedule=sched((0, 7))), 3)
+    V16(first).install(2, profile(id=6, purpose="TxProfile", charging_schedule=sched((0, 7))), 3)
     await first.stop()
     station.limits.clear()
     del station.sessions[2]  # the power cut ended the session while we were down
@@ -157,33 +159,33 @@ async def test_profiles_survive_a_restart(station: RecordingStation, clock: SimC
 
 
 async def test_composite_schedule_payload(service: SmartChargingService, clock: SimClock) -> None:
-    service.install(0, profile(id=1, purpose="ChargePointMaxProfile", kind="Absolute",
+    V16(service).install(0, profile(id=1, purpose="ChargePointMaxProfile", kind="Absolute",
                                charging_schedule=sched((0, 20), (1800, 10),
                                                        start_schedule="2026-01-05T08:00:00Z")), None)
-    service.install(1, profile(id=2, charging_schedule=sched((0, 16))), None)
-    result = service.composite_schedule(1, 3600, "W")
+    V16(service).install(1, profile(id=2, charging_schedule=sched((0, 16))), None)
+    result = V16(service).composite_schedule(1, 3600, "W")
     assert result is not None
     assert result["schedule_start"] == "2026-01-05T08:00:00Z"
     assert result["charging_schedule"]["charging_rate_unit"] == "W"
     assert result["charging_schedule"]["charging_schedule_period"] == [
         {"start_period": 0, "limit": 11040.0}, {"start_period": 1800, "limit": 6900.0}]
-    station_wide = service.composite_schedule(0, 3600, "A")
+    station_wide = V16(service).composite_schedule(0, 3600, "A")
     assert station_wide is not None
     assert [p["limit"] for p in station_wide["charging_schedule"]["charging_schedule_period"]] == [20.0, 10.0]
-    assert service.composite_schedule(9, 60, "A") is None
-    assert service.composite_schedule(1, 60, "kW") is None
+    assert V16(service).composite_schedule(9, 60, "A") is None
+    assert V16(service).composite_schedule(1, 60, "kW") is None
 
 
 async def test_bad_input_never_raises(service: SmartChargingService) -> None:
     bad: Any
     for bad in (None, 5, {"charging_profile_id": "x"}, {"charging_schedule": []}):
-        ok, why = service.install(1, bad, None)
+        ok, why = V16(service).install(1, bad, None)
         assert not ok and why
 
 
 async def test_status_section(service: SmartChargingService, station: RecordingStation,
                               clock: SimClock) -> None:
-    service.install(1, profile(kind="Absolute", charging_schedule=sched(
+    V16(service).install(1, profile(kind="Absolute", charging_schedule=sched(
         (0, 16), (600, 8), start_schedule="2026-01-05T08:00:00Z")), None)
     status = station.sections["smart_charging"]()
     assert status["connectors"]["1"]["limit_a"] == 16
@@ -198,7 +200,7 @@ async def test_a_failing_listener_does_not_stop_enforcement(
         raise RuntimeError("boom")
 
     service.on_change(broken)
-    assert service.install(1, profile(kind="Absolute", charging_schedule=sched(
+    assert V16(service).install(1, profile(kind="Absolute", charging_schedule=sched(
         (0, 16), (600, 8), start_schedule="2026-01-05T08:00:00Z")), None) == (True, "")
     assert station.limit("smart_charging", 1) == 16
     await clock.advance(600)
@@ -207,9 +209,9 @@ async def test_a_failing_listener_does_not_stop_enforcement(
 
 async def test_remote_start_profile_waits_for_its_session(service: SmartChargingService,
                                                           station: RecordingStation, clock: SimClock) -> None:
-    assert not service.accept_remote_start_profile(1, profile(purpose="TxDefaultProfile"))
-    assert not service.accept_remote_start_profile(1, {"charging_profile_purpose": "TxProfile"})
-    assert service.accept_remote_start_profile(None, profile(purpose="TxProfile",
+    assert not V16(service).accept_remote_start_profile(1, profile(purpose="TxDefaultProfile"))
+    assert not V16(service).accept_remote_start_profile(1, {"charging_profile_purpose": "TxProfile"})
+    assert V16(service).accept_remote_start_profile(None, profile(purpose="TxProfile",
                                                              charging_schedule=sched((0, 11))))
     assert station.limit("smart_charging", 2) is None  # nothing before the session
     station.start_session(2, clock.now())
@@ -218,7 +220,7 @@ async def test_remote_start_profile_waits_for_its_session(service: SmartCharging
     assert service.profiles == []
     # Not started within the connection timeout (60 s): forgotten.
     late = profile(purpose="TxProfile", charging_schedule=sched((0, 9)))
-    assert service.accept_remote_start_profile(1, late)
+    assert V16(service).accept_remote_start_profile(1, late)
     await clock.advance(61)
     station.start_session(1, clock.now())
     assert station.limit("smart_charging", 1) is None

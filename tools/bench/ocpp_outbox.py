@@ -24,6 +24,7 @@ from ocpp.v16.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
 from firmware.app import Application
+from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.settings import load_settings
 from hal.clock import SimClock
 from tools.bench.report import figure
@@ -83,7 +84,7 @@ async def run(hours: float, sample_interval: int) -> dict[str, float]:
         clock = SimClock()
         app = Application(settings, clock=clock)
         adapter = app.ocpp
-        assert adapter is not None and app.simulation is not None
+        assert isinstance(adapter, OcppAdapter) and app.simulation is not None
         await app.start()
         while adapter.status()["registration"] != "Accepted":
             await clock.advance(0.1)

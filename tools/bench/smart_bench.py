@@ -31,6 +31,7 @@ import ocpp.messages
 from ocpp.v16 import call
 
 from firmware.app import Application
+from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.ocpp.v16.charge_point import ChargePoint16
 from firmware.settings import load_settings
 from hal.clock import SimClock
@@ -83,8 +84,8 @@ async def run(changes: int, thread_pool_validation: bool) -> dict[str, dict[str,
                                  ocpp={"url": csms.url, "charge_point_id": CP_ID, "ping_interval_s": 0})
         clock = SimClock()
         app = Application(settings, clock=clock)
-        assert app.simulation is not None and app.ocpp is not None
         adapter = app.ocpp
+        assert app.simulation is not None and isinstance(adapter, OcppAdapter)
         connector = app.simulation.connectors[0]
         outputs: list[tuple[float, PilotOutput]] = []
         real_set_output = connector.pilot.set_output

@@ -39,7 +39,7 @@ from firmware.ocpp.v16.dispatch import handle_call
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, StatusChanged
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
-from firmware.ocpp import outbox as ob
+from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.v16.configuration import KeySpec
 from firmware.ocpp.v16.meter_values import parse_ocpp_time
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 

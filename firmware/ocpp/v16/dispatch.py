@@ -9,7 +9,7 @@ library's public pieces (the route map `@on`/`@after` build, `ocpp.messages.vali
   test suite validates every reply on the CSMS side (the library's `call()` validates the answer it
   receives). `[ocpp] validate_replies = true` validates them in the charger as well, for debugging
   against a CSMS; a reply that fails is then answered with a CALLERROR instead, as the library did;
-* the reply is serialised in one pass (firmware.ocpp.wire), and each handler's signature is inspected
+* the reply is serialised in one pass (firmware.ocpp.common.wire), and each handler's signature is inspected
   once, not on every call;
 * an @after hook cannot kill the receive loop: an async hook runs as a logged task (`spawn`), a failing
   synchronous one is logged.
@@ -28,8 +28,8 @@ from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import InternalError, OCPPError
 from ocpp.messages import Call, validate_payload
 
+from firmware.ocpp.common.wire import payload
 from firmware.ocpp.v16 import ocpp_internals
-from firmware.ocpp.wire import payload
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """OCPP 1.6 Firmware Management profile: UpdateFirmware and GetDiagnostics, wired to the firmware updater
-and the diagnostics uploader (`firmware/ocpp/firmware_update.py`, `diagnostics.py`) through the adapter's
-extension points.
+and the diagnostics uploader (`firmware/ocpp/common/firmware_update.py`, `diagnostics.py`) through the
+adapter's extension points.
 
 The handlers answer at once; the work runs afterwards in tasks the adapter owns (cancelled on stop). After a
 successful installation the service restarts (like Reset) once no session is running, and the final status
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import UpdateFirmwareStatus
 
-from firmware.ocpp.diagnostics import DiagnosticsUploader
-from firmware.ocpp.firmware_update import FirmwareStatus, FirmwareUpdater, SignedRequest, UpdateOutcome
-from firmware.ocpp.transfer import TransferError, check_url
-from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.ocpp.common.diagnostics import DiagnosticsUploader
+from firmware.ocpp.common.firmware_update import FirmwareStatus, FirmwareUpdater, SignedRequest, UpdateOutcome
+from firmware.ocpp.common.timefmt import parse_ocpp_time
+from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.security.events import SecurityEventType
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 

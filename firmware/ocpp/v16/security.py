@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.v16 import call, call_result
 
-from firmware.ocpp.diagnostics import DiagnosticsStatus, DiagnosticsUploader
-from firmware.ocpp.transfer import TransferError, check_url
+from firmware.ocpp.common.diagnostics import DiagnosticsStatus, DiagnosticsUploader
+from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
-from firmware.ocpp.v16.meter_values import parse_ocpp_time, rfc3339
 from firmware.security.certificates import (
     CertificateHashData,
     CertificateKind,
@@ -44,7 +44,7 @@ from firmware.security.events import SecurityEventType
 from firmware.storage.database import StateDatabase
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
-from firmware.ocpp import outbox as ob
+from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.v16.configuration import KeySpec
 from firmware.ocpp.v16.meter_values import rfc3339
 
 if TYPE_CHECKING:
-    from firmware.ocpp.adapter import OcppAdapter
+    from firmware.ocpp.v16.adapter import OcppAdapter
 
 PUBLIC_KEY_MODES = ("Never", "OncePerTransaction", "EveryMeterValue")
 

@@ -2,7 +2,7 @@
 
 A mixin for the charge-point class: `class ChargePoint16(SmartChargingHandlers, ocpp.v16.ChargePoint)`.
 It expects on `self`:
-* `smart_charging`: the `SmartChargingService`;
+* `smart_charging`: the smart-charging service in 1.6 terms (`SmartCharging16`);
 * `active_transaction_id(connector_id) -> int | None`: the OCPP transaction running on a connector.
 
 Handlers only decide and answer (Accepted/Rejected/Unknown); they never raise, so a bad profile never turns
@@ -26,7 +26,7 @@ from ocpp.v16.enums import (
 )
 
 if TYPE_CHECKING:
-    from firmware.smart.service import SmartChargingService
+    from firmware.ocpp.v16.smart_profiles import SmartCharging16
 
 log = logging.getLogger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -38,7 +38,7 @@ def on(action: Action) -> Callable[[Handler], Handler]:
 
 
 class SmartChargingHandlers:
-    smart_charging: SmartChargingService
+    smart_charging: SmartCharging16
     active_transaction_id: Callable[[int], int | None]
 
     @on(Action.set_charging_profile)

@@ -1,4 +1,6 @@
-"""OCPP 1.6 Smart Charging <-> domain profiles: parsing, validation, replacement, clearing, composite.
+"""OCPP 1.6 Smart Charging <-> the version-free profiles of firmware/smart: parsing and validating
+SetChargingProfile (and RemoteStartTransaction's profile), rendering composite schedules, the
+read-only configuration keys, and `SmartCharging16`, the 1.6 face of the smart-charging service.
 
 Works on the `ocpp` library's snake_case payload dicts (limits arrive as `Decimal`,
 docs/reference/ocpp-libraries.md §1.4). Nothing here raises on bad input: every function returns a clear
@@ -14,14 +16,15 @@ Choices for what real back ends send (docs/reference/ocpp-libraries.md §3.1):
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from firmware.smart.engine import ConnectorContext, Segment
+from firmware.smart.profile_set import ProfileRules, format_time, utc_time
 from firmware.smart.profiles import (
     ChargingProfile,
     ChargingSchedule,
@@ -31,28 +34,22 @@ from firmware.smart.profiles import (
     Recurrency,
     SchedulePeriod,
 )
+from firmware.smart.service import SmartChargingService
+
+log = logging.getLogger(__name__)
 
 UNIT_NAMES = {"Current": RateUnit.AMPS, "Power": RateUnit.WATTS}
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileRules:
-    """The station's smart-charging capabilities (the read-only configuration keys)."""
-
-    connector_ids: Sequence[int]
-    max_stack_level: int = 8
-    allowed_units: Sequence[str] = ("Current", "Power")
-    max_periods: int = 48
-    max_profiles: int = 32
-
-    def configuration_keys(self) -> dict[str, str]:
-        return {
-            "ChargeProfileMaxStackLevel": str(self.max_stack_level),
-            "ChargingScheduleAllowedChargingRateUnit": ",".join(self.allowed_units),
-            "ChargingScheduleMaxPeriods": str(self.max_periods),
-            "MaxChargingProfilesInstalled": str(self.max_profiles),
-            "ConnectorSwitch3to1PhaseSupported": "false",  # the service says true when it can switch
-        }
+def configuration_keys(rules: ProfileRules, switches_phases: bool = False) -> dict[str, str]:
+    """The 1.6 read-only Smart Charging keys (OCPP 1.6 §9.4) for these capabilities."""
+    return {
+        "ChargeProfileMaxStackLevel": str(rules.max_stack_level),
+        "ChargingScheduleAllowedChargingRateUnit": ",".join(rules.allowed_units),
+        "ChargingScheduleMaxPeriods": str(rules.max_periods),
+        "MaxChargingProfilesInstalled": str(rules.max_profiles),
+        "ConnectorSwitch3to1PhaseSupported": "true" if switches_phases else "false",
+    }
 
 
 class Rejected(Exception):
@@ -98,10 +95,9 @@ def parse_time(value: Any, key: str) -> datetime | None:
     if not isinstance(value, str):
         raise Rejected(f"{key} must be a date-time string, got {value!r}")
     try:
-        when = datetime.fromisoformat(value.strip())
+        return utc_time(value)
     except ValueError:
         raise Rejected(f"{key} is not an RFC 3339 date-time: {value!r}") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _parse(connector_id: Any, data: Any, active_tx: int | None, now: datetime,
@@ -214,40 +210,6 @@ def _parse(connector_id: Any, data: Any, active_tx: int | None, now: datetime,
     )
 
 
-def install(installed: Sequence[ChargingProfile], new: ChargingProfile,
-            max_profiles: int) -> tuple[list[ChargingProfile] | None, str]:
-    """The profile set after installing `new`: a profile with the same id, or with the same stack level,
-    purpose and connector, is replaced (OCPP 1.6 §5.16). (None, reason) when the set would be too big."""
-    kept = [p for p in installed if not (
-        p.id == new.id
-        or (p.stack_level, p.purpose, p.connector_id) == (new.stack_level, new.purpose, new.connector_id))]
-    if len(kept) + 1 > max_profiles:
-        return None, f"MaxChargingProfilesInstalled={max_profiles} reached"
-    return [*kept, new], ""
-
-
-def clear(installed: Sequence[ChargingProfile], *, id: int | None = None, connector_id: int | None = None,
-          purpose: str | None = None, stack_level: int | None = None,
-          ) -> tuple[list[ChargingProfile], list[ChargingProfile]]:
-    """ClearChargingProfile.req: (kept, removed). An id selects that profile alone; otherwise every given
-    criterion must match (connectorId 0 = profiles set on connector 0); no criteria clears all."""
-
-    def matches(p: ChargingProfile) -> bool:
-        if id is not None:
-            return p.id == id
-        return ((connector_id is None or p.connector_id == connector_id)
-                and (purpose is None or p.purpose.value == purpose)
-                and (stack_level is None or p.stack_level == stack_level))
-
-    removed = [p for p in installed if matches(p)]
-    return [p for p in installed if not matches(p)], removed
-
-
-def drop_transaction_profiles(installed: Iterable[ChargingProfile],
-                              connector_id: int) -> list[ChargingProfile]:
-    return [p for p in installed if not (p.purpose is Purpose.TX and p.connector_id == connector_id)]
-
-
 def _floor1(value: float) -> float:
     """Round down to the 0.1 resolution the 1.6 schema demands (multipleOf 0.1)."""
     return round(math.floor(value * 10 + 1e-6) / 10, 1)
@@ -281,6 +243,71 @@ def composite_payload(connector_id: int, t0: datetime, duration_s: int, segments
     }
 
 
-def format_time(when: datetime) -> str:
-    return when.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+class SmartCharging16:
+    """The smart-charging service in OCPP 1.6 terms: what the 1.6 handlers and the adapter call. Every
+    method answers (never raises on a bad payload)."""
 
+    def __init__(self, service: SmartChargingService) -> None:
+        self.service = service
+
+    def configuration_keys(self) -> dict[str, str]:
+        return configuration_keys(self.service.rules, self.service.switches_phases)
+
+    def install(self, connector_id: int, cs_charging_profiles: Any,
+                active_transaction_id: int | None) -> tuple[bool, str]:
+        """SetChargingProfile: (True, "") when installed and already enforced, else (False, reason)."""
+        try:
+            profile, reason = parse_set_charging_profile(
+                connector_id, cs_charging_profiles, active_transaction_id=active_transaction_id,
+                now=self.service.clock.now(), rules=self.service.rules)
+            if profile is None:
+                return False, reason
+            return self.service.install_profile(profile)
+        except Exception as exc:  # never let a bad profile escape as an exception
+            log.exception("installing a charging profile failed")
+            return False, f"internal error: {exc}"
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool:
+        """RemoteStartTransaction's chargingProfile: a TxProfile, checked now and installed when the session
+        it asked for starts (on that connector, or on any when none was named) within the connection
+        timeout. False (the remote start is Rejected) when it is not a valid TxProfile."""
+        data = cs_charging_profile if isinstance(cs_charging_profile, dict) else None
+        if data is None or data.get("charging_profile_purpose") != Purpose.TX.value:
+            log.warning("RemoteStartTransaction chargingProfile rejected: not a TxProfile")
+            return False
+        rules = self.service.rules
+        probe = connector_id if connector_id else rules.connector_ids[0]
+        profile, reason = parse_set_charging_profile(
+            probe, data, active_transaction_id=data.get("transaction_id") or 0, now=self.service.clock.now(),
+            rules=rules)
+        if profile is None:
+            log.warning("RemoteStartTransaction chargingProfile rejected: %s", reason)
+            return False
+        transaction_id = data.get("transaction_id") or 0
+        self.service.hold_for_session(
+            connector_id or None, lambda cid: self.install(cid, data, transaction_id), wait_s)
+        return True
+
+    def clear(self, id: int | None = None, connector_id: int | None = None, purpose: str | None = None,
+              stack_level: int | None = None) -> bool:
+        """ClearChargingProfile: True (Accepted) when at least one profile was removed (else Unknown)."""
+        try:
+            wanted = Purpose(purpose) if purpose is not None else None
+        except ValueError:  # no profile has a purpose 1.6 does not know
+            if id is None:
+                return False
+            wanted = None  # an id selects that profile alone, whatever else is given
+        return self.service.clear(id=id, connector_id=connector_id, purpose=wanted, stack_level=stack_level)
+
+    def composite_schedule(self, connector_id: int, duration_s: int,
+                           unit: str | None = None) -> dict[str, Any] | None:
+        """GetCompositeSchedule.conf fields, or None (Rejected) for an unknown connector or unit."""
+        rate = {None: RateUnit.AMPS, "A": RateUnit.AMPS, "W": RateUnit.WATTS}.get(unit)
+        if rate is None:
+            return None
+        composite = self.service.composite(connector_id, duration_s)
+        if composite is None:
+            return None
+        return composite_payload(connector_id, composite.start, composite.duration_s, composite.segments,
+                                 rate, composite.context)

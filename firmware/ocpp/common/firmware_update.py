@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from firmware import __version__
-from firmware.ocpp.transfer import TransferError, check_url, download, masked
+from firmware.ocpp.common.transfer import TransferError, check_url, download, masked
 from firmware.update.bundle import BundleError, Problem, verify_bundle
 from firmware.update.signing import (
     SignatureProblem,

@@ -36,19 +36,23 @@ from firmware.core.events import (
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
 from firmware.display.service import DisplayService
 from firmware.metering.signed import SignedMetering
-from firmware.ocpp import outbox as ob
-from firmware.ocpp.auth import LocalAuthorizer
-from firmware.ocpp.connection import OcppLink
-from firmware.ocpp.link_security import LinkSecurity
-from firmware.ocpp.outbox import Outbox, Row
-from firmware.ocpp.rate_limit import CallRateLimit
+from firmware.ocpp.common import outbox as ob
+from firmware.ocpp.common.connection import OcppLink
+from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
+from firmware.ocpp.common.link_security import LinkSecurity
+from firmware.ocpp.common.outbox import Outbox, Row
+from firmware.ocpp.common.rate_limit import CallRateLimit
+from firmware.ocpp.common.runtime import RestartHook
+from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
-from firmware.ocpp.v16.configuration import PROFILE_KEYS, ConfigurationStore, KeySpec, standard_keys
+from firmware.ocpp.v16.configuration import PROFILE_KEYS, standard_keys
 from firmware.ocpp.v16.cost_messages import CaliforniaPricing16, cost_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
-from firmware.ocpp.v16.meter_values import meter_value, parse_ocpp_time, rfc3339
+from firmware.ocpp.v16.meter_values import meter_value
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
+from firmware.ocpp.v16.vocabulary import ERROR_CODE, REASON, STATUS
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
@@ -70,11 +74,11 @@ UNSUPPORTED = ("NotImplemented", "NotSupported")  # CALLERROR codes that no retr
 FEATURE_PROFILES = "Core,LocalAuthListManagement,Reservation,RemoteTrigger"
 
 DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
-RestartHook = Callable[[bool], None]
 
 
 class SmartChargingPort(Protocol):
-    """What the adapter needs from the smart-charging service."""
+    """What the adapter itself needs from smart charging in 1.6 terms (a `SmartCharging16`); the Smart
+    Charging messages go to the same object through the charge point's handlers."""
 
     def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
                                     wait_s: float | None = None) -> bool: ...
@@ -547,8 +551,10 @@ class OcppAdapter:
             self._session_stopped(event)
 
     def _status_payload(self, event: StatusChanged) -> dict[str, Any]:
-        payload: dict[str, Any] = {"connector_id": event.connector_id, "status": str(event.status),
-                                   "error_code": str(event.error_code), "timestamp": rfc3339(event.timestamp)}
+        payload: dict[str, Any] = {"connector_id": event.connector_id,
+                                   "status": STATUS[event.status].value,
+                                   "error_code": ERROR_CODE[event.error_code].value,
+                                   "timestamp": rfc3339(event.timestamp)}
         if event.vendor_error_code:
             payload["vendor_error_code"] = event.vendor_error_code[:50]
         if event.info:
@@ -667,7 +673,8 @@ class OcppAdapter:
                         self._reading(event.connector_id, meter_stop_wh), "StopTxnSampledData")
 
         def queue() -> None:
-            self._queue_stop(event.session_id, meter_stop_wh, stop_ts, str(event.reason), event.id_tag)
+            self._queue_stop(event.session_id, meter_stop_wh, stop_ts, REASON[event.reason].value,
+                             event.id_tag)
 
         signed = self.signed
         if signed is None or not signed.stop_after_signing(event.session_id, event.connector_id, queue):
@@ -723,7 +730,7 @@ class OcppAdapter:
             # subscribed, end it here with the last value we persisted. A later report is deduplicated.
             energy, when = self._sampled_energy(session_id, float(tx["meter_start"]))
             self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
-                             str(StopReason.POWER_LOSS), None)
+                             REASON[StopReason.POWER_LOSS].value, None)
 
     def _sampled_energy(self, session_id: str, floor_wh: float) -> tuple[float, datetime | None]:
         """The highest energy register among the session's persisted samples (at least `floor_wh`), and

@@ -34,7 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from firmware.ocpp.transfer import HttpUploadMethod, TransferError, check_url, masked, upload
+from firmware.ocpp.common.transfer import HttpUploadMethod, TransferError, check_url, masked, upload
 from firmware.redaction import redact, redact_text
 from hal.clock import Clock
 

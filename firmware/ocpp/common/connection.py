@@ -29,7 +29,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from firmware import __version__
-from firmware.ocpp.link_security import LinkTarget
+from firmware.ocpp.common.link_security import LinkTarget
 from firmware.ocpp.settings import OcppSettings
 from hal.clock import Clock
 

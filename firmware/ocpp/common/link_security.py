@@ -26,8 +26,8 @@ from pathlib import Path
 
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
+from firmware.ocpp.common.keystore import ChangeStatus, ConfigurationStore
 from firmware.ocpp.settings import OcppSettings
-from firmware.ocpp.v16.configuration import ChangeStatus, ConfigurationStore
 from firmware.security.certificates import CertificateKind, CertificateStore
 from firmware.security.events import SecurityEventType, SecurityLog
 from firmware.security.settings_watch import SettingsWatch, file_content, tree_content

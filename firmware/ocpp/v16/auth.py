@@ -12,9 +12,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from firmware.core.authorization import AuthResult
-from firmware.ocpp.v16.configuration import ConfigurationStore
-from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.core.authorization import AuthResult, AuthStatus
+from firmware.ocpp.common.keystore import ConfigurationStore
+from firmware.ocpp.common.timefmt import parse_ocpp_time
+from firmware.ocpp.v16.vocabulary import auth_status
 from firmware.storage.database import StateDatabase
 from hal.clock import Clock
 
@@ -61,9 +62,9 @@ class LocalAuthorizer:
         if local is not None and self._config.get_bool("LocalAuthorizeOffline"):
             return self._result(local, f"{local['source']}, offline")
         if local is None and self._config.get_bool("AllowOfflineTxForUnknownId"):
-            return AuthResult(True, "Accepted", source="offline, AllowOfflineTxForUnknownId")
+            return AuthResult(True, AuthStatus.ACCEPTED, source="offline, AllowOfflineTxForUnknownId")
         why = "no answer from the CSMS" if online else "offline"
-        return AuthResult(False, "Invalid", source=f"{why}, not in the local list or cache")
+        return AuthResult(False, AuthStatus.INVALID, source=f"{why}, not in the local list or cache")
 
     def _lookup(self, id_tag: str) -> dict[str, Any] | None:
         if self._config.get_bool("LocalAuthListEnabled"):
@@ -87,10 +88,10 @@ class LocalAuthorizer:
         return expiry is None or expiry > self._clock.now()
 
     def _result(self, info: dict[str, Any], source: str) -> AuthResult:
-        status = str(info.get("status", "Invalid"))
-        accepted = status == "Accepted" and self._valid(info)
-        if status == "Accepted" and not accepted:
-            status = "Expired"
+        status = auth_status(info.get("status", "Invalid"))
+        accepted = status is AuthStatus.ACCEPTED and self._valid(info)
+        if status is AuthStatus.ACCEPTED and not accepted:
+            status = AuthStatus.EXPIRED
         return AuthResult(accepted, status, info.get("parent_id_tag"), source)
 
     # ---- cache --------------------------------------------------------------------------------------

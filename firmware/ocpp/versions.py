@@ -1,0 +1,42 @@
+"""Which OCPP version talks to the CSMS: `[ocpp] version` picks one peer package (default "1.6").
+
+Each entry builds that version's adapter from the neutral `AdapterContext`; the package is imported only
+when it is chosen. Adding a version is one entry here (docs/architecture.md "Adding an OCPP version").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from firmware.ocpp.common.runtime import AdapterContext, OcppRuntime
+
+DEFAULT_VERSION = "1.6"
+
+
+def _v16(context: AdapterContext) -> OcppRuntime:
+    from firmware.ocpp.v16.adapter import OcppAdapter
+    from firmware.ocpp.v16.smart_profiles import SmartCharging16
+
+    smart = SmartCharging16(context.smart_charging) if context.smart_charging is not None else None
+    return OcppAdapter(context.settings, context.station, context.clock, context.state_dir, context.control,
+                       restart=context.restart, smart_charging=smart, security_log=context.security_log,
+                       storage=context.storage, signed_metering=context.signed_metering,
+                       display=context.display)
+
+
+VERSIONS: dict[str, Callable[[AdapterContext], OcppRuntime]] = {"1.6": _v16}
+
+
+def check_version(version: str) -> str:
+    """`version` if this build speaks it, else a ValueError naming the versions it does speak."""
+    if version not in VERSIONS:
+        allowed = ", ".join(f'"{v}"' for v in VERSIONS)
+        raise ValueError(f'OCPP version "{version}" is not supported by this build; allowed: {allowed}')
+    return version
+
+
+def build_adapter(context: AdapterContext) -> OcppRuntime:
+    """The adapter of the OCPP version the settings name."""
+    if context.settings.ocpp is None:
+        raise ValueError("an OCPP adapter needs an [ocpp] section")
+    return VERSIONS[check_version(context.settings.ocpp.version)](context)
