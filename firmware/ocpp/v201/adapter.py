@@ -1,0 +1,234 @@
+"""The OCPP 2.0.1 adapter, chosen by `[ocpp] version = "2.0.1"` (firmware/ocpp/versions.py).
+
+What it does today (docs/ocpp201.md has the full table):
+- one websocket link through the common connection code (subprotocol `ocpp2.0.1`, reconnect backoff,
+  security profiles 0-2 with the common link security: HTTP Basic with SecurityCtrlr.BasicAuthPassword, TLS
+  checked against the CSMS roots);
+- registration (B01-B03): BootNotification with its reason until Accepted; while Pending or Rejected nothing
+  else is sent, CSMS requests are answered (a CSMS may read the device model during Pending);
+- after registration a StatusNotification for every connector (G01), and again on every change; Heartbeat
+  every OCPPCommCtrlr.HeartbeatInterval, the answer's time sets the clock (TimeSource Heartbeat);
+- the device model (B05-B08) with live values from the station.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.v201 import call
+from websockets.asyncio.client import ClientConnection
+
+from firmware.control.server import ControlError
+from firmware.core.events import CoreEvent, StatusChanged
+from firmware.ocpp.common.connection import OcppLink
+from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
+from firmware.ocpp.common.link_security import LinkSecurity
+from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.device_model.definitions import load_components
+from firmware.ocpp.v201.device_model.installation import installation_from
+from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.ocpp.v201.live import LiveValues
+from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.status import connector_status
+from firmware.security.certificates import open_store
+from firmware.security.events import open_security_log
+from firmware.storage.database import StateDatabase
+from firmware.storage.statedir import StateDir
+
+if TYPE_CHECKING:
+    from firmware.ocpp.common.runtime import AdapterContext
+
+log = logging.getLogger(__name__)
+
+BOOT_RETRY_DEFAULT_S = 60.0  # a Pending/Rejected answer with interval 0, or no answer at all
+CONTROL_WAIT_S = 5.0
+
+
+class Adapter201:
+    def __init__(self, context: AdapterContext) -> None:
+        settings = context.settings
+        assert settings.ocpp is not None
+        self.settings = settings.ocpp
+        self.station = context.station
+        self._station_settings = settings.station
+        self.clock = context.clock
+        state = context.storage or StateDir(context.state_dir)
+        self._db = StateDatabase(state, "ocpp201.sqlite3", essential=True, synchronous="FULL", private=True,
+                                 setup=None)
+        # The link security of the common runtime keeps the profile and the Basic-auth password under these
+        # two names; in 2.0.1 they are SecurityCtrlr.SecurityProfile and SecurityCtrlr.BasicAuthPassword.
+        self.keys = ConfigurationStore(self._db, {
+            "SecurityProfile": KeySpec("SecurityProfile", "int", str(self.settings.security_profile),
+                                       minimum=0, maximum=3),
+            "AuthorizationKey": KeySpec("AuthorizationKey", "str", self.settings.authorization_key or "",
+                                        maximum=40, secret=True),
+        }, {})
+        self.certificates = open_store(context.state_dir, self.settings.firmware.trust_roots)
+        self.security_log = context.security_log or open_security_log(context.state_dir, context.clock)
+        self.link_security = LinkSecurity(self.settings, self._db, self.keys, self.certificates,
+                                          self.security_log)
+        self.outbox = Outbox(self._db)
+        live = LiveValues(self.station.snapshot, {
+            "SecurityCtrlr.CertificateEntries": self.certificates.count,
+            "LocalAuthListCtrlr.Entries": lambda: 0,  # no SendLocalList in 2.0.1 yet: the list is empty
+            "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
+            "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
+            "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
+        })
+        self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
+                                       self._db, self.settings.device_model, live)
+        self._db.salvage()
+        self.model.on_change(self._variable_changed)
+        self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
+        self.link = OcppLink(self.settings, self.clock, self._session,
+                             lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
+                             lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
+                             subprotocol=SUBPROTOCOL)
+        self.registration = "NotSent"
+        self.boot_reason = "PowerUp"
+        self.cp: ChargePoint201 | None = None
+        self._online = asyncio.Event()
+        self._status_changed = asyncio.Event()
+        self._heartbeat_changed = asyncio.Event()
+        self._sent_status: dict[int, str] = {}
+        self._link_task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        context.control.register("ocpp", self._control)
+        self.station.add_status_section("ocpp", self.status)
+
+    # --- OcppRuntime ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self.link.close()
+        if self._link_task is not None:
+            self._link_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._link_task
+        self._db.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"version": "2.0.1", "connected": self.link.connected, "state": self.link.state,
+                "enabled": self.link.enabled, "registration": self.registration,
+                "last_error": self.link.last_error, "connections": self.link.connections}
+
+    async def _control(self, args: dict[str, Any]) -> dict[str, Any]:
+        action = args.get("action")
+        if action == "disconnect":
+            await self.link.disable()
+        elif action == "connect":
+            self.link.enable()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._online.wait(), CONTROL_WAIT_S)
+        else:
+            raise ControlError(f"unknown ocpp action {action!r}; known: connect, disconnect")
+        return self.status()
+
+    # --- events --------------------------------------------------------------------------------------
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, StatusChanged):
+            self._status_changed.set()
+
+    def _variable_changed(self, key: Any, value: str) -> None:
+        text = key.text()
+        if text == "SecurityCtrlr.BasicAuthPassword":
+            # A01: the new password is used from the next connection on; never logged.
+            self.keys.set_value("AuthorizationKey", value)
+        elif text == "OCPPCommCtrlr.HeartbeatInterval":
+            self._heartbeat_changed.set()
+
+    # --- one connection ------------------------------------------------------------------------------
+    async def _session(self, ws: ClientConnection) -> None:
+        station = self._station_settings
+        cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
+                            station.model, station.serial_number, station.firmware_version,
+                            response_timeout=self.settings.response_timeout_s)
+        self.cp = cp
+        reader = asyncio.create_task(cp.start(), name="ocpp201-reader")
+        try:
+            work = asyncio.create_task(self._registered(cp))
+            done, _ = await asyncio.wait({reader, work}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (reader, work):
+                if task not in done:
+                    task.cancel()
+            for task in done:
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, ConnectionError):
+                    log.debug("OCPP 2.0.1 session ended: %r", exc)
+        finally:
+            self._online.clear()
+            self.cp = None
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    async def _registered(self, cp: ChargePoint201) -> None:
+        await self._register(cp)
+        self._online.set()
+        self._sent_status.clear()  # after (re)connecting every connector is reported again
+        await asyncio.gather(self._status_loop(cp), self._heartbeat_loop(cp))
+
+    async def _register(self, cp: ChargePoint201) -> None:
+        while True:
+            retry = BOOT_RETRY_DEFAULT_S
+            try:
+                answer = await cp.boot(self.boot_reason)
+            except (OCPPError, TimeoutError) as exc:
+                log.warning("BootNotification failed: %s", exc)
+            else:
+                self.registration = str(answer.status)
+                self._set_clock(answer.current_time)
+                if answer.status == "Accepted":
+                    self.boot_reason = "PowerUp"
+                    return
+                retry = float(answer.interval) or BOOT_RETRY_DEFAULT_S
+                log.warning("BootNotification %s; again in %.0f s", answer.status, retry)
+            await self.clock.sleep(retry)
+
+    async def _status_loop(self, cp: ChargePoint201) -> None:
+        while True:
+            self._status_changed.clear()
+            for connector_id in self.station.connector_ids:
+                status = connector_status(self.station.status_of(connector_id).value)
+                if self._sent_status.get(connector_id) == status:
+                    continue
+                await cp.call(call.StatusNotification(
+                    timestamp=rfc3339(self.clock.now()), connector_status=status, evse_id=connector_id,
+                    connector_id=1), suppress=False)
+                self._sent_status[connector_id] = status
+            await self._status_changed.wait()
+
+    async def _heartbeat_loop(self, cp: ChargePoint201) -> None:
+        while True:
+            self._heartbeat_changed.clear()
+            interval = self.model.integer("OCPPCommCtrlr.HeartbeatInterval")
+            sleeper = asyncio.ensure_future(self.clock.sleep(interval))
+            waker = asyncio.ensure_future(self._heartbeat_changed.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                waker.cancel()
+            if self._heartbeat_changed.is_set():
+                continue
+            try:
+                self._set_clock(await cp.heartbeat())
+            except (OCPPError, TimeoutError) as exc:
+                log.warning("Heartbeat failed: %s", exc)
+
+    def _set_clock(self, text: str) -> None:
+        when: datetime | None = parse_ocpp_time(text)
+        if when is not None and when.tzinfo is not None:
+            self.clock.set_now(when)
