@@ -24,7 +24,13 @@ def _v16(context: AdapterContext) -> OcppRuntime:
                        display=context.display)
 
 
-VERSIONS: dict[str, Callable[[AdapterContext], OcppRuntime]] = {"1.6": _v16}
+def _v201(context: AdapterContext) -> OcppRuntime:
+    from firmware.ocpp.v201.adapter import Adapter201
+
+    return Adapter201(context)
+
+
+VERSIONS: dict[str, Callable[[AdapterContext], OcppRuntime]] = {"1.6": _v16, "2.0.1": _v201}
 
 
 def check_version(version: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.timefmt import rfc3339
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp.csms import TestCsms

@@ -1,5 +1,5 @@
-"""`[ocpp] version` picks the OCPP package: 1.6 by default, and a version this build lacks is a config
-error that names the allowed values (never a silent fallback to another protocol)."""
+"""`[ocpp] version` picks the OCPP package: 1.6 by default, 2.0.1 on request, and a version this build
+lacks is a config error that names the allowed values (never a silent fallback to another protocol)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from firmware.app import Application
 from firmware.ocpp.common.runtime import AdapterContext
 from firmware.ocpp.v16.adapter import OcppAdapter
+from firmware.ocpp.v201.adapter import Adapter201
 from firmware.ocpp.versions import VERSIONS, build_adapter
 from firmware.settings import ConfigError, Settings, load_settings
 from hal.clock import SimClock
@@ -34,7 +35,12 @@ def test_version_1_6_named_explicitly_builds_the_1_6_adapter(tmp_path: Path) -> 
     assert isinstance(app.ocpp, OcppAdapter)
 
 
-@pytest.mark.parametrize("version", ["2.0.1", "2.0", "1.5", "16", ""])
+def test_version_2_0_1_builds_the_2_0_1_adapter(tmp_path: Path) -> None:
+    app = Application(_settings(tmp_path, version="2.0.1"), clock=SimClock())
+    assert isinstance(app.ocpp, Adapter201)
+
+
+@pytest.mark.parametrize("version", ["2.0", "2.1", "1.5", "16", ""])
 def test_a_version_this_build_lacks_is_a_config_error_naming_the_allowed_values(
         tmp_path: Path, version: str) -> None:
     with pytest.raises(ConfigError) as failure:
@@ -46,7 +52,9 @@ def test_a_version_this_build_lacks_is_a_config_error_naming_the_allowed_values(
 
 def test_the_version_comes_from_the_environment_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHARGEPI_OCPP__VERSION", "2.0.1")
-    with pytest.raises(ConfigError, match=r'allowed: "1\.6"'):
+    assert _settings(tmp_path).ocpp.version == "2.0.1"  # type: ignore[union-attr]
+    monkeypatch.setenv("CHARGEPI_OCPP__VERSION", "2.1")
+    with pytest.raises(ConfigError, match=r'allowed: "1\.6", "2\.0\.1"'):
         _settings(tmp_path)
 
 

@@ -60,8 +60,10 @@ class LinkSecurityPort(Protocol):
 class OcppLink:
     def __init__(self, settings: OcppSettings, clock: Clock, session: Session,
                  ping_interval: Callable[[], float], authorization_key: Callable[[], str | None],
-                 security: LinkSecurityPort, rng: random.Random | None = None) -> None:
+                 security: LinkSecurityPort, rng: random.Random | None = None,
+                 subprotocol: Subprotocol = SUBPROTOCOL) -> None:
         self._settings = settings
+        self._subprotocol = subprotocol
         self._security = security
         self._clock = clock
         self._session = session
@@ -114,7 +116,7 @@ class OcppLink:
             headers["Authorization"] = build_authorization_basic(self._settings.charge_point_id, key)
         ping = self._ping_interval()
         kwargs: dict[str, object] = {
-            "subprotocols": [SUBPROTOCOL], "additional_headers": headers,
+            "subprotocols": [self._subprotocol], "additional_headers": headers,
             "open_timeout": self._settings.response_timeout_s,
             "ping_interval": ping or None, "ping_timeout": ping or None,
             # A peer that stopped reading never completes the closing handshake: do not wait long for it.
@@ -152,8 +154,8 @@ class OcppLink:
                     log.warning("security profile 1 over ws://: the Basic auth password goes to %s in clear "
                                 "text (allowed by ocpp.allow_insecure_basic_auth)", target.endpoint)
                 async with connect(target.endpoint, **self._connect_kwargs(target)) as ws:  # type: ignore[arg-type]
-                    if ws.subprotocol != SUBPROTOCOL:
-                        raise InvalidHandshake(f"CSMS did not select subprotocol {SUBPROTOCOL} "
+                    if ws.subprotocol != self._subprotocol:
+                        raise InvalidHandshake(f"CSMS did not select subprotocol {self._subprotocol} "
                                                f"(got {ws.subprotocol!r})")
                     opened = True
                     self._security.link_up()

@@ -27,8 +27,8 @@ from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, Status
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common import outbox as ob
-from firmware.ocpp.v16.configuration import KeySpec
-from firmware.ocpp.v16.meter_values import parse_ocpp_time
+from firmware.ocpp.common.keystore import KeySpec
+from firmware.ocpp.common.timefmt import parse_ocpp_time
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter

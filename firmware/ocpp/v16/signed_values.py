@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
 from firmware.ocpp.common import outbox as ob
-from firmware.ocpp.v16.configuration import KeySpec
-from firmware.ocpp.v16.meter_values import rfc3339
+from firmware.ocpp.common.keystore import KeySpec
+from firmware.ocpp.common.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
