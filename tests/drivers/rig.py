@@ -6,7 +6,7 @@ pymodbus server on 127.0.0.1."""
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,23 @@ class ConnectedPwmPin(MockConnectedPin, MockPWMPin):  # type: ignore[misc]
 
 
 def adc_v(cp_v: float) -> float:
+    """The ADC pin voltage for a CP voltage (EVSE Pi Hat scaling: -12 V -> 0.9 V, +12 V -> 4.55 V)."""
     return LOW_V + (cp_v + 12.0) / 24.0 * (HIGH_V - LOW_V)
+
+
+def serve_cp_line(adc: MockMcp3008, pilot: ControlPilot, car_level: Callable[[], float]) -> None:
+    """Serve ADC channel 0 as the CP line: the pilot's output, its high side pulled to `car_level()` by
+    the car's resistor (+12 V no car, +9 V B, +6 V C)."""
+
+    def line() -> Sequence[float]:
+        output = pilot.output
+        if output.mode == PilotOutputMode.NEGATIVE:
+            return [adc_v(-12.0)]
+        if output.mode == PilotOutputMode.PWM and 0 < output.duty_percent < 100:
+            return [adc_v(car_level()), adc_v(-12.0)]
+        return [adc_v(car_level())]
+
+    adc.set_source(0, line)
 
 
 class Rig:
@@ -91,16 +107,7 @@ class Rig:
 
     def attach_pilot(self, pilot: ControlPilot) -> None:
         """Serve the CP line as the generator output and the car's resistor make it."""
-
-        def line() -> Sequence[float]:
-            output = pilot.output
-            if output.mode == PilotOutputMode.NEGATIVE:
-                return [adc_v(-12.0)]
-            if output.mode == PilotOutputMode.PWM and 0 < output.duty_percent < 100:
-                return [adc_v(self.car_level), adc_v(-12.0)]
-            return [adc_v(self.car_level)]
-
-        self.adc.set_source(0, line)
+        serve_cp_line(self.adc, pilot, lambda: self.car_level)
 
 
 @asynccontextmanager

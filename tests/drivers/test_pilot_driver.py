@@ -18,13 +18,7 @@ from hal.factory import BuildContext
 from hal.pilot.driver import AdcProximityPilot, HardwareControlPilot
 from hal.types import PILOT_F, PILOT_HIGH, PILOT_OFF, CableAmpacity, CPState, PilotOutput, PilotReading
 from tests.drivers.mock_adc import MockMcp3008
-
-REF_V = 5.0
-LOW_V, HIGH_V = 0.9, 4.55  # EVSE Pi Hat scaling: -12 V -> 0.9 V, +12 V -> 4.55 V at the ADC pin
-
-
-def adc_v(cp_v: float) -> float:
-    return LOW_V + (cp_v + 12.0) / 24.0 * (HIGH_V - LOW_V)
+from tests.drivers.rig import HIGH_V, LOW_V, REF_V, adc_v
 
 
 def ctx() -> BuildContext:

@@ -19,9 +19,18 @@ from typing import Any, Protocol
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from hal.types import PilotOutputMode
 from tests.drivers.mock_adc import MockMcp3008
-from tests.drivers.rig import COIL, MIRROR, PWM, RCM_FAULT, RCM_TEST, REF_V, ConnectedPwmPin, adc_v
+from tests.drivers.rig import (
+    COIL,
+    MIRROR,
+    PWM,
+    RCM_FAULT,
+    RCM_TEST,
+    REF_V,
+    ConnectedPwmPin,
+    adc_v,
+    serve_cp_line,
+)
 
 ESTOP = 22
 KINDS = ("cp-c-to-b", "unplug", "rcd-trip", "emergency-stop")
@@ -208,15 +217,7 @@ class BoardRig:
         return {"driver": "gpio", "input": {"pin": ESTOP, "active_high": False}, "debounce_ms": 5}
 
     def attach_pilot(self, pilot: Any) -> None:
-        def line() -> list[float]:
-            output = pilot.output
-            if output.mode == PilotOutputMode.NEGATIVE:
-                return [adc_v(-12.0)]
-            if output.mode == PilotOutputMode.PWM and 0 < output.duty_percent < 100:
-                return [adc_v(self.car_level), adc_v(-12.0)]
-            return [adc_v(self.car_level)]
-
-        self.adc.set_source(0, line)
+        serve_cp_line(self.adc, pilot, lambda: self.car_level)
 
 
 class BoardActuator:

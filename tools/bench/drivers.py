@@ -38,13 +38,8 @@ from tests.drivers.meter_emulator import (
     start_tcp_server,
 )
 from tests.drivers.mock_adc import MockMcp3008
+from tests.drivers.rig import HIGH_V, LOW_V, REF_V, adc_v
 from tools.bench.report import figure
-
-LOW_V, HIGH_V, REF_V = 0.9, 4.55, 5.0
-
-
-def adc_v(cp_v: float) -> float:
-    return LOW_V + (cp_v + 12.0) / 24.0 * (HIGH_V - LOW_V)
 
 
 def summary(name: str, values_s: list[float]) -> None:
