@@ -226,6 +226,8 @@ class Application:
         assert self._exit is not None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
+            # asyncio raises NotImplementedError where a loop has no signal support (not on Linux) and
+            # RuntimeError when the loop does not run in the main thread: then no handler is installed.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_exit, EXIT_OK)
         try:
