@@ -269,10 +269,10 @@ class Supervisor:
             if message is None:
                 if self._any_closed():
                     tripped = True
-                    self.watchdog_trips += 1
                     log.error("controller heartbeat lost for %.0f ms: opening every contactor",
                               self._watchdog_s * 1000)
                     self.open_all("controller-watchdog")
+                    self.watchdog_trips += 1  # counted once done: a trip seen is a contactor opened
                     # Waits in the link's buffer while the controller is stopped: it learns on waking.
                     self.server.send({"ev": "watchdog", "trips": self.watchdog_trips})
                 continue
