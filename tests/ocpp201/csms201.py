@@ -1,11 +1,17 @@
-"""A test CSMS for OCPP 2.0.1 built on the `ocpp` library's v201 server side (schema validation both ways),
-recording what the charging station sends."""
+"""A test CSMS for OCPP 2.0.1 built on the `ocpp` library's v201 server side (schema validation both ways).
+
+It answers every message a charging station may send and records each request by action
+(`csms.received["TransactionEvent"]`, payloads in the library's snake_case). A test changes an answer with
+`csms.answers[action] = lambda payload: call_result.X(...)`; the defaults accept everything. Requests to the
+station go through `csms.peer.call(...)`; wait for a message with
+`await eventually(lambda: csms.of("NotifyEvent"), h.clock, ...)` (tests/ocpp/conftest.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +21,44 @@ from websockets.asyncio.server import ServerConnection, serve
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, on
 
 NOW = "2030-06-01T12:00:00.000Z"
+ACCEPTED = {"status": "Accepted"}
+
+Answer = Callable[[dict[str, Any]], Any]
+
+# Every message a charging station sends (OCPP 2.0.1 part 2 §1), with the answer of a CSMS that accepts all.
+DEFAULT_ANSWERS: dict[str, Answer] = {
+    "Authorize": lambda p: call_result.Authorize(id_token_info=ACCEPTED),
+    "ClearedChargingLimit": lambda p: call_result.ClearedChargingLimit(),
+    "DataTransfer": lambda p: call_result.DataTransfer(status="UnknownVendorId"),
+    "FirmwareStatusNotification": lambda p: call_result.FirmwareStatusNotification(),
+    "Get15118EVCertificate": lambda p: call_result.Get15118EVCertificate(status="Failed", exi_response=""),
+    "GetCertificateStatus": lambda p: call_result.GetCertificateStatus(status="Failed"),
+    "Heartbeat": lambda p: call_result.Heartbeat(current_time=NOW),
+    "LogStatusNotification": lambda p: call_result.LogStatusNotification(),
+    "MeterValues": lambda p: call_result.MeterValues(),
+    "NotifyChargingLimit": lambda p: call_result.NotifyChargingLimit(),
+    "NotifyCustomerInformation": lambda p: call_result.NotifyCustomerInformation(),
+    "NotifyDisplayMessages": lambda p: call_result.NotifyDisplayMessages(),
+    "NotifyEVChargingNeeds": lambda p: call_result.NotifyEVChargingNeeds(status="Accepted"),
+    "NotifyEVChargingSchedule": lambda p: call_result.NotifyEVChargingSchedule(status="Accepted"),
+    "NotifyEvent": lambda p: call_result.NotifyEvent(),
+    "NotifyMonitoringReport": lambda p: call_result.NotifyMonitoringReport(),
+    "NotifyReport": lambda p: call_result.NotifyReport(),
+    "PublishFirmwareStatusNotification": lambda p: call_result.PublishFirmwareStatusNotification(),
+    "ReportChargingProfiles": lambda p: call_result.ReportChargingProfiles(),
+    "ReservationStatusUpdate": lambda p: call_result.ReservationStatusUpdate(),
+    "SecurityEventNotification": lambda p: call_result.SecurityEventNotification(),
+    "SignCertificate": lambda p: call_result.SignCertificate(status="Accepted"),
+    "StatusNotification": lambda p: call_result.StatusNotification(),
+    "TransactionEvent": lambda p: call_result.TransactionEvent(),
+}
 
 
 @dataclass
 class Csms:
     boot_answers: list[tuple[str, int]] = field(default_factory=list)  # (status, interval), then Accepted
-    boots: list[dict[str, Any]] = field(default_factory=list)
-    statuses: list[dict[str, Any]] = field(default_factory=list)
-    heartbeats: int = 0
+    received: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
     reports: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     done: dict[int, asyncio.Event] = field(default_factory=dict)
     peer: CsmsSide | None = None
@@ -33,39 +69,65 @@ class Csms:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
+    @property
+    def boots(self) -> list[dict[str, Any]]:
+        return self.received.get("BootNotification", [])
+
+    @property
+    def statuses(self) -> list[dict[str, Any]]:
+        return self.received.get("StatusNotification", [])
+
+    @property
+    def heartbeats(self) -> int:
+        return len(self.received.get("Heartbeat", []))
+
+    def of(self, action: str) -> list[dict[str, Any]]:
+        """Every `action` request received so far, oldest first."""
+        return self.received.get(action, [])
+
     def report_done(self, request_id: int) -> asyncio.Event:
         return self.done.setdefault(request_id, asyncio.Event())
 
+    def answer(self, action: str, payload: dict[str, Any]) -> Any:
+        self.received.setdefault(action, []).append(payload)
+        if action == "BootNotification":
+            return self._boot_answer()
+        if action == "NotifyReport":
+            self._keep_report(**payload)
+        return self.answers.get(action, DEFAULT_ANSWERS[action])(payload)
+
+    def _boot_answer(self) -> Any:
+        status, interval = self.boot_answers.pop(0) if self.boot_answers else ("Accepted", 120)
+        return call_result.BootNotification(current_time=NOW, interval=interval, status=status)
+
+    def _keep_report(self, request_id: int, seq_no: int, report_data: list[dict[str, Any]] | None = None,
+                     tbc: bool = False, **kwargs: Any) -> None:
+        self.reports.setdefault(request_id, []).append({"seq_no": seq_no, "tbc": tbc,
+                                                         "report_data": report_data or []})
+        if not tbc:
+            self.report_done(request_id).set()
+
 
 class CsmsSide(ChargePoint):  # type: ignore[misc]
+    """The CSMS end of one station's websocket: every station message goes to `Csms.answer`."""
+
     def __init__(self, csms: Csms, ws: ServerConnection) -> None:
+        for action in (*DEFAULT_ANSWERS, "BootNotification"):
+            setattr(self, _handler_name(action), _recorder(csms, action))  # read by the route map below
         super().__init__("CP-1", ws, response_timeout=5)
         self.csms = csms
 
-    @on("BootNotification")
-    def on_boot(self, charging_station: dict[str, Any], reason: str, **kwargs: Any) -> Any:
-        self.csms.boots.append({"charging_station": charging_station, "reason": reason})
-        status, interval = self.csms.boot_answers.pop(0) if self.csms.boot_answers else ("Accepted", 120)
-        return call_result.BootNotification(current_time=NOW, interval=interval, status=status)
 
-    @on("Heartbeat")
-    def on_heartbeat(self, **kwargs: Any) -> Any:
-        self.csms.heartbeats += 1
-        return call_result.Heartbeat(current_time=NOW)
+def _handler_name(action: str) -> str:
+    return f"on_{action}"
 
-    @on("StatusNotification")
-    def on_status(self, **kwargs: Any) -> Any:
-        self.csms.statuses.append(kwargs)
-        return call_result.StatusNotification()
 
-    @on("NotifyReport")
-    def on_notify_report(self, request_id: int, seq_no: int, report_data: list[dict[str, Any]],
-                         tbc: bool = False, **kwargs: Any) -> Any:
-        self.csms.reports.setdefault(request_id, []).append({"seq_no": seq_no, "tbc": tbc,
-                                                              "report_data": report_data})
-        if not tbc:
-            self.csms.report_done(request_id).set()
-        return call_result.NotifyReport()
+def _recorder(csms: Csms, action: str) -> Callable[..., Any]:
+    def record(**payload: Any) -> Any:
+        return csms.answer(action, payload)
+
+    record.__name__ = _handler_name(action)
+    return on(action)(record)
 
 
 @contextlib.asynccontextmanager

@@ -35,6 +35,7 @@ from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
 from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.status import connector_status
@@ -88,6 +89,8 @@ class Adapter201:
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
+        # The functional blocks (firmware/ocpp/v201/feature.py), each in a module of its own.
+        self.features: list[Feature] = []
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
@@ -154,7 +157,7 @@ class Adapter201:
         station = self._station_settings
         cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
                             station.model, station.serial_number, station.firmware_version,
-                            response_timeout=self.settings.response_timeout_s)
+                            response_timeout=self.settings.response_timeout_s, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")
         try:
@@ -178,7 +181,8 @@ class Adapter201:
         await self._register(cp)
         self._online.set()
         self._sent_status.clear()  # after (re)connecting every connector is reported again
-        await asyncio.gather(self._status_loop(cp), self._heartbeat_loop(cp))
+        await asyncio.gather(self._status_loop(cp), self._heartbeat_loop(cp),
+                             *(feature.online(cp) for feature in self.features))
 
     async def _register(self, cp: ChargePoint201) -> None:
         while True:

@@ -4,17 +4,19 @@ This landing carries provisioning: BootNotification (with its reason; the answer
 OCPPCommCtrlr.HeartbeatInterval), Heartbeat, and the device-model requests (GetVariables, SetVariables,
 GetBaseReport, GetReport → NotifyReport parts sent one after another once the answer is out). A request over
 BytesPerMessage[...] is refused with CALLERROR FormatViolation before it is parsed (B06.FR.17, B08.FR.18).
-Handlers take `**kwargs` so optional fields (customData) never turn into an InternalError.
+Handlers take `**kwargs` so optional fields (customData) never turn into an InternalError. The handlers of
+the functional blocks (firmware/ocpp/v201/feature.py) join the library's route map of this connection.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from ocpp.routing import after as _after
+from ocpp.routing import create_route_map
 from ocpp.routing import on as _on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -42,8 +44,13 @@ def after(action: str) -> Callable[[F], F]:
 class ChargePoint201(ChargePoint):  # type: ignore[misc]
     def __init__(self, identity: str, connection: Any, provisioning: Provisioning,
                  vendor: str, model: str, serial_number: str, firmware_version: str,
-                 response_timeout: float = 30) -> None:
+                 response_timeout: float = 30, features: Sequence[object] = ()) -> None:
         super().__init__(identity, connection, response_timeout=response_timeout)
+        for feature in features:
+            for action, route in create_route_map(feature).items():
+                if action in self.route_map:
+                    raise ValueError(f"{action} is answered twice ({type(feature).__name__} and another)")
+                self.route_map[action] = route
         self._websocket = connection  # ours: the library's own reference (and its _send) are private
         self.provisioning = provisioning
         self._station = {"vendor_name": vendor, "model": model, "serial_number": serial_number,
