@@ -8,7 +8,9 @@ What it does today (docs/ocpp201.md has the full table):
   else is sent, CSMS requests are answered (a CSMS may read the device model during Pending);
 - after registration a StatusNotification for every connector (G01), and again on every change; Heartbeat
   every OCPPCommCtrlr.HeartbeatInterval, the answer's time sets the clock (TimeSource Heartbeat);
-- the device model (B05-B08) with live values from the station.
+- the device model (B05-B08) with live values from the station;
+- TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
+  StatusNotification and for whatever the features offer.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.status import connector_status
+from firmware.ocpp.v201.trigger import EvseRef, RemoteTrigger, Trigger
 from firmware.security.certificates import open_store
 from firmware.security.events import open_security_log
 from firmware.storage.database import StateDatabase
@@ -91,6 +94,8 @@ class Adapter201:
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
         # The functional blocks (firmware/ocpp/v201/feature.py), each in a module of its own.
         self.features: list[Feature] = []
+        self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
+                                           lambda: self.station.connector_ids))
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
@@ -101,6 +106,7 @@ class Adapter201:
         self._online = asyncio.Event()
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
+        self._boot_now = asyncio.Event()
         self._sent_status: dict[int, str] = {}
         self._link_task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
@@ -199,38 +205,67 @@ class Adapter201:
                     return
                 retry = float(answer.interval) or BOOT_RETRY_DEFAULT_S
                 log.warning("BootNotification %s; again in %.0f s", answer.status, retry)
-            await self.clock.sleep(retry)
+            self._boot_now.clear()
+            await self._sleep_unless(retry, self._boot_now)  # a triggered BootNotification goes at once
 
     async def _status_loop(self, cp: ChargePoint201) -> None:
         while True:
             self._status_changed.clear()
             for connector_id in self.station.connector_ids:
                 status = connector_status(self.station.status_of(connector_id).value)
-                if self._sent_status.get(connector_id) == status:
-                    continue
-                await cp.call(call.StatusNotification(
-                    timestamp=rfc3339(self.clock.now()), connector_status=status, evse_id=connector_id,
-                    connector_id=1), suppress=False)
-                self._sent_status[connector_id] = status
+                if self._sent_status.get(connector_id) != status:
+                    await self._send_status(cp, connector_id)
             await self._status_changed.wait()
+
+    async def _send_status(self, cp: ChargePoint201, connector_id: int) -> None:
+        status = connector_status(self.station.status_of(connector_id).value)
+        await cp.call(call.StatusNotification(
+            timestamp=rfc3339(self.clock.now()), connector_status=status, evse_id=connector_id,
+            connector_id=1), suppress=False)
+        self._sent_status[connector_id] = status
 
     async def _heartbeat_loop(self, cp: ChargePoint201) -> None:
         while True:
             self._heartbeat_changed.clear()
             interval = self.model.integer("OCPPCommCtrlr.HeartbeatInterval")
-            sleeper = asyncio.ensure_future(self.clock.sleep(interval))
-            waker = asyncio.ensure_future(self._heartbeat_changed.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
+            await self._sleep_unless(interval, self._heartbeat_changed)
             if self._heartbeat_changed.is_set():
                 continue
-            try:
-                self._set_clock(await cp.heartbeat())
-            except (OCPPError, TimeoutError) as exc:
-                log.warning("Heartbeat failed: %s", exc)
+            await self._heartbeat(cp)
+
+    async def _heartbeat(self, cp: ChargePoint201) -> None:
+        try:
+            self._set_clock(await cp.heartbeat())
+        except (OCPPError, TimeoutError) as exc:
+            log.warning("Heartbeat failed: %s", exc)
+
+    async def _sleep_unless(self, seconds: float, wake: asyncio.Event) -> None:
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            waker.cancel()
+
+    # --- TriggerMessage (F06, firmware/ocpp/v201/trigger.py) ------------------------------------------
+    def triggers(self) -> dict[str, Trigger]:
+        async def boot(cp: ChargePoint201, evse: EvseRef | None) -> None:
+            self._boot_now.set()
+
+        async def heartbeat(cp: ChargePoint201, evse: EvseRef | None) -> None:
+            await self._heartbeat(cp)
+
+        async def status(cp: ChargePoint201, evse: EvseRef | None) -> None:
+            assert evse is not None  # per_connector
+            await self._send_status(cp, evse.id)
+
+        return {
+            # F06.FR.17: only while the last BootNotification was not Accepted
+            "BootNotification": Trigger(boot, accepts=lambda evse: self.registration != "Accepted"),
+            "Heartbeat": Trigger(heartbeat),
+            "StatusNotification": Trigger(status, evse_scoped=True, per_connector=True),
+        }
 
     def _set_clock(self, text: str) -> None:
         when: datetime | None = parse_ocpp_time(text)
