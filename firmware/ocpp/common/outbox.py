@@ -152,6 +152,11 @@ class Outbox:
         with self._db:
             self._insert(action, payload, session_id, durable, None)
 
+    def add(self, action: str, payload: dict[str, Any], *, session_id: str | None = None) -> None:
+        """Queue a durable row inside the caller's own database transaction (`with db:`), so the row and
+        the caller's bookkeeping (e.g. a 2.0.1 transaction's next seqNo) commit together or not at all."""
+        self._insert(action, payload, session_id, True, None)
+
     def push_status(self, connector_id: int, payload: dict[str, Any]) -> None:
         """Queue a StatusNotification, replacing an undelivered older one for the same connector."""
         with self._db:
@@ -174,8 +179,12 @@ class Outbox:
     def depth(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox").fetchone()[0])
 
-    def durable_depth(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox WHERE durable = 1").fetchone()[0])
+    def durable_depth(self, session_id: str | None = None) -> int:
+        """Durable rows waiting, of one session (or transaction) or of all."""
+        if session_id is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox WHERE durable = 1").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox WHERE durable = 1 AND session_id = ?",
+                                    (session_id,)).fetchone()[0])
 
     def delivered(self, row: Row, *, transaction_id: int | None = None) -> None:
         """Remove a delivered row; for StartTransaction also record the CSMS's transactionId."""

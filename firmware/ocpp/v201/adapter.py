@@ -34,6 +34,7 @@ from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
@@ -41,6 +42,7 @@ from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.status import connector_status
+from firmware.ocpp.v201.transactions import Transactions201
 from firmware.ocpp.v201.trigger import EvseRef, RemoteTrigger, Trigger
 from firmware.security.certificates import open_store
 from firmware.security.events import open_security_log
@@ -89,6 +91,9 @@ class Adapter201:
         })
         self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
                                        self._db, self.settings.device_model, live)
+        self.delivery = Delivery201(self.outbox, self.model, self.clock)
+        self.transactions = Transactions201(self.station, self.clock, self.model, self._db, self.outbox,
+                                            self.delivery, lambda: self.link.connected)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -96,6 +101,7 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
+        self.features += [self.delivery, self.transactions]
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
@@ -115,6 +121,7 @@ class Adapter201:
 
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.transactions.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
     async def stop(self) -> None:
@@ -126,6 +133,7 @@ class Adapter201:
             self._link_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
+        await self.transactions.stop()
         self._db.close()
 
     def status(self) -> dict[str, Any]:

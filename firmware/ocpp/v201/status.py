@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from firmware.core.vocabulary import StopReason
+
 ConnectorStatus201 = Literal["Available", "Occupied", "Reserved", "Unavailable", "Faulted"]
 ChargingState = Literal["Charging", "EVConnected", "SuspendedEV", "SuspendedEVSE", "Idle"]
 
@@ -37,3 +39,25 @@ def station_status(states: list[str], emergency_stop: bool) -> ConnectorStatus20
     if all(m in ("Unavailable", "Faulted") for m in mapped):
         return "Unavailable" if "Unavailable" in mapped else "Faulted"
     return "Available" if "Available" in mapped else "Occupied"
+
+
+def charging_state(state: str) -> ChargingState:
+    """A running transaction's chargingState for the connector state (TransactionEvent, E02.FR.13)."""
+    return CONNECTOR_STATES[state][1]
+
+
+# Why the core ended a session → (triggerReason, stoppedReason) of the TransactionEvent that reports it
+# (docs/reference/ocpp201.md §6: TriggerReasonEnumType, ReasonEnumType).
+STOPS: dict[StopReason, tuple[str, str]] = {
+    StopReason.EMERGENCY_STOP: ("AbnormalCondition", "EmergencyStop"),
+    StopReason.EV_DISCONNECTED: ("EVCommunicationLost", "EVDisconnected"),
+    StopReason.HARD_RESET: ("ResetCommand", "ImmediateReset"),
+    StopReason.LOCAL: ("StopAuthorized", "Local"),
+    StopReason.OTHER: ("AbnormalCondition", "Other"),
+    StopReason.POWER_LOSS: ("AbnormalCondition", "PowerLoss"),
+    StopReason.REBOOT: ("ResetCommand", "Reboot"),
+    StopReason.REMOTE: ("RemoteStop", "Remote"),
+    StopReason.SOFT_RESET: ("ResetCommand", "ImmediateReset"),
+    StopReason.UNLOCK_COMMAND: ("UnlockCommand", "Other"),
+    StopReason.DEAUTHORIZED: ("Deauthorized", "DeAuthorized"),
+}
