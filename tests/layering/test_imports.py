@@ -108,8 +108,8 @@ def version_to_version() -> list[str]:
 
 def version_outside_selector() -> list[str]:
     """Imports of a version package from a module that belongs to none, other than the selector."""
-    return [str(i) for i in imports_under("firmware")
-            if VERSION_PACKAGE.match(i.target) and not VERSION_PACKAGE.match(i.module) and i.module != SELECTOR]
+    return [str(i) for i in imports_under("firmware") if VERSION_PACKAGE.match(i.target)
+            and not VERSION_PACKAGE.match(i.module) and i.module != SELECTOR]
 
 
 def _speaks_ocpp(name: str) -> bool:
