@@ -188,6 +188,7 @@ async def child_main(args: argparse.Namespace) -> None:
         os.environ.update(FLOOD_RESULTS=str(supervisor_results), FLOOD_EVENTS=str(args.events),
                           FLOOD_RIG="1" if hal == "gpio" else "0")
     settings = child_settings(hal, mode, state_dir, args.csms, args.meter_port)
+    os.environ["FLOOD_SOCKET"] = str(settings.station.socket_path)
     app = Application(settings)
     loop = asyncio.get_running_loop()
     stop_disk = threading.Event()

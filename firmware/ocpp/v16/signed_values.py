@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
-from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.common.timefmt import rfc3339
+from firmware.ocpp.v16.messages import METER_VALUES
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
@@ -83,7 +83,7 @@ class SignedValues16:
             return
         value = self.meter_value(reading)
         self.adapter.outbox.add_tx_data(reading.session_id, value)
-        self.adapter.outbox.push(ob.METER, {"connector_id": reading.connector_id, "meter_value": [value]},
+        self.adapter.outbox.push(METER_VALUES, {"connector_id": reading.connector_id, "meter_value": [value]},
                                  session_id=reading.session_id)
         self.adapter._wake_outbox()
 
