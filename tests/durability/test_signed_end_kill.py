@@ -172,7 +172,8 @@ def test_signed_end_survives_kills_between_session_end_and_signature(
     entries = [json.loads(line) for line in csms.record.read_text().splitlines()]
     calls = [(e["frame"][1], e["frame"][2], e["frame"][3]) for e in entries
              if e["direction"] == "in" and e["frame"][0] == 2]
-    answers = {e["frame"][1]: e["frame"][2] for e in entries if e["direction"] == "out" and e["frame"][0] == 3}
+    answers = {e["frame"][1]: e["frame"][2] for e in entries
+               if e["direction"] == "out" and e["frame"][0] == 3}
     starts: dict[int, dict[str, Any]] = {}
     for uid, action, payload in calls:
         if action == "StartTransaction" and uid in answers:
