@@ -56,13 +56,16 @@ def child_settings(hal: str, mode: str, state_dir: Path, csms_url: str, meter_po
     meter = {"driver": "modbus-tcp", "host": "127.0.0.1", "port": meter_port, "model": "sdm630",
              "timeout_s": 0.3, "retries": 0}
     if hal == "fake":
-        connector: dict[str, Any] = {"id": 1, "hal": {"meter": meter}}
+        # Tethered, as the GPIO board: with a socket, each unplug drops the PP cable limit to 0 while the
+        # PWM is on, and the product then waits MIN_PAUSE_S (10 s) before offering again on the next plug.
+        connector: dict[str, Any] = {"id": 1, "cable": "tethered", "hal": {"meter": meter}}
         estop: dict[str, Any] = {"driver": "fake"}
     else:
         connector = {"id": 1, "cable": "tethered", "hal": {**BoardRig.hal_config(6), "meter": meter}}
         estop = BoardRig.estop_config()
     return load_settings(
         None, station={"state_dir": str(state_dir), "supervisor": mode, "free_charging": True,
+                       "log_level": "ERROR",  # thousands of injected faults are logged by the supervisor
                        "hal": {"emergency_stop": estop}},
         connectors=[connector], ocpp={"url": csms_url, "charge_point_id": "CP_1"})
 
@@ -220,10 +223,10 @@ async def child_main(args: argparse.Namespace) -> None:
                 from firmware.core.vocabulary import Fault
                 asyncio.run_coroutine_threadsafe(_clear(app, Fault.RCD_TRIP), loop).result(60)
 
-            rig.car_level = 9.0
-            await asyncio.sleep(0.1)
-            rig.car_level = 6.0
-            actuator_board = BoardActuator(rig, app.hardware.connectors[0].contactor, clear_rcd)
+            controller = app.station.connector(1)
+            actuator_board = BoardActuator(rig, app.hardware.connectors[0].contactor, controller.describe,
+                                           clear_rcd)
+            await asyncio.to_thread(actuator_board.plug_in)
             triggered = await asyncio.to_thread(inject, actuator_board, args.events, opens, skipped)
         else:  # gpio-process: the board and the injector are in the supervisor; wait for its results
             await asyncio.to_thread(wait_until, supervisor_results.exists, "the supervisor's injector",
@@ -242,6 +245,8 @@ def save(out: Path, mode: str, hal: str, supervisor_results: Path, triggered: li
 
     if mode == "process":
         done = json.loads(supervisor_results.read_text())
+        if done.get("error"):
+            raise RuntimeError(f"the injector in the supervisor failed: {done['error']}")
         if hal == "fake":  # the triggers from here, the opens as the supervisor commanded them
             write_results(out, triggered, done["opened_at"], skipped, done["reasons"])
         else:
