@@ -223,13 +223,13 @@ class BoardRig:
 
 class BoardActuator:
     """The car and the fault inputs on the mocked board. `controller` returns the controller's view of
-    connector 1 (its `describe()`: status, cp_state, faults), `clear_rcd` is the technician's clear (it
-    raises while the controller still sees the monitor tripped). Every restore waits for the controller
+    connector 1 (its `describe()`: status, cp_state, faults), `clear_rcd(fault)` is the technician's clear
+    (it raises while the controller still sees the monitor tripped). Every restore waits for the controller
     to have seen the previous step: fixed sleeps raced the controller under load (with the supervisor,
     the pin changes reach it over the link)."""
 
     def __init__(self, rig: BoardRig, contactor: Any, controller: Callable[[], dict[str, Any]],
-                 clear_rcd: Callable[[], None]) -> None:
+                 clear_rcd: Callable[[str], None]) -> None:
         self._rig = rig
         self._contactor = contactor
         self._controller = controller
@@ -276,12 +276,14 @@ class BoardActuator:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    self._clear_rcd()
+                    self._clear_rcd("rcd")
                     break
                 except Exception:  # the reset has not reached the controller yet
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.01)
+            if "rcd-selftest" in self._controller()["faults"]:  # a session started under the trip
+                self._clear_rcd("rcd-selftest")
         else:  # the session ended: once the controller sees the car again, the driver unplugs and replugs
             rig.estop.drive_high()
             self._await(lambda c: c["status"] != "Faulted" and c["cp_state"] in ("B", "C"),

@@ -41,8 +41,8 @@ def instrument(parts: dict[str, Any], spec: Any) -> None:
         connector: dict[str, Any] = call(socket, "status")["connectors"][0]
         return connector
 
-    def clear_rcd() -> None:
-        call(socket, "fault-clear", fault="rcd", connector=1)
+    def clear_rcd(fault: str) -> None:
+        call(socket, "fault-clear", fault=fault, connector=1)
 
     def run() -> None:
         try:
