@@ -1,6 +1,6 @@
 """No module touches a private name of the `ocpp` library, except the one isolated override.
 
-The library's private details chargepi relies on live in firmware/ocpp/v16/ocpp_internals.py, pinned by
+The library's private details chargepi relies on live in firmware/ocpp/common/ocpp_internals.py, pinned by
 tests/ocpp/test_ocpp_internals.py (a library upgrade fails there). Everywhere else in firmware/, tools/
 and tests/, parsed with `ast`: no override of a private `ChargePoint` method and no `self._name` of its
 private attributes inside a subclass of the library's `ChargePoint`; no `x._name` of those attributes on
@@ -18,10 +18,10 @@ from pathlib import Path
 
 from ocpp.charge_point import ChargePoint
 
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 
 REPO = Path(__file__).resolve().parents[2]
-ISOLATED = {REPO / "firmware" / "ocpp" / "v16" / "ocpp_internals.py",
+ISOLATED = {REPO / "firmware" / "ocpp" / "common" / "ocpp_internals.py",
             REPO / "tests" / "ocpp" / "test_ocpp_internals.py"}
 ROUTE_KEYS = {ocpp_internals.ON, ocpp_internals.AFTER, ocpp_internals.SKIP_VALIDATION}
 PRIVATE_TARGET = re.compile(r"^ocpp(\.\w+)*\._\w*")  # a patch target such as "ocpp.messages._get_schema"

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 from tests.ocpp.conftest import Harness, eventually
 
 TRIGGER_HEARTBEAT = '[2,"{uid}","TriggerMessage",{{"requestedMessage":"Heartbeat"}}]'

@@ -1,4 +1,4 @@
-"""The `ocpp` library details chargepi relies on (firmware.ocpp.v16.ocpp_internals) still hold.
+"""The `ocpp` library details chargepi relies on (firmware.ocpp.common.ocpp_internals) still hold.
 
 These fail loudly on a library upgrade that changes them: check the details again (and
 docs/reference/ocpp-libraries.md §1.5), then add the new version to CHECKED_VERSIONS.
@@ -17,7 +17,7 @@ from ocpp import messages
 from ocpp.charge_point import ChargePoint
 from ocpp.routing import after, create_route_map, on
 
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -30,7 +30,7 @@ from typing import Any
 from ocpp.v16 import call
 
 from firmware.app import Application
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.ocpp.v16.charge_point import ChargePoint16
 from firmware.settings import load_settings

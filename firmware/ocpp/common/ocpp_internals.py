@@ -5,7 +5,7 @@ Everything else uses the library's public API (`ChargePoint.call`, `route_messag
 have no public hook (docs/reference/ocpp-libraries.md §1.5):
 
 * the entries of `ChargePoint.route_map`: `@on`/`@after` write them and only the library's private
-  `_handle_call` reads them; chargepi answers CALLs itself (firmware.ocpp.v16.dispatch) and adds routes
+  `_handle_call` reads them; the 1.6 package answers CALLs itself (firmware.ocpp.v16.dispatch) and adds routes
   at run time (`OcppAdapter.extra_routes`), so it reads and writes them here;
 * `ocpp.messages.ASYNC_VALIDATION`, the module switch between thread-pool and in-line validation: set
   to in-line validation when this module is imported (`validate_in_thread_pool`; tools/bench/smart_bench.py
@@ -14,6 +14,10 @@ have no public hook (docs/reference/ocpp-libraries.md §1.5):
 The test CSMS (tests/ocpp/csms.py) uses `with_on_handler` to slow one of its handlers down. Nothing
 else in firmware/, tools/ or tests/ touches a private name of the library:
 tests/layering/test_ocpp_privates.py fails if one does.
+
+It sits in the common runtime so that every version package can use the same override rather than
+grow its own; today only the 1.6 package imports it (the 2.0.1 package uses the public `route_map`,
+`create_route_map` and the library's own dispatch).
 
 tests/ocpp/test_ocpp_internals.py checks each against the installed library and pins the versions they
 were checked on, so a library upgrade fails there, loudly, before anything misbehaves.
