@@ -5,8 +5,9 @@ tests/ocpp/test_ocpp_internals.py (a library upgrade fails there). Everywhere el
 and tests/, parsed with `ast`: no override of a private `ChargePoint` method and no `self._name` of its
 private attributes inside a subclass of the library's `ChargePoint`; no `x._name` of those attributes on
 another object; no `_name` of anything imported from `ocpp` (`messages._get_schema`,
-`ChargePoint._handle_call`, `from ocpp.x import _y`); no `patch("ocpp...._y")` target; no route-map entry
-key and no `ASYNC_VALIDATION`.
+`ChargePoint._handle_call`, `from ocpp.x import _y`); no `patch("ocpp...._y")` target, no private
+`ChargePoint` name as a string (`getattr`, `setattr`, `patch.object`); no route-map entry key and no
+`ASYNC_VALIDATION`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from firmware.ocpp.common import ocpp_internals
 
 REPO = Path(__file__).resolve().parents[2]
 ISOLATED = {REPO / "firmware" / "ocpp" / "common" / "ocpp_internals.py",
-            REPO / "tests" / "ocpp" / "test_ocpp_internals.py"}
+            REPO / "tests" / "ocpp" / "test_ocpp_internals.py", Path(__file__).resolve()}
 ROUTE_KEYS = {ocpp_internals.ON, ocpp_internals.AFTER, ocpp_internals.SKIP_VALIDATION}
 PRIVATE_TARGET = re.compile(r"^ocpp(\.\w+)*\._\w*")  # a patch target such as "ocpp.messages._get_schema"
 
@@ -58,7 +59,7 @@ def private_uses(path: Path, library_names: set[str]) -> list[str]:
     bound, found = _from_library(tree)
     bases = {"ChargePoint"} | {name for name in bound if name.endswith("ChargePoint")}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and _private_constant(node.value):
+        if isinstance(node, ast.Constant) and _private_constant(node.value, library_names):
             found.append(f"{node.lineno}: {node.value!r}")
         elif isinstance(node, ast.Attribute) and node.attr == "ASYNC_VALIDATION":
             found.append(f"{node.lineno}: ASYNC_VALIDATION")
@@ -75,9 +76,11 @@ def private_uses(path: Path, library_names: set[str]) -> list[str]:
     return sorted(set(found))
 
 
-def _private_constant(value: object) -> bool:
-    """A route-map entry key or a patch target such as "ocpp.messages._get_schema"."""
-    return isinstance(value, str) and (value in ROUTE_KEYS or PRIVATE_TARGET.match(value) is not None)
+def _private_constant(value: object, library_names: set[str]) -> bool:
+    """A route-map entry key, a patch target such as "ocpp.messages._get_schema", or a private name of
+    the library's `ChargePoint` as a string (`getattr(cp, "_connection")`, `setattr(Cp, "_send", f)`)."""
+    return isinstance(value, str) and (value in ROUTE_KEYS | library_names
+                                       or PRIVATE_TARGET.match(value) is not None)
 
 
 def _is_self(node: ast.expr) -> bool:
@@ -120,7 +123,9 @@ def test_the_check_catches_privates_reached_from_outside(tmp_path: Path) -> None
         "class Mine:\n    def _send(self):\n        self._connection = 1\n"
         "harness.csms.cp._connection.close()\n"
         "messages._get_schema('x')\nCp._handle_call\nocpp.routing._y\n"
-        "patch('ocpp.charge_point._z')\nadapter._online\nmessages.validate_payload\n")
+        "patch('ocpp.charge_point._z')\nadapter._online\nmessages.validate_payload\n"
+        "monkeypatch.setattr(Cp, '_send', f)\ngetattr(cp, '_connection')\n")
     assert private_uses(sample, _library_private_names()) == [
-        "10: ocpp.routing._y", "11: 'ocpp.charge_point._z'", "2: imports ocpp.charge_point._x",
+        "10: ocpp.routing._y", "11: 'ocpp.charge_point._z'", "14: '_send'", "15: '_connection'",
+        "2: imports ocpp.charge_point._x",
         "7: harness.csms.cp._connection", "8: messages._get_schema", "9: Cp._handle_call"]
