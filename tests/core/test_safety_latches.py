@@ -130,7 +130,8 @@ async def test_an_emergency_stop_session_ends_in_finishing_even_when_state_f_cam
 
 
 @pytest.mark.parametrize("unplug_while_pressed", [False, True])
-async def test_an_unplug_after_an_emergency_stop_ends_at_available_unlocked(make_harness, unplug_while_pressed):
+async def test_an_unplug_after_an_emergency_stop_ends_at_available_unlocked(make_harness,
+                                                                          unplug_while_pressed):
     """issue 16: the safety_latency benchmark once timed out at "unplug after estop" (SuspendedEVSE, CP A,
     locked, session open). The product ends the session either way: unplugged after the release, or
     while the stop is still pressed (under F the controller cannot see the unplug; it sees A once the

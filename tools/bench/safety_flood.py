@@ -16,7 +16,7 @@ supervisor's command to it) and for the GPIO drivers on gpiozero mock pins (the 
 the drivers run: in the controller with `inline`, in the supervisor with `process`; the path includes the
 CP sampler's burst and confirmation). Reported per condition: p50 / p99 / max and the events over 100 ms.
 
-    python -m tools.bench.safety_flood [--events 1000] [--conditions fake-process,gpio-process,fake-inline,...]
+    python -m tools.bench.safety_flood [--events 1000] [--conditions fake-process,gpio-process,...]
 """
 
 from __future__ import annotations
