@@ -23,7 +23,8 @@ from pydantic_core import to_jsonable_python
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
-from firmware.ocpp.v16.configuration import standard_keys
+from firmware.ocpp.versions import configuration_defaults
+from firmware.ocpp.versions import device_model_defaults as device_model_defaults_of
 from firmware.redaction import MASK, is_secret_key
 from firmware.settings import (
     SECRETS_FILE_NAME,
@@ -74,17 +75,13 @@ def settable_keys() -> list[str]:
 def device_model_defaults() -> dict[str, str]:
     """The OCPP 2.0.1 device-model variables an `[ocpp.device_model]` table may preset, with their defaults
     for a one-connector installation (EVSE-scoped ones repeat per EVSE as EVSE#<n>)."""
-    from firmware.ocpp.v201.device_model.presets import presettable
-
-    return presettable(Settings.model_validate(
+    return device_model_defaults_of(Settings.model_validate(
         {"ocpp": {"url": "ws://csms.invalid/ocpp", "charge_point_id": "CP"}}))
 
 
 def ocpp_configuration_defaults() -> dict[str, str]:
     """The OCPP 1.6 configuration keys a `[ocpp.configuration]` table may preset, with their defaults."""
-    # AuthorizationKey is the credential `ocpp.authorization_key`, kept in secrets.toml.
-    return {name: spec.default for name, spec in standard_keys(1, "").items()
-            if spec.writable and name != "AuthorizationKey"}
+    return configuration_defaults()
 
 
 def _optional_section(annotation: Any) -> type[BaseModel] | None:

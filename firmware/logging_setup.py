@@ -20,10 +20,12 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from firmware.redaction import RedactingFilter, install_log_redaction, redact_fields
-from firmware.settings import Settings
+
+if TYPE_CHECKING:  # the safety supervisor configures its logging without the settings models
+    from firmware.settings import Settings
 
 # Libraries that narrate every step at INFO; a `[logging.components]` entry overrides this. pymodbus logs
 # every bad or missing frame at ERROR with a hex dump (a loose RS-485 wire is thousands of lines an hour);
@@ -80,17 +82,23 @@ class _ChargepiHandler(logging.StreamHandler[TextIO]):
 def configure_logging(settings: Settings, stream: TextIO | None = None,
                       environ: Mapping[str, str] | None = None) -> None:
     """Install the structured handler on the root logger and set the levels from the settings."""
-    env = os.environ if environ is None else environ
     cfg = settings.logging
+    configure(cfg.level or settings.station.log_level, cfg.format, cfg.components, stream, environ)
+
+
+def configure(level: str, style: Literal["logfmt", "json"], components: Mapping[str, str],
+              stream: TextIO | None = None, environ: Mapping[str, str] | None = None) -> None:
+    """configure_logging from the values themselves (the safety supervisor's, firmware.safety.spec)."""
+    env = os.environ if environ is None else environ
     root = logging.getLogger()
     for handler in [h for h in root.handlers if isinstance(h, _ChargepiHandler)]:
         root.removeHandler(handler)
     handler = _ChargepiHandler(stream or sys.stderr)
     install_log_redaction()
     handler.addFilter(RedactingFilter())  # also for records made before the factory was installed
-    handler.setFormatter(StructuredFormatter(cfg.format, journal=bool(env.get("JOURNAL_STREAM"))))
+    handler.setFormatter(StructuredFormatter(style, journal=bool(env.get("JOURNAL_STREAM"))))
     root.addHandler(handler)
-    root.setLevel(cfg.level or settings.station.log_level)
-    for name, level in {**QUIET_LIBRARIES, **cfg.components}.items():
-        logging.getLogger(f"firmware.{name}").setLevel(level)
-        logging.getLogger(name).setLevel(level)
+    root.setLevel(level)
+    for name, component_level in {**QUIET_LIBRARIES, **components}.items():
+        logging.getLogger(f"firmware.{name}").setLevel(component_level)
+        logging.getLogger(name).setLevel(component_level)

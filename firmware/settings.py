@@ -25,6 +25,7 @@ from firmware.config_paths import default_config_path as default_config_path
 from firmware.config_paths import secrets_path as secrets_path
 from firmware.control.roles import ControlSettings
 from firmware.ocpp.settings import OcppSettings
+from firmware.ocpp.versions import check_device_model
 from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
 from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
 
@@ -233,9 +234,7 @@ class Settings(BaseSettings):
         # Only a config with presets pays for the 2.0.1 device model (about 20 ms of imports at every
         # start and every CLI call otherwise).
         if self.ocpp is not None and self.ocpp.device_model and self._connector_ids_ok():
-            from firmware.ocpp.v201.device_model.presets import check
-
-            check(self)
+            check_device_model(self)
         return self
 
     def _connector_ids_ok(self) -> bool:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hal.clock import Clock
 from hal.config import ConnectorHalConfig, DriverConfig, StationHalConfig
 from hal.contract import ConnectorHardware, StationHardware
 from hal.errors import ConfigError
-from hal.fake import SimulatedConnector, SimulatedStation
-from hal.fake.persistence import WorldFile
 from hal.types import CableAmpacity
+
+if TYPE_CHECKING:  # the simulation is loaded only when a part is fake (not in the safety supervisor)
+    from hal.fake import SimulatedConnector, SimulatedStation
 
 CONNECTOR_PARTS = (
     "pilot",
@@ -83,6 +84,8 @@ class BuildContext:
         """The one simulated connector behind every fake part of `connector` (made on first use)."""
         found = self._simulated.get(connector.id)
         if found is None:
+            from hal.fake import SimulatedConnector
+
             phase_switch = connector.hal.phase_switch
             found = SimulatedConnector(
                 connector.id,
@@ -99,6 +102,8 @@ class BuildContext:
     def simulation(self) -> SimulatedStation | None:
         if not self._simulated and not self.station_fakes:
             return None
+        from hal.fake import SimulatedStation
+
         return SimulatedStation(
             self.clock,
             [self._simulated[k] for k in sorted(self._simulated)],
@@ -129,7 +134,8 @@ def _fake(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config
     if part == "meter" and getattr(config, "ocmf", False):
         from hal.fake.signing_meter import SimulatedSigningMeter
 
-        return SimulatedSigningMeter(simulated.meter, ctx.clock, f"SIM-{connector.id}")
+        return SimulatedSigningMeter(simulated.meter, simulated.world, ctx.clock, f"SIM-{connector.id}",
+                                     getattr(config, "sign_time_s", 0.0))
     return getattr(simulated, part)
 
 
@@ -189,6 +195,8 @@ def build_station_hardware(
     }
     simulation = ctx.simulation()
     if simulation is not None:
+        from hal.fake.persistence import WorldFile
+
         world_file = WorldFile(settings.station.state_dir / "sim", simulation)
         simulation.world_file = world_file
         if settings.station.hal.sim_persist:

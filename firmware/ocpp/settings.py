@@ -10,10 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from firmware.ocpp.common.keystore import describe, normalise, preset_text
 from firmware.ocpp.common.rate_limit import RateLimitSettings
-from firmware.ocpp.v16.configuration import standard_keys
-from firmware.ocpp.v16.cost_messages import cost_keys
-from firmware.ocpp.v16.signed_values import signed_keys
-from firmware.ocpp.versions import DEFAULT_VERSION, check_version
+from firmware.ocpp.versions import DEFAULT_VERSION, check_version, configuration_key_names, configuration_keys
 from hal.config import IntFromText
 
 Scalar = bool | int | float | str
@@ -180,7 +177,7 @@ class OcppSettings(BaseModel):
         """OCPP key names in any case (the environment lower-cases them): their standard spelling."""
         if not isinstance(value, dict):
             return value
-        names = {name.lower(): name for name in standard_keys(1, "")}
+        names = {name.lower(): name for name in configuration_key_names()}
         return {names.get(str(key).lower(), key): item for key, item in value.items()}
 
     @model_validator(mode="after")
@@ -204,7 +201,7 @@ class OcppSettings(BaseModel):
             raise ValueError("ca_file is only used with a wss:// url (or tls_url)")
         if not self.tls_check_hostname and not (self.url.startswith("wss://") or self.tls_url):
             raise ValueError("tls_check_hostname is only used with a wss:// url")
-        keys = {**standard_keys(1, ""), **signed_keys([1]), **cost_keys()}
+        keys = configuration_keys()
         for name, raw in self.configuration.items():
             spec = keys.get(name)
             if spec is None:

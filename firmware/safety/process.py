@@ -28,6 +28,7 @@ from firmware.safety.remote import (
     RemotePilot,
     RemoteRcm,
 )
+from firmware.safety.spec import spec_of
 from firmware.safety.supervisor import CONNECTOR_SAFETY_PARTS
 from firmware.settings import Settings
 from hal.contract import HalError
@@ -134,9 +135,7 @@ class SupervisorProcess:
             threading.Thread(target=self._serve_world, name="supervisor-world", daemon=True).start()
         else:
             world_link.close()
-        self._launch.send_spec({"settings": self._settings.model_dump(mode="json", exclude={"ocpp"}),
-                                "fake_parts": self.fake_parts,
-                                "watchdog_s": self._settings.station.supervisor_watchdog_s})
+        self._launch.send_spec(spec_of(self._settings, self.fake_parts))
         await asyncio.to_thread(self._start_remote)
         self._loop = loop
         threading.Thread(target=self._beat, name="supervisor-heartbeat", daemon=True).start()

@@ -10,8 +10,9 @@ controller died) the contactor opens, the pilot goes to F and the supervisor exi
 
     python -m firmware.safety.supervisor --fd N [--world-fd M]   (started by firmware.safety.launch)
 
-The settings arrive as JSON on stdin. With the fake HAL the safety lines of the simulated world (which
-lives in the controller process) are reached over the second link, `--world-fd`.
+The part configs arrive as JSON on stdin (firmware.safety.spec). With the fake HAL the safety lines of
+the simulated world (which lives in the controller process) are reached over the second link,
+`--world-fd`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from firmware.core.interlock import FEEDBACK_TIMEOUT_S, InterlockNotice, SafetyInterlock
 from firmware.safety.link import Link, LinkClosed
@@ -44,13 +45,16 @@ from firmware.safety.remote import (
 from hal.contract import ConnectorHardware, Contactor, ControlPilot, EnergyMeter, ResidualCurrentMonitor
 from hal.types import PilotOutput, PilotOutputMode, SelfTestResult
 
+if TYPE_CHECKING:
+    from firmware.safety.spec import SupervisorSpec
+
 log = logging.getLogger("chargepi.supervisor")
 
 CONNECTOR_SAFETY_PARTS = ("pilot", "contactor", "phase_switch", "rcm")
-# Called with (parts, settings) once every part is built, before any starts: benchmarks instrument them.
+# Called with (parts, spec) once every part is built, before any starts: benchmarks instrument them.
 PREPARE_PARTS: Callable[[dict[str, Any], Any], None] | None = None
 STATION_SAFETY_PARTS = ("emergency_stop",)
-PRELOAD = ("firmware.settings", "firmware.smart.wiring", "firmware.logging_setup", "hal.factory")
+PRELOAD = ("firmware.safety.spec", "firmware.logging_setup", "hal.factory", "hal.clock")
 
 
 def part_names(connector_ids: list[int], with_part: Callable[[int, str], bool],
@@ -303,19 +307,19 @@ class Supervisor:
 
 
 # --- the process ------------------------------------------------------------------------------------
-def real_parts(settings: Any, clock: Any, fake: set[str]) -> dict[str, Any]:
+def real_parts(spec: SupervisorSpec, clock: Any, fake: set[str]) -> dict[str, Any]:
     """Build the safety parts whose drivers are real hardware (the fake ones come over the world link)."""
     from hal.factory import BuildContext, _build
 
-    ctx = BuildContext(settings, clock)
+    ctx = BuildContext(spec, clock)
     parts: dict[str, Any] = {}
-    for cs in settings.connectors:
+    for cs in spec.connectors:
         for part in CONNECTOR_SAFETY_PARTS:
             name = f"{cs.id}.{part}"
             config = getattr(cs.hal, part)
             if config is not None and name not in fake:
                 parts[name] = _build(ctx, cs, part, config)
-    estop = settings.station.hal.emergency_stop
+    estop = spec.station.hal.emergency_stop
     if estop is not None and "emergency_stop" not in fake:
         parts["emergency_stop"] = _build(ctx, None, "emergency_stop", estop)
     return parts
@@ -329,15 +333,22 @@ def _world_parts(link: Link, names: list[str]) -> tuple[RemoteParts, dict[str, A
     return remote, parts
 
 
-async def run(link: Link, world: Link | None, spec: dict[str, Any]) -> int:
-    from firmware.logging_setup import configure_logging
-    from firmware.settings import ConfigError, Settings
+async def run(link: Link, world: Link | None, doc: dict[str, Any]) -> int:
+    from pydantic import ValidationError
+
+    from firmware.logging_setup import configure
+    from firmware.safety.spec import parse_spec
     from hal.clock import RealClock
     from hal.contract import HalError
+    from hal.errors import ConfigError
 
-    settings = Settings.model_validate(spec["settings"])
-    configure_logging(settings)
-    priority = settings.station.supervisor_rt_priority
+    try:
+        spec = parse_spec(doc)
+    except ValidationError as exc:  # the controller validated the same configs: a version mismatch
+        link.send({"ev": "failed", "error": f"the safety supervisor refused its part configs: {exc}"})
+        return 4
+    configure(spec.log.level, spec.log.format, spec.log.components)
+    priority = spec.rt_priority
     if priority:
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
@@ -345,24 +356,24 @@ async def run(link: Link, world: Link | None, spec: dict[str, Any]) -> int:
             log.warning("cannot run the supervisor at SCHED_FIFO priority %d (%s): running normally",
                         priority, exc)
     loop = asyncio.get_running_loop()
-    fake = set(spec["fake_parts"])
+    fake = set(spec.fake_parts)
     world_remote = None
     try:
-        parts = real_parts(settings, RealClock(), fake)
+        parts = real_parts(spec, RealClock(), fake)
         if world is not None and fake:
             world_remote, world_parts = _world_parts(world, sorted(fake))
             parts.update(world_parts)
             await asyncio.to_thread(world_remote.start)
         if PREPARE_PARTS is not None:
-            PREPARE_PARTS(parts, settings)
+            PREPARE_PARTS(parts, spec)
         for part in parts.values():
             await part.start()
     except (HalError, ConfigError) as exc:  # the controller reports it as its own start-up failure
         link.send({"ev": "failed", "error": str(exc)})
         return 4
     supervisor = Supervisor(link, parts, loop,
-                            ventilation={c.id: c.ventilation for c in settings.connectors},
-                            watchdog_s=float(spec["watchdog_s"]))
+                            ventilation={c.id: c.ventilation for c in spec.connectors},
+                            watchdog_s=spec.watchdog_s)
     supervisor.attach()
     link.send({"ev": "ready", "pid": os.getpid()})
     reason = await asyncio.to_thread(supervisor.serve)

@@ -1,7 +1,9 @@
 """The layering rules, checked on the source tree's import graph (parsed with `ast`, nothing is imported).
 
 Layers only look down: `hal/` never imports `firmware/`; an OCPP version package (`firmware/ocpp/v16`,
-`firmware/ocpp/v201`, ...) never imports another; the charger's own language (`firmware/core`,
+`firmware/ocpp/v201`, ...) never imports another, and outside the version packages only the version
+selector (`firmware/ocpp/versions.py`) imports one (so the common runtime, the settings and the config
+editor never do); the charger's own language (`firmware/core`,
 `firmware/smart`, `firmware/sessions`) never imports the `ocpp` library, `firmware.ocpp`, or a module named
 for one OCPP version (`ocpp16`, `v201`, ...), and holds no such module itself. Every import
 counts: at the top, inside functions, under `TYPE_CHECKING`, and `importlib.import_module("literal")`.
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 VERSION_PACKAGE = re.compile(r"^firmware\.ocpp\.(v\d+)(\.|$)")
 VERSION_NAMED = re.compile(r"^(ocpp|v)\d+$")  # a module named for one OCPP version: ocpp16, v201, ...
 NEUTRAL = ("firmware.core", "firmware.smart", "firmware.sessions")
+SELECTOR = "firmware.ocpp.versions"  # builds the chosen version's adapter; names each version's presets
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,12 @@ def version_to_version() -> list[str]:
     return found
 
 
+def version_outside_selector() -> list[str]:
+    """Imports of a version package from a module that belongs to none, other than the selector."""
+    return [str(i) for i in imports_under("firmware") if VERSION_PACKAGE.match(i.target)
+            and not VERSION_PACKAGE.match(i.module) and i.module != SELECTOR]
+
+
 def _speaks_ocpp(name: str) -> bool:
     return (
         _within(name, "ocpp")
@@ -130,6 +139,10 @@ def test_no_ocpp_version_package_imports_another() -> None:
 
 def test_core_smart_and_sessions_never_reach_ocpp() -> None:
     assert neutral_to_ocpp() == []
+
+
+def test_only_the_version_selector_imports_a_version_package() -> None:
+    assert version_outside_selector() == []
 
 
 # --- the checker itself: each rule catches what it is meant to ---------------------------------------
@@ -172,6 +185,19 @@ def test_a_version_package_importing_another_is_caught(tree: Path) -> None:
     _write(tree, "firmware/ocpp/v201/a.py", "from ..v16 import charge_point\nfrom ..common import rpc\n")
     _write(tree, "firmware/ocpp/v16/charge_point.py", "from firmware.ocpp.common import wire\n")
     assert version_to_version() == ["firmware.ocpp.v201.a:1 -> firmware.ocpp.v16.charge_point"]
+
+
+def test_a_version_package_imported_outside_the_selector_is_caught(tree: Path) -> None:
+    for package in ("firmware/ocpp/common",):
+        _write(tree, f"{package}/__init__.py", "")
+    _write(tree, "firmware/ocpp/common/outbox.py", "def f():\n    from firmware.ocpp.v16 import messages\n")
+    _write(tree, "firmware/ocpp/settings.py", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                                              "    from firmware.ocpp.v201.device_model import presets\n")
+    _write(tree, "firmware/settings.py", "from firmware.ocpp import versions\n")
+    _write(tree, "firmware/ocpp/versions.py", "def f():\n    from firmware.ocpp.v16 import adapter\n")
+    _write(tree, "firmware/ocpp/v16/adapter.py", "from firmware.ocpp.v16 import messages\n")
+    assert version_outside_selector() == ["firmware.ocpp.common.outbox:2 -> firmware.ocpp.v16",
+                                          "firmware.ocpp.settings:3 -> firmware.ocpp.v201.device_model"]
 
 
 def test_neutral_packages_importing_ocpp_are_caught(tree: Path) -> None:

@@ -3,7 +3,8 @@ modules a fresh interpreter has loaded, not by timing:
 
 * `chargepi run` launches the safety supervisor before it imports the settings models, so that the two
   interpreters start at once;
-* the supervisor process loads no OCPP, websocket or cryptography modules;
+* the supervisor process loads no OCPP, websocket or cryptography modules, and not the settings models
+  either (firmware.safety.spec: only the HAL's config models);
 * a charger without `[ocpp]` runs without them too, and one with `[ocpp]` over ws:// without cryptography.
 """
 
@@ -20,6 +21,11 @@ from firmware.safety.launch import inline_requested
 
 NETWORK_AND_CRYPTO = ("ocpp", "websockets", "jsonschema", "cryptography", "firmware.ocpp.v16.adapter")
 SETTINGS_MODELS = ("pydantic", "pydantic_settings", "firmware.settings", "firmware.app")
+# The supervisor validates its part configs with hal.config (pydantic) and needs nothing of the controller's.
+SUPERVISOR_NEEDS_NOT = ("pydantic_settings", "firmware.settings", "firmware.app", "firmware.ocpp",
+                        "firmware.smart", "firmware.sessions", "firmware.storage", "firmware.control",
+                        "firmware.metering", "hal.fake", "hal.meters.modbus_meter", "pymodbus", "sqlite3",
+                        "transitions")
 
 AT_LAUNCH = """
 import json, sys
@@ -91,8 +97,14 @@ def test_chargepi_run_launches_the_supervisor_before_importing_the_settings_mode
 
 def test_the_supervisor_process_loads_no_ocpp_websockets_or_cryptography() -> None:
     modules = loaded(SUPERVISOR)
-    assert "firmware.settings" in modules  # it does validate its settings
+    assert "hal.config" in modules  # it does validate its part configs
     assert packages(modules, NETWORK_AND_CRYPTO) == []
+
+
+def test_the_supervisor_process_loads_neither_the_settings_models_nor_the_controllers_features() -> None:
+    modules = loaded(SUPERVISOR)
+    assert "firmware.safety.spec" in modules and "hal.factory" in modules  # what it does load
+    assert packages(modules, SUPERVISOR_NEEDS_NOT) == []
 
 
 def test_a_charger_without_ocpp_loads_no_ocpp_websockets_or_cryptography(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from firmware.safety.link import Link
 from firmware.safety.remote import RemoteContactor, RemoteParts, RemotePilot, RemoteRcm
+from firmware.safety.spec import parse_spec, spec_of
 from firmware.safety.supervisor import Supervisor, real_parts
 from firmware.settings import load_settings
 from hal.clock import RealClock
@@ -59,7 +60,7 @@ async def supervised(tmp_path: Any, watchdog_s: float = 0.3) -> AsyncIterator[tu
         hal = {k: v for k, v in rig.hal_config().items() if k in ("pilot", "contactor", "rcm")}
         settings = load_settings(None, station={"state_dir": str(tmp_path)},
                                  connectors=[{"id": 1, "hal": {**rig.hal_config(), **hal}}])
-        parts = real_parts(settings, RealClock(), set())
+        parts = real_parts(parse_spec(spec_of(settings, [])), RealClock(), set())  # as the process gets it
         rig.attach_pilot(parts["1.pilot"])
         for part in parts.values():
             await part.start()

@@ -36,11 +36,10 @@ from firmware.core.events import (
 from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
 from firmware.display.service import DisplayService
 from firmware.metering.signed import SignedMetering
-from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.common.connection import OcppLink
 from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
-from firmware.ocpp.common.outbox import Outbox, Row
+from firmware.ocpp.common.outbox import Kind, Outbox, Row
 from firmware.ocpp.common.rate_limit import CallRateLimit
 from firmware.ocpp.common.runtime import RestartHook
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
@@ -49,6 +48,7 @@ from firmware.ocpp.v16.charge_point import ChargePoint16, ExtraRoute
 from firmware.ocpp.v16.configuration import PROFILE_KEYS, standard_keys
 from firmware.ocpp.v16.cost_messages import CaliforniaPricing16, cost_keys
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
+from firmware.ocpp.v16.messages import METER_VALUES, START_TRANSACTION, STATUS_NOTIFICATION, STOP_TRANSACTION
 from firmware.ocpp.v16.meter_values import meter_value
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
@@ -466,7 +466,7 @@ class OcppAdapter:
 
     async def _deliver(self, row: Row) -> None:
         payload = dict(row.payload)
-        if row.action in (ob.STOP, ob.METER) and row.session_id is not None:
+        if row.kind in (Kind.CLOSES, Kind.IN_SESSION) and row.session_id is not None:
             transaction_id = self.outbox.transaction_id(row.session_id)
             if transaction_id is None:
                 log.error("dropping %s of session %s: its StartTransaction was never confirmed",
@@ -493,12 +493,12 @@ class OcppAdapter:
             return
         finally:
             self._idle.set()  # set without yielding: the outcome below is recorded before stop() resumes
-        if row.action == ob.START:
+        if row.kind is Kind.OPENS:
             self.outbox.delivered(row, transaction_id=int(conf.transaction_id))
             self._started_confirmed(row, conf)
         else:
             self.outbox.delivered(row)
-            if row.action == ob.STOP and conf.id_tag_info and row.payload.get("id_tag"):
+            if row.kind is Kind.CLOSES and conf.id_tag_info and row.payload.get("id_tag"):
                 self.authorizer.remember(row.payload["id_tag"], conf.id_tag_info)
 
     def _queued_id(self, row: Row) -> str:
@@ -564,7 +564,7 @@ class OcppAdapter:
     def _status_changed(self, event: StatusChanged) -> None:
         self._status[event.connector_id] = event
         if self._online.is_set():
-            self.outbox.push_status(event.connector_id, self._status_payload(event))
+            self.outbox.push_status(event.connector_id, STATUS_NOTIFICATION, self._status_payload(event))
             self._wake_outbox()
 
     def _station_status(self, when: datetime) -> StatusChanged:
@@ -595,7 +595,7 @@ class OcppAdapter:
         for connector_id in [0, *self.station.connector_ids]:
             current = self._current_status(connector_id)
             self._status.setdefault(connector_id, current)
-            self.outbox.push_status(connector_id, self._status_payload(current))
+            self.outbox.push_status(connector_id, STATUS_NOTIFICATION, self._status_payload(current))
         self._wake_outbox()
 
     def _id_tag(self, id_tag: str | None) -> str:
@@ -640,7 +640,7 @@ class OcppAdapter:
         if event.reservation_id is not None:
             payload["reservation_id"] = event.reservation_id
         if not self.outbox.begin(event.session_id, event.connector_id, event.id_tag, payload["timestamp"],
-                                 payload["meter_start"], payload):
+                                 payload["meter_start"], START_TRANSACTION, payload):
             return
         self._tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.Begin",
                         self._reading(event.connector_id, event.meter_start_wh), "StopTxnSampledData")
@@ -663,7 +663,7 @@ class OcppAdapter:
             start = {"connector_id": event.connector_id, "id_tag": self._id_tag(event.start_id_tag),
                      "meter_start": meter_start, "timestamp": start_ts}
             self.outbox.begin(event.session_id, event.connector_id, event.start_id_tag, start_ts,
-                              meter_start, start)
+                              meter_start, START_TRANSACTION, start)
         meter_stop_wh = event.meter_stop_wh
         if event.reason is StopReason.POWER_LOSS:
             # The journal's last value may be older than meter values already queued for the CSMS: never
@@ -689,7 +689,7 @@ class OcppAdapter:
         data = self.outbox.tx_data(session_id)
         if data:
             payload["transaction_data"] = data
-        if self.outbox.end(session_id, payload):
+        if self.outbox.end(session_id, STOP_TRANSACTION, payload):
             self._wake_outbox()
 
     def _meter_value(self, connector_id: int, when: datetime, reading: MeterReading, key: str,
@@ -729,8 +729,16 @@ class OcppAdapter:
             # The core reports an interrupted session as SessionStopped(PowerLoss); if it did so before we
             # subscribed, end it here with the last value we persisted. A later report is deduplicated.
             energy, when = self._sampled_energy(session_id, float(tx["meter_start"]))
-            self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
-                             REASON[StopReason.POWER_LOSS].value, None)
+
+            def queue(session_id: str = session_id, energy: float = energy,
+                      when: datetime | None = when) -> None:
+                self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
+                                 REASON[StopReason.POWER_LOSS].value, None)
+
+            # On a signing meter the stop waits for the signed end (docs/signed-metering.md).
+            if self.signed is None or not self.signed.stop_after_signing(session_id, int(tx["connector_id"]),
+                                                                         queue):
+                queue()
 
     def _sampled_energy(self, session_id: str, floor_wh: float) -> tuple[float, datetime | None]:
         """The highest energy register among the session's persisted samples (at least `floor_wh`), and
@@ -761,7 +769,7 @@ class OcppAdapter:
             value = self._meter_value(connector_id, now, latest[0], "MeterValuesSampledData",
                                       "Sample.Periodic")
             if value is not None:
-                self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                self.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
                                  session_id=session_id)
                 self._wake_outbox()
             self._tx_sample(session_id, connector_id, now, "Sample.Periodic", latest[0], "StopTxnSampledData")
@@ -797,12 +805,12 @@ class OcppAdapter:
             value = self._meter_value(connector_id, now, latest[0], "MeterValuesAlignedData", "Sample.Clock")
             if session_id is not None and self.outbox.knows(session_id):
                 if value is not None:
-                    self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                    self.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
                                      session_id=session_id)
                 self._tx_sample(session_id, connector_id, now, "Sample.Clock", latest[0],
                                 "StopTxnAlignedData")
             elif value is not None and self._online.is_set():
-                self.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+                self.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
                                  durable=False)
         self._wake_outbox()
 

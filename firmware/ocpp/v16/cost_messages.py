@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
-from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.common.cost_triggers import CostTriggers, CostTriggerWatch
 from firmware.ocpp.common.keystore import KeySpec
+from firmware.ocpp.v16.messages import METER_VALUES
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
@@ -227,6 +227,6 @@ class CaliforniaPricing16:
         if value is None:
             return
         log.info("RunningCost trigger %s: MeterValues for connector %d", why, connector_id)
-        self.adapter.outbox.push(ob.METER, {"connector_id": connector_id, "meter_value": [value]},
+        self.adapter.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
                                  session_id=session_id)
         self.adapter._wake_outbox()

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
-from firmware.ocpp.common import outbox as ob
 from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.common.timefmt import rfc3339
+from firmware.ocpp.v16.messages import METER_VALUES
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
@@ -52,6 +52,7 @@ class SignedValues16:
         self.adapter = adapter
         self.metering = metering
         self._key_sent: set[str] = set()  # sessions whose public key went out already
+        self._stopping: set[str] = set()  # sessions whose StopTransaction waits for the signed end
         self._early: dict[str, SignedReading] = {}  # begin records signed before StartTransaction was queued
         metering.sinks.append(self._on_reading)
         metering.key_sinks.append(self._on_key)
@@ -82,7 +83,7 @@ class SignedValues16:
             return
         value = self.meter_value(reading)
         self.adapter.outbox.add_tx_data(reading.session_id, value)
-        self.adapter.outbox.push(ob.METER, {"connector_id": reading.connector_id, "meter_value": [value]},
+        self.adapter.outbox.push(METER_VALUES, {"connector_id": reading.connector_id, "meter_value": [value]},
                                  session_id=reading.session_id)
         self.adapter._wake_outbox()
 
@@ -97,14 +98,18 @@ class SignedValues16:
         transaction data. False (nothing done) for other sessions."""
         if not self.metering.signs(connector_id):
             return False
+        if session_id in self._stopping:
+            return True  # queued already (the core's PowerLoss report and the adapter's reconciliation)
+        self._stopping.add(session_id)
 
         async def when_signed() -> None:
             try:
-                reading = await self.metering.end_of(session_id)
+                reading = await self.metering.end_of(session_id, connector_id)
                 if reading is not None:
                     self.adapter.outbox.add_tx_data(session_id, self.meter_value(reading))
             finally:
                 self._key_sent.discard(session_id)
+                self._stopping.discard(session_id)
                 queue_stop()
 
         self.adapter.spawn(when_signed(), f"ocmf-stop-{session_id}")
