@@ -29,6 +29,7 @@ from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v16.messages import METER_VALUES
+from firmware.ocpp.v16.vocabulary import STATUS, StatusChanges16
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
@@ -83,6 +84,7 @@ class CaliforniaPricing16:
         self._triggers: dict[int, _Triggers] = {}
         self._meter_start: dict[str, float] = {}
         self._price_set: dict[str, asyncio.Event] = {}
+        self._changes = StatusChanges16()  # atCPStatus fires on a change of the 1.6 status notification
         self._task: asyncio.Task[None] | None = None
         for message, handler in (("SetUserPrice", self._set_user_price), ("RunningCost", self._running_cost),
                                  ("FinalCost", self._final_cost)):
@@ -265,6 +267,7 @@ class CaliforniaPricing16:
         if isinstance(event, SessionStarted):
             self._triggers.pop(event.connector_id, None)
             return
+        visible = isinstance(event, StatusChanged) and self._changes.visible(event)
         armed = self._triggers.get(getattr(event, "connector_id", -1))
         if armed is None:
             return
@@ -277,7 +280,7 @@ class CaliforniaPricing16:
                     and (armed.last_power_w < armed.at_power_w) != (power < armed.at_power_w):
                 self._send(event.connector_id, armed.session_id, "atPowerkW")
             armed.last_power_w = power
-        elif isinstance(event, StatusChanged) and str(event.status) in armed.at_status:
+        elif isinstance(event, StatusChanged) and visible and STATUS[event.state].value in armed.at_status:
             self._send(event.connector_id, armed.session_id, "atCPStatus")
 
     def _send(self, connector_id: int, session_id: str, why: str) -> None:
