@@ -320,9 +320,11 @@ class ModbusTcpMeterConfig(_ModbusMeter):
 
 
 class FakeMeterConfig(FakeDriver):
-    """The simulated meter; `ocmf = true` makes it sign its readings with a public TEST key."""
+    """The simulated meter; `ocmf = true` makes it sign its readings with a public TEST key, each end
+    signature taking `sign_time_s` (real meters take up to 30 s)."""
 
     ocmf: bool = False
+    sign_time_s: float = Field(0.0, ge=0.0, le=30.0)
 
 
 MeterConfig = Annotated[

@@ -127,7 +127,11 @@ class SigningMeter(EnergyMeter, Protocol):
 
     `begin_transaction` returns the signed start snapshot, or None for meters that sign begin and end in
     one record at the end (EM580). `end_transaction` returns the record that proves the session. Both
-    raise MeterError when the meter refuses or does not finish signing in time."""
+    raise MeterError when the meter refuses or does not finish signing in time.
+
+    `stored_end` is for a charger that died between asking for the end and reading it: the end record the
+    meter still holds of its last transaction (waiting for the signature if it is still being made), or
+    None while a transaction is open or when the meter holds no end record."""
 
     async def public_key(self) -> str:
         """Hex of the DER SubjectPublicKeyInfo, read from the meter."""
@@ -135,6 +139,8 @@ class SigningMeter(EnergyMeter, Protocol):
     async def begin_transaction(self, request: SignedTransactionRequest) -> SignedRecord | None: ...
 
     async def end_transaction(self) -> SignedRecord: ...
+
+    async def stored_end(self) -> SignedRecord | None: ...
 
 
 def signing_meter(meter: EnergyMeter) -> SigningMeter | None:

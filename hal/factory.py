@@ -134,7 +134,8 @@ def _fake(ctx: BuildContext, connector: ConnectorSetup | None, part: str, config
     if part == "meter" and getattr(config, "ocmf", False):
         from hal.fake.signing_meter import SimulatedSigningMeter
 
-        return SimulatedSigningMeter(simulated.meter, ctx.clock, f"SIM-{connector.id}")
+        return SimulatedSigningMeter(simulated.meter, simulated.world, ctx.clock, f"SIM-{connector.id}",
+                                     getattr(config, "sign_time_s", 0.0))
     return getattr(simulated, part)
 
 

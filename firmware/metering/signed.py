@@ -4,7 +4,13 @@ signed records with the session (sessions.sqlite) and hands them to the protocol
 Neutral: no OCPP here. At SessionStarted it asks an optional tariff-text provider (the price the driver
 was shown, so a meter that signs a TT field signs it), then calls `begin_transaction`; at SessionStopped
 (the contactor is open, the register settled) it calls `end_transaction`. Adapters that must not report the
-end of a session before its signed end value exists await `end_of(session_id)`.
+end of a session before its signed end value exists await `end_of(session_id, connector_id)`.
+
+A controller killed between the end of a session and the signature must not lose the signed end: the
+store marks each session's signing open before the meter is asked to begin (`signing_began`) and closes
+it once the end record is stored. At start every still-open signing of a session the core no longer runs
+is finished: the meter is asked for the end record it holds (`stored_end`: the end command reached it),
+else to end the transaction now. One lock per connector keeps begin and end (live or recovered) in order.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ class SignedMetering:
         self._begins: dict[str, asyncio.Task[None]] = {}
         self._ends: dict[str, asyncio.Future[SignedReading | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._locks = {connector_id: asyncio.Lock() for connector_id in meters}
+        self._station = station
         self.tariff_text: TariffText | None = None
         self.sinks: list[ReadingSink] = []
         self.key_sinks: list[Callable[[int, str], None]] = []
@@ -81,6 +89,25 @@ class SignedMetering:
             self._keys[connector_id] = key
             for sink in self.key_sinks:
                 sink(connector_id, key)
+        self._end_interrupted()
+
+    def _end_interrupted(self) -> None:
+        """Finish the signings a killed controller left open (before any adapter asks `end_of`)."""
+        if self._store is None:
+            return
+        try:
+            open_signings = self._store.open_signings()
+        except Exception:
+            log.exception("cannot read the open signings")
+            return
+        for session_id, connector_id in open_signings:
+            running = self._station.session_of(connector_id)
+            if connector_id not in self._meters or session_id in self._ends \
+                    or (running is not None and str(running["id"]) == session_id):
+                continue  # not ours, already being ended (PowerLoss at start), or resumed: ends later
+            log.warning("session %s: finishing the signed end a previous run left open", session_id)
+            self._end_future(session_id)
+            self._spawn(self._finish(session_id, connector_id), f"ocmf-recover-{session_id}")
 
     async def stop(self) -> None:
         self._unsubscribe()
@@ -89,14 +116,31 @@ class SignedMetering:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    async def end_of(self, session_id: str, timeout_s: float = END_TIMEOUT_S) -> SignedReading | None:
-        """The session's signed end reading (None if the meter failed or took longer than `timeout_s`)."""
-        future = self._end_future(session_id)
+    async def end_of(self, session_id: str, connector_id: int,
+                     timeout_s: float = END_TIMEOUT_S) -> SignedReading | None:
+        """The session's signed end reading: the one being made, else the stored one (e.g. signed before a
+        restart); None if the meter failed, took longer than `timeout_s`, or there is none."""
+        future = self._ends.get(session_id)
+        if future is None:
+            return self._stored_end(session_id, connector_id)
         try:
             return await asyncio.wait_for(asyncio.shield(future), timeout_s)
         except TimeoutError:
             log.error("session %s: no signed end reading after %g s", session_id, timeout_s)
             return None
+
+    def _stored_end(self, session_id: str, connector_id: int) -> SignedReading | None:
+        if self._store is None:
+            return None
+        try:
+            stored = self._store.signed(session_id)
+        except Exception:
+            log.exception("cannot read the signed readings of session %s", session_id)
+            return None
+        for context, taken_at, record in stored:
+            if context == END:
+                return SignedReading(session_id, connector_id, END, record, taken_at)
+        return None
 
     def _end_future(self, session_id: str) -> asyncio.Future[SignedReading | None]:
         future = self._ends.get(session_id)
@@ -126,39 +170,76 @@ class SignedMetering:
             self._spawn(self._end(event), f"ocmf-end-{event.session_id}")
 
     async def _begin(self, event: SessionStarted) -> None:
+        self._mark(event.session_id, event.connector_id)
         tariff = None
         if self.tariff_text is not None:
             tariff = await self.tariff_text(event.connector_id, event.id_tag)
         request = SignedTransactionRequest(event.session_id, event.id_tag, self._charge_point_id, tariff)
-        taken_at = self._clock.now()
-        try:
-            record = await self._meters[event.connector_id].begin_transaction(request)
-        except HalError as exc:
-            log.error("session %s: the signing meter refused to begin: %s", event.session_id, exc)
-            return
+        async with self._locks[event.connector_id]:
+            taken_at = self._clock.now()
+            try:
+                record = await self._meters[event.connector_id].begin_transaction(request)
+            except HalError as exc:
+                log.error("session %s: the signing meter refused to begin: %s", event.session_id, exc)
+                return
         if record is not None:
             self._deliver(SignedReading(event.session_id, event.connector_id, BEGIN, record, taken_at))
 
+    def _mark(self, session_id: str, connector_id: int) -> None:
+        if self._store is not None:
+            try:
+                self._store.signing_began(session_id, connector_id, self._clock.now())
+            except Exception:
+                log.exception("could not mark the signing of session %s open", session_id)
+
     async def _end(self, event: SessionStopped) -> None:
-        future = self._end_future(event.session_id)
+        begin = self._begins.pop(event.session_id, None)
+        if begin is not None:
+            await begin
+        await self._finish(event.session_id, event.connector_id)
+
+    async def _finish(self, session_id: str, connector_id: int) -> None:
+        """Get the session's signed end (stored, held by the meter, or made now), store and hand it out."""
+        future = self._end_future(session_id)
         reading: SignedReading | None = None
         try:
-            begin = self._begins.pop(event.session_id, None)
-            if begin is not None:
-                await begin
-            taken_at = self._clock.now()
-            try:
-                record = await self._meters[event.connector_id].end_transaction()
-            except HalError as exc:
-                log.error("session %s: no signed end reading: %s", event.session_id, exc)
-            else:
-                reading = SignedReading(event.session_id, event.connector_id, END, record, taken_at)
-                self._deliver(reading)
+            async with self._locks[connector_id]:
+                reading = self._stored_end(session_id, connector_id)
+                if reading is None:
+                    taken_at = self._clock.now()
+                    try:
+                        record = await self._end_record(connector_id)
+                    except HalError as exc:
+                        log.error("session %s: no signed end reading: %s", session_id, exc)
+                    else:
+                        reading = SignedReading(session_id, connector_id, END, record, taken_at)
+                        self._deliver(reading)
+                if self._store is not None:
+                    with contextlib.suppress(Exception):
+                        self._store.signing_ended(session_id)
         finally:
             if not future.done():
                 future.set_result(reading)
             while len(self._ends) > KEEP_ENDS:  # answered ones are kept a while for late askers
                 self._ends.pop(next(iter(self._ends)))
+
+    async def _end_record(self, connector_id: int) -> SignedRecord:
+        """The end record the meter holds (the end command reached it before a restart) unless it is one
+        already stored (a previous session's), else a new one."""
+        meter = self._meters[connector_id]
+        held = await meter.stored_end()
+        if held is not None and not self._known(held):
+            return held
+        return await meter.end_transaction()
+
+    def _known(self, record: SignedRecord) -> bool:
+        if self._store is None:
+            return False
+        try:
+            return bool(self._store.holds_record(record.data))
+        except Exception:
+            log.exception("cannot look up a signed record")
+            return False
 
     def _deliver(self, reading: SignedReading) -> None:
         if self._store is not None:

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS signed_readings (
     public_key TEXT NOT NULL,
     PRIMARY KEY (session_id, context)
 );
+CREATE TABLE IF NOT EXISTS open_signings (
+    session_id TEXT PRIMARY KEY,
+    connector_id INTEGER NOT NULL,
+    began_at TEXT NOT NULL
+);
 """
 
 
@@ -195,6 +200,24 @@ class SessionStore:
         self._db.execute("INSERT OR REPLACE INTO signed_readings VALUES (?,?,?,?,?,?)",
                          (session_id, context, _iso(taken_at), record.encoding, record.data,
                           record.public_key))
+
+    def holds_record(self, data: str) -> bool:
+        """Whether this exact signed record is stored already (for any session)."""
+        return self._db.execute("SELECT 1 FROM signed_readings WHERE data = ? LIMIT 1", (data,)).fetchone() \
+            is not None
+
+    def signing_began(self, session_id: str, connector_id: int, when: datetime) -> None:
+        """Before the meter is asked to begin: the session's signed end is owed until `signing_ended`."""
+        self._db.execute("INSERT OR REPLACE INTO open_signings VALUES (?,?,?)",
+                         (session_id, connector_id, _iso(when)))
+
+    def signing_ended(self, session_id: str) -> None:
+        self._db.execute("DELETE FROM open_signings WHERE session_id = ?", (session_id,))
+
+    def open_signings(self) -> list[tuple[str, int]]:
+        """(session id, connector id) of every session whose signed end was never stored, oldest first."""
+        rows = self._db.execute("SELECT session_id, connector_id FROM open_signings ORDER BY began_at")
+        return [(str(r[0]), int(r[1])) for r in rows.fetchall()]
 
     def signed(self, session_id: str) -> list[tuple[str, datetime, SignedRecord]]:
         """(context, taken at, record) of every signed reading of the session, begin first."""

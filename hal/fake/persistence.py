@@ -40,6 +40,7 @@ def _state(world: ConnectorWorld) -> dict[str, Any]:
         "contacts_closed": world.main_contacts_closed,
         "locked": world.locked,
         "temperature_c": world.temperature_c,
+        "signing": world.signing,
     }
 
 
@@ -51,6 +52,7 @@ def _apply(world: ConnectorWorld, state: dict[str, Any]) -> None:
     world.main_contacts_closed = bool(state["contacts_closed"]) and SimFault.WELDED in world.faults
     world.locked = bool(state["locked"])
     world.temperature_c = float(state["temperature_c"])
+    world.signing = state.get("signing")  # absent in files of before the signing meter kept its memory
     ev.wants_energy = bool(state["ev_wants_energy"])
     ev.max_current_a = float(state["ev_max_current_a"])
     ev.phases = int(state["ev_phases"])
@@ -115,7 +117,7 @@ class _Saver(WorldSaver):
     other state, is rewritten when it changes."""
 
     ENERGY_BYTES = 32
-    STATE_BYTES = 992
+    STATE_BYTES = 4064  # one 4 KiB page with the register line; the signing meter's memory needs ~2 KiB
 
     def __init__(self, path: Path, world: ConnectorWorld) -> None:
         self._world = world

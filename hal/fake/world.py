@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from hal.clock import Clock
 from hal.fake.ev import SimulatedEV
@@ -69,6 +70,7 @@ class ConnectorWorld:
         self.temperature_c = 25.0
         self.locked = False
         self.energy_wh = 0.0
+        self.signing: dict[str, Any] | None = None  # the signing meter's memory (hal/fake/signing_meter.py)
         self._integrated_at = clock.monotonic()
         self._plug_generation = 0
         self._offer_sent: float | object | None = _NOT_SENT

@@ -119,6 +119,13 @@ class Em580Ocmf(ModbusMeter):
             await self._write(COMMAND, [CMD_END])
         elif state != STATE_READY:
             raise MeterError(f"EM580 (device {self.device_id}): no transaction open (OCMF state {state})")
+        return await self._collect()
+
+    async def stored_end(self) -> SignedRecord | None:
+        """A record the meter signed but nobody confirmed (OCMF state READY), confirmed now."""
+        return await self._collect() if await self._word(OCMF_STATE) == STATE_READY else None
+
+    async def _collect(self) -> SignedRecord:
         await self._wait_ready()
         size = min(await self._word(OCMF_SIZE), OCMF_FILE_MAX_WORDS)
         if size == 0:

@@ -162,12 +162,17 @@ class IskraWm3m4c:
 
     async def _command(self, command: int, what: str) -> SignedRecord:
         await self.bus.write(self.device_id, COMMAND, [command])
+        return await self._signed(what)
 
+    async def _signed(self, what: str) -> SignedRecord:
         async def status() -> int:
             return (await self._read(3, SIGNATURE_STATUS, 1))[0]
 
         await poll(self.clock, status, lambda s: s == STATUS_OK, lambda s: s not in STATUS_BUSY,
                    SIGN_TIMEOUT_S, f"{self.name} {what}")
+        return await self._read_out()
+
+    async def _read_out(self) -> SignedRecord:
         out_len, sig_len = await self._read(3, OUTPUT_LENGTH, 2)
         payload = words_to_text(await self._read(3, OUTPUT, (out_len + 1) // 2))[:out_len]
         signature = words_to_bytes(await self._read(3, SIGNATURE, (sig_len + 1) // 2))[:sig_len]
@@ -194,3 +199,13 @@ class IskraWm3m4c:
             if self._request is not None:
                 await self._write_dataset(self._request)
         return await self._command(CMD_END_WITH_BEGIN, "end")
+
+    async def stored_end(self) -> SignedRecord | None:
+        """The output dataset is read from the same registers after the end (assumed to stay there until the
+        next command - not verified on a real meter, see the reference): with the meter idle
+        and the last dataset an end ('r': its last reading is TX "E"), that dataset."""
+        if await self._state() != STATE_IDLE or (await self._read(3, SIGNATURE_STATUS, 1))[0] != STATUS_OK:
+            return None
+        record = await self._read_out()
+        readings = record.readings
+        return record if readings and readings[-1].get("TX") == "E" else None

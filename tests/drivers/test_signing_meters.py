@@ -140,3 +140,31 @@ async def test_em580_uncollected_record_is_cleared_before_a_new_begin(serve: Cal
     assert emulator.mem[0x7100] == 1
     end = await meter.end_transaction()
     independently_verified(end.data, end.public_key)
+
+
+async def test_iskra_end_record_is_read_again_by_a_restarted_charger(serve: Callable[..., Any]) -> None:
+    emulator = IskraEmulator()
+    bus = await serve(emulator)
+    first = IskraWm3m4c(bus, emulator.device_id, RealClock())
+    await first.begin_transaction(REQUEST)
+    assert await first.stored_end() is None  # a transaction is open: nothing stored yet
+    await bus.write(emulator.device_id, 7051, [ord("r") << 8])  # the end command, then the charger dies
+    again = IskraWm3m4c(bus, emulator.device_id, RealClock())
+    held = await again.stored_end()
+    assert held is not None
+    assert [r["TX"] for r in independently_verified(held.data, held.public_key)["RD"]] == ["B", "E"]
+    assert emulator.commands == ["B", "r"]  # read out, not ended twice
+
+
+async def test_em580_end_record_is_collected_by_a_restarted_charger(serve: Callable[..., Any]) -> None:
+    emulator = Em580Emulator()
+    bus = await serve(emulator)
+    first = Em580Ocmf(bus, emulator.device_id, builtin_maps()["em580"], RealClock())
+    await first.begin_transaction(REQUEST)
+    assert await first.stored_end() is None
+    await bus.write(emulator.device_id, 0x7040, [ord("E")])  # the end command, then the charger dies
+    again = Em580Ocmf(bus, emulator.device_id, builtin_maps()["em580"], RealClock())
+    held = await again.stored_end()
+    assert held is not None
+    assert independently_verified(held.data, held.public_key)["TT"] == "0.35 EUR/kWh"
+    assert emulator.mem[0x7100] == 0 and await again.stored_end() is None  # confirmed: collected once

@@ -735,8 +735,16 @@ class OcppAdapter:
             # The core reports an interrupted session as SessionStopped(PowerLoss); if it did so before we
             # subscribed, end it here with the last value we persisted. A later report is deduplicated.
             energy, when = self._sampled_energy(session_id, float(tx["meter_start"]))
-            self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
-                             REASON[StopReason.POWER_LOSS].value, None)
+
+            def queue(session_id: str = session_id, energy: float = energy,
+                      when: datetime | None = when) -> None:
+                self._queue_stop(session_id, energy, rfc3339(when or self.clock.now()),
+                                 REASON[StopReason.POWER_LOSS].value, None)
+
+            # On a signing meter the stop waits for the signed end (docs/signed-metering.md).
+            if self.signed is None or not self.signed.stop_after_signing(session_id, int(tx["connector_id"]),
+                                                                         queue):
+                queue()
 
     def _sampled_energy(self, session_id: str, floor_wh: float) -> tuple[float, datetime | None]:
         """The highest energy register among the session's persisted samples (at least `floor_wh`), and

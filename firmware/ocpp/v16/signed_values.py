@@ -52,6 +52,7 @@ class SignedValues16:
         self.adapter = adapter
         self.metering = metering
         self._key_sent: set[str] = set()  # sessions whose public key went out already
+        self._stopping: set[str] = set()  # sessions whose StopTransaction waits for the signed end
         self._early: dict[str, SignedReading] = {}  # begin records signed before StartTransaction was queued
         metering.sinks.append(self._on_reading)
         metering.key_sinks.append(self._on_key)
@@ -97,14 +98,18 @@ class SignedValues16:
         transaction data. False (nothing done) for other sessions."""
         if not self.metering.signs(connector_id):
             return False
+        if session_id in self._stopping:
+            return True  # queued already (the core's PowerLoss report and the adapter's reconciliation)
+        self._stopping.add(session_id)
 
         async def when_signed() -> None:
             try:
-                reading = await self.metering.end_of(session_id)
+                reading = await self.metering.end_of(session_id, connector_id)
                 if reading is not None:
                     self.adapter.outbox.add_tx_data(session_id, self.meter_value(reading))
             finally:
                 self._key_sent.discard(session_id)
+                self._stopping.discard(session_id)
                 queue_stop()
 
         self.adapter.spawn(when_signed(), f"ocmf-stop-{session_id}")

@@ -41,6 +41,7 @@ from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.transactions import Transactions201
 from firmware.ocpp.v201.trigger import EvseRef, RemoteTrigger, Trigger
@@ -92,8 +93,9 @@ class Adapter201:
         self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
                                        self._db, self.settings.device_model, live)
         self.delivery = Delivery201(self.outbox, self.model, self.clock)
+        signed = SignedValues201(context.signed_metering) if context.signed_metering is not None else None
         self.transactions = Transactions201(self.station, self.clock, self.model, self._db, self.outbox,
-                                            self.delivery, lambda: self.link.connected)
+                                            self.delivery, lambda: self.link.connected, signed)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))

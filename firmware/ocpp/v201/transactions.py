@@ -14,7 +14,8 @@ EVConnected,Authorized) a transaction is exactly one core session. Rules (docs/r
   events carry chargingState when it changed (ChargingStateChanged) and the idToken when it changed;
 - Updated every SampledDataCtrlr.TxUpdatedInterval with TxUpdatedMeasurands (MeterValuePeriodic);
 - Ended carries the stoppedReason and the TxEndedMeasurands: at the start, every TxEndedInterval and at
-  the end (Transaction.End, E06.FR.11);
+  the end (Transaction.End, E06.FR.11); on a signing meter also the signed begin and end records, and it
+  waits for the end record (firmware/ocpp/v201/signed.py);
 - every event is queued in the durable outbox and delivered in order (firmware/ocpp/v201/delivery.py);
 - a transaction the station was running when it lost power is ended at the next start with stoppedReason
   PowerLoss (triggerReason AbnormalCondition), unless the core resumed its session;
@@ -47,12 +48,14 @@ from firmware.core.events import (
     TokenDecided,
 )
 from firmware.core.vocabulary import ConnectorState, LimitSource, StopReason
+from firmware.metering.signed import SignedReading
 from firmware.ocpp.common.outbox import Outbox, Row
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.charge_point import on
 from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.meter_values import meter_value
+from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.status import STOPS, charging_state, connector_status
 from firmware.ocpp.v201.tx_points import TxConditions, start_due, stop_due
 from firmware.ocpp.v201.tx_store import EVENT, Tx, TxStore, new_transaction_id
@@ -88,7 +91,8 @@ class _Evse:
 
 class Transactions201:
     def __init__(self, station: StationApi, clock: Clock, model: DeviceModel, db: StateDatabase,
-                 outbox: Outbox, delivery: Delivery201, connected: Callable[[], bool]) -> None:
+                 outbox: Outbox, delivery: Delivery201, connected: Callable[[], bool],
+                 signed: SignedValues201 | None = None) -> None:
         self.station = station
         self.clock = clock
         self.model = model
@@ -101,6 +105,10 @@ class Transactions201:
         self._latest: dict[int, MeterReading] = {}
         self._offered: dict[int, float] = {}
         self._samplers: dict[str, asyncio.Task[None]] = {}
+        self._endings: set[asyncio.Task[None]] = set()  # Ended events waiting for the signed end
+        self.signed = signed
+        if signed is not None:
+            signed.on_begin = self._signed_begin
         self._started = False
         # idToken types of the tokens a CSMS named (RequestStartTransaction); the reader's are RFID cards.
         self.token_types: dict[str, str] = {}
@@ -133,7 +141,7 @@ class Transactions201:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        tasks = list(self._samplers.values())
+        tasks = [*self._samplers.values(), *self._endings]  # an Ended not queued: PowerLoss at next start
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -266,11 +274,13 @@ class Transactions201:
         started = meter_value(when, reading, self.model.members("SampledDataCtrlr.TxStartedMeasurands"),
                               "Transaction.Begin", self._offered.get(cid))
         self.open[cid] = tx
-        self._queue(tx, "Started", when, trigger, meter=[started] if started else [])
+        early = self.signed.take_begin(e.session_id) if self.signed is not None else None
+        signed = [self.signed.value(early)] if self.signed is not None and early is not None else []
+        self._queue(tx, "Started", when, trigger, meter=([started] if started else []) + signed)
         ended = meter_value(when, reading, self.model.members("SampledDataCtrlr.TxEndedMeasurands"),
                             "Transaction.Begin", self._offered.get(cid))
-        if ended is not None:
-            self.store.add_sample(tx.transaction_id, ended)
+        for sample in ([ended] if ended is not None else []) + signed:
+            self.store.add_sample(tx.transaction_id, sample)
         self._start_sampler(tx)
 
     def _end(self, tx: Tx, when: datetime, trigger: str, stopped: str, stop_token: str | None = None,
@@ -286,11 +296,47 @@ class Transactions201:
         if end is not None:
             values.append(end)
         del self.open[cid]
-        self._queue(tx, "Ended", when, trigger, meter=values, stopped=stopped, id_token=stop_token)
+        signed = self.signed
+        if signed is None or tx.session_id is None or not signed.signs(cid):
+            self._queue(tx, "Ended", when, trigger, meter=values, stopped=stopped, id_token=stop_token)
+            return
+        # Ended waits for the signed end (SMV §2.3.1: up to 30 s); what it says is fixed now.
+        payload = self._event(tx, "Ended", when, trigger, meter=values, stopped=stopped, id_token=stop_token)
+        session_id = tx.session_id
+
+        async def when_signed() -> None:
+            end = await signed.end_of(session_id, cid)
+            if end is not None:
+                payload.setdefault("meter_value", []).append(end)
+            self.store.queue(tx, payload, end=True)
+            self.delivery.wake()
+
+        task = asyncio.create_task(when_signed(), name=f"ocpp201-signed-end-{tx.transaction_id}")
+        self._endings.add(task)
+        task.add_done_callback(self._endings.discard)
+
+    def _signed_begin(self, reading: SignedReading) -> bool:
+        """A begin record signed while its transaction runs: kept for Ended, sent now (SignedDataReceived)."""
+        assert self.signed is not None
+        tx = next((t for t in self.open.values() if t.session_id == reading.session_id), None)
+        if tx is None:
+            return False
+        value = self.signed.value(reading)
+        self.store.add_sample(tx.transaction_id, value)
+        self._queue(tx, "Updated", self.clock.now(), "SignedDataReceived", meter=[value])
+        return True
 
     def _queue(self, tx: Tx, kind: str, when: datetime, trigger: str, *,
                meter: list[dict[str, Any]] | None = None, stopped: str | None = None,
                id_token: str | None = None) -> None:
+        payload = self._event(tx, kind, when, trigger, meter=meter, stopped=stopped, id_token=id_token)
+        self.store.queue(tx, payload, begin=kind == "Started", end=kind == "Ended")
+        self.delivery.wake()
+
+    def _event(self, tx: Tx, kind: str, when: datetime, trigger: str, *,
+               meter: list[dict[str, Any]] | None = None, stopped: str | None = None,
+               id_token: str | None = None) -> dict[str, Any]:
+        """The TransactionEvent payload (its seqNo: tx.seq_no, advanced when it is queued)."""
         e = self._evse.get(tx.evse_id) or _Evse()
         info: dict[str, Any] = {"transaction_id": tx.transaction_id}
         state = self._charging(tx.evse_id)
@@ -314,8 +360,7 @@ class Transactions201:
             payload["reservation_id"], e.reservation_id = e.reservation_id, None
         if meter:
             payload["meter_value"] = meter
-        self.store.queue(tx, payload, begin=kind == "Started", end=kind == "Ended")
-        self.delivery.wake()
+        return payload
 
     def _reading(self, cid: int, energy_wh: float | None) -> MeterReading:
         latest = self._latest.get(cid) or MeterReading(energy_import_wh=energy_wh or 0.0)

@@ -1,0 +1,97 @@
+"""2.0.1 signed meter values end to end: a charger with the simulator's signing meter (simulated time)
+against the v201 test CSMS. The begin record goes out as soon as it is signed and again in Ended with the
+end record, each as `signedMeterValue`; Ended waits for the end signature. The OCMF records are verified
+with `cryptography` directly (tests/drivers/test_signing_meters.py)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from hal.clock import SimClock
+from tests.conftest import HarnessFactory
+from tests.drivers.test_signing_meters import independently_verified
+from tests.ocpp.conftest import eventually
+from tests.ocpp201.csms201 import running_csms
+from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_transactions_e2e import events
+from tests.ocpp201.test_transactions_recovery import kill
+
+SIGN_TIME_S = 5
+METER = {"driver": "fake", "ocmf": True, "sign_time_s": SIGN_TIME_S}
+
+
+def signed(event: dict[str, Any]) -> list[tuple[str, float, dict[str, Any]]]:
+    """(context, value, signedMeterValue) of every signed sampled value of the event."""
+    return [(s["context"], s["value"], s["signed_meter_value"]) for mv in event.get("meter_value", [])
+            for s in mv["sampled_value"] if "signed_meter_value" in s]
+
+
+def key_of(value: dict[str, Any]) -> str:
+    text = base64.b64decode(value["public_key"]).decode()
+    assert text.startswith("oca:base16:asn1:")
+    return text.removeprefix("oca:base16:asn1:")
+
+
+def ocmf_of(value: dict[str, Any]) -> str:
+    assert value["encoding_method"] == "OCMF"
+    return base64.b64decode(value["signed_meter_data"]).decode()
+
+
+async def test_signed_begin_and_end_in_transaction_events(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": METER}}])
+        await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+        h.sim.plug()
+        await eventually(lambda: any(signed(e) for e in events(csms)), h.clock, 0.1, within=15)
+        first = next(e for e in events(csms) if signed(e))
+        ((context, value, begin),) = signed(first)
+        assert context == "Transaction.Begin" and first["event_type"] in ("Started", "Updated")
+        if first["event_type"] == "Updated":
+            assert first["trigger_reason"] == "SignedDataReceived"
+        public_key = key_of(begin)
+        start = independently_verified(ocmf_of(begin), public_key)
+        assert [r["TX"] for r in start["RD"]] == ["B"] and value == round(start["RD"][0]["RV"] * 1000)
+
+        await h.advance(600)
+        h.sim.unplug()
+        await h.advance(SIGN_TIME_S - 2)
+        assert all(e["event_type"] != "Ended" for e in events(csms))  # the meter is still signing
+        await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", h.clock, 0.5, within=15)
+        ended = events(csms)[-1]
+        assert [c for c, _, _ in signed(ended)] == ["Transaction.Begin", "Transaction.End"]
+        _, end_value, end = signed(ended)[1]
+        assert end["public_key"] == ""  # OncePerTransaction: only the first signed value carries it
+        proof = independently_verified(ocmf_of(end), public_key)
+        assert [r["TX"] for r in proof["RD"]] == ["B", "E"] and proof["RD"][1]["RV"] > proof["RD"][0]["RV"]
+        assert end_value == round(proof["RD"][1]["RV"] * 1000)
+        unsigned_end = [s["value"] for mv in ended["meter_value"] for s in mv["sampled_value"]
+                        if s["context"] == "Transaction.End" and "signed_meter_value" not in s
+                        and s["measurand"] == "Energy.Active.Import.Register"]
+        assert len(unsigned_end) == 1 and abs(unsigned_end[0] - end_value) < 1  # the meter signs whole Wh
+        assert [e["seq_no"] for e in events(csms)] == list(range(len(events(csms))))
+
+
+async def test_killed_while_the_meter_signs_the_end_still_sends_it(make_harness: HarnessFactory,
+                                                                   short_dir: Path) -> None:
+    async with running_csms() as csms:
+        connectors = [{"id": 1, "hal": {"meter": METER}}]
+        h = await make_harness(state_dir=short_dir, ocpp=section(csms.url), connectors=connectors)
+        h.sim.plug()
+        await eventually(lambda: any(signed(e) for e in events(csms)), h.clock, 0.1, within=15)
+        public_key = key_of(next(signed(e) for e in events(csms) if signed(e))[0][2])
+        await h.advance(300)
+        h.sim.unplug()
+        await h.advance(1)  # the end command reached the meter; its signature takes SIGN_TIME_S
+        assert all(e["event_type"] != "Ended" for e in events(csms))
+        await kill(h)  # the old process's clock never moves again: nothing of it finishes
+        again = await make_harness(state_dir=short_dir, clock=SimClock(h.clock.now()),
+                                   ocpp=section(csms.url), connectors=connectors)
+        await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", again.clock, 0.5, within=30)
+        ended = events(csms)[-1]
+        assert ended["transaction_info"]["stopped_reason"] == "PowerLoss"
+        assert [c for c, _, _ in signed(ended)] == ["Transaction.Begin", "Transaction.End"]
+        proof = independently_verified(ocmf_of(signed(ended)[1][2]), public_key)
+        assert [r["TX"] for r in proof["RD"]] == ["B", "E"] and proof["RD"][1]["RV"] > proof["RD"][0]["RV"]
+        assert sum(e["event_type"] == "Ended" for e in events(csms)) == 1
