@@ -16,14 +16,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
 from firmware.ocpp.v16.charge_point import on
+from tools.csms.link import SendHook
 
 CSMS_TIME = "2030-06-01T12:00:00.000Z"
 
 
 class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
     def __init__(self, server: TestCsms, cp_id: str, ws: ServerConnection) -> None:
-        super().__init__(cp_id, ws, response_timeout=5)
+        super().__init__(cp_id, SendHook(ws, self._sending), response_timeout=5)
         self.server = server
+        self.ws = ws  # frames sent straight on it are not recorded as the CSMS's own
 
     async def route_message(self, raw_msg: str) -> None:
         frame = json.loads(raw_msg)
@@ -35,27 +37,26 @@ class CsmsChargePoint(ChargePoint):  # type: ignore[misc]
                 # An idempotent CSMS answers a retransmitted CALL (same unique id) with its first answer.
                 self.server.retransmissions.append(frame)
                 self.server.wire.append(("out", [3, uid, self.server.replies[uid]]))
-                await self._connection.send(json.dumps([3, uid, self.server.replies[uid]]))
+                await self.ws.send(json.dumps([3, uid, self.server.replies[uid]]))
                 return
             self.server.seen_ids.add(uid)
             if self.server.silence.get(frame[2], 0) > 0:
                 self.server.silence[frame[2]] -= 1  # a CSMS that lost the CALL: no answer at all
                 return
             if frame[2] in self.server.not_implemented:
-                await self._connection.send(json.dumps([4, uid, "NotImplemented", "not here", {}]))
+                await self.ws.send(json.dumps([4, uid, "NotImplemented", "not here", {}]))
                 return
             broken = self.server.broken_replies.get(frame[2])
             if broken is not None:
-                await self._connection.send(broken.replace("UID", uid))
+                await self.ws.send(broken.replace("UID", uid))
                 return
         await super().route_message(raw_msg)
 
-    async def _send(self, message: str) -> None:
+    def _sending(self, message: str) -> None:
         frame = json.loads(message)
         self.server.wire.append(("out", frame))
         if frame[0] == 3:
             self.server.replies[frame[1]] = frame[2]
-        await super()._send(message)
 
     @on(Action.boot_notification)
     def on_boot(self, **kwargs: Any) -> Any:
@@ -200,11 +201,11 @@ class TestCsms:
     async def kick(self) -> None:
         """Close the current charger connection from the CSMS side."""
         if self.cp is not None:
-            await self.cp._connection.close()
+            await self.cp.ws.close()
 
     async def send_raw(self, frame: str) -> None:
         assert self.cp is not None
-        await self.cp._connection.send(frame)
+        await self.cp.ws.send(frame)
 
     # ---- queries ----
     def calls(self, action: str | None = None) -> list[dict[str, Any]]:

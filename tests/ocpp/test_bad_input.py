@@ -129,7 +129,7 @@ async def test_a_binary_frame_closes_the_connection_with_1003_and_the_charger_co
 ) -> None:
     adapter = await harness.start()
     assert harness.csms.cp is not None
-    connection = harness.csms.cp._connection
+    connection = harness.csms.cp.ws
     await connection.send(b'[2,"b1","Reset",{"type":"Hard"}]')
     await eventually(lambda: connection.close_code is not None)
     assert connection.close_code == 1003
@@ -140,7 +140,7 @@ async def test_a_binary_frame_closes_the_connection_with_1003_and_the_charger_co
 async def test_frame_size_is_capped_by_the_websocket(harness: Harness) -> None:
     adapter = await harness.start()
     assert harness.csms.cp is not None
-    connection = harness.csms.cp._connection
+    connection = harness.csms.cp.ws
     big = '[2,"big","DataTransfer",{"vendorId":"x","data":"' + "x" * (MAX_MESSAGE_BYTES + 1) + '"}]'
     await connection.send(big)
     await eventually(lambda: connection.close_code is not None)

@@ -228,7 +228,7 @@ async def test_dead_link_detected_by_ping(harness: Harness) -> None:
     harness.ocpp_overrides["ping_interval_s"] = 1
     adapter = await harness.start()
     assert harness.csms.cp is not None
-    transport = harness.csms.cp._connection.transport
+    transport = harness.csms.cp.ws.transport
     transport.pause_reading()  # the CSMS side stops answering anything, pongs included
     # 2 x ping interval + 1 s close timeout = 3 s; the rest is slack for a loaded CI machine. Without pings
     # the dead link would never be noticed.

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+from firmware.ocpp.common import ocpp_internals
 from tests.ocpp.conftest import Harness, eventually
 
 TRIGGER_HEARTBEAT = '[2,"{uid}","TriggerMessage",{{"requestedMessage":"Heartbeat"}}]'
@@ -51,13 +52,15 @@ async def test_heartbeats_triggered_while_one_is_on_its_way_are_covered_by_one_m
     await harness.start()
     assert harness.csms.cp is not None
     release = asyncio.Event()
-    plain = harness.csms.cp.route_map["Heartbeat"]["_on_action"]
+    route = harness.csms.cp.route_map["Heartbeat"]
+    plain = ocpp_internals.on_handler(route)
+    assert plain is not None
 
     async def slow_heartbeat(**kwargs: Any) -> Any:
         await release.wait()  # the CSMS takes its time with the first triggered Heartbeat
         return plain(**kwargs)
 
-    harness.csms.cp.route_map["Heartbeat"]["_on_action"] = slow_heartbeat
+    harness.csms.cp.route_map["Heartbeat"] = ocpp_internals.with_on_handler(route, slow_heartbeat)
     before = len(harness.csms.calls("Heartbeat"))
     await harness.csms.send_raw(TRIGGER_HEARTBEAT.format(uid="first"))
     await eventually(lambda: len(harness.csms.calls("Heartbeat")) == before + 1)

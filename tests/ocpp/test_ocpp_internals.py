@@ -1,12 +1,12 @@
-"""The `ocpp` library details chargepi relies on (firmware.ocpp.v16.ocpp_internals) still hold.
+"""The `ocpp` library details chargepi relies on (firmware.ocpp.common.ocpp_internals) still hold.
 
 These fail loudly on a library upgrade that changes them: check the details again (and
 docs/reference/ocpp-libraries.md §1.5), then add the new version to CHECKED_VERSIONS.
+tests/layering/test_ocpp_privates.py checks that no other module touches a private of the library.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib.metadata
 import inspect
 import re
@@ -17,7 +17,7 @@ from ocpp import messages
 from ocpp.charge_point import ChargePoint
 from ocpp.routing import after, create_route_map, on
 
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +48,9 @@ def test_routes_are_made_and_read_in_the_format_the_decorators_write() -> None:
     made = ocpp_internals.make_route(station.heartbeat, station.heartbeat_done)
     assert made == {key: heartbeat[key] for key in made}  # what the decorators write, key by key
     assert ocpp_internals.make_route(station.reset, None).keys() == {"_on_action", "_skip_schema_validation"}
+    swapped = ocpp_internals.with_on_handler(reset, station.heartbeat)
+    assert ocpp_internals.on_handler(swapped) == station.heartbeat and not ocpp_internals.validates(swapped)
+    assert ocpp_internals.on_handler(reset) == station.reset  # the original route is left as it was
 
 
 def test_the_library_reads_the_route_entries_under_these_names() -> None:
@@ -59,6 +62,12 @@ def test_the_library_reads_the_route_entries_under_these_names() -> None:
 def test_in_line_validation_is_the_switch_validate_payload_reads() -> None:
     assert messages.ASYNC_VALIDATION is False  # set by importing ocpp_internals
     assert "ASYNC_VALIDATION" in inspect.getsource(messages.validate_payload)
+    try:
+        ocpp_internals.validate_in_thread_pool(True)
+        assert messages.ASYNC_VALIDATION is True
+    finally:
+        ocpp_internals.validate_in_thread_pool(False)
+    assert messages.ASYNC_VALIDATION is False
 
 
 def test_the_connection_is_used_only_through_send_and_recv() -> None:
@@ -67,54 +76,3 @@ def test_the_connection_is_used_only_through_send_and_recv() -> None:
     source = inspect.getsource(ChargePoint)
     assert set(re.findall(r"self\._connection\.(\w+)", source)) == {"send", "recv"}
     assert list(inspect.signature(ChargePoint.__init__).parameters)[:3] == ["self", "id", "connection"]
-
-
-def _library_private_names() -> set[str]:
-    names = {n for n in dir(ChargePoint) if n.startswith("_") and not n.startswith("__")}
-    return names | set(re.findall(r"self\.(_[a-z]\w*)\s*=", inspect.getsource(ChargePoint.__init__)))
-
-
-def private_uses(path: Path, library_names: set[str]) -> list[str]:
-    """Where `path` touches the library's privates: inside a subclass of the library's ChargePoint, an
-    override of one of its private methods or a `self._name` of its private attributes; anywhere, a
-    route entry key or ASYNC_VALIDATION."""
-    tree = ast.parse(path.read_text())
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and node.value in ROUTE_KEYS:
-            found.append(f"{node.lineno}: {node.value!r}")
-        elif isinstance(node, ast.Attribute) and node.attr == "ASYNC_VALIDATION":
-            found.append(f"{node.lineno}: ASYNC_VALIDATION")
-        elif isinstance(node, ast.ClassDef) and any(
-                isinstance(b, ast.Name) and b.id == "ChargePoint" for b in node.bases):
-            found += [f"{f.lineno}: overrides {f.name}" for f in node.body
-                      if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef) and f.name in library_names]
-            found += [f"{inner.lineno}: self.{inner.attr}" for inner in ast.walk(node)
-                      if isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name)
-                      and inner.value.id == "self" and inner.attr in library_names]
-    return sorted(found)
-
-
-ROUTE_KEYS = {ocpp_internals.ON, ocpp_internals.AFTER, ocpp_internals.SKIP_VALIDATION}
-
-
-def test_no_other_firmware_module_touches_a_private_of_the_library() -> None:
-    names = _library_private_names()
-    assert {"_send", "_connection", "_response_queue", "_handle_call"} <= names  # the check sees them
-    here = REPO / "firmware" / "ocpp" / "v16" / "ocpp_internals.py"
-    found = [f"{path.relative_to(REPO)}:{where}"
-             for path in sorted((REPO / "firmware").rglob("*.py")) if path != here
-             for where in private_uses(path, names)]
-    assert found == []
-
-
-def test_the_check_catches_an_override_and_a_private_attribute(tmp_path: Path) -> None:
-    sample = tmp_path / "sample.py"
-    sample.write_text(
-        "class CP(ChargePoint):\n"
-        "    async def _send(self, m):\n        await self._connection.send(m)\n"
-        "    def own(self):\n        self._response_queue.put_nowait(1)\n"
-        "route = {'_on_action': f}\nmessages.ASYNC_VALIDATION = False\n")
-    assert private_uses(sample, _library_private_names()) == [
-        "2: overrides _send", "3: self._connection", "5: self._response_queue", "6: '_on_action'",
-        "7: ASYNC_VALIDATION"]

@@ -129,4 +129,5 @@ def test_a_killed_controller_loses_the_contactor(service: Service) -> None:
     supervisor = start_charging(service)
     service.process.kill()
     service.wait_line("controller gone")
+    service.wait_line("contactor opened (controller-gone)")  # the open the supervisor commanded itself
     wait_until(lambda: not alive(supervisor), "the supervisor to exit")

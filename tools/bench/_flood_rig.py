@@ -73,12 +73,13 @@ class Actuator(Protocol):
     def restore(self, kind: str) -> None: ...
 
 
-def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0) -> None:
+def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0,
+               poll_s: float = 0.0005) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what if isinstance(what, str) else what()}")
-        time.sleep(0.0005)
+        time.sleep(poll_s)
 
 
 def inject(actuator: Actuator, events: int, opens: OpenClock, skipped: list[int] | None = None
@@ -175,10 +176,10 @@ def attributed(triggered: list[tuple[str, float]], reasons: list[tuple[float, st
 
 
 def write_results(path: Path, triggered: list[tuple[str, float]], opened_at: list[float],
-                  skipped: int = 0, reasons: list[tuple[float, str]] | None = None) -> None:
+                  skipped: int = 0, reasons: list[tuple[float, str]] | None = None, error: str = "") -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"triggered": triggered, "opened_at": opened_at, "skipped": skipped,
-                               "reasons": reasons or []}))
+                               "reasons": reasons or [], "error": error}))
     os.replace(tmp, path)
 
 
@@ -221,15 +222,35 @@ class BoardRig:
 
 
 class BoardActuator:
-    """The car and the fault inputs on the mocked board; `clear_rcd` is the technician's clear."""
+    """The car and the fault inputs on the mocked board. `controller` returns the controller's view of
+    connector 1 (its `describe()`: status, cp_state, faults), `clear_rcd(fault)` is the technician's clear
+    (it raises while the controller still sees the monitor tripped). Every restore waits for the controller
+    to have seen the previous step: fixed sleeps raced the controller under load (with the supervisor,
+    the pin changes reach it over the link)."""
 
-    def __init__(self, rig: BoardRig, contactor: Any, clear_rcd: Callable[[], None]) -> None:
+    def __init__(self, rig: BoardRig, contactor: Any, controller: Callable[[], dict[str, Any]],
+                 clear_rcd: Callable[[str], None]) -> None:
         self._rig = rig
         self._contactor = contactor
+        self._controller = controller
         self._clear_rcd = clear_rcd
 
     def closed(self) -> bool:
         return bool(self._contactor.commanded_closed)
+
+    def describe(self) -> str:
+        return str({k: v for k, v in self._controller().items() if k in STATUS_KEYS})
+
+    def _await(self, condition: Callable[[dict[str, Any]], bool], what: str) -> None:
+        wait_until(lambda: condition(self._controller()), lambda: f"{what}: {self.describe()}", poll_s=0.005)
+
+    def plug_in(self) -> None:
+        """From no car (A, Available) to charging: B, then C once the controller saw B."""
+        rig = self._rig
+        self._await(lambda c: c["cp_state"] == "A" and c["status"] == "Available", "Available, no car")
+        rig.car_level = 9.0
+        self._await(lambda c: c["cp_state"] == "B", "the car seen in B")
+        rig.car_level = 6.0
 
     def trigger(self, kind: str) -> None:
         rig = self._rig
@@ -245,24 +266,33 @@ class BoardActuator:
     def restore(self, kind: str) -> None:
         rig = self._rig
         if kind == "cp-c-to-b":
+            self._await(lambda c: c["cp_state"] == "B", "the pause (B) seen")
             rig.car_level = 6.0
         elif kind == "unplug":
-            time.sleep(0.05)
-            rig.car_level = 9.0
-            time.sleep(0.05)
-            rig.car_level = 6.0
-        elif kind == "rcd-trip":
+            self.plug_in()
+        elif kind == "rcd-trip":  # the monitor resets; the technician clears the latch once it is latched
+            self._await(lambda c: "rcd" in c["faults"], "the RCD trip latched")
             rig.fault.drive_low()
-            time.sleep(0.02)
-            self._clear_rcd()
-        else:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self._clear_rcd("rcd")
+                    break
+                except Exception:  # the reset has not reached the controller yet
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            if "rcd-selftest" in self._controller()["faults"]:  # a session started under the trip
+                self._clear_rcd("rcd-selftest")
+        else:  # the session ended: once the controller sees the car again, the driver unplugs and replugs
             rig.estop.drive_high()
-            time.sleep(0.5)  # the session ended: the driver unplugs and comes back
+            self._await(lambda c: c["status"] != "Faulted" and c["cp_state"] in ("B", "C"),
+                        "the e-stop released, the car seen again")
             rig.car_level = 12.0
-            time.sleep(0.1)
-            rig.car_level = 9.0
-            time.sleep(0.05)
-            rig.car_level = 6.0
+            self.plug_in()
+
+
+STATUS_KEYS = ("status", "cp_state", "pilot_mode", "faults", "contactor", "offered_a", "session")
 
 
 def start_thread(target: Callable[[], None]) -> threading.Thread:

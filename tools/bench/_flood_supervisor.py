@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import firmware.safety.supervisor as supervisor
-from firmware.control.client import call
+from firmware.control.client import ControllerUnreachable, call
 from tools.bench._flood_rig import (
     BoardActuator,
     BoardRig,
@@ -19,6 +18,7 @@ from tools.bench._flood_rig import (
     inject,
     record_open_reasons,
     start_thread,
+    wait_until,
     write_results,
 )
 
@@ -37,19 +37,35 @@ def instrument(parts: dict[str, Any], spec: Any) -> None:
     rig.attach_pilot(parts["1.pilot"])
     socket = Path(os.environ["FLOOD_SOCKET"])  # the controller's (the supervisor is not told it)
 
-    def clear_rcd() -> None:
-        call(socket, "fault-clear", fault="rcd", connector=1)
+    def controller() -> dict[str, Any]:
+        connector: dict[str, Any] = call(socket, "status")["connectors"][0]
+        return connector
+
+    def clear_rcd(fault: str) -> None:
+        call(socket, "fault-clear", fault=fault, connector=1)
 
     def run() -> None:
-        rig.car_level = 9.0
-        time.sleep(0.1)
-        rig.car_level = 6.0
-        skipped: list[int] = []
-        triggered.extend(inject(BoardActuator(rig, contactor, clear_rcd), int(os.environ["FLOOD_EVENTS"]),
-                                opens, skipped))
-        write_results(RESULTS, triggered, opens.opened_at, skipped[0], reasons)
+        try:
+            # Plug in only once the controller runs: a car already in C when it starts is not charged.
+            wait_until(lambda: reachable(socket), "the controller's control socket", 120.0, poll_s=0.05)
+            actuator = BoardActuator(rig, contactor, controller, clear_rcd)
+            actuator.plug_in()
+            skipped: list[int] = []
+            triggered.extend(inject(actuator, int(os.environ["FLOOD_EVENTS"]), opens, skipped))
+            write_results(RESULTS, triggered, opens.opened_at, skipped[0], reasons)
+        except Exception as exc:  # the controller waits for this file: say why instead of hanging
+            write_results(RESULTS, triggered, opens.opened_at, reasons=reasons, error=repr(exc))
+            raise
 
     start_thread(run)
+
+
+def reachable(socket: Path) -> bool:
+    try:
+        call(socket, "status")
+    except ControllerUnreachable:
+        return False
+    return True
 
 
 def dump() -> None:

@@ -132,11 +132,14 @@ async def child(mode: str, config: Path, seconds: int) -> None:
             car.plug()
             for _ in range(seconds):
                 await clock.advance(1.0)
+            session = app.station.connector(1).session
+            assert session is not None and app.ocpp is not None
             car.unplug()
             await clock.advance(5.0)
-            print(json.dumps({"queued": ocpp_status(app)["transaction_queue_depth"]}), flush=True)
-            assert app.ocpp is not None
             outbox = app.ocpp.outbox
+            # The session's own rows: the durable queue also holds security events
+            # (SecurityEventNotification), which are not transaction messages.
+            print(json.dumps({"queued": outbox.durable_depth(session.session_id)}), flush=True)
             await advance_until(clock, lambda: outbox.depth() == 0, within=600.0)
     finally:
         await app.stop()

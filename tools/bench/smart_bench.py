@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ocpp.messages
 from ocpp.v16 import call
 
 from firmware.app import Application
+from firmware.ocpp.common import ocpp_internals
 from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.ocpp.v16.charge_point import ChargePoint16
 from firmware.settings import load_settings
@@ -96,7 +96,7 @@ async def run(changes: int, thread_pool_validation: bool) -> dict[str, dict[str,
 
         connector.pilot.set_output = timed_set_output  # type: ignore[method-assign]
         if thread_pool_validation:  # after the adapter module set it inline
-            ocpp.messages.ASYNC_VALIDATION = True
+            ocpp_internals.validate_in_thread_pool(True)
         await app.start()
         await advance_until(clock, lambda: adapter.registration == "Accepted")
         connector.plug()

@@ -60,6 +60,8 @@ from websockets.asyncio.server import Server, ServerConnection, basic_auth, serv
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tools.csms.link import SendHook
+
 SUBPROTOCOL = "ocpp1.6"
 
 
@@ -110,7 +112,8 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
     """One charge point's connection, seen from the central system."""
 
     def __init__(self, cp_id: str, connection: ServerConnection, csms: DevCsms) -> None:
-        super().__init__(cp_id, connection, response_timeout=csms.response_timeout)
+        self.link = SendHook(connection, self._sending)  # what the library sends and recvs through
+        super().__init__(cp_id, self.link, response_timeout=csms.response_timeout)
         self.csms = csms
         self.connection = connection
         self._pending: dict[str, str] = {}  # unique id -> action, for readable result logs
@@ -130,7 +133,7 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
             responder = self.csms.responders.get(msg.action)
             answer = responder(self.id, msg.payload) if responder else None
             if answer is not None:
-                await self._send(json.dumps([MessageType.CallResult, msg.unique_id, answer]))
+                await self.link.send(json.dumps([MessageType.CallResult, msg.unique_id, answer]))
                 return
         else:
             action = self._pending.pop(msg.unique_id, "?")
@@ -139,7 +142,7 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
             self.csms.log_frame(self.id, "CP->CSMS", f"{kind} {action}", body)
         await super().route_message(raw_msg)
 
-    async def _send(self, message: str) -> None:
+    def _sending(self, message: str) -> None:
         self.csms.record_frame(self.id, "out", message)
         frame = json.loads(message)
         if frame[0] == MessageType.Call:
@@ -152,7 +155,6 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
                 self.csms.log_frame(self.id, "CSMS->CP", f"ERROR {action}", frame[2:])
             else:
                 self.csms.log_frame(self.id, "CSMS->CP", f"RESULT {action}", frame[2])
-        await self.connection.send(message)
 
     def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
         info: dict[str, Any] = {"status": self.csms.tag_status(id_tag)}

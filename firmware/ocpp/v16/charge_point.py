@@ -9,7 +9,7 @@
   runs as a logged adapter task (a CALL inside `@on` would deadlock the receive loop). Validation, the
   handler and the reply are in firmware.ocpp.v16.dispatch (the library's `_handle_call` is not used).
 * Only the library's public API is used; the route map's entry format is read and written through
-  firmware.ocpp.v16.ocpp_internals, the one module that knows it. The charger keeps its own reference to
+  firmware.ocpp.common.ocpp_internals, the one module that knows it. The charger keeps its own reference to
   the websocket, sends its answers itself (`_reply`), and fails a pending CALL by routing a CALLERROR
   through the public `route_message`.
 * Every handler takes `**kwargs` so optional fields never turn into InternalError.
@@ -34,7 +34,7 @@ from ocpp.v16.enums import Action
 from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
-from firmware.ocpp.v16 import ocpp_internals
+from firmware.ocpp.common import ocpp_internals
 from firmware.ocpp.v16.dispatch import handle_call
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 

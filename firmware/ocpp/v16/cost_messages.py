@@ -19,15 +19,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, StatusChanged
+from firmware.core.events import StatusChanged
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
+from firmware.ocpp.common.cost_triggers import CostTriggers, CostTriggerWatch
 from firmware.ocpp.common.keystore import KeySpec
-from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v16.messages import METER_VALUES
 from firmware.ocpp.v16.vocabulary import STATUS, StatusChanges16
 
@@ -67,30 +65,19 @@ def _texts(message: dict[str, Any], default_language: str) -> Texts:
     return texts
 
 
-@dataclass
-class _Triggers:
-    session_id: str
-    at_energy_wh: float | None = None
-    at_power_w: float | None = None
-    at_status: set[str] = field(default_factory=set)
-    last_power_w: float | None = None
-    timer: asyncio.Task[None] | None = None
-
-
 class CaliforniaPricing16:
     def __init__(self, adapter: OcppAdapter, display: DisplayService) -> None:
         self.adapter = adapter
         self.display = display
-        self._triggers: dict[int, _Triggers] = {}
-        self._meter_start: dict[str, float] = {}
-        self._price_set: dict[str, asyncio.Event] = {}
         self._changes = StatusChanges16()  # atCPStatus fires on a change of the 1.6 status notification
+        self._triggers = CostTriggerWatch(adapter.station, adapter.clock, adapter.spawn, self._send,
+                                          self._status_name)
+        self._price_set: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         for message, handler in (("SetUserPrice", self._set_user_price), ("RunningCost", self._running_cost),
                                  ("FinalCost", self._final_cost)):
             adapter.register_data_transfer(VENDOR, message, handler)
         adapter.config.on_change(self._config_changed)
-        self._unsubscribe = adapter.station.subscribe(self._on_event)
         self._apply_default_price()
 
     @property
@@ -101,10 +88,9 @@ class CaliforniaPricing16:
         self._task = asyncio.create_task(self._watch_online(), name="ocpp-cost-online")
 
     def stop(self) -> None:
-        self._unsubscribe()
-        for task in [self._task, *(t.timer for t in self._triggers.values())]:
-            if task is not None:
-                task.cancel()
+        self._triggers.stop()
+        if self._task is not None:
+            self._task.cancel()
 
     async def _watch_online(self) -> None:
         """The display shows the offline price while the CSMS is unreachable, the default one again after."""
@@ -223,7 +209,8 @@ class CaliforniaPricing16:
         self.display.set_running_cost(connector_id, float(message["cost"]), self.decimals)
         trigger = message.get("triggerMeterValue")
         if isinstance(trigger, dict):
-            self._arm(connector_id, session_id, trigger, float(running.get("meter_start_wh") or 0.0))
+            self._triggers.arm(connector_id, session_id, CostTriggers.parse(trigger),
+                               float(running.get("meter_start_wh") or 0.0))
         return "Accepted", None
 
     def _final_cost(self, data: str | None) -> tuple[str, str | None]:
@@ -236,52 +223,9 @@ class CaliforniaPricing16:
                                     _texts(message, self.display.language), qr)
         return "Accepted", None
 
-    # --- triggerMeterValue ----------------------------------------------------------------------------
-    def _arm(self, connector_id: int, session_id: str, trigger: dict[str, Any],
-             meter_start_wh: float) -> None:
-        old = self._triggers.pop(connector_id, None)
-        if old is not None and old.timer is not None:
-            old.timer.cancel()
-        armed = _Triggers(session_id)
-        self._meter_start[session_id] = meter_start_wh
-        if isinstance(trigger.get("atEnergykWh"), int | float):
-            armed.at_energy_wh = meter_start_wh + float(trigger["atEnergykWh"]) * 1000.0
-        if isinstance(trigger.get("atPowerkW"), int | float):
-            armed.at_power_w = float(trigger["atPowerkW"]) * 1000.0
-        statuses = trigger.get("atCPStatus")
-        if isinstance(statuses, list):
-            armed.at_status = {s for s in statuses if isinstance(s, str)}
-        at = parse_ocpp_time(trigger.get("atTime")) if isinstance(trigger.get("atTime"), str) else None
-        if at is not None:
-            armed.timer = self.adapter.spawn(self._at_time(connector_id, at), "ocpp-cost-at-time")
-        self._triggers[connector_id] = armed
-
-    async def _at_time(self, connector_id: int, at: datetime) -> None:
-        await self.adapter.clock.sleep(max(0.0, (at - self.adapter.clock.now()).total_seconds()))
-        armed = self._triggers.get(connector_id)
-        if armed is not None:
-            armed.timer = None
-            self._send(connector_id, armed.session_id, "atTime")
-
-    def _on_event(self, event: CoreEvent) -> None:
-        if isinstance(event, SessionStarted):
-            self._triggers.pop(event.connector_id, None)
-            return
-        visible = isinstance(event, StatusChanged) and self._changes.visible(event)
-        armed = self._triggers.get(getattr(event, "connector_id", -1))
-        if armed is None:
-            return
-        if isinstance(event, MeterSampled) and event.session_id == armed.session_id:
-            if armed.at_energy_wh is not None and event.reading.energy_import_wh >= armed.at_energy_wh:
-                armed.at_energy_wh = None
-                self._send(event.connector_id, armed.session_id, "atEnergykWh")
-            power = event.reading.total_power_w
-            if armed.at_power_w is not None and armed.last_power_w is not None \
-                    and (armed.last_power_w < armed.at_power_w) != (power < armed.at_power_w):
-                self._send(event.connector_id, armed.session_id, "atPowerkW")
-            armed.last_power_w = power
-        elif isinstance(event, StatusChanged) and visible and STATUS[event.state].value in armed.at_status:
-            self._send(event.connector_id, armed.session_id, "atCPStatus")
+    def _status_name(self, event: StatusChanged) -> str | None:
+        """The ChargePointStatus a 1.6 CSMS is told, None when it is told nothing new."""
+        return STATUS[event.state].value if self._changes.visible(event) else None
 
     def _send(self, connector_id: int, session_id: str, why: str) -> None:
         reading = self.adapter.latest_reading(connector_id)

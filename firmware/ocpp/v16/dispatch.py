@@ -28,8 +28,8 @@ from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import InternalError, OCPPError
 from ocpp.messages import Call, validate_payload
 
+from firmware.ocpp.common import ocpp_internals
 from firmware.ocpp.common.wire import payload
-from firmware.ocpp.v16 import ocpp_internals
 
 log = logging.getLogger(__name__)
 
