@@ -103,29 +103,31 @@ def test_no_module_but_the_isolated_one_touches_a_private_of_the_library() -> No
     assert found == []
 
 
-def test_the_check_catches_an_override_and_a_private_attribute(tmp_path: Path) -> None:
+def _uses_in(tmp_path: Path, source: str) -> list[str]:
     sample = tmp_path / "sample.py"
-    sample.write_text(
+    sample.write_text(source)
+    return private_uses(sample, _library_private_names())
+
+
+def test_the_check_catches_an_override_and_a_private_attribute(tmp_path: Path) -> None:
+    assert _uses_in(tmp_path,
         "class CP(ChargePoint):\n"
         "    async def _send(self, m):\n        await self._connection.send(m)\n"
         "    def own(self):\n        self._response_queue.put_nowait(1)\n"
-        "route = {'_on_action': f}\nmessages.ASYNC_VALIDATION = False\n")
-    assert private_uses(sample, _library_private_names()) == [
+        "route = {'_on_action': f}\nmessages.ASYNC_VALIDATION = False\n") == [
         "2: overrides _send", "3: self._connection", "5: self._response_queue", "6: '_on_action'",
         "7: ASYNC_VALIDATION"]
 
 
 def test_the_check_catches_privates_reached_from_outside(tmp_path: Path) -> None:
-    sample = tmp_path / "sample.py"
-    sample.write_text(
+    assert _uses_in(tmp_path,
         "from ocpp import messages\nfrom ocpp.charge_point import ChargePoint as Cp, _x\n"
         "import ocpp.routing\n"
         "class Mine:\n    def _send(self):\n        self._connection = 1\n"
         "harness.csms.cp._connection.close()\n"
         "messages._get_schema('x')\nCp._handle_call\nocpp.routing._y\n"
         "patch('ocpp.charge_point._z')\nadapter._online\nmessages.validate_payload\n"
-        "monkeypatch.setattr(Cp, '_send', f)\ngetattr(cp, '_connection')\n")
-    assert private_uses(sample, _library_private_names()) == [
+        "monkeypatch.setattr(Cp, '_send', f)\ngetattr(cp, '_connection')\n") == [
         "10: ocpp.routing._y", "11: 'ocpp.charge_point._z'", "14: '_send'", "15: '_connection'",
         "2: imports ocpp.charge_point._x",
         "7: harness.csms.cp._connection", "8: messages._get_schema", "9: Cp._handle_call"]

@@ -82,6 +82,20 @@ def wait_until(condition: Callable[[], bool], what: str | Callable[[], str], tim
         time.sleep(poll_s)
 
 
+def retry_until_done(action: Callable[[], None], refused: type[Exception], timeout: float = 30.0,
+                     poll_s: float = 0.01) -> None:
+    """Run `action` until it no longer raises `refused` (re-raised after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            action()
+            return
+        except refused:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(poll_s)
+
+
 def inject(actuator: Actuator, events: int, opens: OpenClock, skipped: list[int] | None = None
            ) -> list[tuple[str, float]]:
     """Returns (kind, t0) per measured event; the latencies come from matching t0 with `opens`.
@@ -273,15 +287,8 @@ class BoardActuator:
         elif kind == "rcd-trip":  # the monitor resets; the technician clears the latch once it is latched
             self._await(lambda c: "rcd" in c["faults"], "the RCD trip latched")
             rig.fault.drive_low()
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    self._clear_rcd("rcd")
-                    break
-                except Exception:  # the reset has not reached the controller yet
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
+            # Refused while the reset has not reached the controller yet.
+            retry_until_done(lambda: self._clear_rcd("rcd"), Exception)
             if "rcd-selftest" in self._controller()["faults"]:  # a session started under the trip
                 self._clear_rcd("rcd-selftest")
         else:  # the session ended: once the controller sees the car again, the driver unplugs and replugs

@@ -133,7 +133,7 @@ class SimActuator:
     def restore(self, kind: str) -> None:
         from firmware.core.connector import FaultPersists
         from firmware.core.vocabulary import ConnectorState, Fault
-        from tools.bench._flood_rig import wait_until
+        from tools.bench._flood_rig import retry_until_done, wait_until
 
         if kind == "cp-c-to-b":
             self.sim.resume()
@@ -146,15 +146,8 @@ class SimActuator:
             # over the link, after the trigger; clearing before the trip arrived would clear nothing.
             wait_until(lambda: Fault.RCD_TRIP in self.controller.faults and not rcm.tripped,
                        "the trip and the RCM reset to reach the controller")
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    self._on_loop(lambda: self.controller.clear_fault(Fault.RCD_TRIP))
-                    break
-                except FaultPersists:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.01)
+            retry_until_done(lambda: self._on_loop(lambda: self.controller.clear_fault(Fault.RCD_TRIP)),
+                             FaultPersists)
             # A new session that started under the latched trip ran its RCM self test against the tripped
             # monitor and latched rcd-selftest too (see docs/safety-supervisor.md, Measured): cleared as well.
             if Fault.RCD_SELFTEST in self.controller.faults:

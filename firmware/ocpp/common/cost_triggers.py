@@ -95,9 +95,7 @@ class CostTriggerWatch:
 
     def arm(self, connector_id: int, session_id: str, triggers: CostTriggers, meter_start_wh: float) -> None:
         """Replace what was armed on the connector (the CSMS sends the triggers anew with each cost)."""
-        old = self._armed.pop(connector_id, None)
-        if old is not None and old.timer is not None:
-            old.timer.cancel()
+        self._disarm(connector_id)
         armed = _Armed(session_id, at_status=triggers.at_status)
         if triggers.at_energy_kwh is not None:
             armed.at_energy_wh = meter_start_wh + triggers.at_energy_kwh * 1000.0
@@ -106,6 +104,11 @@ class CostTriggerWatch:
         if triggers.at_time is not None:
             armed.timer = self._spawn(self._at_time(connector_id, triggers.at_time), "ocpp-cost-at-time")
         self._armed[connector_id] = armed
+
+    def _disarm(self, connector_id: int) -> None:
+        old = self._armed.pop(connector_id, None)
+        if old is not None and old.timer is not None:
+            old.timer.cancel()
 
     async def _at_time(self, connector_id: int, at: datetime) -> None:
         await self.clock.sleep(max(0.0, (at - self.clock.now()).total_seconds()))
@@ -116,9 +119,7 @@ class CostTriggerWatch:
 
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, SessionStarted):
-            old = self._armed.pop(event.connector_id, None)
-            if old is not None and old.timer is not None:
-                old.timer.cancel()
+            self._disarm(event.connector_id)
             return
         # Every change goes through status_name, armed or not: a version may track what its CSMS last saw.
         status = self._status_name(event) if isinstance(event, StatusChanged) else None
