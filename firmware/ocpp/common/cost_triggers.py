@@ -135,5 +135,5 @@ class CostTriggerWatch:
                     and (armed.last_power_w < armed.at_power_w) != (power < armed.at_power_w):
                 self._fire(event.connector_id, armed.session_id, "atPowerkW")
             armed.last_power_w = power
-        elif status is not None and status in armed.at_status:
+        elif isinstance(event, StatusChanged) and status is not None and status in armed.at_status:
             self._fire(event.connector_id, armed.session_id, "atCPStatus")
