@@ -17,6 +17,7 @@ from typing import Any
 
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped, StatusChanged
+from firmware.core.published import status_label
 from firmware.display.texts import pick, text
 from hal.display import DisplayContent, DriverDisplay
 
@@ -114,7 +115,7 @@ class DisplayService:
         if state is None:
             return
         if isinstance(event, StatusChanged):
-            state.status = str(event.status)
+            state.status = status_label(event.state)
             if state.status == "Preparing" and state.id_tag is None:
                 state.final = None  # the next car: the last driver's cost goes
         elif isinstance(event, SessionStarted):

@@ -222,13 +222,13 @@ class Adapter201:
         while True:
             self._status_changed.clear()
             for connector_id in self.station.connector_ids:
-                status = connector_status(self.station.status_of(connector_id).value)
+                status = connector_status(self.station.state_of(connector_id))
                 if self._sent_status.get(connector_id) != status:
                     await self._send_status(cp, connector_id)
             await self._status_changed.wait()
 
     async def _send_status(self, cp: ChargePoint201, connector_id: int) -> None:
-        status = connector_status(self.station.status_of(connector_id).value)
+        status = connector_status(self.station.state_of(connector_id))
         await cp.call(call.StatusNotification(
             timestamp=rfc3339(self.clock.now()), connector_status=status, evse_id=connector_id,
             connector_id=1), suppress=False)
