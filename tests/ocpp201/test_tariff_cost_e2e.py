@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
+from ocpp import exceptions
 from ocpp.v201 import call, call_result
 
 import firmware.control
@@ -199,3 +201,12 @@ async def test_costs_follow_enabled_and_currency(make_harness: HarnessFactory) -
         await eventually(lambda: "Cost CHF 4.57" in screen(h), h.clock, 1.0, within=90)
         h.sim.unplug()
         await eventually(lambda: screen(h)[:2] == ["Thank you", "Total CHF 4.57"], h.clock, 0.1, within=15)
+
+
+async def test_without_a_display_cost_updated_is_not_implemented(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await make_harness(ocpp=section(csms.url))
+        await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+        assert csms.peer is not None
+        with pytest.raises(exceptions.NotImplementedError):
+            await csms.peer.call(call.CostUpdated(total_cost=1.0, transaction_id="t-1"), suppress=False)
