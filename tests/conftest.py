@@ -14,6 +14,7 @@ import pytest
 from firmware.app import Application
 from firmware.core.connector import ConnectorController
 from firmware.core.events import CoreEvent, StatusChanged
+from firmware.core.published import status_label
 from firmware.settings import load_settings
 from hal.clock import SimClock
 from hal.fake import SimulatedConnector
@@ -50,7 +51,7 @@ class Harness:
         return [e for e in self.events if isinstance(e, kind)]
 
     def statuses(self, connector_id: int = 1) -> list[str]:
-        return [e.status.value for e in self.of_type(StatusChanged) if e.connector_id == connector_id]
+        return [status_label(e.state) for e in self.of_type(StatusChanged) if e.connector_id == connector_id]
 
 
 @pytest.fixture

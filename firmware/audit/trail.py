@@ -26,6 +26,7 @@ from firmware.core.events import (
     TokenDecided,
     TokenPresented,
 )
+from firmware.core.published import error_label, status_label
 from firmware.core.vocabulary import FAULTS
 from hal.types import CPState
 
@@ -86,10 +87,10 @@ class CoreEventLog:
                 emit("fault-set" if active else "fault-cleared",
                      f"connector {c}: fault {fault.value} {'set' if active else 'cleared'}"
                      + (f" (latched: `chargepi fault clear {fault.value}` after repair)" if latched else ""),
-                     connector=c, fault=fault.value, error_code=info.error_code.value, latched=latched)
-            case StatusChanged(connector_id=c, status=status, error_code=code, info=info):
-                emit("status", f"connector {c}: {status.value}", connector=c, status=status.value,
-                     error_code=code.value, info=info)
+                     connector=c, fault=fault.value, error_code=error_label(fault), latched=latched)
+            case StatusChanged(connector_id=c, state=state, fault=leading, info=info):
+                emit("status", f"connector {c}: {status_label(state)}", connector=c,
+                     status=status_label(state), error_code=error_label(leading), info=info)
             case ContactorChanged(connector_id=c, closed=closed):
                 emit("contactor", f"connector {c}: contactor {'closed' if closed else 'opened'}",
                      connector=c, closed=closed)

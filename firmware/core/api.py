@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 from firmware.core.authorization import Authorizer, Reservation
 from firmware.core.events import CoreEvent
-from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.core.vocabulary import ConnectorState, StopReason
 
 AvailabilityResult = Literal["Accepted", "Scheduled", "Rejected"]
 UnlockResult = Literal["Unlocked", "UnlockFailed", "NotSupported"]
@@ -42,7 +42,7 @@ class StationApi(Protocol):
     def session_of(self, connector_id: int) -> dict[str, Any] | None:
         """id, id_tag, parent_id_tag, started_at, meter_start_wh, energy_wh of the running session."""
 
-    def status_of(self, connector_id: int) -> ConnectorStatus: ...
+    def state_of(self, connector_id: int) -> ConnectorState: ...
 
     def set_available(self, connector_id: int, operative: bool) -> AvailabilityResult:
         """connector_id 0 = the whole station. Scheduled when a session runs."""

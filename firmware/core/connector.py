@@ -1,10 +1,10 @@
 """One connector's controller: the IEC 61851 charging state machine (built with `transitions`).
 
-States are the OCPP 1.6 connector statuses. Every input (CP reading, fault, token, limit, command)
-updates the controller's facts and fires the single trigger `update`, whose transitions are an ordered
-rule list: the first rule whose condition holds names the state. Entering a state only changes what the
-controller *asks* of the hardware; the SafetyInterlock decides whether the contactor may close and opens
-it on its own when anything becomes unsafe.
+States are the charger's own connector states (vocabulary.ConnectorState). Every input (CP reading,
+fault, token, limit, command) updates the controller's facts and fires the single trigger `update`, whose
+transitions are an ordered rule list: the first rule whose condition holds names the state. Entering a
+state only changes what the controller *asks* of the hardware; the SafetyInterlock decides whether the
+contactor may close and opens it on its own when anything becomes unsafe.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from firmware.core.events import (
 )
 from firmware.core.interlock import FEEDBACK_TIMEOUT_S, InterlockNotice, SafetyInterlock
 from firmware.core.journal import CoreJournal, JournaledSession
+from firmware.core.published import error_label, status_label
 from firmware.core.session import PendingAuthorization, Session
 from firmware.core.vocabulary import (
     FAULTS,
-    ConnectorStatus,
-    ErrorCode,
+    ConnectorState,
     Fault,
     LimitSource,
     StopReason,
@@ -83,18 +83,18 @@ _PILOT_FAULTS = frozenset({Fault.DIODE, Fault.CP_SHORT, Fault.PILOT_OUT_OF_RANGE
 
 class FaultPersists(Exception):
     """A technician asked to clear a fault whose condition still holds."""
-STATES = [s.value for s in ConnectorStatus]
+STATES = [s.value for s in ConnectorState]
 
 _INDICATOR = {
-    ConnectorStatus.AVAILABLE: IndicatorState.AVAILABLE,
-    ConnectorStatus.PREPARING: IndicatorState.CONNECTED,
-    ConnectorStatus.CHARGING: IndicatorState.CHARGING,
-    ConnectorStatus.SUSPENDED_EV: IndicatorState.SUSPENDED,
-    ConnectorStatus.SUSPENDED_EVSE: IndicatorState.SUSPENDED,
-    ConnectorStatus.FINISHING: IndicatorState.CONNECTED,
-    ConnectorStatus.RESERVED: IndicatorState.RESERVED,
-    ConnectorStatus.UNAVAILABLE: IndicatorState.UNAVAILABLE,
-    ConnectorStatus.FAULTED: IndicatorState.FAULT,
+    ConnectorState.AVAILABLE: IndicatorState.AVAILABLE,
+    ConnectorState.PREPARING: IndicatorState.CONNECTED,
+    ConnectorState.CHARGING: IndicatorState.CHARGING,
+    ConnectorState.SUSPENDED_EV: IndicatorState.SUSPENDED,
+    ConnectorState.SUSPENDED_EVSE: IndicatorState.SUSPENDED,
+    ConnectorState.FINISHING: IndicatorState.CONNECTED,
+    ConnectorState.RESERVED: IndicatorState.RESERVED,
+    ConnectorState.UNAVAILABLE: IndicatorState.UNAVAILABLE,
+    ConnectorState.FAULTED: IndicatorState.FAULT,
 }
 
 
@@ -175,12 +175,12 @@ class ConnectorController:
         self._rcm_task: asyncio.Task[None] | None = None
         self._rcm_tested_at = float("-inf")
         self.rcm_self_test: dict[str, Any] | None = None
-        self._reported: tuple[ConnectorStatus, ErrorCode] | None = None
+        self._reported: tuple[ConnectorState, Fault | None] | None = None
         self._contactor_reported = False
         self._unsubscribe: list[Callable[[], None]] = []
 
         self._model = _StatusModel()
-        self._machine = Machine(model=self._model, states=STATES, initial=ConnectorStatus.AVAILABLE.value,
+        self._machine = Machine(model=self._model, states=STATES, initial=ConnectorState.AVAILABLE.value,
                                 auto_transitions=False, ignore_invalid_triggers=True)
         for dest, condition in self._rules():
             others: list[Any] = [s for s in STATES if s != dest.value]
@@ -189,26 +189,26 @@ class ConnectorController:
 
     # ------------------------------------------------------------------------------------------------
     # state machine rules, in priority order
-    def _rules(self) -> list[tuple[ConnectorStatus, Callable[[], bool]]]:
+    def _rules(self) -> list[tuple[ConnectorState, Callable[[], bool]]]:
         has_session = self._has_session
         return [
-            (ConnectorStatus.FAULTED, self.has_blocking_fault),
-            (ConnectorStatus.UNAVAILABLE, lambda: not self.operative and not has_session()),
-            (ConnectorStatus.SUSPENDED_EVSE, lambda: has_session() and self.offer_amps is None),
-            (ConnectorStatus.CHARGING, lambda: has_session() and self.cp in (CPState.C, CPState.D)),
-            (ConnectorStatus.SUSPENDED_EV, lambda: has_session() and self.cp == CPState.B),
-            (ConnectorStatus.FINISHING, lambda: self.finishing and self.cp in PLUGGED),
-            (ConnectorStatus.PREPARING, lambda: self.cp in PLUGGED or self.pending_auth is not None),
-            (ConnectorStatus.RESERVED, lambda: self.reservation is not None),
-            (ConnectorStatus.AVAILABLE, lambda: True),
+            (ConnectorState.FAULTED, self.has_blocking_fault),
+            (ConnectorState.UNAVAILABLE, lambda: not self.operative and not has_session()),
+            (ConnectorState.SUSPENDED_EVSE, lambda: has_session() and self.offer_amps is None),
+            (ConnectorState.CHARGING, lambda: has_session() and self.cp in (CPState.C, CPState.D)),
+            (ConnectorState.SUSPENDED_EV, lambda: has_session() and self.cp == CPState.B),
+            (ConnectorState.FINISHING, lambda: self.finishing and self.cp in PLUGGED),
+            (ConnectorState.PREPARING, lambda: self.cp in PLUGGED or self.pending_auth is not None),
+            (ConnectorState.RESERVED, lambda: self.reservation is not None),
+            (ConnectorState.AVAILABLE, lambda: True),
         ]
 
     def _has_session(self) -> bool:
         return self.session is not None
 
     @property
-    def status(self) -> ConnectorStatus:
-        return ConnectorStatus(self._model.state)
+    def state(self) -> ConnectorState:
+        return ConnectorState(self._model.state)
 
     def has_blocking_fault(self) -> bool:
         return any(FAULTS[f].blocking for f in self.faults)
@@ -469,12 +469,12 @@ class ConnectorController:
             return f"the control pilot still shows it (CP {self.interlock.reading.state.value})"
         return None
 
-    def error(self) -> tuple[ErrorCode, str | None, str | None]:
+    def leading_fault(self) -> tuple[Fault | None, str | None]:
+        """The fault the connector reports (blocking ones first, then in Fault order) and its info text."""
         ordered = sorted(self.faults, key=lambda f: (not FAULTS[f].blocking, list(Fault).index(f)))
         if not ordered:
-            return ErrorCode.NO_ERROR, None, None
-        info = FAULTS[ordered[0]]
-        return info.error_code, info.vendor_code, f"{ordered[0].value}: {info.description}"[:50]
+            return None, None
+        return ordered[0], f"{ordered[0].value}: {FAULTS[ordered[0]].description}"[:50]
 
     # ------------------------------------------------------------------------------------------------
     # sessions
@@ -776,40 +776,40 @@ class ConnectorController:
         if session is not None and session.stopping is not None \
                 and not self.hw.contactor.commanded_closed:
             self._finalize_session()
-        previous = self.status
+        previous = self.state
         self._model.update()  # type: ignore[attr-defined]
-        status = self.status
-        if status != previous and status == ConnectorStatus.FAULTED:
+        status = self.state
+        if status != previous and status == ConnectorState.FAULTED:
             self._faulted_at = self.clock.monotonic()
         self._drive_outputs(status)
         if self.session is not None and self.session.stopping is not None \
                 and not self.hw.contactor.commanded_closed:
             self._finalize_session()
             self._model.update()  # type: ignore[attr-defined]
-            status = self.status
+            status = self.state
             self._drive_outputs(status)
         self._report(status)
 
-    def _desired_pilot(self, status: ConnectorStatus) -> PilotOutput:
+    def _desired_pilot(self, status: ConnectorState) -> PilotOutput:
         stopping = self.session is not None and self.session.stopping is not None
-        if status == ConnectorStatus.FAULTED:
+        if status == ConnectorState.FAULTED:
             remaining = self._faulted_at + self.settings.state_f_after_fault_ms / 1000 \
                 - self.clock.monotonic()
             if remaining > 0:
                 self._later("state_f", remaining, self.reconcile)
                 return PilotOutput(PilotOutputMode.NEGATIVE, 0.0)
             return PilotOutput(PilotOutputMode.HIGH)
-        if status == ConnectorStatus.UNAVAILABLE:
+        if status == ConnectorState.UNAVAILABLE:
             return PilotOutput(PilotOutputMode.NEGATIVE, 0.0)
-        if status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EV) and not stopping \
+        if status in (ConnectorState.CHARGING, ConnectorState.SUSPENDED_EV) and not stopping \
                 and self.offer_duty is not None:
             return PilotOutput.pwm(self.offer_duty)
         return PilotOutput(PilotOutputMode.HIGH)
 
-    def _drive_outputs(self, status: ConnectorStatus) -> None:
+    def _drive_outputs(self, status: ConnectorState) -> None:
         self.interlock.set_pilot(self._desired_pilot(status))
         pwm_on = self.interlock.pilot_output.mode == PilotOutputMode.PWM
-        wants_power = status == ConnectorStatus.CHARGING and pwm_on
+        wants_power = status == ConnectorState.CHARGING and pwm_on
         contactor = self.hw.contactor
         if wants_power:
             self._cancel("c1")
@@ -819,7 +819,7 @@ class ConnectorController:
             if self.interlock.request_close() and not was_closed:
                 self._later("feedback_check", FEEDBACK_TIMEOUT_S, self._check_feedback)
         elif contactor.commanded_closed and self.cp in (CPState.C, CPState.D) \
-                and status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE):
+                and status in (ConnectorState.CHARGING, ConnectorState.SUSPENDED_EVSE):
             # C1: PWM is off but the EV still draws; give it 6 s to go to B before opening under load.
             if "c1" not in self._timers:
                 self._later("c1", C1_TIMEOUT_S, self._c1_timeout)
@@ -868,12 +868,12 @@ class ConnectorController:
             self._set_fault(Fault.CONTACTOR_FEEDBACK, True)
             self.reconcile()
 
-    def _report(self, status: ConnectorStatus) -> None:
-        error_code, vendor, info = self.error()
-        if self._reported == (status, error_code):
+    def _report(self, status: ConnectorState) -> None:
+        fault, info = self.leading_fault()
+        if self._reported == (status, fault):
             return
-        self._reported = (status, error_code)
-        self._publish(StatusChanged(self.id, status, error_code, vendor, info, self.clock.now()))
+        self._reported = (status, fault)
+        self._publish(StatusChanged(self.id, status, fault, info, self.clock.now()))
 
     # ------------------------------------------------------------------------------------------------
     # periodic work
@@ -965,7 +965,7 @@ class ConnectorController:
     def describe(self) -> dict[str, Any]:
         reading = self.interlock.reading
         output = self.interlock.pilot_output
-        error_code, vendor, _ = self.error()
+        fault, _ = self.leading_fault()
         meter: dict[str, Any] = {"ok": self.meter_ok}
         if self.last_reading is not None:
             r = self.last_reading
@@ -976,9 +976,10 @@ class ConnectorController:
         decision = self.arbiter.decide()
         return {
             "id": self.id,
-            "status": self.status.value,
-            "error_code": error_code.value,
-            "vendor_error_code": vendor,
+            "status": status_label(self.state),
+            "state": self.state.value,
+            "error_code": error_label(fault),
+            "vendor_error_code": FAULTS[fault].vendor_code if fault is not None else None,
             "cp_state": reading.state.value,
             "cp_positive_v": round(reading.positive_v, 2),
             "cp_negative_v": round(reading.negative_v, 2),

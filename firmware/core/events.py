@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from firmware.core.vocabulary import ConnectorStatus, ErrorCode, Fault, StopReason
+from firmware.core.vocabulary import ConnectorState, Fault, StopReason
 from hal.types import CPState, MeterReading
 
 
 @dataclass(frozen=True, slots=True)
 class StatusChanged:
+    """The connector's state or its leading fault changed (published once per change of the pair)."""
+
     connector_id: int
-    status: ConnectorStatus
-    error_code: ErrorCode
-    vendor_error_code: str | None
-    info: str | None
+    state: ConnectorState
+    fault: Fault | None  # the leading active fault (blocking ones first), None when there is none
+    info: str | None  # "<fault>: <description>", at most 50 characters
     timestamp: datetime
 
 

@@ -22,7 +22,8 @@ from firmware.core.authorization import Authorizer, FreeCharging, Reservation
 from firmware.core.connector import PLUGGED, ConnectorController
 from firmware.core.events import CoreEvent, SessionStopped, TokenDecided, TokenPresented
 from firmware.core.journal import CoreJournal
-from firmware.core.vocabulary import ConnectorStatus, Fault, StopReason
+from firmware.core.published import status_label
+from firmware.core.vocabulary import ConnectorState, Fault, StopReason
 from firmware.settings import Settings
 from firmware.storage.statedir import StateDir
 from hal.clock import Clock
@@ -167,7 +168,7 @@ class Station:
             if c.session is not None and c.session.parent_id_tag is not None:
                 return c
         for c in controllers:
-            if c.status in (ConnectorStatus.AVAILABLE, ConnectorStatus.RESERVED):
+            if c.state in (ConnectorState.AVAILABLE, ConnectorState.RESERVED):
                 return c
         return None
 
@@ -207,7 +208,7 @@ class Station:
         if controller.session is not None:
             return False, f"connector {where} already has a session", where
         if controller.has_blocking_fault() or not controller.operative:
-            return False, f"connector {where} is {controller.status.value}", where
+            return False, f"connector {where} is {status_label(controller.state)}", where
         reservation = controller.reservation
         if reservation is not None and not reservation.admits(id_tag, parent):
             return False, f"connector {where} is reserved for another card", where
@@ -235,8 +236,8 @@ class Station:
         session = self.connector(connector_id).session
         return session.describe() if session else None
 
-    def status_of(self, connector_id: int) -> ConnectorStatus:
-        return self.connector(connector_id).status
+    def state_of(self, connector_id: int) -> ConnectorState:
+        return self.connector(connector_id).state
 
     async def latest_meter_wh(self, connector_id: int) -> float:
         reading = self.connector(connector_id).last_reading
@@ -261,7 +262,7 @@ class Station:
     def reserve(self, connector_id: int, reservation: Reservation) -> Literal[
             "Accepted", "Faulted", "Occupied", "Rejected", "Unavailable"]:
         if connector_id == 0:
-            free = [c for c in self.connectors.values() if c.status == ConnectorStatus.AVAILABLE]
+            free = [c for c in self.connectors.values() if c.state == ConnectorState.AVAILABLE]
             if not free:
                 return "Occupied"
             return free[0].reserve(reservation)  # type: ignore[return-value]

@@ -1,8 +1,8 @@
-"""Words the core speaks to every adapter: connector status, faults and their error codes, stop reasons.
+"""Words the core speaks to every adapter: connector states, faults, stop reasons, limit sources.
 
-The values are how the status document (`chargepi status --json`), the audit trail and the session
-records spell them, a public contract; they were chosen to read like OCPP 1.6. No adapter relies on
-that: each OCPP version translates them through its own tables (firmware/ocpp/v16/vocabulary.py).
+They are the charger's own: no OCPP version's enum appears here. Each OCPP version translates them
+through its own tables (firmware/ocpp/v16/vocabulary.py; firmware/ocpp/v201/status.py and faults.py).
+The status document keeps its historical spellings through firmware/core/published.py.
 """
 
 from __future__ import annotations
@@ -11,37 +11,20 @@ import enum
 from dataclasses import dataclass
 
 
-class ConnectorStatus(enum.StrEnum):
-    AVAILABLE = "Available"
-    PREPARING = "Preparing"
-    CHARGING = "Charging"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    FINISHING = "Finishing"
-    RESERVED = "Reserved"
-    UNAVAILABLE = "Unavailable"
-    FAULTED = "Faulted"
+class ConnectorState(enum.StrEnum):
+    """Where a connector's charging state machine is (firmware/core/connector.py). The value is the
+    charger's own name (status document `connectors[].state`, kebab-case); each OCPP version maps it to its
+    own status words (firmware/ocpp/v16/vocabulary.py, firmware/ocpp/v201/status.py)."""
 
-
-class ErrorCode(enum.StrEnum):
-    """OCPP 1.6 ChargePointErrorCode (docs/reference/hardware.md §4.5)."""
-
-    CONNECTOR_LOCK_FAILURE = "ConnectorLockFailure"
-    EV_COMMUNICATION_ERROR = "EVCommunicationError"
-    GROUND_FAILURE = "GroundFailure"
-    HIGH_TEMPERATURE = "HighTemperature"
-    INTERNAL_ERROR = "InternalError"
-    LOCAL_LIST_CONFLICT = "LocalListConflict"
-    NO_ERROR = "NoError"
-    OTHER_ERROR = "OtherError"
-    OVER_CURRENT_FAILURE = "OverCurrentFailure"
-    POWER_METER_FAILURE = "PowerMeterFailure"
-    POWER_SWITCH_FAILURE = "PowerSwitchFailure"
-    READER_FAILURE = "ReaderFailure"
-    RESET_FAILURE = "ResetFailure"
-    UNDER_VOLTAGE = "UnderVoltage"
-    OVER_VOLTAGE = "OverVoltage"
-    WEAK_SIGNAL = "WeakSignal"
+    AVAILABLE = "available"  # free: no EV, no session, no reservation
+    PREPARING = "preparing"  # EV plugged or token accepted, no session yet
+    CHARGING = "charging"  # session running, EV draws (CP state C/D)
+    SUSPENDED_EV = "suspended-ev"  # session running, the EV does not draw (CP state B)
+    SUSPENDED_EVSE = "suspended-evse"  # session running, the station offers nothing (limit below 6 A)
+    FINISHING = "finishing"  # session over, EV still plugged
+    RESERVED = "reserved"  # held for one id tag
+    UNAVAILABLE = "unavailable"  # taken out of service (operative = false)
+    FAULTED = "faulted"  # a blocking fault holds the contactor open
 
 
 class Fault(enum.StrEnum):
@@ -66,8 +49,8 @@ class Fault(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FaultInfo:
-    error_code: ErrorCode
-    # ChargeX MREC code used as vendorErrorCode (docs/reference/hardware.md §4.5, EVerest error_mapping.hpp).
+    # ChargeX MREC code (docs/reference/hardware.md §4.5, EVerest error_mapping.hpp): what the fault is called
+    # outside the charger, whatever the protocol (1.6 vendorErrorCode, 2.0.1 techCode).
     vendor_code: str
     blocking: bool  # opens the contactor and makes the connector Faulted
     latched: bool  # stays until a technician clears it (`chargepi fault clear`)
@@ -76,43 +59,44 @@ class FaultInfo:
 
 
 FAULTS: dict[Fault, FaultInfo] = {
-    Fault.DIODE: FaultInfo(ErrorCode.EV_COMMUNICATION_ERROR, "CX014", True, False, True,
+    Fault.DIODE: FaultInfo("CX014", True, False, True,
                            "EV diode check failed (negative CP half mirrors the positive one)"),
-    Fault.CP_SHORT: FaultInfo(ErrorCode.EV_COMMUNICATION_ERROR, "CX014", True, False, True,
+    Fault.CP_SHORT: FaultInfo("CX014", True, False, True,
                               "control pilot shorted to PE (state E)"),
-    Fault.PILOT_OUT_OF_RANGE: FaultInfo(ErrorCode.OTHER_ERROR, "CX014", True, False, True,
+    Fault.PILOT_OUT_OF_RANGE: FaultInfo("CX014", True, False, True,
                                         "control pilot voltage outside every IEC 61851 band"),
-    Fault.VENTILATION: FaultInfo(ErrorCode.OTHER_ERROR, "CX014", True, False, True,
+    Fault.VENTILATION: FaultInfo("CX014", True, False, True,
                                  "EV asks for ventilation (state D) but none is configured"),
     # Latched (docs/safety-supervisor.md "RCD trip"): a residual current is a fault to earth in the EV or
     # the installation; charging does not resume by itself when the monitor resets.
-    Fault.RCD_TRIP: FaultInfo(ErrorCode.GROUND_FAILURE, "CX002", True, True, False,
+    Fault.RCD_TRIP: FaultInfo("CX002", True, True, False,
                               "residual current monitor tripped"),
-    Fault.RCD_SELFTEST: FaultInfo(ErrorCode.GROUND_FAILURE, "CX002", True, True, False,
+    Fault.RCD_SELFTEST: FaultInfo("CX002", True, True, False,
                                   "residual current monitor failed its self test"),
-    Fault.CONTACTOR_WELDED: FaultInfo(ErrorCode.POWER_SWITCH_FAILURE, "CX017", True, True, False,
+    Fault.CONTACTOR_WELDED: FaultInfo("CX017", True, True, False,
                                       "contactor feedback stayed closed after opening (welded)"),
-    Fault.CONTACTOR_FEEDBACK: FaultInfo(ErrorCode.POWER_SWITCH_FAILURE, "CX017", True, True, False,
+    Fault.CONTACTOR_FEEDBACK: FaultInfo("CX017", True, True, False,
                                         "contactor feedback did not confirm closing"),
-    Fault.LOCK: FaultInfo(ErrorCode.CONNECTOR_LOCK_FAILURE, "CX001", True, False, True,
+    Fault.LOCK: FaultInfo("CX001", True, False, True,
                           "socket lock did not confirm"),
-    Fault.OVER_TEMPERATURE: FaultInfo(ErrorCode.HIGH_TEMPERATURE, "CX003", True, False, False,
+    Fault.OVER_TEMPERATURE: FaultInfo("CX003", True, False, False,
                                       "temperature above the stop threshold"),
-    Fault.OVER_CURRENT: FaultInfo(ErrorCode.OVER_CURRENT_FAILURE, "CX004", True, False, True,
+    Fault.OVER_CURRENT: FaultInfo("CX004", True, False, True,
                                   "EV drew more than offered for too long"),
-    Fault.PP: FaultInfo(ErrorCode.OTHER_ERROR, "CX023", True, False, True,
+    Fault.PP: FaultInfo("CX023", True, False, True,
                         "proximity pilot (cable coding) out of range"),
-    Fault.METER_OFFLINE: FaultInfo(ErrorCode.POWER_METER_FAILURE, "CX021", False, False, False,
+    Fault.METER_OFFLINE: FaultInfo("CX021", False, False, False,
                                    "energy meter not answering; session continues on the last reading"),
-    Fault.EMERGENCY_STOP: FaultInfo(ErrorCode.OTHER_ERROR, "CX008", True, False, False,
+    Fault.EMERGENCY_STOP: FaultInfo("CX008", True, False, False,
                                     "emergency stop pressed"),
-    Fault.READER: FaultInfo(ErrorCode.READER_FAILURE, "CX024", False, False, False,
+    Fault.READER: FaultInfo("CX024", False, False, False,
                             "RFID reader not responding"),
 }
 
 
 class StopReason(enum.StrEnum):
-    """OCPP 1.6 StopTransaction reason values."""
+    """Why a session ended. The value is how session records and the audit trail spell it (stored, so it
+    keeps its historical spelling); each OCPP version maps it (1.6 Reason, 2.0.1 stoppedReason)."""
 
     EMERGENCY_STOP = "EmergencyStop"
     EV_DISCONNECTED = "EVDisconnected"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, StatusChanged
+from firmware.core.published import status_label
 from hal.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ class NotifySocket:
 
 
 def describe_station(station: StationApi) -> str:
-    return ", ".join(f"connector {cid} {station.status_of(cid)}" for cid in station.connector_ids)
+    return ", ".join(f"connector {cid} {status_label(station.state_of(cid))}"
+                     for cid in station.connector_ids)
 
 
 class SystemdNotifier:

@@ -3,13 +3,14 @@
 import pytest
 
 from firmware.core.events import ContactorChanged, SessionStarted, SessionStopped
+from firmware.core.published import error_label, status_label
 from hal.types import PilotOutputMode
 
 
 async def plug_and_charge(h):
     h.sim.plug()
     await h.advance(2)  # EV reaction 1 s
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
 
 
 async def test_plug_charge_unplug(make_harness):
@@ -18,12 +19,12 @@ async def test_plug_charge_unplug(make_harness):
     h.sim.plug()
     await h.settle()
     # free charging: the session starts at plug-in; the EV still has to ask (B2 -> SuspendedEV)
-    assert h.connector().status.value == "SuspendedEV"
+    assert status_label(h.connector().state) == "SuspendedEV"
     assert h.sim.pilot.output.mode == PilotOutputMode.PWM
     assert h.sim.pilot.output.duty_percent == pytest.approx(53.33, abs=0.01)  # 32 A
     assert not h.sim.contactor.commanded_closed
     await h.advance(1.5)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     assert h.sim.contactor.commanded_closed
     await h.advance(3600)
     energy, current = h.sim.meter_state()
@@ -50,11 +51,11 @@ async def test_ev_pause_and_resume(make_harness):
     h.sim.pause()
     assert not h.sim.contactor.commanded_closed  # C -> B opens at once
     await h.settle()
-    assert h.connector().status.value == "SuspendedEV"
+    assert status_label(h.connector().state) == "SuspendedEV"
     assert h.sim.pilot.output.mode == PilotOutputMode.PWM  # still offering
     h.sim.resume()
     await h.advance(2)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     assert h.sim.contactor.commanded_closed
 
 
@@ -64,11 +65,11 @@ async def test_close_waits_for_the_lock(make_harness):
     h.sim.plug()
     await h.advance(3)
     assert not h.sim.contactor.commanded_closed
-    assert h.connector().status.value == "Faulted"
-    assert h.connector().error()[0].value == "ConnectorLockFailure"
+    assert status_label(h.connector().state) == "Faulted"
+    assert error_label(h.connector().leading_fault()[0]) == "ConnectorLockFailure"
     h.sim.unplug()
     await h.settle()
-    assert h.connector().status.value == "Available"  # lock fault clears on unplug
+    assert status_label(h.connector().state) == "Available"  # lock fault clears on unplug
 
 
 async def test_state_d_needs_ventilation(make_harness):
@@ -78,7 +79,7 @@ async def test_state_d_needs_ventilation(make_harness):
     h.sim.set_ev_state("D")
     assert not h.sim.contactor.commanded_closed
     await h.settle()
-    assert h.connector().status.value == "Faulted"
+    assert status_label(h.connector().state) == "Faulted"
     h.sim.unplug()
     await h.settle()
     v = await make_harness(connectors=[{"id": 1, "ventilation": True}],
@@ -86,7 +87,7 @@ async def test_state_d_needs_ventilation(make_harness):
     v.sim.plug()
     v.sim.set_ev_state("D")
     await v.advance(2)
-    assert v.connector().status.value == "Charging"
+    assert status_label(v.connector().state) == "Charging"
     assert v.sim.contactor.commanded_closed
 
 

@@ -5,6 +5,8 @@ import threading
 import pytest
 
 from firmware.core.events import FaultChanged, StatusChanged
+from firmware.core.published import error_label, status_label
+from firmware.core.vocabulary import FAULTS
 from hal.types import PilotOutputMode
 
 
@@ -26,7 +28,7 @@ async def test_rcd_trip_opens_at_once_then_f_for_300ms(make_harness):
     assert not h.sim.contactor.commanded_closed  # synchronously, in the caller's thread
     await h.settle()
     status = last_status(h)
-    assert (status.status.value, status.error_code.value, status.vendor_error_code) == \
+    assert (status_label(status.state), error_label(status.fault), FAULTS[status.fault].vendor_code) == \
         ("Faulted", "GroundFailure", "CX002")
     assert h.sim.pilot.output.mode == PilotOutputMode.NEGATIVE  # state F ...
     await h.advance(0.29)
@@ -35,11 +37,11 @@ async def test_rcd_trip_opens_at_once_then_f_for_300ms(make_harness):
     assert h.sim.pilot.output.mode == PilotOutputMode.HIGH  # ... for 300 ms, then x1
     h.sim.clear("rcd")
     await h.advance(2)
-    assert h.connector().status.value == "Faulted"  # latched: the monitor resetting is not enough
+    assert status_label(h.connector().state) == "Faulted"  # latched: the monitor resetting is not enough
     from firmware.core.vocabulary import Fault
     assert h.station.clear_fault(1, Fault.RCD_TRIP)
     await h.advance(2)
-    assert h.connector().status.value == "Charging"  # the session survives a technician's clear
+    assert status_label(h.connector().state) == "Charging"  # the session survives a technician's clear
     assert h.sim.contactor.commanded_closed
 
 
@@ -53,15 +55,15 @@ async def test_pilot_faults_latch_until_unplug(make_harness, fault, error_code):
     h.sim.inject(fault)
     assert not h.sim.contactor.commanded_closed
     await h.advance(1)
-    assert last_status(h).status.value == "Faulted"
-    assert last_status(h).error_code.value == error_code
+    assert status_label(last_status(h).state) == "Faulted"
+    assert error_label(last_status(h).fault) == error_code
     h.sim.clear(fault)
     await h.advance(2)
-    assert h.connector().status.value == "Faulted"  # still latched while plugged
+    assert status_label(h.connector().state) == "Faulted"  # still latched while plugged
     assert not h.sim.contactor.commanded_closed
     h.sim.unplug()
     await h.advance(1)
-    assert h.connector().status.value == "Available"
+    assert status_label(h.connector().state) == "Available"
     assert h.connector().faults == set()
 
 
@@ -70,13 +72,13 @@ async def test_welded_contactor_is_latched_until_a_technician_clears_it(make_har
     h.sim.inject("welded")
     h.sim.pause()  # C -> B: the contactor is commanded open but the contacts stay closed
     await h.advance(0.2)
-    assert h.connector().status.value == "SuspendedEV"
+    assert status_label(h.connector().state) == "SuspendedEV"
     await h.advance(0.1)  # 250 ms feedback window passed
-    assert last_status(h).error_code.value == "PowerSwitchFailure"
-    assert last_status(h).status.value == "Faulted"
+    assert error_label(last_status(h).fault) == "PowerSwitchFailure"
+    assert status_label(last_status(h).state) == "Faulted"
     h.sim.unplug()
     await h.advance(1)
-    assert h.connector().status.value == "Faulted"  # welded survives unplug
+    assert status_label(h.connector().state) == "Faulted"  # welded survives unplug
     h.sim.clear("welded")
     h.sim.plug()
     await h.advance(3)
@@ -97,7 +99,7 @@ async def test_technician_clear_of_a_welded_fault(make_harness):
     assert not h.sim.contactor.commanded_closed
     assert h.station.clear_fault(1, Fault.CONTACTOR_WELDED) is True
     await h.advance(3)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     assert h.sim.contactor.commanded_closed
 
 
@@ -107,7 +109,7 @@ async def test_feedback_missing_opens_and_latches(make_harness):
     h.sim.plug()
     await h.advance(1.2)  # EV asks after 1 s; the contactor is commanded closed
     await h.advance(0.3)
-    assert last_status(h).error_code.value == "PowerSwitchFailure"
+    assert error_label(last_status(h).fault) == "PowerSwitchFailure"
     assert not h.sim.contactor.commanded_closed
 
 
@@ -121,11 +123,11 @@ async def test_over_temperature_derates_then_stops(make_harness):
     h.sim.inject("over-temperature")  # 80 °C
     await h.advance(5)
     assert not h.sim.contactor.commanded_closed
-    assert last_status(h).error_code.value == "HighTemperature"
+    assert error_label(last_status(h).fault) == "HighTemperature"
     h.sim.clear("over-temperature")
     h.sim.set_temperature(40)
     await h.advance(20)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     assert h.station.snapshot()["connectors"][0]["offered_a"] == 32
 
 
@@ -136,7 +138,7 @@ async def test_over_current_for_7_seconds_faults(make_harness):
     assert h.sim.contactor.commanded_closed
     await h.advance(3)
     assert not h.sim.contactor.commanded_closed
-    assert last_status(h).error_code.value == "OverCurrentFailure"
+    assert error_label(last_status(h).fault) == "OverCurrentFailure"
 
 
 async def test_meter_offline_keeps_charging_and_reports_power_meter_failure(make_harness):
@@ -145,11 +147,11 @@ async def test_meter_offline_keeps_charging_and_reports_power_meter_failure(make
     h.sim.inject("meter-offline")
     await h.advance(10)
     status = last_status(h)
-    assert (status.status.value, status.error_code.value) == ("Charging", "PowerMeterFailure")
+    assert (status_label(status.state), error_label(status.fault)) == ("Charging", "PowerMeterFailure")
     assert h.sim.contactor.commanded_closed
     h.sim.clear("meter-offline")
     await h.advance(2)
-    assert last_status(h).error_code.value == "NoError"
+    assert error_label(last_status(h).fault) == "NoError"
 
 
 async def test_emergency_stop_opens_everything_and_ends_sessions(make_harness):
@@ -165,7 +167,7 @@ async def test_emergency_stop_opens_everything_and_ends_sessions(make_harness):
     await h.advance(1)
     from firmware.core.events import SessionStopped
     assert sorted(e.reason.value for e in h.of_type(SessionStopped)) == ["EmergencyStop"] * 2
-    assert {h.connector(c).status.value for c in (1, 2)} == {"Faulted"}
+    assert {status_label(h.connector(c).state) for c in (1, 2)} == {"Faulted"}
 
 
 async def test_safety_path_runs_in_the_reporting_thread(make_harness):
@@ -183,7 +185,7 @@ async def test_safety_path_runs_in_the_reporting_thread(make_harness):
     assert done.is_set()
     assert not h.sim.contactor.commanded_closed  # the loop has not run a single callback yet
     await h.settle()
-    assert h.connector().status.value == "Available"
+    assert status_label(h.connector().state) == "Available"
     assert any(isinstance(e, FaultChanged) for e in h.events) is False
 
 
@@ -200,7 +202,7 @@ async def test_rcm_self_test_before_each_session_and_every_24_hours(make_harness
     h.sim.inject("rcd-selftest")
     await h.advance(25 * 3600)  # the daily test finds the broken monitor
     assert not h.connector().rcm_self_test["passed"]
-    assert last_status(h).error_code.value == "GroundFailure"
+    assert error_label(last_status(h).fault) == "GroundFailure"
     h.sim.clear("rcd-selftest")
     h.sim.plug()
     await h.advance(3)
@@ -222,4 +224,4 @@ async def test_a_fault_does_not_start_a_second_session(make_harness):
     assert h.station.clear_fault(1, Fault.RCD_TRIP)
     await h.advance(3)
     assert len(h.of_type(SessionStarted)) == 1
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"

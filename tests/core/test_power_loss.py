@@ -3,6 +3,7 @@
 import pytest
 
 from firmware.core.events import SessionStarted, SessionStopped
+from firmware.core.published import status_label
 from firmware.sessions.store import SessionStore
 from firmware.sessions.store import db_path as sessions_db
 
@@ -39,7 +40,7 @@ async def test_resume_policy_continues_when_the_ev_is_still_plugged(make_harness
         assert second.of_type(SessionStopped) == []
         session = second.station.session_of(1)
         assert session is not None and session["id"] == started.session_id
-        assert second.connector().status.value == "Charging"
+        assert status_label(second.connector().state) == "Charging"
         assert second.connector().describe()["contactor"]["closed"]  # and it really charges again
         second.sim.unplug()
         await second.advance(1)  # the final meter reading settles

@@ -8,6 +8,7 @@ import pytest
 from firmware.control.client import CommandFailed, call
 from firmware.core.connector import FaultPersists
 from firmware.core.events import StatusChanged
+from firmware.core.published import error_label, status_label
 from firmware.core.vocabulary import Fault
 from hal.types import PilotOutputMode
 
@@ -55,7 +56,7 @@ async def test_feedback_dropping_out_under_load_is_a_fault(make_harness):
     await h.advance(0.3)
     assert not h.sim.contactor.commanded_closed
     status = last_status(h)
-    assert (status.status.value, status.error_code.value) == ("Faulted", "PowerSwitchFailure")
+    assert (status_label(status.state), error_label(status.fault)) == ("Faulted", "PowerSwitchFailure")
     assert Fault.CONTACTOR_FEEDBACK in h.connector().faults
 
 
@@ -71,7 +72,7 @@ async def test_a_contact_closing_by_itself_is_a_fault(make_harness, plugged):
     h.sim.inject("stuck-closed")
     await h.advance(0.3)
     status = last_status(h)
-    assert (status.status.value, status.error_code.value) == ("Faulted", "PowerSwitchFailure")
+    assert (status_label(status.state), error_label(status.fault)) == ("Faulted", "PowerSwitchFailure")
     assert h.sim.pilot.output.mode == PilotOutputMode.NEGATIVE  # state F, no PWM
     with pytest.raises(FaultPersists):
         h.station.clear_fault(1, Fault.CONTACTOR_WELDED)
@@ -86,7 +87,7 @@ async def test_rcd_trip_needs_a_technician(make_harness):
         h.station.clear_fault(1, Fault.RCD_TRIP)
     h.sim.clear("rcd")  # the monitor resets
     await h.advance(10)
-    assert h.connector().status.value == "Faulted"
+    assert status_label(h.connector().state) == "Faulted"
     assert not h.sim.contactor.commanded_closed  # no automatic reclosing
     h.sim.unplug()
     h.sim.plug()
@@ -94,7 +95,7 @@ async def test_rcd_trip_needs_a_technician(make_harness):
     assert not h.sim.contactor.commanded_closed  # not for the next car either
     assert h.station.clear_fault(1, Fault.RCD_TRIP) is True
     await h.advance(3)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
 
 
 async def test_emergency_stop_cannot_be_cleared_while_pressed(make_harness):
@@ -126,7 +127,7 @@ async def test_an_emergency_stop_session_ends_in_finishing_even_when_state_f_cam
     h.app.simulation.emergency_stop.set(False)
     await h.advance(1)
     assert h.connector().session is None
-    assert h.connector().status.value == "Finishing"
+    assert status_label(h.connector().state) == "Finishing"
 
 
 @pytest.mark.parametrize("unplug_while_pressed", [False, True])
@@ -150,7 +151,7 @@ async def test_an_unplug_after_an_emergency_stop_ends_at_available_unlocked(make
         h.sim.unplug()
     await h.advance(3)
     c = h.connector()
-    assert (c.status.value, c.cp.value, c.session) == ("Available", "A", None)
+    assert (status_label(c.state), c.cp.value, c.session) == ("Available", "A", None)
     assert not h.sim.contactor.commanded_closed
     assert c.describe()["lock"] in ("none", "unlocked")
 

@@ -15,6 +15,7 @@ import pytest
 
 from firmware.app import Application
 from firmware.core.events import CoreEvent, SessionStarted, SessionStopped
+from firmware.core.published import status_label
 from firmware.settings import load_settings
 from hal.clock import SimClock
 from hal.types import PilotOutputMode
@@ -58,7 +59,7 @@ async def test_controller_charges_a_car_on_the_hardware_drivers(tmp_path: Path) 
         pilot = app.hardware.connectors[0].pilot
         connector = app.station.connector(1)
         coil = rig.pins.pin(COIL)
-        await wait_for(clock, lambda: connector.status.value == "Available", "Available")
+        await wait_for(clock, lambda: status_label(connector.state) == "Available", "Available")
 
         rig.car_level = 9.0  # plugged in: state B
         await wait_for(clock, lambda: pilot.output.mode == PilotOutputMode.PWM, "PWM offer")
@@ -68,7 +69,7 @@ async def test_controller_charges_a_car_on_the_hardware_drivers(tmp_path: Path) 
 
         rig.car_level = 6.0  # the car asks for power: state C
         await wait_for(clock, lambda: bool(coil.state), "contactor closing")
-        await wait_for(clock, lambda: connector.status.value == "Charging", "Charging")
+        await wait_for(clock, lambda: status_label(connector.state) == "Charging", "Charging")
         assert app.hardware.connectors[0].contactor.feedback_closed is True
 
         rig.meter.values.update({"current_l1": 31.8, "current_l2": 31.9, "current_l3": 31.7})
@@ -94,7 +95,7 @@ async def test_meter_lost_mid_session_keeps_the_session(tmp_path: Path) -> None:
         rig.car_level = 9.0
         await wait_for(clock, lambda: pilot.output.mode == PilotOutputMode.PWM, "PWM offer")
         rig.car_level = 6.0
-        await wait_for(clock, lambda: connector.status.value == "Charging", "Charging")
+        await wait_for(clock, lambda: status_label(connector.state) == "Charging", "Charging")
         rig.meter.values["energy_import"] += 700.0
         await clock.advance(2.0)
         await rig.stop_meter()  # the meter stops answering mid-session
@@ -104,7 +105,7 @@ async def test_meter_lost_mid_session_keeps_the_session(tmp_path: Path) -> None:
             "meter-offline warning",
             sim_step=1.0,
         )
-        assert connector.status.value == "Charging" and coil.state  # the session goes on
+        assert status_label(connector.state) == "Charging" and coil.state  # the session goes on
         rig.meter.values["energy_import"] += 800.0
         await rig.start_meter()  # back: reconnected on the next poll
         await wait_for(

@@ -14,6 +14,7 @@ from firmware.cli.common import EXIT_FAILED, EXIT_NO_CONTROLLER
 from firmware.cli.main import build_parser, main
 from firmware.cli.meter_cmd import scan_command
 from firmware.cli.selftest_cmd import controller_busy
+from firmware.core.published import status_label
 from firmware.settings import load_settings
 from hal.clock import RealClock
 from hal.factory import build_station_hardware
@@ -79,7 +80,7 @@ async def test_selftest_refuses_while_the_controller_charges(make_harness: Any) 
     assert "running" in (await asyncio.to_thread(controller_busy, settings) or "")
     h.sim.plug()
     await h.advance(2)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     reason = await asyncio.to_thread(controller_busy, settings)
     assert reason is not None and "charging on connector 1" in reason
 

@@ -22,7 +22,7 @@ from firmware.core.events import (
     SessionStopped,
     StatusChanged,
 )
-from firmware.core.vocabulary import ConnectorStatus, ErrorCode, StopReason
+from firmware.core.vocabulary import ConnectorState, Fault, StopReason
 from hal.clock import Clock
 from hal.types import MeterReading
 
@@ -35,7 +35,7 @@ class FakeStation:
         self.authorizer: Authorizer | None = None
         self.auto_start = False
         self.sessions: dict[int, dict[str, Any]] = {}
-        self.statuses = {c: ConnectorStatus.AVAILABLE for c in self._ids}
+        self.statuses = {c: ConnectorState.AVAILABLE for c in self._ids}
         self.energy = {c: 1000.0 for c in self._ids}
         self.temperatures: dict[int, float] = {}
         self.available: dict[int, bool] = {}
@@ -103,14 +103,14 @@ class FakeStation:
                 connector_id, session["id"], reason, self.energy[connector_id], now, id_tag, session["id_tag"]
             )
         )
-        self.set_status(connector_id, ConnectorStatus.FINISHING)
+        self.set_status(connector_id, ConnectorState.FINISHING)
         return True
 
     def session_of(self, connector_id: int) -> dict[str, Any] | None:
         return self.sessions.get(connector_id)
 
-    def status_of(self, connector_id: int) -> ConnectorStatus:
-        return self.statuses.get(connector_id, ConnectorStatus.AVAILABLE)
+    def state_of(self, connector_id: int) -> ConnectorState:
+        return self.statuses.get(connector_id, ConnectorState.AVAILABLE)
 
     def set_available(self, connector_id: int, operative: bool) -> AvailabilityResult:
         targets = self._ids if connector_id == 0 else [connector_id]
@@ -119,7 +119,7 @@ class FakeStation:
             return "Scheduled"
         self.available[connector_id] = operative
         for c in targets:
-            self.set_status(c, ConnectorStatus.AVAILABLE if operative else ConnectorStatus.UNAVAILABLE)
+            self.set_status(c, ConnectorState.AVAILABLE if operative else ConnectorState.UNAVAILABLE)
         return "Accepted"
 
     def set_connection_timeout(self, seconds: float) -> None:
@@ -174,13 +174,12 @@ class FakeStation:
     def set_status(
         self,
         connector_id: int,
-        status: ConnectorStatus,
-        error: ErrorCode = ErrorCode.NO_ERROR,
-        vendor: str | None = None,
+        status: ConnectorState,
+        fault: Fault | None = None,
         info: str | None = None,
     ) -> None:
         self.statuses[connector_id] = status
-        self.emit(StatusChanged(connector_id, status, error, vendor, info, self.clock.now()))
+        self.emit(StatusChanged(connector_id, status, fault, info, self.clock.now()))
 
     def start(
         self,
@@ -201,7 +200,7 @@ class FakeStation:
             "energy_wh": 0.0,
         }
         self.emit(SessionStarted(connector_id, sid, id_tag, self.energy[connector_id], now, reservation_id))
-        self.set_status(connector_id, ConnectorStatus.CHARGING)
+        self.set_status(connector_id, ConnectorState.CHARGING)
         return sid
 
     def meter(self, connector_id: int, add_wh: float = 0.0, current: float = 16.0) -> None:

@@ -11,7 +11,7 @@ import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v16 import call
 
-from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.core.vocabulary import ConnectorState, StopReason
 from tests.certificates import make_test_pki
 from tests.ocpp.conftest import Harness, eventually
 from tests.ocpp.csms import TestCsms
@@ -202,7 +202,7 @@ async def test_status_does_not_wait_behind_an_unanswered_transaction_message(
         csms.silence["StopTransaction"] = 1
         began = harness.clock.monotonic()
         harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
-        harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+        harness.station.set_status(1, ConnectorState.AVAILABLE)
         await eventually(lambda: csms.calls("StatusNotification")[-1]["status"] == "Available")
         assert harness.clock.monotonic() - began < 60  # no retry interval went by
         assert adapter.outbox.durable_depth() == 1  # the StopTransaction waits for its retry
@@ -225,7 +225,7 @@ async def test_after_a_reconnect_status_goes_out_before_the_transaction_backlog(
         harness.station.meter(1, add_wh=100)
         await harness.clock.advance(10)
     harness.station.stop_session(1, StopReason.EV_DISCONNECTED)
-    harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+    harness.station.set_status(1, ConnectorState.AVAILABLE)
     backlog = adapter.outbox.durable_depth()
     assert backlog > 25
     seen = len(harness.csms.frames)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from firmware.core.vocabulary import ConnectorStatus, ErrorCode, StopReason
+from firmware.core.vocabulary import ConnectorState, Fault, StopReason
 from tests.ocpp.conftest import Harness, eventually
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -46,9 +46,9 @@ async def test_status_changes_carry_error_codes(harness: Harness) -> None:
     await harness.start()
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 3)
     harness.station.set_status(
-        2, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002", "residual current monitor tripped"
+        2, ConnectorState.FAULTED, Fault.RCD_TRIP, "residual current monitor tripped"
     )
-    harness.station.set_status(1, ConnectorStatus.FAULTED, ErrorCode.GROUND_FAILURE, "CX002", "rcd")
+    harness.station.set_status(1, ConnectorState.FAULTED, Fault.RCD_TRIP, "rcd")
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 6)
     fault, _, station = harness.csms.calls("StatusNotification")[3:]
     assert fault["connectorId"] == 2 and fault["status"] == "Faulted"
@@ -57,11 +57,11 @@ async def test_status_changes_carry_error_codes(harness: Harness) -> None:
     assert station["connectorId"] == 0 and station["status"] == "Faulted"
     assert station["errorCode"] == "GroundFailure"  # both connectors share the fault
     for c in (1, 2):
-        harness.station.set_status(c, ConnectorStatus.UNAVAILABLE)
+        harness.station.set_status(c, ConnectorState.UNAVAILABLE)
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 9)
     last = harness.csms.calls("StatusNotification")[-1]
     assert last["connectorId"] == 0 and last["status"] == "Unavailable" and last["errorCode"] == "NoError"
-    harness.station.set_status(1, ConnectorStatus.AVAILABLE)
+    harness.station.set_status(1, ConnectorState.AVAILABLE)
     await eventually(lambda: len(harness.csms.calls("StatusNotification")) == 11)
     assert harness.csms.calls("StatusNotification")[-1] == {
         **last,

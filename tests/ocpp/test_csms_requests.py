@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
-from firmware.core.vocabulary import ConnectorStatus, StopReason
+from firmware.core.vocabulary import ConnectorState, StopReason
 from firmware.ocpp.common.timefmt import rfc3339
 from tests.ocpp.conftest import Harness, eventually
 
@@ -322,7 +322,7 @@ async def test_trigger_message_for_every_triggerable_message(harness: Harness) -
     assert (
         await ask(harness, call.TriggerMessage(requested_message="StatusNotification", connector_id=9))
     ).status == "Rejected"
-    harness.station.set_status(1, ConnectorStatus.PREPARING)
+    harness.station.set_status(1, ConnectorState.PREPARING)
     await eventually(lambda: harness.csms.calls("StatusNotification")[-1]["status"] == "Preparing")
 
 

@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from firmware.ocpp.v201.device_model.definitions import DefinitionError, parse_component
+from firmware.ocpp.v201.device_model.definitions import DefinitionError, load_components, parse_component
+from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.keys import BadKey, ComponentKey, parse
+from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.device_model.reports import base_report, custom_report, notify_parts
 from firmware.ocpp.v201.device_model.values import BadValue, Characteristics, canonical
 from firmware.settings import Settings
@@ -204,3 +206,33 @@ def test_member_lists_take_exactly_subsets_of_the_values_list(items: list[str]) 
     else:
         with pytest.raises(BadValue):
             canonical(text, MEMBERS)
+
+
+def test_tariff_cost_ctrlr_variables(tmp_path: Path) -> None:
+    """TariffCostCtrlr (I01-I06): the messages per language are settable and kept, Available follows the
+    display, Currency is the display's until the CSMS sets one."""
+    tariff = ComponentKey("TariffCostCtrlr")
+    model = dm_fixtures.model(tmp_path)
+    assert model.get(tariff, "Available", "Tariff").value == "false"  # no connector has a display
+    assert model.set(tariff, "Available", "Cost", "true").reason == "ReadOnly"
+    assert model.get(tariff, "Enabled", "Cost").value == "true"
+    assert model.get(tariff, "Currency", None).value == ""
+    assert model.set(tariff, "Currency", None, "EUR").status == "Accepted"
+    assert model.set(tariff, "Currency", None, "EURO-X").status == "Rejected"  # longer than 5
+    assert model.set(tariff, "TariffFallbackMessage", "de", "0,40 EUR/kWh").status == "Accepted"
+    assert model.set(tariff, "TotalCostFallbackMessage", None, "x" * 513).status == "Rejected"
+    assert model.get(tariff, "TariffFallbackMessage", "es").status == "UnknownVariable"
+    assert model.get(tariff, "NumberOfDecimalsForCostValues", None).value == "2"
+    again = dm_fixtures.model(tmp_path)
+    assert again.text("TariffCostCtrlr.TariffFallbackMessage[de]") == "0,40 EUR/kWh"
+    assert again.text("TariffCostCtrlr.Currency") == "EUR"
+
+    shown = Settings.model_validate({
+        "station": {"state_dir": "/tmp/unused"}, "display": {"currency": "CHF"},
+        "connectors": [{"id": 1, "hal": {"display": {"driver": "fake"}}}],
+        "ocpp": {"url": "ws://csms.example/ocpp", "charge_point_id": "CP-1"}})
+    assert shown.ocpp is not None
+    with_display = DeviceModel.build(load_components(), installation_from(shown, shown.ocpp), None,
+                                     shown.ocpp.device_model, dm_fixtures.live)
+    assert with_display.flag("TariffCostCtrlr.Available[Tariff]")
+    assert with_display.text("TariffCostCtrlr.Currency") == "CHF"

@@ -66,6 +66,9 @@ STATION_REQUIRED = [
     ("SmartChargingCtrlr", "RateUnit", None),
     ("SmartChargingCtrlr", "PeriodsPerSchedule", None),
     ("SmartChargingCtrlr", "LimitChangeSignificance", None),
+    ("TariffCostCtrlr", "Currency", None),  # TariffAndCost (I01-I06)
+    ("TariffCostCtrlr", "TariffFallbackMessage", None),
+    ("TariffCostCtrlr", "TotalCostFallbackMessage", None),
     ("ChargingStation", "AvailabilityState", None),
     ("ChargingStation", "Available", None),
     ("ChargingStation", "SupplyPhases", None),

@@ -11,6 +11,7 @@ import pytest
 from firmware.cli.completion_cmd import bash_script
 from firmware.cli.main import build_parser, main
 from firmware.config_edit import diff_from_defaults, masked, target_file
+from firmware.core.published import error_label
 from firmware.core.vocabulary import FAULTS
 from firmware.redaction import MASK
 from firmware.settings import load_settings
@@ -286,7 +287,7 @@ def test_the_technicians_fault_table_covers_every_fault() -> None:
     for fault, info in FAULTS.items():
         row = next((line for line in section.splitlines() if line.startswith(f"| `{fault.value}` |")), None)
         assert row is not None, f"docs/faults.md fault table lacks {fault.value}"
-        assert f"{info.error_code.value} ({info.vendor_code})" in row
+        assert f"{error_label(fault)} ({info.vendor_code})" in row
         assert ("latched" in row) == info.latched
         assert ("on unplug" in row) == info.clears_on_unplug
         assert ("continues" in row) == (not info.blocking)

@@ -15,7 +15,7 @@ import pytest
 
 from firmware.app import EXIT_RESTART
 from firmware.core.events import CoreEvent, StatusChanged
-from firmware.core.vocabulary import ConnectorStatus, ErrorCode
+from firmware.core.vocabulary import ConnectorState
 from firmware.service.notify import (
     SystemdNotifier,
     notify_address,
@@ -49,23 +49,23 @@ Systemd = tuple[FakeSystemd, dict[str, str]]
 
 class FakeStation:
     def __init__(self) -> None:
-        self.statuses = {1: ConnectorStatus.AVAILABLE, 2: ConnectorStatus.AVAILABLE}
+        self.statuses = {1: ConnectorState.AVAILABLE, 2: ConnectorState.AVAILABLE}
         self.listeners: list[Callable[[CoreEvent], None]] = []
 
     @property
     def connector_ids(self) -> list[int]:
         return sorted(self.statuses)
 
-    def status_of(self, connector_id: int) -> ConnectorStatus:
+    def state_of(self, connector_id: int) -> ConnectorState:
         return self.statuses[connector_id]
 
     def subscribe(self, listener: Callable[[CoreEvent], None]) -> Callable[[], None]:
         self.listeners.append(listener)
         return lambda: self.listeners.remove(listener)
 
-    def change(self, connector_id: int, status: ConnectorStatus) -> None:
+    def change(self, connector_id: int, status: ConnectorState) -> None:
         self.statuses[connector_id] = status
-        event = StatusChanged(connector_id, status, ErrorCode.NO_ERROR, None, None, datetime.now(UTC))
+        event = StatusChanged(connector_id, status, None, None, datetime.now(UTC))
         for listener in list(self.listeners):
             listener(event)
 
@@ -94,8 +94,8 @@ async def test_ready_status_watchdog_and_stopping_reach_systemd(systemd: Systemd
     await clock.advance(20)
     assert fake.messages() == [{"WATCHDOG": "1"}] * 4
 
-    station.change(1, ConnectorStatus.CHARGING)
-    station.change(1, ConnectorStatus.CHARGING)  # no change: no message
+    station.change(1, ConnectorState.CHARGING)
+    station.change(1, ConnectorState.CHARGING)  # no change: no message
     assert fake.messages() == [{"STATUS": "connector 1 Charging, connector 2 Available"}]
 
     await notifier.stop()

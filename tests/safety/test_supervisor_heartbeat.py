@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware.app import Application
+from firmware.core.published import status_label
 from firmware.settings import load_settings
 
 
@@ -34,11 +35,11 @@ async def test_a_stuck_event_loop_withholds_the_heartbeat_and_the_supervisor_ope
         connector = app.station.connector(1)
         contactor = app.simulation.connectors[0].contactor
         app.simulation.connectors[0].plug()
-        await eventually(lambda: connector.status.value == "Charging" and contactor.commanded_closed,
+        await eventually(lambda: status_label(connector.state) == "Charging" and contactor.commanded_closed,
                          "charging")
         time.sleep(1.5)  # noqa: ASYNC251 - the point: the loop is stuck, five times the loop limit
         await eventually(lambda: supervisor.watchdog_trips == 1, "the supervisor's trip reported")
-        await eventually(lambda: connector.status.value == "Charging" and contactor.commanded_closed,
+        await eventually(lambda: status_label(connector.state) == "Charging" and contactor.commanded_closed,
                          "charging again once the loop runs")
     finally:
         await app.stop()

@@ -11,6 +11,7 @@ import pytest
 from ocpp.v16 import ChargePoint, call
 
 from firmware.core.events import SessionStopped
+from firmware.core.published import status_label
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
 from firmware.ocpp.v16.smart_profiles import SmartCharging16 as V16
 from hal.clock import SimClock
@@ -45,7 +46,7 @@ async def charging(make_harness: Any, **kw: Any) -> Any:
     h = await make_harness(**kw)
     h.sim.plug()
     await h.advance(2)
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     await h.advance(10)
     return h
 
@@ -77,16 +78,16 @@ async def test_limit_zero_pauses_and_a_later_profile_resumes(make_harness: Any) 
                         suppress=False)
         assert h.sim.pilot.output.mode == PilotOutputMode.HIGH
         await h.advance(3)
-        assert h.connector().status.value == "SuspendedEVSE"
+        assert status_label(h.connector().state) == "SuspendedEVSE"
         assert drawn(h) == (0.0, 0.0, 0.0)
         await csms.call(call.SetChargingProfile(connector_id=1, cs_charging_profiles=tx_profile(1, 16)),
                         suppress=False)
         await h.advance(25)
-        assert h.connector().status.value == "SuspendedEVSE"  # smart charging's minimum pause: 30 s
+        assert status_label(h.connector().state) == "SuspendedEVSE"  # smart charging's minimum pause: 30 s
         await h.advance(10)
         assert duty(h) == pytest.approx(26.67, abs=0.01)
         await h.advance(3)
-        assert h.connector().status.value == "Charging"
+        assert status_label(h.connector().state) == "Charging"
         assert drawn(h) == (16.0, 16.0, 16.0)
 
 

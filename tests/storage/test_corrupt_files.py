@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.core.published import status_label
 from firmware.sessions.store import SessionRecord, SessionStore
 from firmware.storage.statedir import StateDir
 from tests.conftest import HarnessFactory
@@ -41,7 +42,7 @@ async def test_garbage_file_is_quarantined_and_the_charger_charges(
     assert (short_dir / entry["kept_as"]).read_bytes() == GARBAGE  # kept for analysis
     assert any(name in r.getMessage() and entry["kept_as"] in r.getMessage() for r in caplog.records)
     await charge(h, 60)
-    assert h.station.status_of(1).value == "Charging"
+    assert status_label(h.station.state_of(1)) == "Charging"
     await eventually(lambda: csms.calls("StartTransaction"), h.clock, 0.1)
     # The fresh file is a working database again.
     assert sqlite3.connect(short_dir / name).execute("PRAGMA quick_check").fetchone() == ("ok",)

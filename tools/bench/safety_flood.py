@@ -132,7 +132,7 @@ class SimActuator:
 
     def restore(self, kind: str) -> None:
         from firmware.core.connector import FaultPersists
-        from firmware.core.vocabulary import Fault
+        from firmware.core.vocabulary import ConnectorState, Fault
         from tools.bench._flood_rig import retry_until_done, wait_until
 
         if kind == "cp-c-to-b":
@@ -156,11 +156,11 @@ class SimActuator:
             self.estop.set(False)
             # Only once the pilot is back at +12 V can the controller see the car again (under F it
             # cannot see an unplug at all): wait for the car, then for the unplug, then plug in.
-            wait_until(lambda: self.controller.status.value != "Faulted"
+            wait_until(lambda: self.controller.state is not ConnectorState.FAULTED
                        and self.controller.cp.value in ("B", "C"),
                        lambda: f"the e-stop released, the car seen again: {self.describe()}")
             self.sim.unplug()
-            wait_until(lambda: self.controller.status.value == "Available"
+            wait_until(lambda: self.controller.state is ConnectorState.AVAILABLE
                        and self.controller.cp.value == "A", "Available after unplug")
             self.sim.plug()
 

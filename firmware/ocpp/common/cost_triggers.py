@@ -8,6 +8,8 @@
   atPowerkW (crossed up or down), atCPStatus (the connector entering one of these statuses).
 * `CostTriggerWatch` arms them per connector and calls `fire(connector_id, session_id, which)` once for each
   that is reached; the version then sends its own MeterValues. A new session disarms the connector.
+  atCPStatus lists the version's status names: the version's `status_name` turns each StatusChanged (the
+  core's ConnectorState) into the name its CSMS would see, or None when its CSMS sees no change.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hal.clock import Clock
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
 Fire = Callable[[int, str, str], None]  # (connector id, session id, trigger name)
+StatusName = Callable[[StatusChanged], str | None]  # the version's status entered; None: no visible change
 
 
 def _folded(name: str) -> str:
@@ -75,10 +78,12 @@ class _Armed:
 
 
 class CostTriggerWatch:
-    def __init__(self, station: StationApi, clock: Clock, spawn: Spawn, fire: Fire) -> None:
+    def __init__(self, station: StationApi, clock: Clock, spawn: Spawn, fire: Fire,
+                 status_name: StatusName) -> None:
         self.clock = clock
         self._spawn = spawn
         self._fire = fire
+        self._status_name = status_name
         self._armed: dict[int, _Armed] = {}
         self._unsubscribe = station.subscribe(self._on_event)
 
@@ -116,6 +121,8 @@ class CostTriggerWatch:
         if isinstance(event, SessionStarted):
             self._disarm(event.connector_id)
             return
+        # Every change goes through status_name, armed or not: a version may track what its CSMS last saw.
+        status = self._status_name(event) if isinstance(event, StatusChanged) else None
         armed = self._armed.get(getattr(event, "connector_id", -1))
         if armed is None:
             return
@@ -128,5 +135,5 @@ class CostTriggerWatch:
                     and (armed.last_power_w < armed.at_power_w) != (power < armed.at_power_w):
                 self._fire(event.connector_id, armed.session_id, "atPowerkW")
             armed.last_power_w = power
-        elif isinstance(event, StatusChanged) and str(event.status) in armed.at_status:
+        elif isinstance(event, StatusChanged) and status is not None and status in armed.at_status:
             self._fire(event.connector_id, armed.session_id, "atCPStatus")

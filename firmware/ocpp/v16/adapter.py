@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
+from ocpp.v16.enums import ChargePointErrorCode, ChargePointStatus
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -33,7 +34,7 @@ from firmware.core.events import (
     SessionStopped,
     StatusChanged,
 )
-from firmware.core.vocabulary import ConnectorStatus, ErrorCode, LimitSource, StopReason
+from firmware.core.vocabulary import ConnectorState, LimitSource, StopReason
 from firmware.display.service import DisplayService
 from firmware.metering.signed import SignedMetering
 from firmware.ocpp.common.connection import OcppLink
@@ -52,7 +53,7 @@ from firmware.ocpp.v16.messages import METER_VALUES, START_TRANSACTION, STATUS_N
 from firmware.ocpp.v16.meter_values import meter_value
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
-from firmware.ocpp.v16.vocabulary import ERROR_CODE, REASON, STATUS
+from firmware.ocpp.v16.vocabulary import REASON, STATUS, Notification, StatusChanges16, notification
 from firmware.redaction import remember_secret
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityEventType, SecurityLog, open_security_log
@@ -171,7 +172,8 @@ class OcppAdapter:
         self._boot_now = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
         self._aligned_changed = asyncio.Event()
-        self._status: dict[int, StatusChanged] = {}
+        self._status: dict[int, Notification] = {}  # the last StatusNotification of each connector
+        self._changes = StatusChanges16()
         self._latest: dict[int, tuple[MeterReading, datetime]] = {}
         self._offered: dict[int, float] = {}
         self._remote_claims: dict[int, float] = {}  # connector -> monotonic end of a remote start's claim
@@ -536,7 +538,9 @@ class OcppAdapter:
         elif isinstance(event, OfferChanged):
             self._offered[event.connector_id] = event.offered_a
         elif isinstance(event, StatusChanged):
-            self._status_changed(event)
+            if not self._changes.visible(event):
+                return
+            self._status_changed(notification(event))
             if event.connector_id != 0:
                 # The core reports connectors only; connector 0 (the whole station) follows from them.
                 station = self._station_status(event.timestamp)
@@ -550,10 +554,10 @@ class OcppAdapter:
         elif isinstance(event, SessionStopped):
             self._session_stopped(event)
 
-    def _status_payload(self, event: StatusChanged) -> dict[str, Any]:
+    def _status_payload(self, event: Notification) -> dict[str, Any]:
         payload: dict[str, Any] = {"connector_id": event.connector_id,
-                                   "status": STATUS[event.status].value,
-                                   "error_code": ERROR_CODE[event.error_code].value,
+                                   "status": event.status.value,
+                                   "error_code": event.error_code.value,
                                    "timestamp": rfc3339(event.timestamp)}
         if event.vendor_error_code:
             payload["vendor_error_code"] = event.vendor_error_code[:50]
@@ -561,35 +565,37 @@ class OcppAdapter:
             payload["info"] = event.info[:50]
         return payload
 
-    def _status_changed(self, event: StatusChanged) -> None:
+    def _status_changed(self, event: Notification) -> None:
         self._status[event.connector_id] = event
         if self._online.is_set():
             self.outbox.push_status(event.connector_id, STATUS_NOTIFICATION, self._status_payload(event))
             self._wake_outbox()
 
-    def _station_status(self, when: datetime) -> StatusChanged:
+    def _station_status(self, when: datetime) -> Notification:
         """Connector 0: Unavailable when every connector is, Faulted when all share one fault, else
         Available (OCPP 1.6 §4.9: connector 0 reports the Charge Point as a whole)."""
         each = [self._current_status(c) for c in self.station.connector_ids]
-        if each and all(e.status == ConnectorStatus.UNAVAILABLE for e in each):
-            return StatusChanged(0, ConnectorStatus.UNAVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+        no_error = ChargePointErrorCode.no_error
+        if each and all(e.status == ChargePointStatus.unavailable for e in each):
+            return Notification(0, ChargePointStatus.unavailable, no_error, None, None, when)
         first = each[0] if each else None
-        if first is not None and first.status == ConnectorStatus.FAULTED and all(
-                e.status == ConnectorStatus.FAULTED and e.error_code == first.error_code
+        if first is not None and first.status == ChargePointStatus.faulted and all(
+                e.status == ChargePointStatus.faulted and e.error_code == first.error_code
                 and e.vendor_error_code == first.vendor_error_code for e in each):
-            return StatusChanged(0, ConnectorStatus.FAULTED, first.error_code, first.vendor_error_code,
-                                 first.info, when)
-        return StatusChanged(0, ConnectorStatus.AVAILABLE, ErrorCode.NO_ERROR, None, None, when)
+            return Notification(0, ChargePointStatus.faulted, first.error_code, first.vendor_error_code,
+                                first.info, when)
+        return Notification(0, ChargePointStatus.available, no_error, None, None, when)
 
-    def _current_status(self, connector_id: int) -> StatusChanged:
+    def _current_status(self, connector_id: int) -> Notification:
         known = self._status.get(connector_id)
         if known is not None:
             return known
         if connector_id == 0:
             return self._station_status(self.clock.now())
-        status = self.station.status_of(connector_id)
-        error = ErrorCode.OTHER_ERROR if status == ConnectorStatus.FAULTED else ErrorCode.NO_ERROR
-        return StatusChanged(connector_id, status, error, None, None, self.clock.now())
+        status = STATUS[self.station.state_of(connector_id)]
+        error = ChargePointErrorCode.other_error if status == ChargePointStatus.faulted \
+            else ChargePointErrorCode.no_error
+        return Notification(connector_id, status, error, None, None, self.clock.now())
 
     def _queue_all_status(self) -> None:
         for connector_id in [0, *self.station.connector_ids]:
@@ -863,11 +869,11 @@ class OcppAdapter:
         now = self.clock.monotonic()
         self._remote_claims = {c: until for c, until in self._remote_claims.items() if until > now}
         candidates = [connector_id] if connector_id is not None else sorted(
-            self.station.connector_ids, key=lambda c: self.station.status_of(c) != ConnectorStatus.PREPARING)
+            self.station.connector_ids, key=lambda c: self.station.state_of(c) != ConnectorState.PREPARING)
         for candidate in candidates:
             if candidate in self._remote_claims or self.station.session_of(candidate) is not None:
                 continue
-            if self.station.status_of(candidate) in (ConnectorStatus.UNAVAILABLE, ConnectorStatus.FAULTED):
+            if self.station.state_of(candidate) in (ConnectorState.UNAVAILABLE, ConnectorState.FAULTED):
                 continue
             self._remote_claims[candidate] = now + self.config.get_int("ConnectionTimeOut")
             return candidate

@@ -21,11 +21,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from firmware.core.events import StatusChanged
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common.cost_triggers import CostTriggers, CostTriggerWatch
 from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.v16.messages import METER_VALUES
+from firmware.ocpp.v16.vocabulary import STATUS, StatusChanges16
 
 if TYPE_CHECKING:
     from firmware.ocpp.v16.adapter import OcppAdapter
@@ -67,7 +69,9 @@ class CaliforniaPricing16:
     def __init__(self, adapter: OcppAdapter, display: DisplayService) -> None:
         self.adapter = adapter
         self.display = display
-        self._triggers = CostTriggerWatch(adapter.station, adapter.clock, adapter.spawn, self._send)
+        self._changes = StatusChanges16()  # atCPStatus fires on a change of the 1.6 status notification
+        self._triggers = CostTriggerWatch(adapter.station, adapter.clock, adapter.spawn, self._send,
+                                          self._status_name)
         self._price_set: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         for message, handler in (("SetUserPrice", self._set_user_price), ("RunningCost", self._running_cost),
@@ -218,6 +222,10 @@ class CaliforniaPricing16:
         self.display.set_final_cost(found[1], float(message["cost"]), self.decimals,
                                     _texts(message, self.display.language), qr)
         return "Accepted", None
+
+    def _status_name(self, event: StatusChanged) -> str | None:
+        """The ChargePointStatus a 1.6 CSMS is told, None when it is told nothing new."""
+        return STATUS[event.state].value if self._changes.visible(event) else None
 
     def _send(self, connector_id: int, session_id: str, why: str) -> None:
         reading = self.adapter.latest_reading(connector_id)

@@ -5,8 +5,10 @@ happened, after any restart (E04.FR.01, E11.FR.01, E12).
 A row that fails (a CALLERROR or no answer within the message timeout; a lost connection is not a failure:
 the row is sent again on the next connection) is sent again after OCPPCommCtrlr.MessageAttemptInterval
 [TransactionEvent] times the number of attempts so far, and given up after MessageAttempts[TransactionEvent]
-attempts (E13.FR.02-04); delivery then goes on with the next row. Whoever queued a kind of row may ask for
-its answers (`on_answer`), e.g. the idTokenInfo of a TransactionEventResponse.
+attempts (E13.FR.02-04); delivery then goes on with the next row. Whoever cares about a kind of row may
+ask for its answers (`on_answer`, any number of handlers per action, called in the order they were added):
+a TransactionEventResponse's idTokenInfo goes to the transactions, its totalCost and personal messages to
+the tariff and cost block. A handler that raises is logged and does not keep the others from the answer.
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ class Delivery201:
         self.model = model
         self.clock = clock
         self._changed = asyncio.Event()
-        self._answered: dict[str, Answered] = {}
+        self._answered: dict[str, list[Answered]] = {}
         self.sending: Row | None = None  # the row waiting for its answer
 
     def on_answer(self, action: str, handler: Answered) -> None:
-        self._answered[action] = handler
+        self._answered.setdefault(action, []).append(handler)
 
     def wake(self) -> None:
         """A row was queued."""
@@ -74,8 +76,7 @@ class Delivery201:
         finally:
             self.sending = None
         self.outbox.delivered(row)
-        handler = self._answered.get(row.action)
-        if handler is not None:
+        for handler in self._answered.get(row.action, ()):
             try:
                 handler(row, answer)
             except Exception:

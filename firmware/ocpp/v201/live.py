@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from firmware.core.vocabulary import ConnectorState
 from firmware.ocpp.v201.device_model.keys import VariableKey
 from firmware.ocpp.v201.status import connector_status, station_status
 
@@ -48,7 +49,7 @@ class LiveValues:
             return str(doc["time"])
         connectors = {c["id"]: c for c in doc["connectors"]}
         if component.evse is None:  # ChargingStation
-            states = [c["status"] for c in connectors.values()]
+            states = [ConnectorState(c["state"]) for c in connectors.values()]
             if key.name == "AvailabilityState":
                 return station_status(states, bool(doc["station"]["emergency_stop"]))
             stopped = bool(doc["station"]["emergency_stop"])
@@ -59,8 +60,8 @@ class LiveValues:
         faults = set(c["faults"])
         meter = c["meter"]
         values: dict[tuple[str, str], Callable[[], str]] = {
-            ("EVSE", "AvailabilityState"): lambda: connector_status(c["status"]),
-            ("Connector", "AvailabilityState"): lambda: connector_status(c["status"]),
+            ("EVSE", "AvailabilityState"): lambda: connector_status(ConnectorState(c["state"])),
+            ("Connector", "AvailabilityState"): lambda: connector_status(ConnectorState(c["state"])),
             ("EVSE", "Problem"): lambda: _flag(bool(faults)),
             ("EVSE", "Power"): lambda: str(meter.get("power_total_w", 0)),
             ("ControlMetering", "Power"): lambda: str(meter.get("power_total_w", 0)),

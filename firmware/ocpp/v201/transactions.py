@@ -47,7 +47,7 @@ from firmware.core.events import (
     StatusChanged,
     TokenDecided,
 )
-from firmware.core.vocabulary import LimitSource, StopReason
+from firmware.core.vocabulary import ConnectorState, LimitSource, StopReason
 from firmware.metering.signed import SignedReading
 from firmware.ocpp.common.outbox import Outbox, Row
 from firmware.ocpp.common.timefmt import rfc3339
@@ -80,7 +80,7 @@ class _Evse:
     """What the core told us about one EVSE (one connector each)."""
 
     connected: bool = False
-    status: str | None = None  # the core's connector state (status document name)
+    state: ConnectorState | None = None  # the core's connector state
     session_id: str | None = None
     id_tag: str | None = None
     pending_tag: str | None = None  # accepted before the plug, waiting for it
@@ -123,7 +123,7 @@ class Transactions201:
         connectors = {c["id"]: c for c in self.station.snapshot()["connectors"]}
         for cid, e in self._evse.items():
             e.connected = CPState(connectors[cid]["cp_state"]) in PLUGGED
-            e.status = str(connectors[cid]["status"])
+            e.state = self.station.state_of(cid)
             session = self.station.session_of(cid)
             if session is not None:
                 e.session_id, e.id_tag = str(session["id"]), session.get("id_tag")
@@ -183,9 +183,9 @@ class Transactions201:
     def _status_changed(self, event: StatusChanged) -> None:
         cid = event.connector_id
         e = self._evse[cid]
-        e.status = event.status.value
+        e.state = event.state
         if e.pending_tag is not None and e.session_id is None and \
-                connector_status(e.status) in FREE_STATES:
+                connector_status(e.state) in FREE_STATES:
             e.pending_tag = None  # the authorization waited in vain for the EV (EVConnectionTimeOut)
             self._evaluate(cid, event.timestamp, "EVConnectTimeout", "Timeout")
             return
@@ -246,9 +246,9 @@ class Transactions201:
     # --- the transaction's course --------------------------------------------------------------------
     def _charging(self, cid: int) -> str:
         e = self._evse[cid]
-        if not e.connected or e.status is None:
+        if not e.connected or e.state is None:
             return "Idle"
-        return charging_state(e.status)
+        return charging_state(e.state)
 
     def _conditions(self, cid: int) -> TxConditions:
         e = self._evse[cid]
@@ -407,6 +407,20 @@ class Transactions201:
             self._queue(tx, "Updated", self.clock.now(), "MeterValuePeriodic", meter=[value])
         else:
             self.store.add_sample(tx.transaction_id, value)
+
+    def meter_update(self, cid: int, trigger: str, context: str) -> bool:
+        """An Updated with the TxUpdatedMeasurands now (e.g. for a running-cost trigger); False without a
+        transaction or a reading."""
+        tx, reading = self.open.get(cid), self._latest.get(cid)
+        if tx is None or reading is None:
+            return False
+        now = self.clock.now()
+        value = meter_value(now, reading, self.model.members("SampledDataCtrlr.TxUpdatedMeasurands"), context,
+                            self._offered.get(cid))
+        if value is None:
+            return False
+        self._queue(tx, "Updated", now, trigger, meter=[value])
+        return True
 
     # --- the CSMS ------------------------------------------------------------------------------------
     def _answered(self, row: Row, answer: Any) -> None:

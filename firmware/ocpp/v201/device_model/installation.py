@@ -56,5 +56,8 @@ def installation_from(settings: Settings, ocpp: OcppSettings) -> Installation:
         "max_stack_level": str(smart.max_stack_level),
         "max_periods": str(smart.max_periods),
         "rate_units": ",".join(units[u] for u in smart.allowed_units),
+        # TariffCostCtrlr: tariffs and costs can be shown where a connector has a driver display.
+        "display": "true" if any(c.hal.display is not None for c in settings.connectors) else "false",
+        "currency": settings.display.currency,
     }
     return Installation(values, tuple(_evse(c) for c in settings.connectors))
