@@ -174,7 +174,7 @@ async def test_a_car_plugged_in_while_the_pilot_signals_f_is_charged(make_harnes
     estop.set(False)
     await h.advance(3)
     assert len(h.of_type(SessionStarted)) == 1
-    assert h.connector().status.value == "Charging"
+    assert status_label(h.connector().state) == "Charging"
     assert h.sim.contactor.commanded_closed
 
 
@@ -194,7 +194,7 @@ async def test_no_session_starts_while_an_rcd_trip_is_latched(make_harness):
     await h.advance(3)
     c = h.connector()
     assert len(h.of_type(SessionStarted)) == 1
-    assert (c.status.value, c.session, c.faults) == ("Faulted", None, {Fault.RCD_TRIP})
+    assert (status_label(c.state), c.session, c.faults) == ("Faulted", None, {Fault.RCD_TRIP})
     assert c.rcm_self_test["at"] == tested  # not run against the tripped monitor
     h.sim.clear("rcd")  # the monitor resets
     await h.advance(1)
@@ -203,5 +203,5 @@ async def test_no_session_starts_while_an_rcd_trip_is_latched(make_harness):
     assert len(h.of_type(SessionStarted)) == 2
     assert c.faults == set()
     assert c.rcm_self_test["passed"] and c.rcm_self_test["at"] != tested
-    assert c.status.value == "Charging"
+    assert status_label(c.state) == "Charging"
     assert h.sim.contactor.commanded_closed
