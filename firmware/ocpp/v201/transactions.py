@@ -408,6 +408,20 @@ class Transactions201:
         else:
             self.store.add_sample(tx.transaction_id, value)
 
+    def meter_update(self, cid: int, trigger: str, context: str) -> bool:
+        """An Updated with the TxUpdatedMeasurands now (e.g. for a running-cost trigger); False without a
+        transaction or a reading."""
+        tx, reading = self.open.get(cid), self._latest.get(cid)
+        if tx is None or reading is None:
+            return False
+        now = self.clock.now()
+        value = meter_value(now, reading, self.model.members("SampledDataCtrlr.TxUpdatedMeasurands"), context,
+                            self._offered.get(cid))
+        if value is None:
+            return False
+        self._queue(tx, "Updated", now, trigger, meter=[value])
+        return True
+
     # --- the CSMS ------------------------------------------------------------------------------------
     def _answered(self, row: Row, answer: Any) -> None:
         """E05: a TransactionEventResponse refusing the idToken ends (or suspends) the authorization."""
