@@ -49,8 +49,8 @@ from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.calls import Calls16
 from firmware.ocpp.v16.charge_point import ChargePoint16, ChargePointParts
-from firmware.ocpp.v16.configuration import standard_keys
-from firmware.ocpp.v16.cost_messages import CaliforniaPricing16, cost_keys
+from firmware.ocpp.v16.configuration import cost_keys, signed_keys, standard_keys
+from firmware.ocpp.v16.cost_messages import CaliforniaPricing16
 from firmware.ocpp.v16.delivery import Delivery16
 from firmware.ocpp.v16.extensions import DataTransferHandler, Extensions16
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
@@ -60,7 +60,7 @@ from firmware.ocpp.v16.remote import RemoteControl16, SmartChargingPort
 from firmware.ocpp.v16.sampling import MeterSampling16
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.ocpp.v16.services import Services16
-from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
+from firmware.ocpp.v16.signed_values import SignedValues16
 from firmware.ocpp.v16.statuses import StatusReports16
 from firmware.ocpp.v16.transactions import Transactions16
 from firmware.ocpp.v16.triggers import Triggers16
