@@ -174,6 +174,7 @@ class ConnectorController:
         self._lock_task: asyncio.Task[None] | None = None
         self._rcm_task: asyncio.Task[None] | None = None
         self._rcm_tested_at = float("-inf")
+        self._rcm_test_owed = False  # not run while the monitor signalled: runs once the trip is cleared
         self.rcm_self_test: dict[str, Any] | None = None
         self._reported: tuple[ConnectorState, Fault | None] | None = None
         self._contactor_reported = False
@@ -444,8 +445,8 @@ class ConnectorController:
         if persists is not None:
             raise FaultPersists(f"connector {self.id}: {fault.value} not cleared: {persists}")
         self._set_fault(fault, False)
-        if fault == Fault.RCD_SELFTEST:
-            self._run_rcm_self_test()  # the repaired monitor proves itself before the next closing
+        if fault == Fault.RCD_SELFTEST or (fault == Fault.RCD_TRIP and self._rcm_test_owed):
+            self._run_rcm_self_test()  # the repaired / reset monitor proves itself before the next closing
         self.reconcile()
         return True
 
@@ -653,6 +654,10 @@ class ConnectorController:
         if self.hw.rcm is None or self._rcm_task is not None or self.hw.contactor.commanded_closed:
             return
         self.interlock.set_rcm_ready(False)
+        if Fault.RCD_TRIP in self.faults:  # a monitor that signals cannot be tested: after the clear
+            self._rcm_test_owed = True
+            return
+        self._rcm_test_owed = False
         self._rcm_task = asyncio.ensure_future(self._do_rcm_self_test())
 
     async def _do_rcm_self_test(self) -> None:
@@ -669,6 +674,12 @@ class ConnectorController:
                               "passed": result.passed, "detail": result.detail}
         if result.passed:
             self.interlock.set_rcm_ready(True)
+        elif result.monitor_tripped:
+            # The monitor signalled before the test (with the safety supervisor the trip can reach the
+            # test before its notice reaches us): that is the trip, latched; the test runs after the clear.
+            log.warning("connector %s: RCM self test not run: %s", self.id, result.detail)
+            self._rcm_test_owed = True
+            self._set_fault(Fault.RCD_TRIP, True)
         else:
             log.error("connector %s: RCM self test failed: %s", self.id, result.detail)
             self._set_fault(Fault.RCD_SELFTEST, True)

@@ -205,3 +205,26 @@ async def test_no_session_starts_while_an_rcd_trip_is_latched(make_harness):
     assert c.rcm_self_test["passed"] and c.rcm_self_test["at"] != tested
     assert status_label(c.state) == "Charging"
     assert h.sim.contactor.commanded_closed
+
+
+async def test_no_rcm_self_test_runs_against_a_latched_trip(make_harness):
+    """issue 16: the daily RCM self test does not run while the trip is latched (a monitor that signals a
+    fault current cannot be tested: it used to fail and latch rcd-selftest as a second fault). It is owed,
+    and runs once the technician cleared the trip, against the reset monitor."""
+    h = await charging(make_harness)
+    h.sim.inject("rcd")
+    await h.advance(1)
+    h.sim.unplug()
+    await h.advance(1)
+    tested = h.connector().rcm_self_test["at"]
+    await h.advance(25 * 3600)  # the daily test is due; the monitor still signals
+    c = h.connector()
+    assert c.faults == {Fault.RCD_TRIP}
+    assert c.rcm_self_test["at"] == tested
+    h.sim.clear("rcd")
+    await h.advance(1)
+    assert h.station.clear_fault(1, Fault.RCD_TRIP)
+    await h.advance(1)
+    assert c.rcm_self_test["passed"] and c.rcm_self_test["at"] != tested
+    assert c.faults == set()
+
