@@ -343,9 +343,9 @@ class OcppAdapter:
     # ---- core events and configuration changes ------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, MeterSampled):
-            self.sampling.sampled(event.connector_id, event.reading, event.timestamp)
+            self.sampling.readings.sampled(event.connector_id, event.reading, event.timestamp)
         elif isinstance(event, OfferChanged):
-            self.sampling.offered(event.connector_id, event.offered_a)
+            self.sampling.readings.offered(event.connector_id, event.offered_a)
         elif isinstance(event, StatusChanged):
             self.statuses.on_status(event)
         elif isinstance(event, SessionStarted):
