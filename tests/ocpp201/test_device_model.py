@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -236,3 +237,19 @@ def test_tariff_cost_ctrlr_variables(tmp_path: Path) -> None:
                                      shown.ocpp.device_model, dm_fixtures.live)
     assert with_display.flag("TariffCostCtrlr.Available[Tariff]")
     assert with_display.text("TariffCostCtrlr.Currency") == "CHF"
+
+
+def test_a_failing_listener_does_not_keep_the_change_from_the_others(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model = dm_fixtures.model(tmp_path)
+    changes: list[str] = []
+
+    def broken(key: object, value: str) -> None:
+        raise RuntimeError("listener bug")
+
+    model.on_change(broken)
+    model.on_change(lambda key, value: changes.append(f"{key.text()}={value}"))
+    with caplog.at_level(logging.ERROR):
+        assert model.set(COMM, "OfflineThreshold", None, "45").status == "Accepted"
+    assert changes == ["OCPPCommCtrlr.OfflineThreshold=45"]
+    assert any(r.exc_info and "listener bug" in str(r.exc_info[1]) for r in caplog.records)

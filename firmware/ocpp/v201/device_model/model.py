@@ -28,6 +28,7 @@ from firmware.ocpp.v201.device_model.definitions import (
 from firmware.ocpp.v201.device_model.keys import AttributeKey, BadKey, ComponentKey, VariableKey, parse
 from firmware.ocpp.v201.device_model.values import BadValue, Characteristics, canonical
 from firmware.storage.database import StateDatabase
+from hal.pubsub import Subscribers
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,9 @@ class DeviceModel:
     _variables: dict[VariableKey, Variable] = field(default_factory=dict)
     _components: dict[ComponentKey, ComponentDef] = field(default_factory=dict)
     _guards: dict[AttributeKey, Guard] = field(default_factory=dict)
-    _listeners: list[Callable[[AttributeKey, str], None]] = field(default_factory=list)
+    # Accepted SetVariables (key, value), by the one publish/subscribe rule (hal/pubsub.py).
+    _changes: Subscribers[tuple[AttributeKey, str]] = field(
+        default_factory=lambda: Subscribers("device model changes"))
 
     @classmethod
     def build(cls, definitions: Iterable[ComponentDef], installation: Installation, db: StateDatabase | None,
@@ -267,8 +270,7 @@ class DeviceModel:
         self.store(key, new)
         shown = "(write-only)" if slot.attribute.mutability == "WriteOnly" else repr(new)
         log.info("device model: %s = %s (CSMS)", key.text(), shown)
-        for listener in self._listeners:
-            listener(key, new)
+        self._changes.publish((key, new))
         return SetResult("RebootRequired" if found.definition.reboot_required else "Accepted")
 
     def store(self, key: AttributeKey, value: str) -> None:
@@ -282,7 +284,9 @@ class DeviceModel:
         self._guards[self.resolve_text(text)] = guard
 
     def on_change(self, listener: Callable[[AttributeKey, str], None]) -> None:
-        self._listeners.append(listener)
+        """Call `listener(key, value)` after every accepted SetVariables, in the setting thread; a listener
+        that raises is logged and does not keep the change from the others."""
+        self._changes.subscribe(lambda change: listener(*change))
 
 
 def _scalar_text(value: Scalar) -> str:
