@@ -106,3 +106,5 @@ class SelfTestResult:
     passed: bool
     detail: str = ""
     values: dict[str, float] = field(default_factory=dict)
+    # Not run: the monitor already signalled a fault current (a trip, not a broken monitor).
+    monitor_tripped: bool = False

@@ -137,6 +137,8 @@ class ConnectorController:
         # facts
         self.cp = CPState.A  # the current CP state (decisions)
         self._cp_seen = CPState.A  # the last CP state processed in notice order (events)
+        self._cp_visible = CPState.A  # the last of those that could show the car (not E/F)
+        self._plug_waits = False  # plugged in under a blocking fault: the session waits for it to clear
         self._warnings: set[Fault] = set()  # non-blocking faults only the loop knows (meter offline)
         self._published_faults: set[Fault] = set()
         self._transient_faults: set[Fault] = set()  # seen active in a notice, maybe gone since
@@ -172,6 +174,7 @@ class ConnectorController:
         self._lock_task: asyncio.Task[None] | None = None
         self._rcm_task: asyncio.Task[None] | None = None
         self._rcm_tested_at = float("-inf")
+        self._rcm_test_owed = False  # not run while the monitor signalled: runs once the trip is cleared
         self.rcm_self_test: dict[str, Any] | None = None
         self._reported: tuple[ConnectorState, Fault | None] | None = None
         self._contactor_reported = False
@@ -221,6 +224,8 @@ class ConnectorController:
         self._loop = asyncio.get_running_loop()
         self.interlock.attach()
         self.cp = self._cp_seen = self.interlock.reading.state
+        if self.cp not in (CPState.E, CPState.F):
+            self._cp_visible = self.cp
         self._sync_faults()
         self._unsubscribe.append(self.hw.contactor.subscribe_feedback(self._feedback_from_any_thread))
         if self.hw.contactor.feedback_closed:
@@ -321,9 +326,13 @@ class ConnectorController:
         if state == previous:
             return
         self._publish(PilotChanged(self.id, state, self.clock.now()))
-        # Only A -> B/C/D is a plug-in: E/F readings while we signal a fault or unavailability say
-        # nothing about the cable, and the car reappearing after them is the same car.
-        if previous == CPState.A and state in PLUGGED:
+        if state in (CPState.E, CPState.F):
+            return
+        # E/F readings while we signal a fault or unavailability say nothing about the cable: a plug-in is
+        # A -> B/C/D between the states that can show the car (the car reappearing after F is the same car
+        # if it was there before; one seen after A-then-F was plugged in meanwhile).
+        visible, self._cp_visible = self._cp_visible, state
+        if visible == CPState.A and state in PLUGGED:
             self.cp = state
             self._on_plugged()
         elif state == CPState.A:
@@ -334,6 +343,16 @@ class ConnectorController:
         self.finishing = False
         if self.hw.proximity is not None and self.settings.cable == "socket":
             self._on_proximity(self.hw.proximity.read())
+        self._start_for_plug()
+
+    def _start_for_plug(self) -> None:
+        """The car plugged in starts its session, unless a blocking fault holds (a latched RCD trip, say):
+        then no session starts (its RCM self test would run against the tripped monitor) until the fault
+        is gone, by itself or by a technician's clear, with the car still plugged in (reconcile)."""
+        if self.has_blocking_fault():
+            self._plug_waits = True
+            return
+        self._plug_waits = False
         pending = self.pending_auth
         if pending is not None and self.clock.monotonic() <= pending.expires_at:
             self.pending_auth = None
@@ -344,6 +363,7 @@ class ConnectorController:
 
     def _on_unplugged(self) -> None:
         self.finishing = False
+        self._plug_waits = False
         if self.settings.cable == "socket":
             self.arbiter.set(LimitSource.CABLE.value, None)  # the next cable brings its own coding
         self._overcurrent_since = None
@@ -425,8 +445,8 @@ class ConnectorController:
         if persists is not None:
             raise FaultPersists(f"connector {self.id}: {fault.value} not cleared: {persists}")
         self._set_fault(fault, False)
-        if fault == Fault.RCD_SELFTEST:
-            self._run_rcm_self_test()  # the repaired monitor proves itself before the next closing
+        if fault == Fault.RCD_SELFTEST or (fault == Fault.RCD_TRIP and self._rcm_test_owed):
+            self._run_rcm_self_test()  # the repaired / reset monitor proves itself before the next closing
         self.reconcile()
         return True
 
@@ -634,6 +654,10 @@ class ConnectorController:
         if self.hw.rcm is None or self._rcm_task is not None or self.hw.contactor.commanded_closed:
             return
         self.interlock.set_rcm_ready(False)
+        if Fault.RCD_TRIP in self.faults:  # a monitor that signals cannot be tested: after the clear
+            self._rcm_test_owed = True
+            return
+        self._rcm_test_owed = False
         self._rcm_task = asyncio.ensure_future(self._do_rcm_self_test())
 
     async def _do_rcm_self_test(self) -> None:
@@ -650,6 +674,12 @@ class ConnectorController:
                               "passed": result.passed, "detail": result.detail}
         if result.passed:
             self.interlock.set_rcm_ready(True)
+        elif result.monitor_tripped:
+            # The monitor signalled before the test (with the safety supervisor the trip can reach the
+            # test before its notice reaches us): that is the trip, latched; the test runs after the clear.
+            log.warning("connector %s: RCM self test not run: %s", self.id, result.detail)
+            self._rcm_test_owed = True
+            self._set_fault(Fault.RCD_TRIP, True)
         else:
             log.error("connector %s: RCM self test failed: %s", self.id, result.detail)
             self._set_fault(Fault.RCD_SELFTEST, True)
@@ -750,6 +780,8 @@ class ConnectorController:
     def reconcile(self) -> None:
         if self._loop is None:
             return
+        if self._plug_waits and not self.has_blocking_fault():
+            self._start_for_plug()  # the fault the plug-in waited for is gone; the car is still there
         self._update_offer()
         session = self.session
         if session is not None and session.stopping is not None \

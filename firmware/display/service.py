@@ -1,12 +1,13 @@
 """DisplayService: decides what each connector's driver display shows, in the configured language.
 
 Neutral (no OCPP): the core's events give the status and the energy; protocol adapters feed prices and
-costs (`set_default_price`, `set_user_price`, `set_running_cost`, `set_final_cost`, `set_online`) in the
-charger's own terms. What the driver sees when (docs/pricing.md):
+costs (`set_default_price`, `set_user_price`, `set_driver_language`, `set_running_cost`, `set_final_cost`,
+`set_final_message`, `set_online`) in the charger's own terms. What the driver sees when (docs/pricing.md):
 * idle: the status text and the default price (the offline price while the CSMS is unreachable);
-* authorised / charging: the status, the energy, the running cost, the driver's own price when known;
-* after the session: "thank you", the final cost and its text (and a QR code where the display draws one)
-  until the next car arrives.
+* authorised / charging: the status, the energy, the running cost, the driver's own price when known, in
+  the driver's own language when the CSMS named one;
+* after the session: "thank you", the final cost and its text (and a QR code where the display draws one),
+  or only a text when no cost is known, until the next car arrives.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, MeterSampled, SessionStarted, SessionStopped, StatusChanged
 from firmware.core.published import status_label
-from firmware.display.texts import pick, text
+from firmware.display.texts import language_of, pick, text
 from hal.display import DisplayContent, DriverDisplay
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class _Connector:
     meter_start_wh: float | None = None
     energy_wh: float = 0.0
     running_cost: str | None = None
-    final: tuple[str, Texts, str | None] | None = None  # (cost text, texts, QR text)
+    final: tuple[str | None, Texts, str | None] | None = None  # (cost text or none, texts, QR text)
+    language: str | None = None  # the driver's, for this session and its final screen
 
 
 class DisplayService:
@@ -51,6 +53,7 @@ class DisplayService:
         self._default: Texts = {}
         self._offline: Texts = {}
         self._user: dict[str, Texts] = {}  # idTag -> the driver's own price text
+        self._languages: dict[str, str] = {}  # idTag -> the driver's language
         self._shown: dict[int, DisplayContent] = {}
         self._unsubscribe = station.subscribe(self._on_event)
         station.add_connector_status_field("display", self.status_of)
@@ -71,7 +74,7 @@ class DisplayService:
             return None
         content = display.content
         lines = [] if content is None else [line.rstrip() for line in content.lines]
-        return {"language": self.language, "lines": lines,
+        return {"language": self._language(self._state[connector_id]), "lines": lines,
                 "qr_text": None if content is None else content.qr_text}
 
     # --- what the protocol adapters tell ----------------------------------------------------------
@@ -90,6 +93,15 @@ class DisplayService:
         self._user[id_tag] = dict(texts)
         self._refresh_all()
 
+    def set_driver_language(self, id_tag: str, language: str) -> None:
+        """The driver's language (e.g. from the CSMS's answer on the token): their screens use it."""
+        language = language_of(language)
+        self._languages[id_tag] = language
+        for connector_id, state in self._state.items():
+            if state.id_tag == id_tag:
+                state.language = language
+                self._refresh(connector_id)
+
     def user_price(self, id_tag: str | None) -> Texts | None:
         return None if id_tag is None else self._user.get(id_tag)
 
@@ -106,6 +118,13 @@ class DisplayService:
             state.final = (format_cost(cost, decimals, self.currency), dict(texts or {}), qr_text)
             self._refresh(connector_id)
 
+    def set_final_message(self, connector_id: int, texts: Texts) -> None:
+        """The end of the session without a cost (none came, e.g. offline): "thank you" and this text."""
+        state = self._state.get(connector_id)
+        if state is not None:
+            state.final = (None, dict(texts), None)
+            self._refresh(connector_id)
+
     def shows(self, connector_id: int) -> bool:
         return connector_id in self._displays
 
@@ -117,45 +136,52 @@ class DisplayService:
         if isinstance(event, StatusChanged):
             state.status = status_label(event.state)
             if state.status == "Preparing" and state.id_tag is None:
-                state.final = None  # the next car: the last driver's cost goes
+                state.final = state.language = None  # the next car: the last driver's cost goes
         elif isinstance(event, SessionStarted):
             state.id_tag, state.meter_start_wh, state.energy_wh = event.id_tag, event.meter_start_wh, 0.0
             state.running_cost, state.final = None, None
+            state.language = None if event.id_tag is None else self._languages.get(event.id_tag)
         elif isinstance(event, MeterSampled) and event.session_id is not None \
                 and state.meter_start_wh is not None:
             state.energy_wh = max(0.0, event.reading.energy_import_wh - state.meter_start_wh)
         elif isinstance(event, SessionStopped):
             if state.id_tag is not None:
                 self._user.pop(state.id_tag, None)
+                self._languages.pop(state.id_tag, None)
             state.id_tag, state.meter_start_wh = None, None
         else:
             return
         self._refresh(event.connector_id)
 
     # --- composing ----------------------------------------------------------------------------------
-    def price_text(self, id_tag: str | None) -> str | None:
-        """The price the driver is shown: their own, else the default (the offline one when offline)."""
+    def price_text(self, id_tag: str | None, language: str | None = None) -> str | None:
+        """The price the driver is shown: their own, else the default (the offline one when offline), in
+        `language` (the display's when not given) where the CSMS sent that language."""
+        lang = language or self.language
         own = self.user_price(id_tag)
         if own:
-            return pick(own, self.language)
+            return pick(own, lang)
         if not self._online and self._offline:
-            return pick(self._offline, self.language)
-        return pick(self._default, self.language)
+            return pick(self._offline, lang)
+        return pick(self._default, lang)
+
+    def _language(self, state: _Connector) -> str:
+        return state.language or self.language
 
     def compose(self, connector_id: int) -> DisplayContent:
         state = self._state[connector_id]
-        lang = self.language
+        lang = self._language(state)
         if state.final is not None and state.id_tag is None:
             cost, texts, qr = state.final
-            return DisplayContent((text(lang, "thanks"), text(lang, "total", cost=cost),
-                                   pick(texts, lang) or ""), qr)
+            total = [] if cost is None else [text(lang, "total", cost=cost)]
+            return DisplayContent((text(lang, "thanks"), *total, pick(texts, lang) or ""), qr)
         status = text(lang, state.status)
         if state.id_tag is not None or state.meter_start_wh is not None:
             lines = [status, text(lang, "energy", kwh=f"{state.energy_wh / 1000:.2f}")]
             lines.append(text(lang, "cost", cost=state.running_cost) if state.running_cost else "")
-            lines.append(self.price_text(state.id_tag) or "")
+            lines.append(self.price_text(state.id_tag, lang) or "")
         else:
-            lines = [status, self.price_text(None) or ""]
+            lines = [status, self.price_text(None, lang) or ""]
         if not self._online:
             lines.append(text(lang, "offline"))
         return DisplayContent(tuple(lines))

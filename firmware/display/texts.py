@@ -48,3 +48,8 @@ def pick(by_language: dict[str, str], language: str) -> str | None:
     if not by_language:
         return None
     return by_language.get(language) or by_language.get("en") or next(iter(by_language.values()))
+
+
+def language_of(tag: str) -> str:
+    """The language of an RFC 5646 tag as the texts are keyed: "de-CH" -> "de"."""
+    return tag.split("-")[0].strip().lower()

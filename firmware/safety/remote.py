@@ -176,7 +176,7 @@ class PartServer:
         elif op == "self_test":
             running = asyncio.run_coroutine_threadsafe(part.self_test(), self._loop)
             result = running.result(SELF_TEST_TIMEOUT_S)
-            return [result.passed, result.detail]
+            return [result.passed, result.detail, result.monitor_tripped]
         else:
             raise ValueError(f"unknown request {op!r}")
         for other in self.parts:  # e.g. opening the contactor changes its state; push before replying
@@ -457,9 +457,9 @@ class RemoteRcm(RemotePart):
         return self._add(callback)
 
     async def self_test(self) -> SelfTestResult:
-        passed, detail = await asyncio.to_thread(
+        passed, detail, monitor_tripped = await asyncio.to_thread(
             self._remote.requester.call, "self_test", SELF_TEST_TIMEOUT_S, part=self.name)
-        return SelfTestResult(bool(passed), str(detail))
+        return SelfTestResult(bool(passed), str(detail), monitor_tripped=bool(monitor_tripped))
 
 
 class RemoteInput(RemotePart):

@@ -71,7 +71,7 @@ class SimulatedRcm(WorldPart):
         with self._world.lock:
             faults = set(self._world.faults)
         if SimFault.RCD in faults:
-            return SelfTestResult(False, "monitor is tripped")
+            return SelfTestResult(False, "monitor is tripped", monitor_tripped=True)
         if SimFault.RCD_SELFTEST in faults:
             return SelfTestResult(False, "no trip seen after driving the test input")
         return SelfTestResult(True, "tripped on the test input and reset")

@@ -76,7 +76,7 @@ class GpioRcm:
         if self._test is None:
             return SelfTestResult(False, "no RCM test output configured")
         if self._input.raw_active():
-            return SelfTestResult(False, "RCM already signals a fault before the test")
+            return SelfTestResult(False, "RCM already signals a fault before the test", monitor_tripped=True)
         self._testing = True
         try:
             self._test.on()

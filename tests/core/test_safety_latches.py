@@ -154,3 +154,77 @@ async def test_an_unplug_after_an_emergency_stop_ends_at_available_unlocked(make
     assert (status_label(c.state), c.cp.value, c.session) == ("Available", "A", None)
     assert not h.sim.contactor.commanded_closed
     assert c.describe()["lock"] in ("none", "unlocked")
+
+
+async def test_a_car_plugged_in_while_the_pilot_signals_f_is_charged(make_harness):
+    """issue 16 (the flood benchmark's fake-process run that stopped at Preparing): no car, an emergency
+    stop drives state F (-12 V, the car cannot be seen), a car is plugged in meanwhile. Once the pilot is
+    back at +12 V the controller sees B after A-then-F: that is a plug-in (the last state it could see was
+    A), so free charging starts a session instead of leaving the car at Preparing for ever."""
+    from firmware.core.events import SessionStarted
+
+    h = await make_harness(station={"hal": {"emergency_stop": {"driver": "fake"}}})
+    estop = h.app.simulation.emergency_stop
+    await h.advance(1)
+    estop.set(True)
+    await h.advance(0.1)
+    assert h.sim.pilot.output.mode == PilotOutputMode.NEGATIVE
+    h.sim.plug()
+    await h.advance(0.05)
+    estop.set(False)
+    await h.advance(3)
+    assert len(h.of_type(SessionStarted)) == 1
+    assert status_label(h.connector().state) == "Charging"
+    assert h.sim.contactor.commanded_closed
+
+
+async def test_no_session_starts_while_an_rcd_trip_is_latched(make_harness):
+    """issue 16: a car plugged in (again) while the RCD trip is latched gets no session, so no RCM self
+    test runs against the tripped monitor (it used to, and latched rcd-selftest as well). Once the monitor
+    reset and the technician cleared the trip, the session starts and its self test passes."""
+    from firmware.core.events import SessionStarted
+
+    h = await charging(make_harness)
+    h.sim.inject("rcd")
+    await h.advance(1)
+    tested = h.connector().rcm_self_test["at"]
+    h.sim.unplug()
+    await h.advance(1)
+    h.sim.plug()  # the monitor still signals the fault current
+    await h.advance(3)
+    c = h.connector()
+    assert len(h.of_type(SessionStarted)) == 1
+    assert (status_label(c.state), c.session, c.faults) == ("Faulted", None, {Fault.RCD_TRIP})
+    assert c.rcm_self_test["at"] == tested  # not run against the tripped monitor
+    h.sim.clear("rcd")  # the monitor resets
+    await h.advance(1)
+    assert h.station.clear_fault(1, Fault.RCD_TRIP)
+    await h.advance(3)
+    assert len(h.of_type(SessionStarted)) == 2
+    assert c.faults == set()
+    assert c.rcm_self_test["passed"] and c.rcm_self_test["at"] != tested
+    assert status_label(c.state) == "Charging"
+    assert h.sim.contactor.commanded_closed
+
+
+async def test_no_rcm_self_test_runs_against_a_latched_trip(make_harness):
+    """issue 16: the daily RCM self test does not run while the trip is latched (a monitor that signals a
+    fault current cannot be tested: it used to fail and latch rcd-selftest as a second fault). It is owed,
+    and runs once the technician cleared the trip, against the reset monitor."""
+    h = await charging(make_harness)
+    h.sim.inject("rcd")
+    await h.advance(1)
+    h.sim.unplug()
+    await h.advance(1)
+    tested = h.connector().rcm_self_test["at"]
+    await h.advance(25 * 3600)  # the daily test is due; the monitor still signals
+    c = h.connector()
+    assert c.faults == {Fault.RCD_TRIP}
+    assert c.rcm_self_test["at"] == tested
+    h.sim.clear("rcd")
+    await h.advance(1)
+    assert h.station.clear_fault(1, Fault.RCD_TRIP)
+    await h.advance(1)
+    assert c.rcm_self_test["passed"] and c.rcm_self_test["at"] != tested
+    assert c.faults == set()
+

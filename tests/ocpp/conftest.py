@@ -94,10 +94,7 @@ class Harness:
         assert adapter is not None
         if adapter._unsubscribe is not None:
             adapter._unsubscribe()
-        tasks = [t for t in (adapter._link_task, adapter._aligned_task) if t is not None]
-        tasks += list(adapter._samplers.values()) + list(adapter._tasks)
-        for task in tasks:
-            task.cancel()
+        tasks = adapter.cancel_tasks()
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task

@@ -53,16 +53,10 @@ async def kill(h: AppHarness) -> None:
     if adapter._unsubscribe is not None:
         adapter._unsubscribe()
         adapter._unsubscribe = None
-    tasks = [t for t in (adapter._link_task, adapter._aligned_task) if t is not None]
-    tasks += list(adapter._samplers.values()) + list(adapter._tasks)
-    for task in tasks:
-        task.cancel()
+    tasks = adapter.cancel_tasks()
     for task in tasks:
         with contextlib.suppress(BaseException):
             await task
-    adapter._samplers.clear()
-    adapter._tasks.clear()
-    adapter._link_task = adapter._aligned_task = None
 
 
 async def test_day_long_outage_with_sessions(

@@ -15,6 +15,7 @@ from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
 from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_tariff_cost_e2e import DISPLAY, screen
 
 
 def tokens_answer(known: dict[str, dict[str, Any]]) -> Any:
@@ -183,3 +184,17 @@ async def test_authorization_off_charges_at_the_plug(make_harness: HarnessFactor
         assert "id_token" not in started(csms)[0]
         assert (await adapter.authorization.authorize("ANY", 1)).accepted
         assert csms.of("Authorize") == []
+
+
+async def test_the_authorize_answer_reaches_the_driver_display(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = lambda p: call_result.Authorize(id_token_info={
+            "status": "Accepted", "personal_message": {"format": "UTF8", "language": "en",
+                                                       "content": "0.25 EUR/kWh for you"}})
+        h: Harness = await make_harness(ocpp=section(csms.url), connectors=[DISPLAY],
+                                        display={"language": "en", "currency": "EUR"})
+        await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+        h.sim.plug()
+        h.sim.swipe("CARD")
+        await eventually(lambda: "0.25 EUR/kWh for you" in screen(h), h.clock, 0.1, within=15)  # I01
+        assert csms.of("TransactionEvent")[0]["id_token"]["id_token"] == "CARD"

@@ -1,16 +1,21 @@
-"""2.0.1 signed meter values end to end: a charger with the simulator's signing meter (simulated time)
-against the v201 test CSMS. The begin record goes out as soon as it is signed and again in Ended with the
-end record, each as `signedMeterValue`; Ended waits for the end signature. The OCMF records are verified
-with `cryptography` directly (tests/drivers/test_signing_meters.py)."""
+"""2.0.1 signed meter values end to end: a charger with the simulator's signing meter (simulated time), and
+with the EM580 and Iskra emulations over Modbus TCP, against the v201 test CSMS. The begin record goes out
+as soon as it is signed and again in Ended with the end record, each as `signedMeterValue`; Ended waits
+for the end signature. The OCMF records are verified with `cryptography` directly
+(tests/drivers/test_signing_meters.py)."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hal.clock import SimClock
 from tests.conftest import HarnessFactory
+from tests.drivers.signing_emulators import Em580Emulator, IskraEmulator, _Emulator
 from tests.drivers.test_signing_meters import independently_verified
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import running_csms
@@ -98,3 +103,32 @@ async def test_killed_while_the_meter_signs_the_end_still_sends_it(make_harness:
         proof = independently_verified(ocmf_of(signed(ended)[1][2]), public_key)
         assert [r["TX"] for r in proof["RD"]] == ["B", "E"] and proof["RD"][1]["RV"] > proof["RD"][0]["RV"]
         assert sum(e["event_type"] == "Ended" for e in events(csms)) == 1
+
+
+@pytest.mark.parametrize("model", ["em580", "iskra-wm3m4c"])
+async def test_modbus_signing_meter_session(make_harness: HarnessFactory,
+                                            signing_modbus_meter: Callable[[_Emulator], Awaitable[int]],
+                                            model: str) -> None:
+    emulator: _Emulator = Em580Emulator(device_id=3) if model == "em580" else IskraEmulator(device_id=3)
+    meter = {"driver": "modbus-tcp", "host": "127.0.0.1", "port": await signing_modbus_meter(emulator),
+             "device_id": 3, "model": model, "ocmf": True}
+    async with running_csms() as csms:
+        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": meter}}])
+        await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+        h.sim.plug()
+        await eventually(lambda: any(e["event_type"] == "Started" for e in events(csms)), h.clock, 0.1,
+                         within=15)
+        await h.advance(600)
+        h.sim.unplug()
+        await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", h.clock, 0.5, within=30)
+        values = [v for e in events(csms) for v in signed(e)]
+        contexts = [c for c, _, _ in values]
+        # The EM580 signs only the end (its begin is a snapshot inside the end record); the Iskra both.
+        assert contexts.count("Transaction.End") == 1
+        assert ("Transaction.Begin" in contexts) is (model != "em580")
+        keys = {key_of(v) for _, _, v in values if v["public_key"]}  # the meter's own, read from it
+        assert [bytes.fromhex(k) for k in keys] == [emulator.public_key_der]
+        _, end_value, end = next(v for v in values if v[0] == "Transaction.End")
+        proof = independently_verified(ocmf_of(end), keys.pop())
+        assert [r["TX"] for r in proof["RD"]] == ["B", "E"]
+        assert end_value == round(proof["RD"][1]["RV"] * 1000)

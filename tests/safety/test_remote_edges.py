@@ -86,6 +86,8 @@ class WorldRcm(Lines):
         self.tell(tripped)
 
     async def self_test(self) -> SelfTestResult:
+        if self.tripped:  # as the drivers: a monitor that signals cannot be tested
+            return SelfTestResult(False, "monitor is tripped", monitor_tripped=True)
         return SelfTestResult(True, "")
 
 
@@ -123,6 +125,7 @@ class Chain:
     controller: RemoteParts
     supervisor_remote: RemoteParts  # the supervisor's client of the world's lines
     interlock: SafetyInterlock
+    rcm: RemoteRcm  # the controller's
     notices: list[InterlockNotice] = field(default_factory=list)
 
     def sync(self) -> None:
@@ -189,7 +192,7 @@ async def chain() -> AsyncIterator[Chain]:
     interlock.attach()
     try:
         yield Chain(world_pilot, world_rcm, supervisor_gate, controller_gate, controller, world_remote,
-                    interlock, notices)
+                    interlock, rcm, notices)
     finally:
         supervisor_gate.release()
         controller_gate.release()
@@ -267,6 +270,21 @@ async def test_an_rcd_trip_that_resets_at_once_still_latches_in_the_controller()
         await held(c, c.supervisor_gate, trip_and_reset)
         await eventually(lambda: any(n.fault == Fault.RCD_TRIP for n in c.notices), "the trip")
         assert Fault.RCD_TRIP in c.interlock.faults  # latched in the controller until a technician clears
+
+
+async def test_a_self_test_that_finds_the_monitor_tripped_says_so_across_both_links() -> None:
+    """The trip can reach the monitor's self test before its notice reaches the controller (its
+    dispatcher held here): the controller is told the test did not run because the monitor signalled
+    (it latches the trip, not rcd-selftest: tests/core/test_safety_latches.py)."""
+    async with chain() as c:
+        c.controller_gate.hold()
+        await asyncio.to_thread(c.world_rcm.trip, True)
+        result = await c.rcm.self_test()
+        assert (result.passed, result.monitor_tripped) == (False, True)
+        c.controller_gate.release()
+        c.world_rcm.trip(False)
+        result = await c.rcm.self_test()
+        assert (result.passed, result.monitor_tripped) == (True, False)
 
 
 @settings(max_examples=15, deadline=None)

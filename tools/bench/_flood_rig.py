@@ -289,8 +289,6 @@ class BoardActuator:
             rig.fault.drive_low()
             # Refused while the reset has not reached the controller yet.
             retry_until_done(lambda: self._clear_rcd("rcd"), Exception)
-            if "rcd-selftest" in self._controller()["faults"]:  # a session started under the trip
-                self._clear_rcd("rcd-selftest")
         else:  # the session ended: once the controller sees the car again, the driver unplugs and replugs
             rig.estop.drive_high()
             self._await(lambda c: c["status"] != "Faulted" and c["cp_state"] in ("B", "C"),

@@ -148,10 +148,6 @@ class SimActuator:
                        "the trip and the RCM reset to reach the controller")
             retry_until_done(lambda: self._on_loop(lambda: self.controller.clear_fault(Fault.RCD_TRIP)),
                              FaultPersists)
-            # A new session that started under the latched trip ran its RCM self test against the tripped
-            # monitor and latched rcd-selftest too (see docs/safety-supervisor.md, Measured): cleared as well.
-            if Fault.RCD_SELFTEST in self.controller.faults:
-                self._on_loop(lambda: self.controller.clear_fault(Fault.RCD_SELFTEST))
         else:  # an emergency stop ends the session: the driver unplugs and plugs in again
             self.estop.set(False)
             # Only once the pilot is back at +12 V can the controller see the car again (under F it

@@ -44,7 +44,9 @@ async def run(events: int, busy_ms: float) -> dict[str, float]:
     state_dir = Path(tempfile.mkdtemp(prefix="cpbench"))
     settings = load_settings(None, station={"state_dir": str(state_dir),
                                             "hal": {"emergency_stop": {"driver": "fake"}}},
-                             connectors=[{"id": 1}])
+                             # Tethered (as tools.bench.safety_flood): with a socket each unplug drops the
+                             # PP cable limit while the PWM is on, and the next plug waits MIN_PAUSE_S (10 s).
+                             connectors=[{"id": 1, "cable": "tethered"}])
     clock = RealClock()
     app = Application(settings, clock=clock)
     sim = app.simulation

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType
@@ -35,11 +36,12 @@ from firmware.audit.trail import emit
 from firmware.core.authorization import Reservation
 from firmware.core.vocabulary import StopReason
 from firmware.ocpp.common import ocpp_internals
+from firmware.ocpp.common.rate_limit import CallRateLimit
+from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.dispatch import handle_call
+from firmware.ocpp.v16.remote import SmartChargingPort
+from firmware.ocpp.v16.services import Services16
 from firmware.ocpp.v16.smart_charging import SmartChargingHandlers
-
-if TYPE_CHECKING:
-    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 
@@ -100,22 +102,80 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+class FrameWatch(Protocol):
+    """Who hears of frames that are not valid OCPP and of the CALLERRORs we answer (security events)."""
+
+    def invalid_message(self, detail: str) -> None: ...
+
+    def refused_call(self, frame: str) -> None: ...
+
+
+class RemoteActions(Protocol):
+    """What RemoteStartTransaction and Reset act on (RemoteControl16)."""
+
+    def claim_connector_for_remote_start(self, connector_id: int | None) -> int | None: ...
+
+    def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool: ...
+
+    def release_remote_start_claim(self, connector_id: int) -> None: ...
+
+    async def run_remote_start(self, id_tag: str, connector_id: int) -> None: ...
+
+    async def reset(self, hard: bool) -> None: ...
+
+
+class TransactionLookup(Protocol):
+    """The CSMS's transactionIds of the station's sessions (Transactions16)."""
+
+    def active_transaction_id(self, connector_id: int) -> int | None: ...
+
+    def connector_of_transaction(self, transaction_id: int) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class ChargePointParts:
+    """What the charge point's handlers work with, besides the runtime's shared services."""
+
+    services: Services16
+    authorizer: LocalAuthorizer
+    rate_limit: CallRateLimit
+    frames: FrameWatch
+    remote: RemoteActions
+    transactions: TransactionLookup
+    send_triggered: Callable[[str, int | None], Awaitable[None]]
+    registration: Callable[[], str]  # the last BootNotification.conf status
+    reconnect: Callable[[], Awaitable[None]]
+    smart_charging: SmartChargingPort | None
+    switched_off: frozenset[str]  # feature profiles not offered: their actions are answered NotSupported
+
+
 def _call_error(unique_id: str, code: str, description: str) -> str:
     return json.dumps([MessageType.CallError, unique_id, ERROR_CODE_1_6.get(code, code), description, {}],
                       separators=(",", ":"))
 
 
 class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
-    def __init__(self, adapter: OcppAdapter, connection: Any, response_timeout: float) -> None:
-        super().__init__(adapter.settings.charge_point_id, connection, response_timeout=response_timeout)
+    def __init__(self, parts: ChargePointParts, connection: Any, response_timeout: float) -> None:
+        services = parts.services
+        super().__init__(services.settings.charge_point_id, connection, response_timeout=response_timeout)
         self._websocket = connection  # ours: the library's own reference is private
-        self._adapter = adapter
-        if adapter.smart_charging is not None:
-            self.smart_charging = adapter.smart_charging  # type: ignore[assignment]
+        self._parts = parts
+        self._settings = services.settings
+        self._station = services.station
+        self._config = services.config
+        self._clock = services.clock
+        self._spawn = services.spawn
+        self._authorizer = parts.authorizer
+        self._rate_limit = parts.rate_limit
+        self._frames = parts.frames
+        self._remote = parts.remote
+        self._transactions = parts.transactions
+        if parts.smart_charging is not None:
+            self.smart_charging = parts.smart_charging  # type: ignore[assignment]
         # A profile switched off (or, for smart charging, without a service) is answered NotSupported.
-        switched_off = {action for profile in adapter.switched_off
+        switched_off = {action for profile in parts.switched_off
                         for action in PROFILE_ACTIONS.get(profile, ())}
-        if adapter.smart_charging is None:
+        if parts.smart_charging is None:
             switched_off.update(SMART_CHARGING_ACTIONS)
         for action in switched_off:
             self.route_map.pop(action, None)
@@ -123,11 +183,11 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         self._audited: dict[str, tuple[str, Any]] = {}  # CSMS CALLs awaiting our answer (audit trail)
         self._remote_starts: dict[str, int] = {}  # accepted RemoteStartTransaction -> chosen connector
         self.used_ids: set[str] = set()  # unique ids of our queued CALLs on this connection
-        for action, (on_handler, after_handler) in adapter.extra_routes.items():
+        for action, (on_handler, after_handler) in services.extensions.routes.items():
             if action in switched_off:
                 continue
             self.route_map[action] = ocpp_internals.make_route(on_handler, after_handler)
-        adapter.rate_limit.know(self.route_map)
+        self._rate_limit.know(self.route_map)
 
     # ---- framing ------------------------------------------------------------------------------------
     async def route_message(self, raw_msg: str | bytes) -> None:
@@ -141,7 +201,7 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         """
         if isinstance(raw_msg, bytes):
             log.warning("the CSMS sent a binary websocket frame: closing the connection (OCPP-J is text)")
-            self._adapter.security.invalid_message("binary websocket frame")
+            self._frames.invalid_message("binary websocket frame")
             await self._websocket.close(CLOSE_UNSUPPORTED_DATA, "OCPP-J messages are text frames")
             return
         try:
@@ -214,9 +274,9 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         if not isinstance(frame[3], dict):
             await self._reply(_call_error(unique_id, "FormationViolation", "Payload must be a JSON object"))
             return
-        if not self._adapter.rate_limit.allow(frame[2]):
+        if not self._rate_limit.allow(frame[2]):
             await self._reply(_call_error(unique_id, "GenericError", f"rate limit: {frame[2]} requests "
-                                         f"are answered {self._adapter.rate_limit.describe()}"))
+                                         f"are answered {self._rate_limit.describe()}"))
             return
         if ocpp_internals.on_handler(self.route_map.get(frame[2], {})) is None:
             # OCPP-J 1.6 §4.2.3: NotImplemented = action not known; NotSupported = known, not supported
@@ -230,8 +290,8 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
             self._audited.clear()
         self._audited[unique_id] = (frame[2], frame[3])
         try:
-            await handle_call(self.route_map[frame[2]], msg, self._reply, self._adapter.spawn,
-                              self._adapter.settings.validate_replies)
+            await handle_call(self.route_map[frame[2]], msg, self._reply, self._spawn,
+                              self._settings.validate_replies)
         except OCPPError as error:
             cause = error.details.get("cause") if isinstance(error.details, dict) else None
             await self._reply(_call_error(unique_id, error.code, str(cause or error.description)[:500]))
@@ -239,10 +299,10 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def _reply(self, message: str) -> None:
         """Send one of our answers (CALLRESULT, CALLERROR). Our CALLs go through the library's `call()`,
         which logs them itself when `log_frames` puts the "ocpp" logger at INFO."""
-        if self._adapter.settings.log_frames:
+        if self._settings.log_frames:
             log.info("%s > %s", self.id, message)
         if message.startswith("[4,"):  # every CALLERROR we answer goes through here
-            self._adapter.security.refused_call(message)
+            self._frames.refused_call(message)
         if self._audited:
             self._audit_answer(message)
         await self._websocket.send(message)
@@ -269,10 +329,10 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     # ---- helpers ------------------------------------------------------------------------------------
     def active_transaction_id(self, connector_id: int) -> int | None:
         """For the smart-charging handlers: the OCPP transaction running on a connector."""
-        return self._adapter.active_transaction_id(connector_id)
+        return self._transactions.active_transaction_id(connector_id)
 
     def _connector_ok(self, connector_id: int, allow_zero: bool = False) -> bool:
-        ids = self._adapter.station.connector_ids
+        ids = self._station.connector_ids
         return connector_id in ids or (allow_zero and connector_id == 0)
 
     # ---- Core profile -------------------------------------------------------------------------------
@@ -280,12 +340,12 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     def on_change_availability(self, connector_id: int, type: str, **kwargs: Any) -> Any:
         if not self._connector_ok(connector_id, allow_zero=True):
             return call_result.ChangeAvailability(status="Rejected")
-        result = self._adapter.station.set_available(connector_id, type == "Operative")
+        result = self._station.set_available(connector_id, type == "Operative")
         return call_result.ChangeAvailability(status=result)
 
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, call_unique_id: str, **kwargs: Any) -> Any:
-        config = self._adapter.config
+        config = self._config
         before = config.get(key) if key in config.keys else None
         status = config.change(key, value)
         # A new password or security profile takes effect by connecting again (after this answer).
@@ -298,22 +358,22 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     async def after_change_configuration(self, key: str, call_unique_id: str, **kwargs: Any) -> None:
         if call_unique_id in self._accepted_calls:
             self._accepted_calls.discard(call_unique_id)
-            await self._adapter.link.reconnect()  # log in again with the new password or profile
+            await self._parts.reconnect()  # log in again with the new password or profile
 
     @on(Action.get_configuration)
     def on_get_configuration(self, key: list[str] | None = None, **kwargs: Any) -> Any:
-        known, unknown = self._adapter.config.report(key)
+        known, unknown = self._config.report(key)
         return call_result.GetConfiguration(configuration_key=known or None, unknown_key=unknown or None)
 
     @on(Action.clear_cache)
     def on_clear_cache(self, **kwargs: Any) -> Any:
-        ok = self._adapter.authorizer.clear_cache()
+        ok = self._authorizer.clear_cache()
         return call_result.ClearCache(status="Accepted" if ok else "Rejected")
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: str | None = None,
                          **kwargs: Any) -> Any:
-        handlers = self._adapter.data_transfer_handlers.get(vendor_id)
+        handlers = self._parts.services.extensions.data_transfer.get(vendor_id)
         if handlers is None:
             return call_result.DataTransfer(status="UnknownVendorId")
         handler = handlers.get(message_id or "")
@@ -325,18 +385,18 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, call_unique_id: str, connector_id: int | None = None,
                         charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        adapter = self._adapter
-        if adapter.registration != "Accepted":
+        remote = self._remote
+        if self._parts.registration() != "Accepted":
             return call_result.RemoteStartTransaction(status="Rejected")  # §4.2.1: not while Pending
         if connector_id is not None and not self._connector_ok(connector_id):
             return call_result.RemoteStartTransaction(status="Rejected")  # incl. connectorId 0 (TC_027)
         # The connector is chosen now, so two requests without connectorId never claim the same one and
         # each chargingProfile is kept for the session it belongs to.
-        chosen = adapter.claim_connector_for_remote_start(connector_id)
+        chosen = remote.claim_connector_for_remote_start(connector_id)
         if chosen is None:
             return call_result.RemoteStartTransaction(status="Rejected")
-        if charging_profile is not None and not adapter.accept_remote_start_profile(chosen, charging_profile):
-            adapter.release_remote_start_claim(chosen)
+        if charging_profile is not None and not remote.accept_remote_start_profile(chosen, charging_profile):
+            remote.release_remote_start_claim(chosen)
             return call_result.RemoteStartTransaction(status="Rejected")
         self._remote_starts[call_unique_id] = chosen
         return call_result.RemoteStartTransaction(status="Accepted")
@@ -346,14 +406,14 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
         # The library runs @after hooks whatever @on answered: act only on an accepted request.
         chosen = self._remote_starts.pop(call_unique_id, None)
         if chosen is not None:
-            await self._adapter.run_remote_start(id_tag, chosen)
+            await self._remote.run_remote_start(id_tag, chosen)
 
     @on(Action.remote_stop_transaction)
     def on_remote_stop(self, transaction_id: int, **kwargs: Any) -> Any:
-        connector_id = self._adapter.connector_of_transaction(transaction_id)
+        connector_id = self._transactions.connector_of_transaction(transaction_id)
         if connector_id is None:
             return call_result.RemoteStopTransaction(status="Rejected")
-        ok = self._adapter.station.stop_session(connector_id, StopReason.REMOTE)
+        ok = self._station.stop_session(connector_id, StopReason.REMOTE)
         return call_result.RemoteStopTransaction(status="Accepted" if ok else "Rejected")
 
     @on(Action.reset)
@@ -362,50 +422,49 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
 
     @after(Action.reset)
     async def after_reset(self, type: str, **kwargs: Any) -> None:
-        await self._adapter.reset(hard=type == "Hard")
+        await self._remote.reset(hard=type == "Hard")
 
     @on(Action.unlock_connector)
     async def on_unlock_connector(self, connector_id: int, **kwargs: Any) -> Any:
         if not self._connector_ok(connector_id):
             return call_result.UnlockConnector(status="NotSupported")
         # The core ends a running session before it unlocks, and leaves it alone when no lock is fitted.
-        return call_result.UnlockConnector(status=await self._adapter.station.unlock(connector_id))
+        return call_result.UnlockConnector(status=await self._station.unlock(connector_id))
 
     # ---- Local auth list management -----------------------------------------------------------------
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **kwargs: Any) -> Any:
-        return call_result.GetLocalListVersion(list_version=self._adapter.authorizer.list_version)
+        return call_result.GetLocalListVersion(list_version=self._authorizer.list_version)
 
     @on(Action.send_local_list)
     def on_send_local_list(self, list_version: int, update_type: str,
                            local_authorization_list: list[dict[str, Any]] | None = None,
                            **kwargs: Any) -> Any:
-        status = self._adapter.authorizer.send_local_list(list_version, update_type, local_authorization_list)
+        status = self._authorizer.send_local_list(list_version, update_type, local_authorization_list)
         return call_result.SendLocalList(status=status)
 
     # ---- Reservation --------------------------------------------------------------------------------
     @on(Action.reserve_now)
     def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
                        parent_id_tag: str | None = None, **kwargs: Any) -> Any:
-        adapter = self._adapter
-        if connector_id == 0 and not adapter.config.get_bool("ReserveConnectorZeroSupported"):
+        if connector_id == 0 and not self._config.get_bool("ReserveConnectorZeroSupported"):
             return call_result.ReserveNow(status="Rejected")
         if not self._connector_ok(connector_id, allow_zero=True):
             return call_result.ReserveNow(status="Rejected")
         try:
             expiry = datetime.fromisoformat(expiry_date.replace("Z", "+00:00"))
-            remaining = (expiry - adapter.clock.now()).total_seconds()
+            remaining = (expiry - self._clock.now()).total_seconds()
         except (ValueError, TypeError):
             return call_result.ReserveNow(status="Rejected")
         if remaining <= 0:
             return call_result.ReserveNow(status="Rejected")
-        expires = adapter.clock.monotonic() + remaining
+        expires = self._clock.monotonic() + remaining
         reservation = Reservation(reservation_id, id_tag, parent_id_tag, expires)
-        return call_result.ReserveNow(status=adapter.station.reserve(connector_id, reservation))
+        return call_result.ReserveNow(status=self._station.reserve(connector_id, reservation))
 
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int, **kwargs: Any) -> Any:
-        ok = self._adapter.station.cancel_reservation(reservation_id)
+        ok = self._station.cancel_reservation(reservation_id)
         return call_result.CancelReservation(status="Accepted" if ok else "Rejected")
 
     # ---- Remote trigger -----------------------------------------------------------------------------
@@ -423,7 +482,5 @@ class ChargePoint16(SmartChargingHandlers, ChargePoint):  # type: ignore[misc]
                                     **kwargs: Any) -> None:
         if requested_message in TRIGGERABLE and (
                 connector_id is None or self._connector_ok(connector_id, allow_zero=True)):
-            await self._adapter.send_triggered(requested_message, connector_id)
+            await self._parts.send_triggered(requested_message, connector_id)
 
-
-ExtraRoute = tuple[Callable[..., Any], Callable[..., Any] | None]

@@ -19,39 +19,21 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from firmware.core.events import StatusChanged
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common.cost_triggers import CostTriggers, CostTriggerWatch
-from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.v16.messages import METER_VALUES
+from firmware.ocpp.v16.services import Services16
 from firmware.ocpp.v16.vocabulary import STATUS, StatusChanges16
-
-if TYPE_CHECKING:
-    from firmware.ocpp.v16.adapter import OcppAdapter
+from hal.types import MeterReading
 
 log = logging.getLogger(__name__)
 
 VENDOR = "org.openchargealliance.costmsg"
 ONLINE_POLL_S = 1.0
-
-
-def cost_keys(display: bool = True) -> dict[str, KeySpec]:
-    keys = {
-        "CustomDisplayCostAndPrice": KeySpec("CustomDisplayCostAndPrice", "bool",
-                                             "true" if display else "false", writable=False),
-        "NumberOfDecimalsForCostValues": KeySpec("NumberOfDecimalsForCostValues", "int", "2", writable=False,
-                                                 minimum=0, maximum=6, preset=True),
-        "DefaultPrice": KeySpec("DefaultPrice", "str", "", maximum=1000),
-        "WaitForSetUserPriceTimeout": KeySpec("WaitForSetUserPriceTimeout", "int", "0", minimum=0,
-                                              maximum=60000),
-    }
-    for language in LANGUAGES:
-        name = f"DefaultPriceText,{language}"
-        keys[name] = KeySpec(name, "str", "", maximum=1000)
-    return keys
 
 
 def _texts(message: dict[str, Any], default_language: str) -> Texts:
@@ -65,24 +47,34 @@ def _texts(message: dict[str, Any], default_language: str) -> Texts:
     return texts
 
 
+class Readings(Protocol):
+    """The connectors' latest readings as 1.6 MeterValues (MeterSampling16)."""
+
+    def latest_reading(self, connector_id: int) -> MeterReading | None: ...
+
+    def meter_value_now(self, connector_id: int, reading: MeterReading,
+                        context: str) -> dict[str, Any] | None: ...
+
+
 class CaliforniaPricing16:
-    def __init__(self, adapter: OcppAdapter, display: DisplayService) -> None:
-        self.adapter = adapter
+    def __init__(self, services: Services16, readings: Readings, display: DisplayService) -> None:
+        self._services = services
+        self._readings = readings
         self.display = display
         self._changes = StatusChanges16()  # atCPStatus fires on a change of the 1.6 status notification
-        self._triggers = CostTriggerWatch(adapter.station, adapter.clock, adapter.spawn, self._send,
+        self._triggers = CostTriggerWatch(services.station, services.clock, services.spawn, self._send,
                                           self._status_name)
         self._price_set: dict[str, asyncio.Event] = {}
         self._task: asyncio.Task[None] | None = None
         for message, handler in (("SetUserPrice", self._set_user_price), ("RunningCost", self._running_cost),
                                  ("FinalCost", self._final_cost)):
-            adapter.register_data_transfer(VENDOR, message, handler)
-        adapter.config.on_change(self._config_changed)
+            services.extensions.register_data_transfer(VENDOR, message, handler)
+        services.config.on_change(self._config_changed)
         self._apply_default_price()
 
     @property
     def decimals(self) -> int:
-        return self.adapter.config.get_int("NumberOfDecimalsForCostValues")
+        return self._services.config.get_int("NumberOfDecimalsForCostValues")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._watch_online(), name="ocpp-cost-online")
@@ -95,8 +87,8 @@ class CaliforniaPricing16:
     async def _watch_online(self) -> None:
         """The display shows the offline price while the CSMS is unreachable, the default one again after."""
         while True:
-            self.display.set_online(self.adapter.online)
-            await self.adapter.clock.sleep(ONLINE_POLL_S)
+            self.display.set_online(self._services.calls.online)
+            await self._services.clock.sleep(ONLINE_POLL_S)
 
     # --- default prices -----------------------------------------------------------------------------
     def _config_changed(self, name: str, value: str) -> None:
@@ -104,7 +96,7 @@ class CaliforniaPricing16:
             self._apply_default_price()
 
     def _apply_default_price(self) -> None:
-        config = self.adapter.config
+        config = self._services.config
         default, offline = self._parse_default(config.get("DefaultPrice"), self.display.language)
         for language in LANGUAGES:
             text, text_offline = self._parse_default(config.get(f"DefaultPriceText,{language}"), language)
@@ -130,12 +122,12 @@ class CaliforniaPricing16:
     # --- WaitForSetUserPriceTimeout -------------------------------------------------------------------
     async def wait_for_user_price(self, id_tag: str | None) -> Texts | None:
         """The driver's price text, waiting up to WaitForSetUserPriceTimeout for SetUserPrice."""
-        wait_s = self.adapter.config.get_int("WaitForSetUserPriceTimeout") / 1000.0
+        wait_s = self._services.config.get_int("WaitForSetUserPriceTimeout") / 1000.0
         if id_tag is None or self.display.user_price(id_tag) is not None or wait_s <= 0 \
-                or not self.adapter.online:
+                or not self._services.calls.online:
             return self.display.user_price(id_tag)
         event = self._price_set.setdefault(id_tag, asyncio.Event())
-        sleeper = asyncio.ensure_future(self.adapter.clock.sleep(wait_s))
+        sleeper = asyncio.ensure_future(self._services.clock.sleep(wait_s))
         waiter = asyncio.ensure_future(event.wait())
         try:
             await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
@@ -153,9 +145,9 @@ class CaliforniaPricing16:
     def delay_start(self, id_tag: str | None, start: Callable[[], None]) -> bool:
         """Queue StartTransaction (`start`) after the user price came or the wait ran out; False when
         there is nothing to wait for (the caller starts at once)."""
-        wait = self.adapter.config.get_int("WaitForSetUserPriceTimeout")
+        wait = self._services.config.get_int("WaitForSetUserPriceTimeout")
         if wait <= 0 or id_tag is None or self.display.user_price(id_tag) is not None \
-                or not self.adapter.online:
+                or not self._services.calls.online:
             return False
 
         async def later() -> None:
@@ -164,7 +156,7 @@ class CaliforniaPricing16:
             finally:
                 start()
 
-        self.adapter.spawn(later(), "ocpp-wait-user-price")
+        self._services.spawn(later(), "ocpp-wait-user-price")
         return True
 
     # --- DataTransfer handlers ------------------------------------------------------------------------
@@ -191,10 +183,10 @@ class CaliforniaPricing16:
         transaction_id = message.get("transactionId")
         if not isinstance(transaction_id, int) or isinstance(transaction_id, bool):
             return None
-        session_id = self.adapter.outbox.session_for_transaction(transaction_id)
+        session_id = self._services.outbox.session_for_transaction(transaction_id)
         if session_id is None:
             return None
-        tx = self.adapter.outbox.transaction(session_id)
+        tx = self._services.outbox.transaction(session_id)
         return None if tx is None else (session_id, int(tx["connector_id"]))
 
     def _running_cost(self, data: str | None) -> tuple[str, str | None]:
@@ -203,7 +195,7 @@ class CaliforniaPricing16:
         if message is None or found is None or not isinstance(message.get("cost"), int | float):
             return "Rejected", None
         session_id, connector_id = found
-        running = self.adapter.station.session_of(connector_id)
+        running = self._services.station.session_of(connector_id)
         if running is None or str(running["id"]) != session_id:
             return "Rejected", None  # the transaction has ended
         self.display.set_running_cost(connector_id, float(message["cost"]), self.decimals)
@@ -228,13 +220,13 @@ class CaliforniaPricing16:
         return STATUS[event.state].value if self._changes.visible(event) else None
 
     def _send(self, connector_id: int, session_id: str, why: str) -> None:
-        reading = self.adapter.latest_reading(connector_id)
+        reading = self._readings.latest_reading(connector_id)
         if reading is None:
             return
-        value = self.adapter.meter_value_now(connector_id, reading, "Other")
+        value = self._readings.meter_value_now(connector_id, reading, "Other")
         if value is None:
             return
         log.info("RunningCost trigger %s: MeterValues for connector %d", why, connector_id)
-        self.adapter.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
-                                 session_id=session_id)
-        self.adapter._wake_outbox()
+        self._services.outbox.push(METER_VALUES, {"connector_id": connector_id, "meter_value": [value]},
+                                   session_id=session_id)
+        self._services.wake_outbox()

@@ -12,7 +12,7 @@ security event log (`firmware/security/`).
 * GetLog (DiagnosticsLog: the GetDiagnostics archive; SecurityLog: the security log as gzip text) with
   LogStatusNotification, uploaded by the diagnostics uploader.
 
-The handlers answer at once; anything that sends a CALL runs afterwards as an adapter task.
+The handlers answer at once; anything that sends a CALL runs afterwards as a task the runtime owns.
 """
 
 from __future__ import annotations
@@ -24,27 +24,27 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ocpp.v16 import call, call_result
 
 from firmware.ocpp.common.diagnostics import DiagnosticsStatus, DiagnosticsUploader
+from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
+from firmware.ocpp.v16.services import Services16
 from firmware.security.certificates import (
     CertificateHashData,
     CertificateKind,
     CertificateRejected,
+    CertificateStore,
     DeleteStatus,
     InstallStatus,
     load_chain,
 )
 from firmware.security.events import SecurityEventType
 from firmware.storage.database import StateDatabase
-
-if TYPE_CHECKING:
-    from firmware.ocpp.v16.adapter import OcppAdapter
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +58,20 @@ INVALID_LOG_INTERVAL_S = 10.0
 NOT_INVALID = ("NotImplemented", "NotSupported", "InternalError", "GenericError")
 
 Trigger = Callable[[int | None], Awaitable[None]]
+MakeUploader = Callable[[Callable[[str], Awaitable[None]]], DiagnosticsUploader]
 
 
 class SecurityExtensions:
-    def __init__(self, adapter: OcppAdapter, db: StateDatabase, state_dir: Path) -> None:
-        self._adapter = adapter
+    def __init__(self, services: Services16, db: StateDatabase, certificates: CertificateStore,
+                 link_security: LinkSecurity, make_uploader: MakeUploader,
+                 send_triggered: Callable[[str, int | None], Awaitable[None]], serial_number: str) -> None:
+        self._services = services
         self._db = db
-        self.store = adapter.certificates
-        self.events = adapter.security_log
+        self._link_security = link_security
+        self._send_triggered = send_triggered
+        self._serial_number = serial_number
+        self.store = certificates
+        self.events = services.security_log
         db.execute("CREATE TABLE IF NOT EXISTS ocpp_security_cursor "
                    "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)")
         db.commit()
@@ -77,8 +83,8 @@ class SecurityExtensions:
                 ("CertificateSigned", self.on_certificate_signed, None),
                 ("ExtendedTriggerMessage", self.on_extended_trigger, self.after_extended_trigger),
                 ("GetLog", self.on_get_log, self.after_get_log)):
-            adapter.register_handler(action, handler, after)
-        # What ExtendedTriggerMessage sends, through the adapter's triggered-message queue like
+            services.extensions.register_handler(action, handler, after)
+        # What ExtendedTriggerMessage sends, through the runtime's triggered-message queue like
         # TriggerMessage; FirmwareStatusNotification asks for the whitepaper's signed status message.
         self.triggers: dict[str, Trigger] = {
             name: self._classic_trigger(name) for name in (
@@ -87,19 +93,19 @@ class SecurityExtensions:
         self.triggers["FirmwareStatusNotification"] = signed_status
         self.triggers["LogStatusNotification"] = lambda connector_id: self._send_log_status()
         self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
-        self.uploader: DiagnosticsUploader = adapter.firmware_management.make_uploader(self._log_status)
+        self.uploader: DiagnosticsUploader = make_uploader(self._log_status)
         self._log_request: int | None = None
         self._pending_log: tuple[str, Path, int] | None = None  # (CALL id, archive, requestId) not started
         self._invalid_seen = 0
         self._invalid_logged_at: float | None = None
-        adapter.station.add_status_section("security", self.status)
+        services.station.add_status_section("security", self.status)
 
     def close(self) -> None:
         self._unsubscribe()
 
     def status(self) -> dict[str, Any]:
         """The `security` section of `chargepi status`: profile, client certificate, roots."""
-        link = self._adapter.link_security
+        link = self._link_security
         identity = link.client_identity()
         client: dict[str, Any] | None = None
         if identity is not None:
@@ -117,7 +123,7 @@ class SecurityExtensions:
 
     def _classic_trigger(self, name: str) -> Trigger:
         """A message TriggerMessage can also ask for: sent the same way."""
-        return lambda connector_id: self._adapter.send_triggered(name, connector_id)
+        return lambda connector_id: self._send_triggered(name, connector_id)
 
     # ---- SecurityEventNotification ------------------------------------------------------------------
     def _cursor(self) -> int:
@@ -132,15 +138,15 @@ class SecurityExtensions:
                        "tech_info": event.tech_info}
             self._db.execute("INSERT OR REPLACE INTO ocpp_security_cursor (id, seq) VALUES (1, ?)",
                              (event.seq,))
-            self._adapter.outbox.push(SECURITY_EVENT, payload)  # commits the cursor with the row
+            self._services.outbox.push(SECURITY_EVENT, payload)  # commits the cursor with the row
         if events:
-            self._adapter.wake_outbox()
+            self._services.wake_outbox()
 
     # ---- InvalidMessages -----------------------------------------------------------------------------
     def invalid_message(self, detail: str) -> None:
         """Log (locally only) a frame from the CSMS that is not valid OCPP, at most one entry per
         INVALID_LOG_INTERVAL_S with the count of those in between, so a flood costs no flash writes."""
-        now = self._adapter.clock.monotonic()
+        now = self._services.clock.monotonic()
         self._invalid_seen += 1
         if self._invalid_logged_at is not None and now - self._invalid_logged_at < INVALID_LOG_INTERVAL_S:
             return
@@ -160,7 +166,7 @@ class SecurityExtensions:
     # ---- certificates -------------------------------------------------------------------------------
     def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
         kind = KINDS[certificate_type]
-        status, reason = self.store.install(kind, certificate, self._adapter.clock.now())
+        status, reason = self.store.install(kind, certificate, self._services.clock.now())
         if status == InstallStatus.ACCEPTED and reason != "already installed":
             self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                                f"{certificate_type} installed: {reason}")
@@ -187,8 +193,8 @@ class SecurityExtensions:
 
     def _last_needed_root(self, kind: CertificateKind) -> bool:
         """Deleting the only CSMS root would leave a TLS profile without any trust anchor."""
-        return (kind == CertificateKind.CSMS_ROOT and self._adapter.link_security.profile >= 2
-                and self._adapter.settings.ca_file is None and len(self.store.roots(kind)) <= 1)
+        return (kind == CertificateKind.CSMS_ROOT and self._link_security.profile >= 2
+                and self._services.settings.ca_file is None and len(self.store.roots(kind)) <= 1)
 
     def on_get_installed_certificate_ids(self, certificate_type: str, **kwargs: Any) -> Any:
         installed = self.store.installed(KINDS[certificate_type])
@@ -199,11 +205,11 @@ class SecurityExtensions:
 
     def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
         try:
-            if len(certificate_chain) > self._adapter.config.get_int("CertificateSignedMaxChainSize"):
+            if len(certificate_chain) > self._services.config.get_int("CertificateSignedMaxChainSize"):
                 raise CertificateRejected(f"chain longer than {CERTIFICATE_CHAIN_MAX_CHARS} characters")
-            anchors = self._adapter.link_security.trust_anchors_pem()
+            anchors = self._link_security.trust_anchors_pem()
             trusted = load_chain(anchors) if anchors else []
-            identity = self.store.accept_certificate(certificate_chain, self._adapter.clock.now(), trusted)
+            identity = self.store.accept_certificate(certificate_chain, self._services.clock.now(), trusted)
         except CertificateRejected as exc:
             self.events.record(SecurityEventType.INVALID_CHARGING_STATION_CERTIFICATE, str(exc))
             return call_result.CertificateSigned(status="Rejected")
@@ -214,16 +220,15 @@ class SecurityExtensions:
 
     async def sign_certificate(self) -> None:
         """New key pair and CSR; SignCertificate to the CSMS (the certificate comes in CertificateSigned)."""
-        organization = self._adapter.config.get("CpoName") or None
-        csr = await asyncio.to_thread(self.store.create_csr, self._adapter.station_settings.serial_number,
-                                      organization)
-        conf = await self._adapter.call_online(call.SignCertificate(csr=csr))
+        organization = self._services.config.get("CpoName") or None
+        csr = await asyncio.to_thread(self.store.create_csr, self._serial_number, organization)
+        conf = await self._services.calls.call_online(call.SignCertificate(csr=csr))
         if conf.status != "Accepted":
             log.warning("the CSMS refused to sign our certificate request (%s)", conf.status)
 
     # ---- ExtendedTriggerMessage ---------------------------------------------------------------------
     def _trigger_ok(self, requested_message: str, connector_id: int | None) -> bool:
-        ids = self._adapter.station.connector_ids
+        ids = self._services.station.connector_ids
         return requested_message in self.triggers and (connector_id is None or connector_id == 0
                                                        or connector_id in ids)
 
@@ -241,14 +246,14 @@ class SecurityExtensions:
 
     # ---- GetLog -------------------------------------------------------------------------------------
     async def _log_status(self, status: str) -> None:
-        await self._adapter.call_online(call.LogStatusNotification(
+        await self._services.calls.call_online(call.LogStatusNotification(
             status=LOG_STATUS.get(DiagnosticsStatus(status), "Idle"), request_id=self._log_request))
 
     async def _send_log_status(self) -> None:
         status = self.uploader.status
         request = self._log_request if status != DiagnosticsStatus.IDLE else None
-        await self._adapter.call_online(call.LogStatusNotification(status=LOG_STATUS[status],
-                                                                   request_id=request))
+        await self._services.calls.call_online(call.LogStatusNotification(status=LOG_STATUS[status],
+                                                                          request_id=request))
 
     async def on_get_log(self, log_type: str, request_id: int, call_unique_id: str, **kwargs: Any) -> Any:
         params: dict[str, Any] = kwargs["log"]
@@ -263,8 +268,8 @@ class SecurityExtensions:
         # docs/reference/ocpp16-security.md).
         canceled = await self.uploader.stop() or self._pending_log is not None
         if log_type == "SecurityLog":
-            stamp = self._adapter.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-            name = f"securitylog-{self._adapter.settings.charge_point_id}-{stamp}.log.gz"
+            stamp = self._services.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+            name = f"securitylog-{self._services.settings.charge_point_id}-{stamp}.log.gz"
             archive = self.events.export(self.uploader.directory / name, oldest, latest)
             self.uploader.prune("securitylog-*.log.gz")
         else:
@@ -284,4 +289,4 @@ class SecurityExtensions:
         self._log_request = request_id
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
         await self.uploader.start(archive, kwargs["log"]["remote_location"], retries or 1, interval,
-                                  self._adapter.spawn)
+                                  self._services.spawn)

@@ -14,25 +14,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
-from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v16.messages import METER_VALUES
-
-if TYPE_CHECKING:
-    from firmware.ocpp.v16.adapter import OcppAdapter
-
-PUBLIC_KEY_MODES = ("Never", "OncePerTransaction", "EveryMeterValue")
-
-
-def signed_keys(connector_ids: list[int]) -> dict[str, KeySpec]:
-    keys = {f"MeterPublicKey{c}": KeySpec(f"MeterPublicKey{c}", "str", "", writable=False)
-            for c in connector_ids}
-    keys["PublicKeyWithSignedMeterValue"] = KeySpec(
-        "PublicKeyWithSignedMeterValue", "csl", "OncePerTransaction", allowed=PUBLIC_KEY_MODES, max_items=1)
-    return keys
+from firmware.ocpp.v16.services import Services16
 
 
 def signed_sampled_value(reading: SignedReading, with_key: bool) -> dict[str, Any]:
@@ -46,10 +33,12 @@ def signed_sampled_value(reading: SignedReading, with_key: bool) -> dict[str, An
 
 
 class SignedValues16:
-    """Feeds the signing meters' records into the 1.6 transaction messages of `adapter`."""
+    """Feeds the signing meters' records into the 1.6 transaction messages."""
 
-    def __init__(self, adapter: OcppAdapter, metering: SignedMetering) -> None:
-        self.adapter = adapter
+    def __init__(self, services: Services16, metering: SignedMetering) -> None:
+        self._services = services
+        self._config = services.config
+        self._outbox = services.outbox
         self.metering = metering
         self._key_sent: set[str] = set()  # sessions whose public key went out already
         self._stopping: set[str] = set()  # sessions whose StopTransaction waits for the signed end
@@ -59,11 +48,11 @@ class SignedValues16:
 
     def _on_key(self, connector_id: int, key: str) -> None:
         name = f"MeterPublicKey{connector_id}"
-        if name in self.adapter.config.keys:
-            self.adapter.config.set_value(name, key)
+        if name in self._config.keys:
+            self._config.set_value(name, key)
 
     def _with_key(self, session_id: str) -> bool:
-        mode = (self.adapter.config.get_list("PublicKeyWithSignedMeterValue") or ["OncePerTransaction"])[0]
+        mode = (self._config.get_list("PublicKeyWithSignedMeterValue") or ["OncePerTransaction"])[0]
         if mode == "EveryMeterValue":
             return True
         if mode == "OncePerTransaction" and session_id not in self._key_sent:
@@ -78,14 +67,14 @@ class SignedValues16:
     def _on_reading(self, reading: SignedReading) -> None:
         if reading.context != BEGIN:
             return  # the end record goes with StopTransaction (stop_after_signing)
-        if not self.adapter.outbox.knows(reading.session_id):
+        if not self._outbox.knows(reading.session_id):
             self._early[reading.session_id] = reading  # StartTransaction waits (e.g. for the user price)
             return
         value = self.meter_value(reading)
-        self.adapter.outbox.add_tx_data(reading.session_id, value)
-        self.adapter.outbox.push(METER_VALUES, {"connector_id": reading.connector_id, "meter_value": [value]},
-                                 session_id=reading.session_id)
-        self.adapter._wake_outbox()
+        self._outbox.add_tx_data(reading.session_id, value)
+        self._outbox.push(METER_VALUES, {"connector_id": reading.connector_id, "meter_value": [value]},
+                          session_id=reading.session_id)
+        self._services.wake_outbox()
 
     def started(self, session_id: str) -> None:
         """StartTransaction of `session_id` is queued: a begin record that was ready before follows it."""
@@ -106,11 +95,11 @@ class SignedValues16:
             try:
                 reading = await self.metering.end_of(session_id, connector_id)
                 if reading is not None:
-                    self.adapter.outbox.add_tx_data(session_id, self.meter_value(reading))
+                    self._outbox.add_tx_data(session_id, self.meter_value(reading))
             finally:
                 self._key_sent.discard(session_id)
                 self._stopping.discard(session_id)
                 queue_stop()
 
-        self.adapter.spawn(when_signed(), f"ocmf-stop-{session_id}")
+        self._services.spawn(when_signed(), f"ocmf-stop-{session_id}")
         return True

@@ -12,7 +12,8 @@ What it does today (docs/ocpp201.md has the full table):
 - authorization (C01, C09-C12, C15; firmware/ocpp/v201/authorization.py): Authorize, the cache, the
   offline rules;
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
-  StatusNotification and for whatever the features offer.
+  StatusNotification and for whatever the features offer;
+- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.status import connector_status
+from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
 from firmware.ocpp.v201.trigger import EvseRef, RemoteTrigger, Trigger
 from firmware.security.certificates import open_store
@@ -111,6 +113,15 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization]
+        # TariffAndCost (I01-I06) on the driver display, when there is one.
+        self.tariff_cost = None if context.display is None else TariffCost201(
+            self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
+            lambda: self.link.connected)
+        if self.tariff_cost is not None:
+            self.features.append(self.tariff_cost)
+            tariff = self.tariff_cost  # I01: the AuthorizeResponse's personal message is the driver's tariff
+            self.authorization.on_answer(lambda token, answer: tariff.personal(token["id_token"],
+                                                                               answer.id_token_info))
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
@@ -143,6 +154,8 @@ class Adapter201:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
         await self.transactions.stop()
+        if self.tariff_cost is not None:
+            self.tariff_cost.stop()
         self._db.close()
 
     def status(self) -> dict[str, Any]:

@@ -71,6 +71,12 @@ class TxStore:
                                (transaction_id,)).fetchone()
         return None if row is None else not row[0]
 
+    def evse_of(self, transaction_id: str) -> int | None:
+        """The EVSE a transaction ran or runs on (None if this station never had it)."""
+        row = self._db.execute("SELECT evse_id FROM ocpp201_transactions WHERE transaction_id = ?",
+                               (transaction_id,)).fetchone()
+        return None if row is None else int(row[0])
+
     def queue(self, tx: Tx, payload: dict[str, Any], *, begin: bool = False, end: bool = False) -> None:
         """Queue one TransactionEvent of `tx` (its seqNo is tx.seq_no) and advance the seqNo, atomically."""
         with self._db:

@@ -1,0 +1,119 @@
+"""What the CSMS starts remotely in 1.6: RemoteStartTransaction (which connector takes it, claimed until
+its session starts; its chargingProfile, which only smart charging accepts) and Reset (stop every session
+with SoftReset/HardReset, let a soft reset deliver them, then restart the service)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from firmware.core.api import StationApi
+from firmware.core.vocabulary import ConnectorState, StopReason
+from firmware.ocpp.common.keystore import ConfigurationStore
+from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.v16.calls import Calls16
+from firmware.ocpp.v16.transactions import Transactions16
+from firmware.security.events import SecurityEventType, SecurityLog
+from hal.clock import Clock
+
+log = logging.getLogger(__name__)
+
+RESET_SETTLE_MAX_S = 10.0
+
+
+class SmartChargingPort(Protocol):
+    """What the 1.6 runtime itself needs from smart charging in 1.6 terms (a `SmartCharging16`); the Smart
+    Charging messages go to the same object through the charge point's handlers."""
+
+    def accept_remote_start_profile(self, connector_id: int | None, cs_charging_profile: Any,
+                                    wait_s: float | None = None) -> bool: ...
+
+    def configuration_keys(self) -> dict[str, str]: ...
+
+
+class RemoteControl16:
+    def __init__(self, station: StationApi, clock: Clock, config: ConfigurationStore, outbox: Outbox,
+                 calls: Calls16, transactions: Transactions16, security_log: SecurityLog,
+                 restart: Callable[[bool], None], smart_charging: SmartChargingPort | None,
+                 profiles: frozenset[str]) -> None:
+        self._station = station
+        self._clock = clock
+        self._config = config
+        self._outbox = outbox
+        self._calls = calls
+        self._transactions = transactions
+        self._security_log = security_log
+        self._restart = restart
+        self._smart_charging = smart_charging
+        self._profiles = profiles
+        self._claims: dict[int, float] = {}  # connector -> monotonic end of a remote start's claim
+
+    # ---- RemoteStartTransaction ---------------------------------------------------------------------
+    def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
+        """A chargingProfile in RemoteStartTransaction is only accepted if smart charging is present."""
+        if self._smart_charging is None or "SmartCharging" not in self._profiles:
+            return False
+        return self._smart_charging.accept_remote_start_profile(
+            connector_id, profile, wait_s=self._config.get_int("ConnectionTimeOut"))
+
+    def claim_connector_for_remote_start(self, connector_id: int | None) -> int | None:
+        """RemoteStartTransaction: the connector that will take it (the one asked for, else a plugged car
+        waiting, else a free one), claimed until its session starts or the connection timeout passes.
+        None (Rejected) when no connector can take it."""
+        now = self._clock.monotonic()
+        self._claims = {c: until for c, until in self._claims.items() if until > now}
+        station = self._station
+        candidates = [connector_id] if connector_id is not None else sorted(
+            station.connector_ids, key=lambda c: station.state_of(c) != ConnectorState.PREPARING)
+        for candidate in candidates:
+            if candidate in self._claims or station.session_of(candidate) is not None:
+                continue
+            if station.state_of(candidate) in (ConnectorState.UNAVAILABLE, ConnectorState.FAULTED):
+                continue
+            self._claims[candidate] = now + self._config.get_int("ConnectionTimeOut")
+            return candidate
+        return None
+
+    def release_remote_start_claim(self, connector_id: int) -> None:
+        self._claims.pop(connector_id, None)
+
+    async def run_remote_start(self, id_tag: str, connector_id: int) -> None:
+        try:
+            started = await self._station.remote_start(
+                id_tag, connector_id, authorize=self._config.get_bool("AuthorizeRemoteTxRequests"))
+        except Exception:
+            log.exception("remote start failed")
+            started = False
+        if not started:
+            self.release_remote_start_claim(connector_id)
+
+    # ---- Reset --------------------------------------------------------------------------------------
+    async def reset(self, hard: bool) -> None:
+        """Stop every session with SoftReset/HardReset, let a soft reset deliver them, then restart."""
+        try:
+            reason = StopReason.HARD_RESET if hard else StopReason.SOFT_RESET
+            ending = []
+            for connector_id in self._station.connector_ids:
+                session_id = self._transactions.session_id(connector_id)
+                if session_id is not None:
+                    ending.append(session_id)
+                    self._station.stop_session(connector_id, reason)
+            # Both kinds wait for the core to report the sessions ended (so they are not reported as
+            # PowerLoss after the restart); a soft reset also waits for the StopTransactions to be delivered.
+            waited = 0.0
+            while waited < RESET_SETTLE_MAX_S and (
+                    any(not (self._outbox.transaction(s) or {}).get("stop_queued", 1) for s in ending)
+                    or (not hard and self._calls.online and self._outbox.durable_depth() > 0)):
+                await self._clock.sleep(0.5)
+                waited += 0.5
+        except Exception:
+            log.exception("reset preparation failed; restarting anyway")
+        log.warning("%s reset requested by the CSMS: restarting", "hard" if hard else "soft")
+        self._security_log.record(SecurityEventType.RESET_OR_REBOOT,
+                                  f"{'Hard' if hard else 'Soft'} Reset by the CSMS")
+        self._restart(hard)
+
+    def restart_now(self) -> None:
+        """Restart the service (e.g. to activate installed firmware); sessions must have ended."""
+        self._restart(False)
