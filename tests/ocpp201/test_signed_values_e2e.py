@@ -113,7 +113,8 @@ async def test_modbus_signing_meter_session(make_harness: HarnessFactory,
     meter = {"driver": "modbus-tcp", "host": "127.0.0.1", "port": await signing_modbus_meter(emulator),
              "device_id": 3, "model": model, "ocmf": True}
     async with running_csms() as csms:
-        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": meter}}])
+        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": meter}}],
+                               station={"free_charging": True})
         await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
         h.sim.plug()
         await eventually(lambda: any(e["event_type"] == "Started" for e in events(csms)), h.clock, 0.1,
