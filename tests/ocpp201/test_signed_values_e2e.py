@@ -133,3 +133,19 @@ async def test_modbus_signing_meter_session(make_harness: HarnessFactory,
         proof = independently_verified(ocmf_of(end), keys.pop())
         assert [r["TX"] for r in proof["RD"]] == ["B", "E"]
         assert end_value == round(proof["RD"][1]["RV"] * 1000)
+
+
+@pytest.mark.parametrize("mode", ["Never", "EveryMeterValue"])
+async def test_public_key_with_signed_meter_value(make_harness: HarnessFactory, mode: str) -> None:
+    preset = {"device_model": {"OCPPCommCtrlr.PublicKeyWithSignedMeterValue": mode}}
+    async with running_csms() as csms:
+        h = await make_harness(ocpp=section(csms.url) | preset,
+                               connectors=[{"id": 1, "hal": {"meter": METER}}])
+        h.sim.plug()
+        await eventually(lambda: any(signed(e) for e in events(csms)), h.clock, 0.1, within=15)
+        await h.advance(60)
+        h.sim.unplug()
+        await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", h.clock, 0.5, within=15)
+        keys = [v["public_key"] for e in events(csms) for _, _, v in signed(e)]
+        assert len(keys) == 3  # the begin (sent, then in Ended) and the end
+        assert all(keys) if mode == "EveryMeterValue" else not any(keys)

@@ -99,7 +99,8 @@ class Adapter201:
         self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
                                        self._db, self.settings.device_model, live)
         self.delivery = Delivery201(self.outbox, self.model, self.clock)
-        signed = SignedValues201(context.signed_metering) if context.signed_metering is not None else None
+        signed = None if context.signed_metering is None else SignedValues201(
+            context.signed_metering, lambda: self.model.text("OCPPCommCtrlr.PublicKeyWithSignedMeterValue"))
         self.transactions = Transactions201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery, lambda: self.link.connected, signed)
         self.authorization = Authorization201(self.station, self.model, self._db, self.clock, self.delivery,
