@@ -28,7 +28,7 @@ async def station(make_harness: HarnessFactory, csms: Csms, **model: Any) -> tup
     ocpp = section(csms.url)
     if model:
         ocpp["device_model"] = model
-    h: Harness = await make_harness(ocpp=ocpp)
+    h: Harness = await make_harness(ocpp=ocpp, station={"free_charging": False})
     await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
     assert isinstance(h.app.ocpp, Adapter201)
     return h, h.app.ocpp
@@ -192,7 +192,8 @@ async def test_the_authorize_answer_reaches_the_driver_display(make_harness: Har
             "status": "Accepted", "personal_message": {"format": "UTF8", "language": "en",
                                                        "content": "0.25 EUR/kWh for you"}})
         h: Harness = await make_harness(ocpp=section(csms.url), connectors=[DISPLAY],
-                                        display={"language": "en", "currency": "EUR"})
+                                        display={"language": "en", "currency": "EUR"},
+                                        station={"free_charging": False})
         await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
         h.sim.plug()
         h.sim.swipe("CARD")
