@@ -46,7 +46,8 @@ def ocmf_of(value: dict[str, Any]) -> str:
 
 async def test_signed_begin_and_end_in_transaction_events(make_harness: HarnessFactory) -> None:
     async with running_csms() as csms:
-        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": METER}}])
+        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": METER}}],
+                               station={"free_charging": True})
         await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
         h.sim.plug()
         await eventually(lambda: any(signed(e) for e in events(csms)), h.clock, 0.1, within=15)
@@ -82,7 +83,8 @@ async def test_killed_while_the_meter_signs_the_end_still_sends_it(make_harness:
                                                                    short_dir: Path) -> None:
     async with running_csms() as csms:
         connectors = [{"id": 1, "hal": {"meter": METER}}]
-        h = await make_harness(state_dir=short_dir, ocpp=section(csms.url), connectors=connectors)
+        h = await make_harness(state_dir=short_dir, ocpp=section(csms.url), connectors=connectors,
+                               station={"free_charging": True})
         h.sim.plug()
         await eventually(lambda: any(signed(e) for e in events(csms)), h.clock, 0.1, within=15)
         public_key = key_of(next(signed(e) for e in events(csms) if signed(e))[0][2])
@@ -92,7 +94,8 @@ async def test_killed_while_the_meter_signs_the_end_still_sends_it(make_harness:
         assert all(e["event_type"] != "Ended" for e in events(csms))
         await kill(h)  # the old process's clock never moves again: nothing of it finishes
         again = await make_harness(state_dir=short_dir, clock=SimClock(h.clock.now()),
-                                   ocpp=section(csms.url), connectors=connectors)
+                                   ocpp=section(csms.url), connectors=connectors,
+                                   station={"free_charging": True})
         await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", again.clock, 0.5, within=30)
         ended = events(csms)[-1]
         assert ended["transaction_info"]["stopped_reason"] == "PowerLoss"
@@ -110,7 +113,8 @@ async def test_modbus_signing_meter_session(make_harness: HarnessFactory,
     meter = {"driver": "modbus-tcp", "host": "127.0.0.1", "port": await signing_modbus_meter(emulator),
              "device_id": 3, "model": model, "ocmf": True}
     async with running_csms() as csms:
-        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": meter}}])
+        h = await make_harness(ocpp=section(csms.url), connectors=[{"id": 1, "hal": {"meter": meter}}],
+                               station={"free_charging": True})
         await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
         h.sim.plug()
         await eventually(lambda: any(e["event_type"] == "Started" for e in events(csms)), h.clock, 0.1,
