@@ -23,8 +23,8 @@ from pydantic_core import to_jsonable_python
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
 
-from firmware.ocpp.versions import configuration_defaults
-from firmware.ocpp.versions import device_model_defaults as device_model_defaults_of
+from firmware.ocpp.catalogue import configuration_defaults
+from firmware.ocpp.catalogue import device_model_defaults as device_model_defaults_of
 from firmware.redaction import MASK, is_secret_key
 from firmware.settings import (
     SECRETS_FILE_NAME,

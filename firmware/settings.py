@@ -24,9 +24,14 @@ from firmware.config_paths import ConfigError as ConfigError
 from firmware.config_paths import default_config_path as default_config_path
 from firmware.config_paths import secrets_path as secrets_path
 from firmware.control.roles import ControlSettings
+from firmware.ocpp.catalogue import check_device_model
 from firmware.ocpp.settings import OcppSettings
-from firmware.ocpp.versions import check_device_model
-from firmware.smart.settings import DemandResponseSettings, LoadManagementSettings, SmartChargingSettings
+from firmware.smart.settings import (
+    DemandResponseSettings,
+    LoadManagementSettings,
+    SmartChargingSettings,
+    check_smart_hardware,
+)
 from hal.config import DRIVER_TAGS, ConnectorHalConfig, IntFromText, StationHalConfig
 
 
@@ -224,8 +229,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _smart_hardware(self) -> Settings:
-        from firmware.smart.wiring import check_smart_hardware
-
         check_smart_hardware(self)
         return self
 

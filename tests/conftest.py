@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from firmware.core.published import status_label
 from firmware.settings import load_settings
 from hal.clock import SimClock
 from hal.fake import SimulatedConnector
+from tests.drivers.meter_emulator import free_port, start_tcp_server
+from tests.drivers.signing_emulators import _Emulator
 
 
 class Harness:
@@ -106,3 +108,18 @@ async def make_harness(short_dir: Path) -> AsyncIterator[HarnessFactory]:
     yield make
     for harness in started:
         await harness.app.stop()
+
+
+@pytest.fixture
+async def signing_modbus_meter() -> AsyncIterator[Callable[[_Emulator], Awaitable[int]]]:
+    """Starts a pymodbus TCP server emulating a signing meter (EM580 or Iskra); returns its port."""
+    servers: list[Any] = []
+
+    async def start(emulator: _Emulator) -> int:
+        port = free_port()
+        servers.append(await start_tcp_server([emulator], port))  # type: ignore[list-item]
+        return port
+
+    yield start
+    for server in servers:
+        await server.shutdown()

@@ -8,9 +8,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from firmware.ocpp.catalogue import (
+    DEFAULT_VERSION,
+    check_version,
+    configuration_key_names,
+    configuration_keys,
+)
 from firmware.ocpp.common.keystore import describe, normalise, preset_text
 from firmware.ocpp.common.rate_limit import RateLimitSettings
-from firmware.ocpp.versions import DEFAULT_VERSION, check_version, configuration_key_names, configuration_keys
 from hal.config import IntFromText
 
 Scalar = bool | int | float | str

@@ -6,7 +6,7 @@ They are fields of `firmware.settings.Settings` (`[smart_charging]`, `[load_mana
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -91,3 +91,12 @@ class DemandResponseSettings(_Section):
         False,
         description="The relay opens (input inactive) to request the limit.")
 
+
+def check_smart_hardware(settings: Any) -> None:
+    """Settings validator: enabled features need their hardware configured (raises ValueError)."""
+    hal = settings.station.hal
+    if settings.demand_response.enabled and hal.demand_response is None:
+        raise ValueError("demand_response.enabled needs an input: set station.hal.demand_response")
+    lm = settings.load_management
+    if lm.enabled and lm.use_grid_meter and hal.grid_meter is None:
+        raise ValueError("load_management.use_grid_meter needs a meter: set station.hal.grid_meter")

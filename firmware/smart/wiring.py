@@ -18,16 +18,6 @@ if TYPE_CHECKING:
     from hal.contract import StationHardware
 
 
-def check_smart_hardware(settings: Any) -> None:
-    """Settings validator: enabled features need their hardware configured (raises ValueError)."""
-    hal = settings.station.hal
-    if settings.demand_response.enabled and hal.demand_response is None:
-        raise ValueError("demand_response.enabled needs an input: set station.hal.demand_response")
-    lm = settings.load_management
-    if lm.enabled and lm.use_grid_meter and hal.grid_meter is None:
-        raise ValueError("load_management.use_grid_meter needs a meter: set station.hal.grid_meter")
-
-
 def build_smart_features(settings: Settings, clock: Clock, station: StationApi, hardware: StationHardware,
                          control: ControlServer, storage: StateDir | None = None,
                          ) -> tuple[SmartChargingService, list[Any]]:

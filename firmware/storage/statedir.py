@@ -25,12 +25,9 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hal.clock import Clock
-
-if TYPE_CHECKING:
-    from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +61,34 @@ def check_writable(path: Path) -> None:
         ) from exc
 
 
+class DirDatabase(Protocol):
+    """What the directory needs from each database in it (firmware/storage/database.py registers them)."""
+
+    name: str
+    essential: bool
+
+    @property
+    def in_memory(self) -> bool: ...
+
+    def write_back(self) -> bool: ...
+
+
 class StateDir:
     def __init__(self, path: Path, reserve_bytes: int = 0) -> None:
         self.path = path
         self.reserve_bytes = reserve_bytes
         self.reserve_path = path / RESERVE_NAME
         self.quarantined: list[dict[str, str]] = []
-        self._databases: list[StateDatabase] = []
+        self._databases: list[DirDatabase] = []
         path.mkdir(parents=True, exist_ok=True)
         self.reserve_released = False
         self.ensure_reserve()
 
     # --- databases -----------------------------------------------------------------------------------
-    def register(self, database: StateDatabase) -> None:
+    def register(self, database: DirDatabase) -> None:
         self._databases.append(database)
 
-    def unregister(self, database: StateDatabase) -> None:
+    def unregister(self, database: DirDatabase) -> None:
         with contextlib.suppress(ValueError):
             self._databases.remove(database)
 

@@ -2,7 +2,8 @@
 
 Layers only look down: `hal/` never imports `firmware/`; an OCPP version package (`firmware/ocpp/v16`,
 `firmware/ocpp/v201`, ...) never imports another, and outside the version packages only the version
-selector (`firmware/ocpp/versions.py`) imports one (so the common runtime, the settings and the config
+selector (`firmware/ocpp/versions.py`, which builds adapters, and `firmware/ocpp/catalogue.py`, which
+names each version's presets) imports one (so the common runtime, the settings and the config
 editor never do); the charger's own language (`firmware/core`,
 `firmware/smart`, `firmware/sessions`) never imports the `ocpp` library, `firmware.ocpp`, or a module named
 for one OCPP version (`ocpp16`, `v201`, ...), and holds no such module itself. Every import
@@ -23,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 VERSION_PACKAGE = re.compile(r"^firmware\.ocpp\.(v\d+)(\.|$)")
 VERSION_NAMED = re.compile(r"^(ocpp|v)\d+$")  # a module named for one OCPP version: ocpp16, v201, ...
 NEUTRAL = ("firmware.core", "firmware.smart", "firmware.sessions")
-SELECTOR = "firmware.ocpp.versions"  # builds the chosen version's adapter; names each version's presets
+# The version selector: versions builds the chosen version's adapter, catalogue names each version's presets.
+SELECTOR = ("firmware.ocpp.versions", "firmware.ocpp.catalogue")
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def version_to_version() -> list[str]:
 def version_outside_selector() -> list[str]:
     """Imports of a version package from a module that belongs to none, other than the selector."""
     return [str(i) for i in imports_under("firmware") if VERSION_PACKAGE.match(i.target)
-            and not VERSION_PACKAGE.match(i.module) and i.module != SELECTOR]
+            and not VERSION_PACKAGE.match(i.module) and i.module not in SELECTOR]
 
 
 def _speaks_ocpp(name: str) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from ocpp.v16 import call
 from firmware.cli.main import main
 from firmware.core.events import SessionStarted
 from tests.conftest import Harness, HarnessFactory
-from tests.drivers.meter_emulator import free_port, start_tcp_server
 from tests.drivers.signing_emulators import Em580Emulator, IskraEmulator, _Emulator
 from tests.drivers.test_signing_meters import independently_verified
 from tests.ocpp.conftest import eventually
@@ -95,25 +94,12 @@ async def test_simulated_signing_meter_session(make_harness: HarnessFactory, csm
     assert "NOT VERIFIED" in capsys.readouterr().out
 
 
-@pytest.fixture
-async def modbus_meter() -> AsyncIterator[Callable[[_Emulator], Any]]:
-    servers: list[Any] = []
-
-    async def start(emulator: _Emulator) -> int:
-        port = free_port()
-        servers.append(await start_tcp_server([emulator], port))  # type: ignore[list-item]
-        return port
-
-    yield start
-    for server in servers:
-        await server.shutdown()
-
-
 @pytest.mark.parametrize("model", ["em580", "iskra-wm3m4c"])
 async def test_modbus_signing_meter_session(make_harness: HarnessFactory, csms: TestCsms,
-                                            modbus_meter: Callable[[_Emulator], Any], model: str) -> None:
+                                            signing_modbus_meter: Callable[[_Emulator], Awaitable[int]],
+                                            model: str) -> None:
     emulator: _Emulator = Em580Emulator(device_id=3) if model == "em580" else IskraEmulator(device_id=3)
-    meter_port = await modbus_meter(emulator)
+    meter_port = await signing_modbus_meter(emulator)
     port = await csms.start()
     meter = {"driver": "modbus-tcp", "host": "127.0.0.1", "port": meter_port, "device_id": 3, "model": model,
              "ocmf": True}

@@ -65,3 +65,10 @@ def test_build_adapter_refuses_settings_without_an_ocpp_section(tmp_path: Path) 
     context = AdapterContext(settings, app.station, app.clock, tmp_path, app.control)
     with pytest.raises(ValueError, match=r"\[ocpp\] section"):
         build_adapter(context)
+
+
+def test_the_catalogue_names_exactly_the_versions_that_have_a_builder() -> None:
+    from firmware.ocpp.catalogue import DEFAULT_VERSION, VERSION_NAMES
+
+    assert tuple(VERSIONS) == VERSION_NAMES
+    assert DEFAULT_VERSION in VERSIONS

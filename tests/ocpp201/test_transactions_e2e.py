@@ -52,7 +52,8 @@ async def charger(make_harness: HarnessFactory, csms: Csms, tokens: bool = False
     ocpp = section(csms.url)
     if model:
         ocpp["device_model"] = model
-    h: Harness = await make_harness(ocpp=ocpp)
+    # Without tokens a session starts at the plug: free charging (AuthCtrlr.Enabled false).
+    h: Harness = await make_harness(ocpp=ocpp, station={"free_charging": not tokens})
     if tokens:
         h.station.set_authorizer(Tokens(), auto_start=False)
     await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)

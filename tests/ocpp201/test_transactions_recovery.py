@@ -40,14 +40,14 @@ async def restarted(make_harness: HarnessFactory, h: Harness, state_dir: Path, u
                     **station: Any) -> Harness:
     await kill(h)
     again: Harness = await make_harness(state_dir=state_dir, clock=SimClock(h.clock.now()),
-                                        ocpp=section(url), station=station)
+                                        ocpp=section(url), station={"free_charging": True, **station})
     return again
 
 
 async def test_power_cut_ends_the_transaction_with_power_loss(make_harness: HarnessFactory,
                                                               short_dir: Path) -> None:
     async with running_csms() as csms:
-        h = await make_harness(state_dir=short_dir, ocpp=section(csms.url))
+        h = await make_harness(state_dir=short_dir, ocpp=section(csms.url), station={"free_charging": True})
         h.sim.plug()
         await eventually(lambda: ("Updated", "MeterValuePeriodic") in kinds(csms), h.clock, 1.0, within=15)
         tx_id = events(csms)[0]["transaction_info"]["transaction_id"]
@@ -69,7 +69,7 @@ async def test_resumed_session_continues_its_transaction(make_harness: HarnessFa
                                                          short_dir: Path) -> None:
     async with running_csms() as csms:
         h = await make_harness(state_dir=short_dir, ocpp=section(csms.url),
-                               station={"power_loss_policy": "resume"})
+                               station={"power_loss_policy": "resume", "free_charging": True})
         h.sim.plug()
         await eventually(lambda: "Charging" in [e["transaction_info"].get("charging_state")
                                                 for e in events(csms)], h.clock, 0.1, within=15)

@@ -136,6 +136,12 @@ class AuthStore:
                                "WHERE token = ? AND token_type = ?", (token.text, token.type)).fetchone()
         return _entry(row) if row is not None else None
 
+    def touch(self, token: Token) -> None:
+        """The entry decided: it becomes the most recently used one."""
+        with self._db:
+            self._db.execute("UPDATE auth_cache SET used = (SELECT MAX(used) + 1 FROM auth_cache) "
+                             "WHERE token = ? AND token_type = ?", (token.text, token.type))
+
     def remember(self, token: Token, entry: AuthEntry) -> None:
         """Store (or replace) the cache entry; beyond `cache_max` entries the least recently used go."""
         with self._db:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from firmware.storage.database import StateDatabase
+from hal.pubsub import Subscribers
 
 Kind = Literal["bool", "int", "csl", "str"]
 # Never RebootRequired: every supported key takes effect without a restart (WebSocketPingInterval from the
@@ -98,7 +99,8 @@ class ConfigurationStore:
         for name, value in db.execute("SELECT key, value FROM ocpp_configuration"):
             if name in keys and keys[name].writable:
                 self._values[name] = value
-        self._listeners: list[Callable[[str, str], None]] = []
+        # Accepted changes (key, canonical value), by the one publish/subscribe rule (hal/pubsub.py).
+        self._changes: Subscribers[tuple[str, str]] = Subscribers("configuration changes")
         self._hidden: set[str] = set()
         self._guards: dict[str, Guard] = {}
 
@@ -121,7 +123,9 @@ class ConfigurationStore:
             self._values[name] = value
 
     def on_change(self, listener: Callable[[str, str], None]) -> None:
-        self._listeners.append(listener)
+        """Call `listener(key, value)` after every accepted change, in the changing thread; a listener
+        that raises is logged and does not keep the change from the others."""
+        self._changes.subscribe(lambda change: listener(*change))
 
     def get(self, name: str) -> str:
         return self._values[name]
@@ -149,8 +153,7 @@ class ConfigurationStore:
         if guard is not None and (status := guard(canonical)) != "Accepted":
             return status
         self.set_value(name, canonical)
-        for listener in self._listeners:
-            listener(name, canonical)
+        self._changes.publish((name, canonical))
         return "Accepted"
 
     def report(self, names: list[str] | None) -> tuple[list[dict[str, object]], list[str]]:

@@ -6,7 +6,7 @@ have no public hook (docs/reference/ocpp-libraries.md §1.5):
 
 * the entries of `ChargePoint.route_map`: `@on`/`@after` write them and only the library's private
   `_handle_call` reads them; the 1.6 package answers CALLs itself (firmware.ocpp.v16.dispatch) and adds routes
-  at run time (`OcppAdapter.extra_routes`), so it reads and writes them here;
+  at run time (`Extensions16.routes`, firmware/ocpp/v16/extensions.py), so it reads and writes them here;
 * `ocpp.messages.ASYNC_VALIDATION`, the module switch between thread-pool and in-line validation: set
   to in-line validation when this module is imported (`validate_in_thread_pool`; tools/bench/smart_bench.py
   turns the library's default back on to measure it).

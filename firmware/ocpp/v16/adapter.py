@@ -49,8 +49,8 @@ from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.v16.auth import LocalAuthorizer
 from firmware.ocpp.v16.calls import Calls16
 from firmware.ocpp.v16.charge_point import ChargePoint16, ChargePointParts
-from firmware.ocpp.v16.configuration import standard_keys
-from firmware.ocpp.v16.cost_messages import CaliforniaPricing16, cost_keys
+from firmware.ocpp.v16.configuration import cost_keys, signed_keys, standard_keys
+from firmware.ocpp.v16.cost_messages import CaliforniaPricing16
 from firmware.ocpp.v16.delivery import Delivery16
 from firmware.ocpp.v16.extensions import DataTransferHandler, Extensions16
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
@@ -60,7 +60,7 @@ from firmware.ocpp.v16.remote import RemoteControl16, SmartChargingPort
 from firmware.ocpp.v16.sampling import MeterSampling16
 from firmware.ocpp.v16.security import SecurityExtensions
 from firmware.ocpp.v16.services import Services16
-from firmware.ocpp.v16.signed_values import SignedValues16, signed_keys
+from firmware.ocpp.v16.signed_values import SignedValues16
 from firmware.ocpp.v16.statuses import StatusReports16
 from firmware.ocpp.v16.transactions import Transactions16
 from firmware.ocpp.v16.triggers import Triggers16
@@ -343,9 +343,9 @@ class OcppAdapter:
     # ---- core events and configuration changes ------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, MeterSampled):
-            self.sampling.sampled(event.connector_id, event.reading, event.timestamp)
+            self.sampling.readings.sampled(event.connector_id, event.reading, event.timestamp)
         elif isinstance(event, OfferChanged):
-            self.sampling.offered(event.connector_id, event.offered_a)
+            self.sampling.readings.offered(event.connector_id, event.offered_a)
         elif isinstance(event, StatusChanged):
             self.statuses.on_status(event)
         elif isinstance(event, SessionStarted):

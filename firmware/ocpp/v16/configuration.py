@@ -6,6 +6,7 @@ The store that validates, presets and persists them is version-neutral
 
 from __future__ import annotations
 
+from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common.keystore import KeySpec
 
 # Measurands the meter path can deliver (hal.types.MeterReading plus the offered current from the core).
@@ -90,3 +91,31 @@ def standard_keys(connector_count: int, profiles: str, *, connection_timeout_s: 
         KeySpec("AdditionalRootCertificateCheck", "bool", "false", writable=False),
     ]
     return {k.name: k for k in keys}
+
+
+# ---- the keys of signed meter values (signed_values.py) and California pricing (cost_messages.py) ----
+PUBLIC_KEY_MODES = ("Never", "OncePerTransaction", "EveryMeterValue")
+
+
+def signed_keys(connector_ids: list[int]) -> dict[str, KeySpec]:
+    keys = {f"MeterPublicKey{c}": KeySpec(f"MeterPublicKey{c}", "str", "", writable=False)
+            for c in connector_ids}
+    keys["PublicKeyWithSignedMeterValue"] = KeySpec(
+        "PublicKeyWithSignedMeterValue", "csl", "OncePerTransaction", allowed=PUBLIC_KEY_MODES, max_items=1)
+    return keys
+
+
+def cost_keys(display: bool = True) -> dict[str, KeySpec]:
+    keys = {
+        "CustomDisplayCostAndPrice": KeySpec("CustomDisplayCostAndPrice", "bool",
+                                             "true" if display else "false", writable=False),
+        "NumberOfDecimalsForCostValues": KeySpec("NumberOfDecimalsForCostValues", "int", "2", writable=False,
+                                                 minimum=0, maximum=6, preset=True),
+        "DefaultPrice": KeySpec("DefaultPrice", "str", "", maximum=1000),
+        "WaitForSetUserPriceTimeout": KeySpec("WaitForSetUserPriceTimeout", "int", "0", minimum=0,
+                                              maximum=60000),
+    }
+    for language in LANGUAGES:
+        name = f"DefaultPriceText,{language}"
+        keys[name] = KeySpec(name, "str", "", maximum=1000)
+    return keys

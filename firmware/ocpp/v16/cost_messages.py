@@ -25,7 +25,6 @@ from firmware.core.events import StatusChanged
 from firmware.display.service import DisplayService, Texts
 from firmware.display.texts import LANGUAGES
 from firmware.ocpp.common.cost_triggers import CostTriggers, CostTriggerWatch
-from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.v16.messages import METER_VALUES
 from firmware.ocpp.v16.services import Services16
 from firmware.ocpp.v16.vocabulary import STATUS, StatusChanges16
@@ -35,22 +34,6 @@ log = logging.getLogger(__name__)
 
 VENDOR = "org.openchargealliance.costmsg"
 ONLINE_POLL_S = 1.0
-
-
-def cost_keys(display: bool = True) -> dict[str, KeySpec]:
-    keys = {
-        "CustomDisplayCostAndPrice": KeySpec("CustomDisplayCostAndPrice", "bool",
-                                             "true" if display else "false", writable=False),
-        "NumberOfDecimalsForCostValues": KeySpec("NumberOfDecimalsForCostValues", "int", "2", writable=False,
-                                                 minimum=0, maximum=6, preset=True),
-        "DefaultPrice": KeySpec("DefaultPrice", "str", "", maximum=1000),
-        "WaitForSetUserPriceTimeout": KeySpec("WaitForSetUserPriceTimeout", "int", "0", minimum=0,
-                                              maximum=60000),
-    }
-    for language in LANGUAGES:
-        name = f"DefaultPriceText,{language}"
-        keys[name] = KeySpec(name, "str", "", maximum=1000)
-    return keys
 
 
 def _texts(message: dict[str, Any], default_language: str) -> Texts:

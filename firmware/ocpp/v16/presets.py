@@ -1,13 +1,11 @@
 """The OCPP 1.6 configuration keys an `[ocpp.configuration]` table may preset: the settings check a preset
-against them, `chargepi config keys` lists them (both reach this module through firmware/ocpp/versions.py).
+against them, `chargepi config keys` lists them (both reach this module through firmware/ocpp/catalogue.py).
 """
 
 from __future__ import annotations
 
 from firmware.ocpp.common.keystore import KeySpec
-from firmware.ocpp.v16.configuration import standard_keys
-from firmware.ocpp.v16.cost_messages import cost_keys
-from firmware.ocpp.v16.signed_values import signed_keys
+from firmware.ocpp.v16.configuration import cost_keys, signed_keys, standard_keys
 
 
 def standard_key_names() -> list[str]:

@@ -17,20 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.metering.signed import BEGIN, SignedMetering, SignedReading
-from firmware.ocpp.common.keystore import KeySpec
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v16.messages import METER_VALUES
 from firmware.ocpp.v16.services import Services16
-
-PUBLIC_KEY_MODES = ("Never", "OncePerTransaction", "EveryMeterValue")
-
-
-def signed_keys(connector_ids: list[int]) -> dict[str, KeySpec]:
-    keys = {f"MeterPublicKey{c}": KeySpec(f"MeterPublicKey{c}", "str", "", writable=False)
-            for c in connector_ids}
-    keys["PublicKeyWithSignedMeterValue"] = KeySpec(
-        "PublicKeyWithSignedMeterValue", "csl", "OncePerTransaction", allowed=PUBLIC_KEY_MODES, max_items=1)
-    return keys
 
 
 def signed_sampled_value(reading: SignedReading, with_key: bool) -> dict[str, Any]:

@@ -97,9 +97,9 @@ class Transactions16:
         if not self._outbox.begin(event.session_id, event.connector_id, event.id_tag, payload["timestamp"],
                                   payload["meter_start"], START_TRANSACTION, payload):
             return
+        begin = self._sampling.readings.with_energy(event.connector_id, event.meter_start_wh)
         self._sampling.tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.Begin",
-                                 self._sampling.reading(event.connector_id, event.meter_start_wh),
-                                 "StopTxnSampledData")
+                                 begin, "StopTxnSampledData")
         self._sampling.start_sampler(event.session_id, event.connector_id)
         if self.signed is not None:
             self.signed.started(event.session_id)
@@ -125,7 +125,7 @@ class Transactions16:
             # report a meterStop below them.
             meter_stop_wh = self._sampled_energy(event.session_id, meter_stop_wh)[0]
         self._sampling.tx_sample(event.session_id, event.connector_id, event.timestamp, "Transaction.End",
-                                 self._sampling.reading(event.connector_id, meter_stop_wh),
+                                 self._sampling.readings.with_energy(event.connector_id, meter_stop_wh),
                                  "StopTxnSampledData")
 
         def queue() -> None:

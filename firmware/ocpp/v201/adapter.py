@@ -9,6 +9,8 @@ What it does today (docs/ocpp201.md has the full table):
 - after registration a StatusNotification for every connector (G01), and again on every change; Heartbeat
   every OCPPCommCtrlr.HeartbeatInterval, the answer's time sets the clock (TimeSource Heartbeat);
 - the device model (B05-B08) with live values from the station;
+- authorization (C01, C09-C12, C15; firmware/ocpp/v201/authorization.py): Authorize, the cache, the
+  offline rules;
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
@@ -34,6 +36,7 @@ from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.v201.authorization import Authorization201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
 from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
@@ -85,6 +88,7 @@ class Adapter201:
         self.link_security = LinkSecurity(self.settings, self._db, self.keys, self.certificates,
                                           self.security_log)
         self.outbox = Outbox(self._db)
+        self._online = asyncio.Event()  # connected and registration accepted
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: 0,  # no SendLocalList in 2.0.1 yet: the list is empty
@@ -95,9 +99,13 @@ class Adapter201:
         self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
                                        self._db, self.settings.device_model, live)
         self.delivery = Delivery201(self.outbox, self.model, self.clock)
-        signed = SignedValues201(context.signed_metering) if context.signed_metering is not None else None
+        signed = None if context.signed_metering is None else SignedValues201(
+            context.signed_metering, lambda: self.model.text("OCPPCommCtrlr.PublicKeyWithSignedMeterValue"))
         self.transactions = Transactions201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery, lambda: self.link.connected, signed)
+        self.authorization = Authorization201(self.station, self.model, self._db, self.clock, self.delivery,
+                                              lambda: self.cp, self._online.is_set,
+                                              self.transactions.token_types)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -105,13 +113,16 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.features += [self.delivery, self.transactions]
+        self.features += [self.delivery, self.transactions, self.authorization]
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
             lambda: self.link.connected)
         if self.tariff_cost is not None:
             self.features.append(self.tariff_cost)
+            tariff = self.tariff_cost  # I01: the AuthorizeResponse's personal message is the driver's tariff
+            self.authorization.on_answer(lambda token, answer: tariff.personal(token["id_token"],
+                                                                               answer.id_token_info))
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
@@ -119,13 +130,13 @@ class Adapter201:
         self.registration = "NotSent"
         self.boot_reason = "PowerUp"
         self.cp: ChargePoint201 | None = None
-        self._online = asyncio.Event()
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
         self._boot_now = asyncio.Event()
         self._sent_status: dict[int, str] = {}
         self._link_task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = self.station.subscribe(self._on_event)
+        self.authorization.install()
         context.control.register("ocpp", self._control)
         self.station.add_status_section("ocpp", self.status)
 

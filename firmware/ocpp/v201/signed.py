@@ -5,8 +5,9 @@ The begin record goes into the transaction's Ended values and out at once: in St
 before the transaction began, else in an Updated with triggerReason SignedDataReceived. Ended waits for the
 signed end record (or for the meter to give up), like 1.6's StopTransaction: Transactions201 asks
 `end_of`. The sampled value's `value` is the register the record signs (its last reading), in Wh;
-signedMeterData is Base64 of the OCMF text, publicKey Base64 of "oca:base16:asn1:<hex DER key>" on the
-first signed value of each transaction (OncePerTransaction) and "" after.
+signedMeterData is Base64 of the OCMF text, publicKey Base64 of "oca:base16:asn1:<hex DER key>" as
+OCPPCommCtrlr.PublicKeyWithSignedMeterValue says: on the first signed value of each transaction and "" after
+(OncePerTransaction, the default), on every one (EveryMeterValue) or never (Never).
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def signed_meter_value(reading: SignedReading, with_key: bool) -> dict[str, Any]
 class SignedValues201:
     """The signing meters' records for the 2.0.1 transactions, keyed by the core's session."""
 
-    def __init__(self, metering: SignedMetering) -> None:
+    def __init__(self, metering: SignedMetering, key_mode: Callable[[], str]) -> None:
         self.metering = metering
+        self._key_mode = key_mode  # the PublicKeyWithSignedMeterValue value now
         self._key_sent: set[str] = set()  # sessions whose public key went out already
         self._begins: dict[str, SignedReading] = {}  # begin records not yet in a transaction
         self.on_begin: Callable[[SignedReading], bool] | None = None  # True: a transaction took it
@@ -62,7 +64,9 @@ class SignedValues201:
     def value(self, reading: SignedReading) -> dict[str, Any]:
         first = reading.session_id not in self._key_sent
         self._key_sent.add(reading.session_id)
-        return signed_meter_value(reading, first)
+        mode = self._key_mode()
+        with_key = mode == "EveryMeterValue" or (first and mode == "OncePerTransaction")
+        return signed_meter_value(reading, with_key)
 
     def _on_reading(self, reading: SignedReading) -> None:
         if reading.context != "Transaction.Begin":

@@ -50,6 +50,7 @@ from firmware.core.events import (
 from firmware.core.vocabulary import ConnectorState, LimitSource, StopReason
 from firmware.metering.signed import SignedReading
 from firmware.ocpp.common.outbox import Outbox, Row
+from firmware.ocpp.common.sampling import ConnectorReadings, sample_periodically
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.charge_point import on
 from firmware.ocpp.v201.delivery import Delivery201
@@ -67,12 +68,15 @@ if TYPE_CHECKING:
     from firmware.ocpp.v201.charge_point import ChargePoint201
 
 log = logging.getLogger(__name__)
+# Each sampling interval of a transaction: the measurands it samples, and whether the sample goes out in
+# an Updated (MeterValuePeriodic) or only into the transaction's data for Ended.
+PERIODIC = {"SampledDataCtrlr.TxUpdatedInterval": ("SampledDataCtrlr.TxUpdatedMeasurands", True),
+            "SampledDataCtrlr.TxEndedInterval": ("SampledDataCtrlr.TxEndedMeasurands", False)}
 
 PLUGGED = frozenset({CPState.B, CPState.C, CPState.D})
 NOT_PLUGGED = frozenset({CPState.A})  # E, F and an invalid reading say nothing about the cable
 FREE_STATES = frozenset({"Available", "Reserved", "Unavailable", "Faulted"})  # 2.0.1 connectorStatus
 DEFAULT_TOKEN_TYPE = "ISO14443"  # the charger's reader: RFID cards
-IDLE_POLL_S = 60.0  # how often a sampler with both intervals at 0 looks whether one was set
 
 
 @dataclass
@@ -102,8 +106,7 @@ class Transactions201:
         self.store = TxStore(db, outbox)
         self.open: dict[int, Tx] = {tx.evse_id: tx for tx in self.store.open_transactions()}
         self._evse = {cid: _Evse() for cid in station.connector_ids}
-        self._latest: dict[int, MeterReading] = {}
-        self._offered: dict[int, float] = {}
+        self.readings = ConnectorReadings()
         self._samplers: dict[str, asyncio.Task[None]] = {}
         self._endings: set[asyncio.Task[None]] = set()  # Ended events waiting for the signed end
         self.signed = signed
@@ -154,9 +157,9 @@ class Transactions201:
     # --- the core's events ---------------------------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, MeterSampled):
-            self._latest[event.connector_id] = event.reading
+            self.readings.sampled(event.connector_id, event.reading, event.timestamp)
         elif isinstance(event, OfferChanged):
-            self._offered[event.connector_id] = event.offered_a
+            self.readings.offered(event.connector_id, event.offered_a)
         elif isinstance(event, SessionStopped):
             self._session_stopped(event)
         elif not self._started or event.connector_id not in self._evse:
@@ -272,13 +275,13 @@ class Transactions201:
         tx = Tx(new_transaction_id(), cid, session_id=e.session_id)
         reading = self._reading(cid, e.meter_start_wh if e.session_id is not None else None)
         started = meter_value(when, reading, self.model.members("SampledDataCtrlr.TxStartedMeasurands"),
-                              "Transaction.Begin", self._offered.get(cid))
+                              "Transaction.Begin", self.readings.offered_a(cid))
         self.open[cid] = tx
         early = self.signed.take_begin(e.session_id) if self.signed is not None else None
         signed = [self.signed.value(early)] if self.signed is not None and early is not None else []
         self._queue(tx, "Started", when, trigger, meter=([started] if started else []) + signed)
         ended = meter_value(when, reading, self.model.members("SampledDataCtrlr.TxEndedMeasurands"),
-                            "Transaction.Begin", self._offered.get(cid))
+                            "Transaction.Begin", self.readings.offered_a(cid))
         for sample in ([ended] if ended is not None else []) + signed:
             self.store.add_sample(tx.transaction_id, sample)
         self._start_sampler(tx)
@@ -292,7 +295,7 @@ class Transactions201:
         values = self.store.samples(tx.transaction_id)
         end = meter_value(when, self._reading(cid, meter_wh),
                           self.model.members("SampledDataCtrlr.TxEndedMeasurands"), "Transaction.End",
-                          self._offered.get(cid))
+                          self.readings.offered_a(cid))
         if end is not None:
             values.append(end)
         del self.open[cid]
@@ -363,11 +366,9 @@ class Transactions201:
         return payload
 
     def _reading(self, cid: int, energy_wh: float | None) -> MeterReading:
-        latest = self._latest.get(cid) or MeterReading(energy_import_wh=energy_wh or 0.0)
         if energy_wh is None:
-            return latest
-        return MeterReading(energy_wh, latest.voltage_v, latest.current_a, latest.power_w,
-                            latest.frequency_hz, latest.power_total_w)
+            return self.readings.latest(cid) or MeterReading(energy_import_wh=0.0)
+        return self.readings.with_energy(cid, energy_wh)
 
     # --- periodic meter values -----------------------------------------------------------------------
     def _start_sampler(self, tx: Tx) -> None:
@@ -377,30 +378,19 @@ class Transactions201:
 
     async def _sample_loop(self, tx: Tx) -> None:
         """Updated every TxUpdatedInterval; a TxEndedMeasurands sample every TxEndedInterval (0 = none)."""
-        due: dict[str, float | None] = {"SampledDataCtrlr.TxUpdatedInterval": None,
-                                        "SampledDataCtrlr.TxEndedInterval": None}
-        while True:
-            now = self.clock.monotonic()
-            for key, at in due.items():
-                interval = self.model.integer(key)
-                due[key] = None if interval <= 0 else (at if at is not None else now + interval)
-            pending = [at for at in due.values() if at is not None]
-            await self.clock.sleep(max(0.0, min(pending) - now) if pending else IDLE_POLL_S)
-            now = self.clock.monotonic()
-            updated, ended = due.values()
-            if updated is not None and now >= updated:
-                due["SampledDataCtrlr.TxUpdatedInterval"] = None
-                self._periodic(tx, "SampledDataCtrlr.TxUpdatedMeasurands", send=True)
-            if ended is not None and now >= ended:
-                due["SampledDataCtrlr.TxEndedInterval"] = None
-                self._periodic(tx, "SampledDataCtrlr.TxEndedMeasurands", send=False)
+        intervals = {key: (lambda key=key: self.model.integer(key)) for key in PERIODIC}
+        await sample_periodically(self.clock, intervals, lambda key: self._periodic(tx, key))
 
-    def _periodic(self, tx: Tx, measurands: str, *, send: bool) -> None:
-        reading = self._latest.get(tx.evse_id)
+    def _periodic(self, tx: Tx, interval: str) -> None:
+        measurands, send = PERIODIC[interval]
+        self._periodic_sample(tx, measurands, send=send)
+
+    def _periodic_sample(self, tx: Tx, measurands: str, *, send: bool) -> None:
+        reading = self.readings.latest(tx.evse_id)
         if reading is None or self.open.get(tx.evse_id) is not tx:
             return
         value = meter_value(self.clock.now(), reading, self.model.members(measurands), "Sample.Periodic",
-                            self._offered.get(tx.evse_id))
+                            self.readings.offered_a(tx.evse_id))
         if value is None:
             return
         if send:
@@ -411,12 +401,12 @@ class Transactions201:
     def meter_update(self, cid: int, trigger: str, context: str) -> bool:
         """An Updated with the TxUpdatedMeasurands now (e.g. for a running-cost trigger); False without a
         transaction or a reading."""
-        tx, reading = self.open.get(cid), self._latest.get(cid)
+        tx, reading = self.open.get(cid), self.readings.latest(cid)
         if tx is None or reading is None:
             return False
         now = self.clock.now()
         value = meter_value(now, reading, self.model.members("SampledDataCtrlr.TxUpdatedMeasurands"), context,
-                            self._offered.get(cid))
+                            self.readings.offered_a(cid))
         if value is None:
             return False
         self._queue(tx, "Updated", now, trigger, meter=[value])

@@ -5,18 +5,105 @@ each (EVSE id = connector id, numbered 1..N without gaps as OCPP 2.0.1 Part 1 §
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from firmware.ocpp.v201.device_model.model import EvseInstallation, Installation
 
-if TYPE_CHECKING:
-    from firmware.ocpp.settings import OcppSettings
-    from firmware.settings import ConnectorSettings, Settings
+# What is read of the settings (firmware/settings.py `Settings` has all of it): read-only views, so the
+# settings, which check device-model presets through firmware/ocpp/catalogue.py, are not imported here.
+
+
+class ConnectorHalView(Protocol):
+    @property
+    def rcm(self) -> object | None: ...
+    @property
+    def temperature(self) -> object | None: ...
+    @property
+    def token_reader(self) -> object | None: ...
+    @property
+    def lock(self) -> object | None: ...
+    @property
+    def display(self) -> object | None: ...
+
+
+class ConnectorView(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def rated_current_a(self) -> float: ...
+    @property
+    def max_current_a(self) -> float | None: ...
+    @property
+    def nominal_voltage_v(self) -> float: ...
+    @property
+    def phases(self) -> int: ...
+    @property
+    def cable(self) -> str: ...
+    @property
+    def hal(self) -> ConnectorHalView: ...
+
+
+class StationView(Protocol):
+    @property
+    def vendor(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def connection_timeout_s(self) -> float: ...
+    @property
+    def free_charging(self) -> bool: ...
+
+
+class SmartChargingView(Protocol):
+    @property
+    def max_profiles(self) -> int: ...
+    @property
+    def max_stack_level(self) -> int: ...
+    @property
+    def max_periods(self) -> int: ...
+    @property
+    def allowed_units(self) -> Sequence[str]: ...
+
+
+class DisplayView(Protocol):
+    @property
+    def currency(self) -> str: ...
+
+
+class OcppView(Protocol):
+    @property
+    def charge_point_id(self) -> str: ...
+    @property
+    def security_profile(self) -> int: ...
+    @property
+    def response_timeout_s(self) -> float: ...
+    @property
+    def ping_interval_s(self) -> float: ...
+    @property
+    def reconnect_min_s(self) -> float: ...
+    @property
+    def reconnect_max_s(self) -> float: ...
+    @property
+    def device_model(self) -> Mapping[str, Any]: ...
+
+
+class InstallationSettings(Protocol):
+    @property
+    def station(self) -> StationView: ...
+    @property
+    def connectors(self) -> Sequence[ConnectorView]: ...
+    @property
+    def smart_charging(self) -> SmartChargingView: ...
+    @property
+    def display(self) -> DisplayView: ...
+    @property
+    def ocpp(self) -> OcppView | None: ...
 
 HARDWARE_FEATURES = ("rcm", "temperature", "token_reader", "lock")
 
 
-def _evse(connector: ConnectorSettings) -> EvseInstallation:
+def _evse(connector: ConnectorView) -> EvseInstallation:
     amps = min(connector.rated_current_a, connector.max_current_a or connector.rated_current_a)
     features = frozenset(name for name in HARDWARE_FEATURES if getattr(connector.hal, name) is not None)
     return EvseInstallation(connector.id, {
@@ -27,7 +114,7 @@ def _evse(connector: ConnectorSettings) -> EvseInstallation:
     }, features)
 
 
-def _ocpp_values(ocpp: OcppSettings) -> dict[str, str]:
+def _ocpp_values(ocpp: OcppView) -> dict[str, str]:
     steps = max(0, math.ceil(math.log2(ocpp.reconnect_max_s / ocpp.reconnect_min_s)))
     return {
         "identity": ocpp.charge_point_id,
@@ -39,7 +126,7 @@ def _ocpp_values(ocpp: OcppSettings) -> dict[str, str]:
     }
 
 
-def installation_from(settings: Settings, ocpp: OcppSettings) -> Installation:
+def installation_from(settings: InstallationSettings, ocpp: OcppView) -> Installation:
     smart = settings.smart_charging
     units = {"Current": "A", "Power": "W"}
     values = {

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from firmware.ocpp.v201.device_model.definitions import load_components
-from firmware.ocpp.v201.device_model.installation import installation_from
+from firmware.ocpp.v201.device_model.installation import InstallationSettings, installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel, check_presets
 
-if TYPE_CHECKING:
-    from firmware.settings import Settings
 
-
-def presettable(settings: Settings) -> dict[str, str]:
+def presettable(settings: InstallationSettings) -> dict[str, str]:
     """{key text: default} of every attribute an installer may preset (not live, not ReadOnly unless the
     component file allows it, never WriteOnly: credentials live in secrets.toml)."""
     assert settings.ocpp is not None
@@ -32,7 +27,7 @@ def presettable(settings: Settings) -> dict[str, str]:
     return out
 
 
-def check(settings: Settings) -> None:
+def check(settings: InstallationSettings) -> None:
     """ValueError naming every `[ocpp.device_model]` entry this installation does not take."""
     ocpp = settings.ocpp
     if ocpp is not None and ocpp.device_model:

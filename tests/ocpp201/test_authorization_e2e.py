@@ -1,0 +1,201 @@
+"""2.0.1 authorization of a whole charger (fake HAL, simulated time, `sim` RFID swipes) against the v201
+test CSMS: Authorize with the reader's token type (C01), accepted / blocked / unknown tokens, the cache
+filled by AuthorizeResponse and TransactionEventResponse and used offline (C10, C12), ClearCache (C11),
+LocalPreAuthorize, the offline rule for unknown tokens (C15), stopping by a token of the same group (C09)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.v201 import call, call_result
+
+from firmware.core.events import TokenDecided
+from firmware.ocpp.v201.adapter import Adapter201
+from tests.conftest import Harness, HarnessFactory
+from tests.ocpp.conftest import eventually
+from tests.ocpp201.csms201 import Csms, running_csms
+from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_tariff_cost_e2e import DISPLAY, screen
+
+
+def tokens_answer(known: dict[str, dict[str, Any]]) -> Any:
+    """An AuthorizeResponse from a table of idTokenInfo per token; any other token is Unknown."""
+    return lambda p: call_result.Authorize(
+        id_token_info=known.get(p["id_token"]["id_token"], {"status": "Unknown"}))
+
+
+async def station(make_harness: HarnessFactory, csms: Csms, **model: Any) -> tuple[Harness, Adapter201]:
+    ocpp = section(csms.url)
+    if model:
+        ocpp["device_model"] = model
+    h: Harness = await make_harness(ocpp=ocpp, station={"free_charging": False})
+    await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+    assert isinstance(h.app.ocpp, Adapter201)
+    return h, h.app.ocpp
+
+
+async def set_variable(csms: Csms, component: str, variable: str, value: str) -> str:
+    assert csms.peer is not None
+    answer = await csms.peer.call(call.SetVariables(set_variable_data=[
+        {"component": {"name": component}, "variable": {"name": variable}, "attribute_value": value}]),
+        suppress=False)
+    return str(answer.set_variable_result[0]["attribute_status"])
+
+
+async def offline(h: Harness, adapter: Adapter201) -> None:
+    await adapter.link.disable()
+    await eventually(lambda: not adapter._online.is_set(), h.clock, 0.1)
+
+
+def decisions(h: Harness) -> list[TokenDecided]:
+    return [e for e in h.events if isinstance(e, TokenDecided)]
+
+
+def started(csms: Csms) -> list[dict[str, Any]]:
+    return [e for e in csms.of("TransactionEvent") if e["event_type"] == "Started"]
+
+
+async def test_swipes_are_authorized_by_the_csms(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = tokens_answer({"GOOD": {"status": "Accepted"},
+                                                   "BAD": {"status": "Blocked"},
+                                                   "BROKE": {"status": "NoCredit"}})
+        h, adapter = await station(make_harness, csms)
+        h.sim.plug()
+        await h.advance(1)
+        assert started(csms) == []  # AuthCtrlr.Enabled: the plug alone starts nothing
+        for n, token in enumerate(("BAD", "STRANGER", "BROKE"), start=1):
+            h.sim.swipe(token)
+            await eventually(lambda: len(csms.of("Authorize")) == n, h.clock, 0.1, within=15)  # noqa: B023
+            await h.advance(1)
+            assert h.station.session_of(1) is None and started(csms) == []
+        h.sim.swipe("GOOD")
+        await eventually(lambda: len(started(csms)) == 1, h.clock, 0.1, within=15)
+        assert csms.of("Authorize")[-1]["id_token"] == {"id_token": "GOOD", "type": "ISO14443"}
+        assert started(csms)[0]["id_token"] == {"id_token": "GOOD", "type": "ISO14443"}
+        refusals = [e for e in decisions(h) if not e.accepted]
+        assert [e.id_tag for e in refusals] == ["BAD", "STRANGER", "BROKE"]
+        assert "Blocked" in refusals[0].outcome and "NoCredit" in refusals[2].outcome
+        assert adapter.authorization.store.cache_size() == 4  # every answer is cached (C10)
+
+
+async def test_the_cache_decides_offline_until_cleared(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = tokens_answer({"GOOD": {"status": "Accepted"},
+                                                   "BAD": {"status": "Blocked"}})
+        h, adapter = await station(make_harness, csms)
+        auth = adapter.authorization
+        assert (await auth.authorize("GOOD", 1)).accepted
+        assert not (await auth.authorize("BAD", 1)).accepted
+        assert len(csms.of("Authorize")) == 2
+        assert await set_variable(csms, "AuthCtrlr", "LocalPreAuthorize", "true") == "Accepted"
+        pre = await auth.authorize("GOOD", 1)
+        assert pre.accepted and "pre-authorized" in pre.source  # C12: no Authorize for a cached token
+        assert len(csms.of("Authorize")) == 2
+        await offline(h, adapter)
+        h.sim.plug()
+        h.sim.swipe("GOOD")
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        assert "authorization cache, offline" in decisions(h)[-1].outcome
+        assert (await auth.authorize("BAD", 1)).status == "Blocked"
+        assert not (await auth.authorize("STRANGER", 1)).accepted
+        assert len(csms.of("Authorize")) == 2
+
+        adapter.link.enable()
+        await eventually(adapter._online.is_set, h.clock, 0.1, within=15)
+        assert await set_variable(csms, "AuthCtrlr", "OfflineTxForUnknownIdEnabled", "true") == "Accepted"
+        assert csms.peer is not None
+        cleared = await csms.peer.call(call.ClearCache(), suppress=False)
+        assert cleared.status == "Accepted" and auth.store.cache_size() == 0
+        await offline(h, adapter)
+        unknown = await auth.authorize("GOOD", 1)  # no longer known: the offline rule for unknown tokens
+        assert unknown.accepted and "OfflineTxForUnknownIdEnabled" in unknown.source
+        adapter.link.enable()
+        await eventually(adapter._online.is_set, h.clock, 0.1, within=15)
+        assert await set_variable(csms, "AuthCacheCtrlr", "Enabled", "false") == "Accepted"
+        refused = await csms.peer.call(call.ClearCache(), suppress=False)
+        assert refused.status == "Rejected"  # C11: the cache is off
+        await auth.authorize("GOOD", 1)
+        assert auth.store.cache_size() == 0  # nothing is cached while it is off
+
+
+async def test_cache_lifetime_and_expiry(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms, **{"AuthCacheCtrlr.LifeTime": 600})
+        soon = "2030-06-01T12:05:00.000Z"  # 5 min after the CSMS's NOW, which set the clock
+        csms.answers["Authorize"] = tokens_answer({"SHORT": {"status": "Accepted",
+                                                             "cache_expiry_date_time": soon},
+                                                   "LONG": {"status": "Accepted"}})
+        auth = adapter.authorization
+        assert (await auth.authorize("SHORT", 1)).accepted and (await auth.authorize("LONG", 1)).accepted
+        await offline(h, adapter)
+        await h.advance(400)  # past cacheExpiryDateTime, within LifeTime
+        assert (await auth.authorize("SHORT", 1)).status == "Expired"
+        assert (await auth.authorize("LONG", 1)).accepted
+        await h.advance(300)  # past LifeTime
+        assert (await auth.authorize("LONG", 1)).status == "Expired"
+
+
+async def test_transaction_event_answers_update_the_cache(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms)
+        csms.answers["TransactionEvent"] = lambda p: call_result.TransactionEvent(
+            id_token_info={"status": "Blocked"} if "id_token" in p else None)
+        h.sim.plug()
+        h.sim.swipe("CARD")
+        await eventually(lambda: len(started(csms)) == 1, h.clock, 0.1, within=15)
+        await eventually(lambda: h.station.session_of(1) is None, h.clock, 0.1, within=15)  # E05
+        await offline(h, adapter)
+        assert (await adapter.authorization.authorize("CARD", 1)).status == "Blocked"
+
+
+async def test_a_card_of_the_same_group_stops_the_session(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        group = {"id_token": "FLEET", "type": "Central"}
+        csms.answers["Authorize"] = tokens_answer({
+            "ALICE": {"status": "Accepted", "group_id_token": group},
+            "BOB": {"status": "Accepted", "group_id_token": group},
+            "EVE": {"status": "Accepted", "group_id_token": {"id_token": "OTHER", "type": "Central"}}})
+        h, adapter = await station(make_harness, csms)
+        answers: list[tuple[str, str]] = []
+        adapter.authorization.on_answer(lambda token, answer: answers.append(
+            (token["id_token"], answer.id_token_info["status"])))
+        h.sim.plug()
+        h.sim.swipe("ALICE")
+        await eventually(lambda: len(started(csms)) == 1, h.clock, 0.1, within=15)
+        h.sim.swipe("EVE")
+        await eventually(lambda: len(csms.of("Authorize")) == 2, h.clock, 0.1, within=15)
+        await h.advance(1)
+        assert h.station.session_of(1) is not None  # another group's card does not stop it
+        h.sim.swipe("BOB")
+        await eventually(lambda: csms.of("TransactionEvent")[-1]["event_type"] == "Ended", h.clock, 0.1,
+                         within=15)
+        ended = csms.of("TransactionEvent")[-1]
+        assert ended["trigger_reason"] == "StopAuthorized"
+        assert ended["id_token"] == {"id_token": "BOB", "type": "ISO14443"}
+        assert answers == [("ALICE", "Accepted"), ("EVE", "Accepted"), ("BOB", "Accepted")]
+
+
+async def test_authorization_off_charges_at_the_plug(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms, **{"AuthCtrlr.Enabled": False})
+        h.sim.plug()
+        await eventually(lambda: len(started(csms)) == 1, h.clock, 0.1, within=15)
+        assert "id_token" not in started(csms)[0]
+        assert (await adapter.authorization.authorize("ANY", 1)).accepted
+        assert csms.of("Authorize") == []
+
+
+async def test_the_authorize_answer_reaches_the_driver_display(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = lambda p: call_result.Authorize(id_token_info={
+            "status": "Accepted", "personal_message": {"format": "UTF8", "language": "en",
+                                                       "content": "0.25 EUR/kWh for you"}})
+        h: Harness = await make_harness(ocpp=section(csms.url), connectors=[DISPLAY],
+                                        display={"language": "en", "currency": "EUR"},
+                                        station={"free_charging": False})
+        await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
+        h.sim.plug()
+        h.sim.swipe("CARD")
+        await eventually(lambda: "0.25 EUR/kWh for you" in screen(h), h.clock, 0.1, within=15)  # I01
+        assert csms.of("TransactionEvent")[0]["id_token"]["id_token"] == "CARD"
