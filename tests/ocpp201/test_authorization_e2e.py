@@ -274,3 +274,31 @@ async def test_local_list_size_limits(make_harness: HarnessFactory) -> None:
             await csms.peer.call(call.SendLocalList(version_number=1, update_type="Full",
                                                     local_authorization_list=many), suppress=False)
         assert adapter.authorization.store.list_size() == 0
+
+
+async def test_offline_the_local_list_starts_and_a_group_card_stops(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms)
+        assert csms.peer is not None
+        cards = [listed("ANN", "Accepted", "FLEET"), listed("BOB", "Accepted", "FLEET"),
+                 listed("JOE", "Accepted", "HOME")]
+        sent = await csms.peer.call(call.SendLocalList(version_number=1, update_type="Full",
+                                                       local_authorization_list=cards), suppress=False)
+        assert sent.status == "Accepted"
+        await offline(h, adapter)
+        h.sim.plug()
+        h.sim.swipe("ANN")
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        h.sim.swipe("JOE")  # another group: refused as a stopper
+        await h.advance(1)
+        assert h.station.session_of(1) is not None
+        h.sim.swipe("BOB")
+        await eventually(lambda: not adapter.transactions.open, h.clock, 0.1, within=15)  # Ended queued
+        assert csms.of("Authorize") == []
+        adapter.link.enable()
+        await eventually(lambda: any(e["event_type"] == "Ended" for e in csms.of("TransactionEvent")),
+                         h.clock, 0.1, within=30)
+        evs = csms.of("TransactionEvent")
+        assert all(e["offline"] for e in evs)  # E04: they happened offline
+        assert evs[0]["id_token"]["id_token"] == "ANN"
+        assert evs[-1]["trigger_reason"] == "StopAuthorized" and evs[-1]["id_token"]["id_token"] == "BOB"
