@@ -240,6 +240,8 @@ async def test_local_list_full_differential_and_version_mismatch(make_harness: H
         got = await csms.peer.call(call.GetVariables(get_variable_data=[
             {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}]), suppress=False)
         assert got.get_variable_result[0]["attribute_value"] == "3"  # ANN, CAT, DAN
+        status = adapter.status()  # `chargepi status`: the list as the charger holds it
+        assert status["local_list_version"] == 4 and status["local_list_size"] == 3
 
         assert await set_variable(csms, "AuthCtrlr", "LocalPreAuthorize", "true") == "Accepted"
         ann = await adapter.authorization.authorize("ANN", 1)

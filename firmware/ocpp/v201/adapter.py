@@ -164,7 +164,10 @@ class Adapter201:
     def status(self) -> dict[str, Any]:
         return {"version": "2.0.1", "connected": self.link.connected, "state": self.link.state,
                 "enabled": self.link.enabled, "registration": self.registration,
-                "last_error": self.link.last_error, "connections": self.link.connections}
+                "last_error": self.link.last_error, "connections": self.link.connections,
+                "local_list_version": self.local_list.version,
+                "local_list_size": self.authorization.store.list_size(),
+                "auth_cache_size": self.authorization.store.cache_size()}
 
     async def _control(self, args: dict[str, Any]) -> dict[str, Any]:
         action = args.get("action")
