@@ -1,12 +1,15 @@
 """2.0.1 authorization of a whole charger (fake HAL, simulated time, `sim` RFID swipes) against the v201
 test CSMS: Authorize with the reader's token type (C01), accepted / blocked / unknown tokens, the cache
 filled by AuthorizeResponse and TransactionEventResponse and used offline (C10, C12), ClearCache (C11),
-LocalPreAuthorize, the offline rule for unknown tokens (C15), stopping by a token of the same group (C09)."""
+LocalPreAuthorize, the offline rule for unknown tokens (C15), stopping by a token of the same group (C09),
+and the local list (D01/D02: Full, Differential, VersionMismatch, GetLocalListVersion, size limits)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from ocpp.exceptions import FormatViolationError
 from ocpp.v201 import call, call_result
 
 from firmware.core.events import TokenDecided
@@ -199,3 +202,105 @@ async def test_the_authorize_answer_reaches_the_driver_display(make_harness: Har
         h.sim.swipe("CARD")
         await eventually(lambda: "0.25 EUR/kWh for you" in screen(h), h.clock, 0.1, within=15)  # I01
         assert csms.of("TransactionEvent")[0]["id_token"]["id_token"] == "CARD"
+
+
+def listed(token: str, status: str | None, group: str | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id_token": {"id_token": token, "type": "ISO14443"}}
+    if status is not None:
+        group_token = {"group_id_token": {"id_token": group, "type": "Central"}} if group else {}
+        entry["id_token_info"] = {"status": status, **group_token}
+    return entry
+
+
+async def test_local_list_full_differential_and_version_mismatch(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms)
+        async def send(version: int, kind: str, entries: list[dict[str, Any]]) -> str:
+            assert csms.peer is not None
+            answer = await csms.peer.call(call.SendLocalList(version_number=version, update_type=kind,
+                                                             local_authorization_list=entries or None),
+                                          suppress=False)
+            return str(answer.status)
+
+        async def version() -> int:
+            assert csms.peer is not None
+            return int((await csms.peer.call(call.GetLocalListVersion(), suppress=False)).version_number)
+
+        assert await version() == 0  # D02: no list yet
+        assert await send(3, "Full", [listed("ANN", "Accepted", "FLEET"), listed("BEN", "Accepted"),
+                                      listed("CAT", "Blocked")]) == "Accepted"
+        assert await version() == 3
+        assert await send(3, "Differential", [listed("DAN", "Accepted")]) == "VersionMismatch"
+        assert await send(2, "Differential", [listed("DAN", "Accepted")]) == "VersionMismatch"
+        assert await send(4, "Differential", [listed("DAN", "Accepted"), listed("BEN", None)]) == "Accepted"
+        assert await version() == 4
+        twice = [listed("EVA", "Accepted"), listed("EVA", "Blocked")]
+        assert await send(5, "Differential", twice) == "Failed"
+        assert csms.peer is not None
+        got = await csms.peer.call(call.GetVariables(get_variable_data=[
+            {"component": {"name": "LocalAuthListCtrlr"}, "variable": {"name": "Entries"}}]), suppress=False)
+        assert got.get_variable_result[0]["attribute_value"] == "3"  # ANN, CAT, DAN
+        status = adapter.status()  # `chargepi status`: the list as the charger holds it
+        assert status["local_list_version"] == 4 and status["local_list_size"] == 3
+
+        assert await set_variable(csms, "AuthCtrlr", "LocalPreAuthorize", "true") == "Accepted"
+        ann = await adapter.authorization.authorize("ANN", 1)
+        assert ann.accepted and ann.parent_id_tag == "FLEET" and "local list" in ann.source
+        assert csms.of("Authorize") == []  # the list decided, online, without Authorize
+        await offline(h, adapter)
+        assert (await adapter.authorization.authorize("DAN", 1)).accepted
+        assert (await adapter.authorization.authorize("CAT", 1)).status == "Blocked"
+        assert not (await adapter.authorization.authorize("BEN", 1)).accepted  # removed
+        adapter.link.enable()
+        await eventually(adapter._online.is_set, h.clock, 0.1, within=15)
+
+        assert await send(9, "Full", []) == "Accepted"
+        assert await version() == 0  # an empty list reads 0
+        assert await set_variable(csms, "LocalAuthListCtrlr", "Enabled", "false") == "Accepted"
+        assert await send(10, "Full", [listed("ANN", "Accepted")]) == "Failed"
+
+
+async def test_local_list_size_limits(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        _, adapter = await station(make_harness, csms, **{"LocalAuthListCtrlr.ItemsPerMessage": 2,
+                                                          "LocalAuthListCtrlr.BytesPerMessage": 400})
+        assert csms.peer is not None
+        three = [listed(t, "Accepted") for t in ("A", "B", "C")]
+        answer = await csms.peer.call(call.SendLocalList(version_number=1, update_type="Full",
+                                                         local_authorization_list=three), suppress=False)
+        assert answer.status == "Failed"  # more than ItemsPerMessage
+        many = [listed("X" * 36, "Accepted"), listed("Y" * 36, "Accepted")]
+        for entry in many:
+            entry["id_token_info"]["personal_message"] = {"format": "UTF8", "content": "z" * 150}
+        with pytest.raises(FormatViolationError):  # a frame over BytesPerMessage
+            await csms.peer.call(call.SendLocalList(version_number=1, update_type="Full",
+                                                    local_authorization_list=many), suppress=False)
+        assert adapter.authorization.store.list_size() == 0
+
+
+async def test_offline_the_local_list_starts_and_a_group_card_stops(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h, adapter = await station(make_harness, csms)
+        assert csms.peer is not None
+        cards = [listed("ANN", "Accepted", "FLEET"), listed("BOB", "Accepted", "FLEET"),
+                 listed("JOE", "Accepted", "HOME")]
+        sent = await csms.peer.call(call.SendLocalList(version_number=1, update_type="Full",
+                                                       local_authorization_list=cards), suppress=False)
+        assert sent.status == "Accepted"
+        await offline(h, adapter)
+        h.sim.plug()
+        h.sim.swipe("ANN")
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        h.sim.swipe("JOE")  # another group: refused as a stopper
+        await h.advance(1)
+        assert h.station.session_of(1) is not None
+        h.sim.swipe("BOB")
+        await eventually(lambda: not adapter.transactions.open, h.clock, 0.1, within=15)  # Ended queued
+        assert csms.of("Authorize") == []
+        adapter.link.enable()
+        await eventually(lambda: any(e["event_type"] == "Ended" for e in csms.of("TransactionEvent")),
+                         h.clock, 0.1, within=30)
+        evs = csms.of("TransactionEvent")
+        assert all(e["offline"] for e in evs)  # E04: they happened offline
+        assert evs[0]["id_token"]["id_token"] == "ANN"
+        assert evs[-1]["trigger_reason"] == "StopAuthorized" and evs[-1]["id_token"]["id_token"] == "BOB"

@@ -10,7 +10,7 @@ What it does today (docs/ocpp201.md has the full table):
   every OCPPCommCtrlr.HeartbeatInterval, the answer's time sets the clock (TimeSource Heartbeat);
 - the device model (B05-B08) with live values from the station;
 - authorization (C01, C09-C12, C15; firmware/ocpp/v201/authorization.py): Authorize, the cache, the
-  offline rules;
+  offline rules; the local list (D01/D02, firmware/ocpp/v201/local_list.py);
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
@@ -44,6 +44,7 @@ from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
+from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.status import connector_status
@@ -91,7 +92,7 @@ class Adapter201:
         self._online = asyncio.Event()  # connected and registration accepted
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
-            "LocalAuthListCtrlr.Entries": lambda: 0,  # no SendLocalList in 2.0.1 yet: the list is empty
+            "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
             "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
@@ -106,6 +107,7 @@ class Adapter201:
         self.authorization = Authorization201(self.station, self.model, self._db, self.clock, self.delivery,
                                               lambda: self.cp, self._online.is_set,
                                               self.transactions.token_types)
+        self.local_list = LocalList201(self.authorization.store, self.model, self.clock)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -113,7 +115,7 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.features += [self.delivery, self.transactions, self.authorization]
+        self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -162,7 +164,10 @@ class Adapter201:
     def status(self) -> dict[str, Any]:
         return {"version": "2.0.1", "connected": self.link.connected, "state": self.link.state,
                 "enabled": self.link.enabled, "registration": self.registration,
-                "last_error": self.link.last_error, "connections": self.link.connections}
+                "last_error": self.link.last_error, "connections": self.link.connections,
+                "local_list_version": self.local_list.version,
+                "local_list_size": self.authorization.store.list_size(),
+                "auth_cache_size": self.authorization.store.cache_size()}
 
     async def _control(self, args: dict[str, Any]) -> dict[str, Any]:
         action = args.get("action")

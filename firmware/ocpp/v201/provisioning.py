@@ -27,6 +27,10 @@ from firmware.ocpp.v201.device_model.reports import (
 
 # Requests whose size the device model limits: action → the DeviceDataCtrlr instance.
 LIMITED_ACTIONS = {"GetVariables": "GetVariables", "SetVariables": "SetVariables", "GetReport": "GetReport"}
+# The variable that bounds each size-limited request (bytes of the whole frame).
+BYTE_LIMITS = {**{action: f"DeviceDataCtrlr.BytesPerMessage[{instance}]"
+                  for action, instance in LIMITED_ACTIONS.items()},
+               "SendLocalList": "LocalAuthListCtrlr.BytesPerMessage"}
 
 
 def component_key(component: dict[str, Any]) -> ComponentKey:
@@ -49,10 +53,8 @@ class Provisioning:
         self._now = now
 
     def byte_limit(self, action: str) -> int | None:
-        instance = LIMITED_ACTIONS.get(action)
-        if instance is None:
-            return None
-        return self.model.integer(f"DeviceDataCtrlr.BytesPerMessage[{instance}]")
+        variable = BYTE_LIMITS.get(action)
+        return self.model.integer(variable) if variable is not None else None
 
     def _check_items(self, instance: str, count: int) -> None:
         limit = self.model.integer(f"DeviceDataCtrlr.ItemsPerMessage[{instance}]")
