@@ -91,19 +91,22 @@ class Offers:
         return None
 
 
+OWN = "PublishFirmwareStatusNotification"  # a message no block of chargepi offers
+
+
 async def test_a_feature_offers_its_own_message(make_harness: HarnessFactory) -> None:
     async with running_csms() as csms:
         h = await make_harness(connectors=[{"id": 1}, {"id": 2}], ocpp=section(csms.url), start=False)
         assert isinstance(h.app.ocpp, Adapter201)
-        offers = Offers("MeterValues")
+        offers = Offers(OWN)
         h.app.ocpp.features.append(offers)
         await h.app.start()
         try:
             await eventually(lambda: len(csms.statuses) == 2, h.clock, 0.1, within=15)
-            assert (await trigger(csms, "MeterValues")).status == "Accepted"  # F06.FR.11: every EVSE
-            assert (await trigger(csms, "MeterValues", id=1)).status == "Accepted"
-            assert (await trigger(csms, "MeterValues", id=2)).status == "Rejected"  # the block's refusal
-            assert (await trigger(csms, "MeterValues", id=5)).status == "Rejected"
+            assert (await trigger(csms, OWN)).status == "Accepted"  # F06.FR.11: every EVSE
+            assert (await trigger(csms, OWN, id=1)).status == "Accepted"
+            assert (await trigger(csms, OWN, id=2)).status == "Rejected"  # the block's refusal
+            assert (await trigger(csms, OWN, id=5)).status == "Rejected"
             await eventually(lambda: len(offers.sent) == 2, within=15)
             assert offers.sent == [None, EvseRef(1)]
         finally:

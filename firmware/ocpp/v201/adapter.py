@@ -36,6 +36,7 @@ from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
+from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
 from firmware.ocpp.v201.delivery import Delivery201
@@ -116,6 +117,9 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
+        self.aligned = AlignedData201(self.clock, self.model, self.transactions, lambda: self.cp,
+                                      self._online.is_set, lambda: list(self.station.connector_ids))
+        self.features.append(self.aligned)  # J01 clock-aligned values, MeterValues, F06 meter triggers
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -145,6 +149,7 @@ class Adapter201:
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self.transactions.start()
+        self.aligned.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
     async def stop(self) -> None:
@@ -157,6 +162,7 @@ class Adapter201:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
         await self.transactions.stop()
+        await self.aligned.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()

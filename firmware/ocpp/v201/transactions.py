@@ -412,6 +412,23 @@ class Transactions201:
         self._queue(tx, "Updated", now, trigger, meter=[value])
         return True
 
+    def queue_meter(self, cid: int, when: datetime, trigger: str, value: dict[str, Any] | None) -> bool:
+        """An Updated of the transaction running on `cid` with `value` (clock-aligned, triggered); False
+        when none runs there."""
+        tx = self.open.get(cid)
+        if tx is None:
+            return False
+        if trigger == "Trigger":
+            tx.charging_state = None  # F06.FR.07: a triggered event always carries the chargingState
+        self._queue(tx, "Updated", when, trigger, meter=[value] if value is not None else None)
+        return True
+
+    def keep_for_ended(self, cid: int, value: dict[str, Any]) -> None:
+        """A sample for the Ended of the transaction running on `cid`, if any (E06.FR.11)."""
+        tx = self.open.get(cid)
+        if tx is not None:
+            self.store.add_sample(tx.transaction_id, value)
+
     # --- the CSMS ------------------------------------------------------------------------------------
     def _answered(self, row: Row, answer: Any) -> None:
         """E05: a TransactionEventResponse refusing the idToken ends (or suspends) the authorization."""
