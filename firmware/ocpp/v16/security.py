@@ -8,7 +8,8 @@ security event log (`firmware/security/`).
   SignCertificate; CertificateSigned is checked against that request and swapped in for the next
   connection.
 * SecurityEventNotification: every event to report is queued in the durable outbox, exactly once (a
-  cursor in the same SQLite transaction), so events survive being offline and restarts.
+  cursor in the same SQLite transaction; firmware/ocpp/common/security_events.py, shared with 2.0.1), so
+  events survive being offline and restarts.
 * GetLog (DiagnosticsLog: the GetDiagnostics archive; SecurityLog: the security log as gzip text) with
   LogStatusNotification, uploaded by the diagnostics uploader.
 
@@ -30,6 +31,7 @@ from ocpp.v16 import call, call_result
 
 from firmware.ocpp.common.diagnostics import DiagnosticsStatus, DiagnosticsUploader
 from firmware.ocpp.common.link_security import LinkSecurity
+from firmware.ocpp.common.security_events import SecurityEventForwarder
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
@@ -43,7 +45,7 @@ from firmware.security.certificates import (
     InstallStatus,
     load_chain,
 )
-from firmware.security.events import SecurityEventType
+from firmware.security.events import SecurityEvent, SecurityEventType
 from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
@@ -61,21 +63,22 @@ Trigger = Callable[[int | None], Awaitable[None]]
 MakeUploader = Callable[[Callable[[str], Awaitable[None]]], DiagnosticsUploader]
 
 
+def _event_payload(event: SecurityEvent) -> dict[str, Any]:
+    return {"type": event.type, "timestamp": rfc3339(event.timestamp), "tech_info": event.tech_info}
+
+
 class SecurityExtensions:
     def __init__(self, services: Services16, db: StateDatabase, certificates: CertificateStore,
                  link_security: LinkSecurity, make_uploader: MakeUploader,
                  send_triggered: Callable[[str, int | None], Awaitable[None]], serial_number: str) -> None:
         self._services = services
-        self._db = db
         self._link_security = link_security
         self._send_triggered = send_triggered
         self._serial_number = serial_number
         self.store = certificates
         self.events = services.security_log
-        db.execute("CREATE TABLE IF NOT EXISTS ocpp_security_cursor "
-                   "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)")
-        db.commit()
-        self._unsubscribe = self.events.subscribe(lambda event: self.forward())
+        self._forwarder = SecurityEventForwarder(db, self.events, services.outbox, SECURITY_EVENT,
+                                                 _event_payload, services.wake_outbox)
         for action, handler, after in (
                 ("InstallCertificate", self.on_install_certificate, None),
                 ("DeleteCertificate", self.on_delete_certificate, None),
@@ -101,7 +104,7 @@ class SecurityExtensions:
         services.station.add_status_section("security", self.status)
 
     def close(self) -> None:
-        self._unsubscribe()
+        self._forwarder.close()
 
     def status(self) -> dict[str, Any]:
         """The `security` section of `chargepi status`: profile, client certificate, roots."""
@@ -125,22 +128,10 @@ class SecurityExtensions:
         """A message TriggerMessage can also ask for: sent the same way."""
         return lambda connector_id: self._send_triggered(name, connector_id)
 
-    # ---- SecurityEventNotification ------------------------------------------------------------------
-    def _cursor(self) -> int:
-        row = self._db.execute("SELECT seq FROM ocpp_security_cursor WHERE id = 1").fetchone()
-        return 0 if row is None else int(row[0])
-
+    # ---- SecurityEventNotification (firmware/ocpp/common/security_events.py) -------------------------
     def forward(self) -> None:
-        """Queue every event to report that is not queued yet (cursor and row in one transaction)."""
-        events = self.events.since(self._cursor(), reported_only=True)
-        for event in events:
-            payload = {"type": event.type, "timestamp": rfc3339(event.timestamp),
-                       "tech_info": event.tech_info}
-            self._db.execute("INSERT OR REPLACE INTO ocpp_security_cursor (id, seq) VALUES (1, ?)",
-                             (event.seq,))
-            self._services.outbox.push(SECURITY_EVENT, payload)  # commits the cursor with the row
-        if events:
-            self._services.wake_outbox()
+        """Queue every event to report that is not queued yet."""
+        self._forwarder.forward()
 
     # ---- InvalidMessages -----------------------------------------------------------------------------
     def invalid_message(self, detail: str) -> None:

@@ -13,7 +13,8 @@ What it does today (docs/ocpp201.md has the full table):
   offline rules; the local list (D01/D02, firmware/ocpp/v201/local_list.py);
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
-- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
+- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
+- SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
@@ -108,6 +110,7 @@ class Adapter201:
                                               lambda: self.cp, self._online.is_set,
                                               self.transactions.token_types)
         self.local_list = LocalList201(self.authorization.store, self.model, self.clock)
+        self.security_events = SecurityEvents201(self._db, self.security_log, self.outbox, self.delivery.wake)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -115,7 +118,8 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
+        self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
+                          self.security_events]
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -145,6 +149,7 @@ class Adapter201:
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self.transactions.start()
+        self.security_events.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
     async def stop(self) -> None:
@@ -157,6 +162,7 @@ class Adapter201:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
         await self.transactions.stop()
+        self.security_events.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()
