@@ -1,9 +1,11 @@
 """The real 2.0.1 charger against the strict ocpp-rpc CSMS (tools/interop/csms.js, schema validation both
-ways): SecurityEventNotification, also for events recorded while offline. The charger runs on simulated
-time; the network and the CSMS run in real time."""
+ways): SecurityEventNotification, also for events recorded while offline; UpdateFirmware with
+FirmwareStatusNotification and TriggerMessage. The charger runs on simulated time; the network and the
+CSMS run in real time."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from firmware.ocpp.v201.adapter import Adapter201
@@ -11,6 +13,13 @@ from firmware.security.events import SecurityEventType
 from tests.conftest import Harness, HarnessFactory
 from tests.interop.harness import InteropCsms, run_interop_csms
 from tests.interop.test_charger_profiles import clean, drive
+from tests.ocpp.test_firmware_management import (
+    FIRMWARE,
+    PKI,
+    FileServer,
+    files,  # noqa: F401  (fixture)
+    installing_to,
+)
 
 CP = "CP_201_SEC"
 
@@ -40,4 +49,31 @@ async def test_security_events_strict(make_harness: HarnessFactory) -> None:
         await drive(h, lambda: len(events(csms)) == 3)
         assert events(csms)[1:] == [("InvalidChargingStationCertificate", "not ours"),
                                     ("SecurityLogWasCleared", None)]
+        clean(csms)
+
+
+async def test_update_firmware_strict(make_harness: HarnessFactory, files: FileServer,  # noqa: F811
+                                      tmp_path: Path) -> None:
+    async with run_interop_csms() as csms:
+        h = await charger(make_harness, csms, firmware=installing_to(tmp_path / "installed.bin"))
+        await drive(h, lambda: len(events(csms)) == 1)
+        body = {"location": files.url("/fw.bin"), "retrieveDateTime": "2020-01-01T00:00:00Z",
+                "signingCertificate": PKI.signer.chain_pem.decode(),
+                "signature": PKI.signer.signature_b64(FIRMWARE)}
+        refused = await csms.call(CP, "UpdateFirmware", {"requestId": 1, "firmware": {
+            **body, "signingCertificate": PKI.stranger.chain_pem.decode()}})
+        assert refused == {"status": "InvalidCertificate"}
+        accepted = await csms.call(CP, "UpdateFirmware", {"requestId": 2, "firmware": body, "retries": 1,
+                                                          "retryInterval": 10})
+        assert accepted == {"status": "Accepted"}
+        sent = lambda: [(p["status"], p.get("requestId")) for _, p in  # noqa: E731
+                        csms.calls("FirmwareStatusNotification", cp=CP)]
+        await drive(h, lambda: len(sent()) >= 5)
+        assert sent() == [(s, 2) for s in ("Downloading", "Downloaded", "SignatureVerified", "Installing",
+                                           "InstallRebooting")]
+        await drive(h, lambda: "InvalidFirmwareSigningCertificate" in [t for t, _ in events(csms)])
+        trigger = await csms.call(CP, "TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
+        assert trigger == {"status": "Accepted"}
+        await drive(h, lambda: len(sent()) == 6)
+        assert sent()[-1] == ("Idle", None)
         clean(csms)

@@ -14,7 +14,8 @@ What it does today (docs/ocpp201.md has the full table):
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
-- SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox.
+- SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.feature import Feature
+from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.provisioning import Provisioning
@@ -111,6 +113,10 @@ class Adapter201:
                                               self.transactions.token_types)
         self.local_list = LocalList201(self.authorization.store, self.model, self.clock)
         self.security_events = SecurityEvents201(self._db, self.security_log, self.outbox, self.delivery.wake)
+        restart = context.restart or exit_to_restart
+        self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
+                                    self.security_log, lambda: restart(False), lambda: self.cp,
+                                    self._online.is_set, settings.station.firmware_version)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -119,7 +125,7 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events]
+                          self.security_events, self.firmware]
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -134,7 +140,7 @@ class Adapter201:
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
                              subprotocol=SUBPROTOCOL)
         self.registration = "NotSent"
-        self.boot_reason = "PowerUp"
+        self.boot_reason = "FirmwareUpdate" if self.firmware.restarted_to_install else "PowerUp"
         self.cp: ChargePoint201 | None = None
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -163,6 +169,7 @@ class Adapter201:
                 await self._link_task
         await self.transactions.stop()
         self.security_events.stop()
+        self.firmware.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()
@@ -204,7 +211,7 @@ class Adapter201:
     async def _session(self, ws: ClientConnection) -> None:
         station = self._station_settings
         cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
-                            station.model, station.serial_number, station.firmware_version,
+                            station.model, station.serial_number, self.firmware.version,
                             response_timeout=self.settings.response_timeout_s, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")
