@@ -15,7 +15,7 @@ What it does today (docs/ocpp201.md has the full table):
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
 - SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
-- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py).
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
+from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
@@ -117,6 +118,8 @@ class Adapter201:
         self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
                                     self.security_log, lambda: restart(False), lambda: self.cp,
                                     self._online.is_set, settings.station.firmware_version)
+        self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
+                            self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -125,7 +128,7 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events, self.firmware]
+                          self.security_events, self.firmware, self.logs]
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -170,6 +173,7 @@ class Adapter201:
         await self.transactions.stop()
         self.security_events.stop()
         self.firmware.stop()
+        self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()
