@@ -35,7 +35,7 @@ async def charger(make_harness: HarnessFactory, csms: Csms) -> Harness:
 async def get_log(csms: Csms, request_id: int, location: str, log_type: str = "DiagnosticsLog",
                   **extra: Any) -> Any:
     assert csms.peer is not None
-    window = {k: extra.pop(k) for k in ("oldest_timestamp", "latest_timestamp") if k in extra}
+    window: dict[str, str] = {k: extra.pop(k) for k in ("oldest_timestamp", "latest_timestamp") if k in extra}
     return await csms.peer.call(call.GetLog(log={"remote_location": location, **window}, log_type=log_type,
                                             request_id=request_id, **extra), suppress=False)
 
