@@ -15,8 +15,8 @@ firmware updater and its jobs (firmware/ocpp/common/firmware_update.py, firmware
 - The restart that activates the firmware waits until no transaction runs (L01.FR.06); the next
   BootNotification names FirmwareUpdate as its reason and the installed version.
 - TriggerMessage FirmwareStatusNotification: the running update's last status with its requestId (also
-  Installing while installed firmware waits for the restart, L01.FR.26), Idle (without requestId) when
-  none runs (F06.FR.16, L01.FR.20/25).
+  Installing or InstallRebooting while installed firmware waits for the restart, L01.FR.26), Idle when
+  none runs, without requestId (F06.FR.16, L01.FR.20/25).
 """
 
 from __future__ import annotations
@@ -127,8 +127,8 @@ class Firmware201:
     def triggers(self) -> dict[str, Trigger]:
         async def status(cp: ChargePoint201, evse: EvseRef | None) -> None:
             jobs = self.jobs
-            if jobs is not None and jobs.activating:  # installed, the restart waits: Installing was last
-                await self._notify(FirmwareStatus.INSTALLING, jobs.updater.request_id)
+            if jobs is not None and jobs.activating:  # installed: Installing, then InstallRebooting was last
+                await self._notify(jobs.activation_status, jobs.updater.request_id)
             elif jobs is None or jobs.updater.signed_request_id is None:
                 await self._notify(FirmwareStatus.IDLE, None)  # F06.FR.16, L01.FR.20
             else:
