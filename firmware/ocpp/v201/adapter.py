@@ -47,6 +47,7 @@ from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.signed import SignedValues201
+from firmware.ocpp.v201.smart_charging import SmartCharging201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
@@ -90,10 +91,11 @@ class Adapter201:
                                           self.security_log)
         self.outbox = Outbox(self._db)
         self._online = asyncio.Event()  # connected and registration accepted
+        smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
-            "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
+            "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
         })
@@ -116,6 +118,12 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
+        # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
+        # chargingProfile is then ignored, F01.FR.12).
+        self.smart_charging = None if smart is None else SmartCharging201(
+            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
+        if self.smart_charging is not None:
+            self.features.append(self.smart_charging)
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
