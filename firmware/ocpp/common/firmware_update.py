@@ -236,6 +236,12 @@ class FirmwareUpdater:
         """Can the running update still be given up (not once its installation started)?"""
         return self._busy and self._status not in _INSTALL_PHASE
 
+    @property
+    def restarted_to_install(self) -> bool:
+        """This start follows an installation (its outcome is still to be reported): OCPP 2.0.1 names
+        FirmwareUpdate as the BootNotification reason then."""
+        return self._pending in (FirmwareStatus.INSTALLED, FirmwareStatus.INSTALLATION_FAILED)
+
     def forget(self) -> None:
         """Drop the record of an update that was cancelled because a newer request replaces it, so that
         a restart neither resumes it nor reports it."""

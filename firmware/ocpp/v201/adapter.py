@@ -13,7 +13,9 @@ What it does today (docs/ocpp201.md has the full table):
   offline rules; the local list (D01/D02, firmware/ocpp/v201/local_list.py);
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
-- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
+- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
+- SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py).
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.feature import Feature
+from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
+from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.smart_charging import SmartCharging201
 from firmware.ocpp.v201.status import connector_status
@@ -110,6 +115,13 @@ class Adapter201:
                                               lambda: self.cp, self._online.is_set,
                                               self.transactions.token_types)
         self.local_list = LocalList201(self.authorization.store, self.model, self.clock)
+        self.security_events = SecurityEvents201(self._db, self.security_log, self.outbox, self.delivery.wake)
+        restart = context.restart or exit_to_restart
+        self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
+                                    self.security_log, lambda: restart(False), lambda: self.cp,
+                                    self._online.is_set, settings.station.firmware_version)
+        self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
+                            self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -117,7 +129,8 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
+        self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
+                          self.security_events, self.firmware, self.logs]
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
@@ -138,7 +151,7 @@ class Adapter201:
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
                              subprotocol=SUBPROTOCOL)
         self.registration = "NotSent"
-        self.boot_reason = "PowerUp"
+        self.boot_reason = "FirmwareUpdate" if self.firmware.restarted_to_install else "PowerUp"
         self.cp: ChargePoint201 | None = None
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -153,6 +166,7 @@ class Adapter201:
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self.transactions.start()
+        self.security_events.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
     async def stop(self) -> None:
@@ -165,6 +179,9 @@ class Adapter201:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
         await self.transactions.stop()
+        self.security_events.stop()
+        self.firmware.stop()
+        self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()
@@ -206,7 +223,7 @@ class Adapter201:
     async def _session(self, ws: ClientConnection) -> None:
         station = self._station_settings
         cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
-                            station.model, station.serial_number, station.firmware_version,
+                            station.model, station.serial_number, self.firmware.version,
                             response_timeout=self.settings.response_timeout_s, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")

@@ -442,9 +442,10 @@ class Transactions201:
     @on(Action.get_transaction_status)
     def on_get_transaction_status(self, transaction_id: str | None = None, **kwargs: Any) -> Any:
         """E14: ongoingIndicator only when a transaction was named (E14.FR.01-03, 06); messagesInQueue for
-        that transaction, or for any when none was named (E14.FR.04/05, 07/08)."""
+        that transaction, or for any transaction when none was named (E14.FR.04/05, 07/08): queued
+        SecurityEventNotifications are not transaction messages."""
         if transaction_id is None:
-            return call_result.GetTransactionStatus(messages_in_queue=self.outbox.durable_depth() > 0)
+            return call_result.GetTransactionStatus(messages_in_queue=self.outbox.session_depth() > 0)
         queued = self.outbox.durable_depth(transaction_id) > 0
         return call_result.GetTransactionStatus(messages_in_queue=queued,
                                                 ongoing_indicator=bool(self.store.ongoing(transaction_id)))
