@@ -158,7 +158,7 @@ async def test_stack_level_conflicts_are_duplicate_profiles(make_harness: Harnes
         other = await set_profile(csms, 1, profile(31, 12, transaction_id=tx))
         assert other.status_info["reason_code"] == "DuplicateProfile"
         assert duty(h) == pytest.approx(16.67, abs=0.01)  # the TxProfile overrules the TxDefaultProfile
-        assert sorted(p.id for p in h.app.smart_charging.profiles) == [20, 23, 30]  # type: ignore[union-attr]
+        assert sorted(p.id for p in h.app.smart_charging.profiles) == [20, 23, 30]
 
 
 async def test_get_charging_profiles_reports_every_filter(make_harness: HarnessFactory) -> None:
@@ -258,5 +258,5 @@ async def test_request_start_profile_becomes_the_transactions_tx_profile(
         assert duty(h) == pytest.approx(16.67, abs=0.01)  # 10 A from the first offer on
         await eventually(lambda: csms.of("TransactionEvent"), h.clock, 0.1, within=15)
         tx = csms.of("TransactionEvent")[0]["transaction_info"]["transaction_id"]
-        installed = h.app.smart_charging.profiles  # type: ignore[union-attr]
+        installed = h.app.smart_charging.profiles
         assert [(p.id, p.transaction_id) for p in installed] in ([(5, tx)], [(5, None)])
