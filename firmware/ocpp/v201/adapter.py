@@ -52,6 +52,7 @@ from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
+from firmware.ocpp.v201.smart_charging import SmartCharging201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
@@ -95,10 +96,11 @@ class Adapter201:
                                           self.security_log)
         self.outbox = Outbox(self._db)
         self._online = asyncio.Event()  # connected and registration accepted
+        smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
-            "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
+            "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
         })
@@ -129,6 +131,12 @@ class Adapter201:
                                            lambda: self.station.connector_ids))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs]
+        # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
+        # chargingProfile is then ignored, F01.FR.12).
+        self.smart_charging = None if smart is None else SmartCharging201(
+            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
+        if self.smart_charging is not None:
+            self.features.append(self.smart_charging)
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,

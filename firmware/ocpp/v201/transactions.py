@@ -427,6 +427,11 @@ class Transactions201:
                 else:
                     self.station.set_limit(LimitSource.AUTHORIZATION, 0.0, cid)
 
+    def transaction_on(self, evse_id: int) -> str | None:
+        """The transactionId running on an EVSE."""
+        tx = self.open.get(evse_id)
+        return tx.transaction_id if tx is not None else None
+
     def transaction_of(self, transaction_id: str) -> int | None:
         """The EVSE a running transaction is on."""
         for cid, tx in self.open.items():
