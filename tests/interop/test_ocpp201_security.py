@@ -1,10 +1,11 @@
 """The real 2.0.1 charger against the strict ocpp-rpc CSMS (tools/interop/csms.js, schema validation both
 ways): SecurityEventNotification, also for events recorded while offline; UpdateFirmware with
-FirmwareStatusNotification and TriggerMessage. The charger runs on simulated time; the network and the
-CSMS run in real time."""
+FirmwareStatusNotification and TriggerMessage; GetLog with LogStatusNotification. The charger runs on
+simulated time; the network and the CSMS run in real time."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.ocpp.test_firmware_management import (
     files,  # noqa: F401  (fixture)
     installing_to,
 )
+from tests.ocpp_transfers.conftest import HttpFiles, http_files  # noqa: F401  (fixture)
 
 CP = "CP_201_SEC"
 
@@ -75,5 +77,28 @@ async def test_update_firmware_strict(make_harness: HarnessFactory, files: FileS
         trigger = await csms.call(CP, "TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
         assert trigger == {"status": "Accepted"}
         await drive(h, lambda: len(sent()) == 6)
+        assert sent()[-1] == ("InstallRebooting", 2)  # the last status sent (L01.FR.26): the restart is due
+        clean(csms)
+
+
+async def test_get_log_strict(make_harness: HarnessFactory, http_files: HttpFiles) -> None:  # noqa: F811
+    async with run_interop_csms() as csms:
+        h = await charger(make_harness, csms)
+        await drive(h, lambda: len(events(csms)) == 1)
+        answer = await csms.call(CP, "GetLog", {"logType": "SecurityLog", "requestId": 4, "retries": 1,
+                                                "log": {"remoteLocation": http_files.url("/up/"),
+                                                        "oldestTimestamp": "2020-01-01T00:00:00Z"}})
+        assert answer["status"] == "Accepted" and answer["filename"].startswith("securitylog-")
+        sent = lambda: [(p["status"], p.get("requestId")) for _, p in  # noqa: E731
+                        csms.calls("LogStatusNotification", cp=CP)]
+        await drive(h, lambda: len(sent()) == 2)
+        assert sent() == [("Uploading", 4), ("Uploaded", 4)]
+        assert b"StartupOfTheDevice" in gzip.decompress(http_files.uploads[0][3])
+        refused = await csms.call(CP, "GetLog", {"logType": "DiagnosticsLog", "requestId": 5,
+                                                 "log": {"remoteLocation": "file:///etc/passwd"}})
+        assert refused == {"status": "Rejected"}
+        trigger = await csms.call(CP, "TriggerMessage", {"requestedMessage": "LogStatusNotification"})
+        assert trigger == {"status": "Accepted"}
+        await drive(h, lambda: len(sent()) == 3)
         assert sent()[-1] == ("Idle", None)
         clean(csms)

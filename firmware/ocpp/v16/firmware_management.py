@@ -20,6 +20,7 @@ from ocpp.v16.enums import UpdateFirmwareStatus
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
 from firmware.ocpp.common.firmware_jobs import FirmwareJobs, UpdateAnswer, make_updater
 from firmware.ocpp.common.firmware_update import FirmwareStatus, FirmwareUpdater, SignedRequest
+from firmware.ocpp.common.log_upload import make_uploader
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.ocpp.v16.services import Services16
@@ -65,12 +66,8 @@ class FirmwareManagement:
 
     def make_uploader(self, notify: Callable[[str], Awaitable[None]]) -> DiagnosticsUploader:
         """A diagnostics uploader per `[ocpp.diagnostics]` that reports its progress to `notify`."""
-        settings = self._services.settings
-        diagnostics = settings.diagnostics
-        return DiagnosticsUploader(
-            self._clock, self._state_dir, diagnostics.log_paths, self._services.station.snapshot,
-            notify, station_id=settings.charge_point_id, http_method=diagnostics.upload_method,
-            upload_timeout_s=diagnostics.upload_timeout_s, journal_units=diagnostics.journal_units)
+        return make_uploader(self._services.settings, self._clock, self._state_dir,
+                             self._services.station.snapshot, notify)
 
     async def notify_firmware_status(self, status: str) -> None:
         """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""

@@ -15,7 +15,7 @@ What it does today (docs/ocpp201.md has the full table):
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
 - SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
-- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py);
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
 - remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py).
 """
 
@@ -49,10 +49,12 @@ from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
+from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.remote import Remote201
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
+from firmware.ocpp.v201.smart_charging import SmartCharging201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
@@ -96,10 +98,11 @@ class Adapter201:
                                           self.security_log)
         self.outbox = Outbox(self._db)
         self._online = asyncio.Event()  # connected and registration accepted
+        smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
-            "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
+            "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
         })
@@ -119,6 +122,8 @@ class Adapter201:
         self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
                                     self.security_log, lambda: restart(False), lambda: self.cp,
                                     self._online.is_set, settings.station.firmware_version)
+        self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
+                            self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -128,7 +133,13 @@ class Adapter201:
                                            lambda: self.station.connector_ids))
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events, self.firmware, self.remote]
+                          self.security_events, self.firmware, self.logs, self.remote]
+        # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
+        # chargingProfile is then ignored, F01.FR.12).
+        self.smart_charging = None if smart is None else SmartCharging201(
+            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
+        if self.smart_charging is not None:
+            self.features.append(self.smart_charging)
         # TariffAndCost (I01-I06) on the driver display, when there is one.
         self.tariff_cost = None if context.display is None else TariffCost201(
             self.station, self.clock, self.model, context.display, self.transactions, self.delivery,
@@ -174,6 +185,7 @@ class Adapter201:
         self.security_events.stop()
         self.firmware.stop()
         self.remote.stop()
+        self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
         self._db.close()

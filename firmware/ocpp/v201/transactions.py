@@ -428,6 +428,11 @@ class Transactions201:
                 else:
                     self.station.set_limit(LimitSource.AUTHORIZATION, 0.0, cid)
 
+    def transaction_on(self, evse_id: int) -> str | None:
+        """The transactionId running on an EVSE."""
+        tx = self.open.get(evse_id)
+        return tx.transaction_id if tx is not None else None
+
     # --- RequestStartTransaction / RequestStopTransaction (firmware/ocpp/v201/remote.py) --------------
     def remote_start(self, cid: int, remote_start_id: int) -> None:
         """F01.FR.25, F02.FR.01/21: the next event of this EVSE's transaction carries the remoteStartId."""
