@@ -1,8 +1,9 @@
 """OCPP 2.0.1 remote control and availability of the real charger (Application on the fake HAL, simulated
 time, the 2.0.1 authorizer) against the strict ocpp-rpc CSMS (tools/interop/csms.js, schema validation both
-ways): RequestStartTransaction with AuthorizeRemoteStart (Authorize, then the transaction with RemoteStart
-and the remoteStartId), UnlockConnector during it, ChangeAvailability Scheduled, RequestStopTransaction and
-the StatusNotification Unavailable after it. Skipped without node / `make interop-setup`."""
+ways): RequestStartTransaction with a chargingProfile and AuthorizeRemoteStart (Authorize, then the
+transaction with RemoteStart and the remoteStartId), UnlockConnector during it, ChangeAvailability
+Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it. Skipped without node /
+`make interop-setup`."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ async def test_remote_start_stop_unlock_and_availability_pass_strict_validation(
             station={"free_charging": False})
         await drive(h, lambda: len(statuses(csms)) >= 1)
         answer = await csms.call(CP, "RequestStartTransaction", {
-            "idToken": {"idToken": "APP-IOP", "type": "Central"}, "remoteStartId": 77, "evseId": 1})
+            "idToken": {"idToken": "APP-IOP", "type": "Central"}, "remoteStartId": 77, "evseId": 1,
+            "chargingProfile": {"id": 5, "stackLevel": 1, "chargingProfilePurpose": "TxProfile",
+                                "chargingProfileKind": "Relative", "chargingSchedule": [{
+                                    "id": 1, "chargingRateUnit": "A",
+                                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}]}})
         assert answer == {"status": "Accepted"}
         await drive(h, lambda: len(csms.calls("Authorize", cp=CP)) == 1)
         h.sim.plug()
@@ -41,6 +46,7 @@ async def test_remote_start_stop_unlock_and_availability_pass_strict_validation(
         assert started["triggerReason"] == "RemoteStart" and started["transactionInfo"]["remoteStartId"] == 77
         assert started["idToken"] == {"idToken": "APP-IOP", "type": "Central"}
         tx = started["transactionInfo"]["transactionId"]
+        assert [p.id for p in h.app.smart_charging.profiles] == [5]  # its TxProfile
         await drive(h, lambda: h.station.session_of(1) is not None)
         unlock = await csms.call(CP, "UnlockConnector", {"evseId": 1, "connectorId": 1})
         assert unlock == {"status": "OngoingAuthorizedTransaction"}

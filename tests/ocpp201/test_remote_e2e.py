@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp.v201 import call, call_result
 
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
 from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_smart_charging_e2e import duty, profile
 
 TOKEN = {"id_token": "APP-7", "type": "Central"}
 
@@ -38,9 +40,9 @@ async def request(csms: Csms, message: Any) -> Any:
 
 
 async def start(csms: Csms, remote_start_id: int, evse_id: int | None = None,
-                token: dict[str, str] = TOKEN) -> Any:
-    return await request(csms, call.RequestStartTransaction(id_token=token, remote_start_id=remote_start_id,
-                                                            evse_id=evse_id))
+                token: dict[str, str] = TOKEN, charging_profile: dict[str, Any] | None = None) -> Any:
+    return await request(csms, call.RequestStartTransaction(
+        id_token=token, remote_start_id=remote_start_id, evse_id=evse_id, charging_profile=charging_profile))
 
 
 async def unlock(csms: Csms, evse_id: int, connector_id: int = 1) -> str:
@@ -208,3 +210,22 @@ async def test_station_unavailable_persists_across_a_restart(make_harness: Harne
         assert await availability(csms, "Operative", {"id": 2}) == "Accepted"
         await eventually(lambda: status_of(csms, 2) == "Available", again.clock, 0.1)
         assert status_of(csms, 1) == "Unavailable"
+
+
+async def test_remote_start_charging_profile_limits_its_transaction(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms)
+        # F01.FR.09 / K05.FR.02: only a TxProfile; F01.FR.11: without transactionId; F01.FR.26: reasonCode.
+        for bad in (profile(5, 10, purpose="TxDefaultProfile"), profile(5, 10, transaction_id="x")):
+            refused = await start(csms, 1, 1, charging_profile=bad)
+            assert (refused.status, refused.status_info["reason_code"]) == ("Rejected", "InvalidProfile")
+        await h.settle()
+        assert events(csms) == [] and h.app.smart_charging.profiles == []
+        # Refused, the EVSE is not left claimed: the same request with a good profile is Accepted.
+        assert (await start(csms, 2, charging_profile=profile(5, 10))).status == "Accepted"
+        h.sim.plug()
+        await eventually(lambda: duty(h) is not None, h.clock, 0.1, within=15)
+        assert duty(h) == pytest.approx(16.67, abs=0.01)  # F01.FR.10: 10 A for this transaction
+        await eventually(lambda: len(events(csms)) >= 1, h.clock, 0.1, within=15)
+        assert events(csms)[0]["transaction_info"]["remote_start_id"] == 2
+        assert [p.id for p in h.app.smart_charging.profiles] == [5]

@@ -131,7 +131,8 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.remote = Remote201(self.station, self.clock, self.model, self.transactions)
+        self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
+                                lambda: self.smart_charging)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote]
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's

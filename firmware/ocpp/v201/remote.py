@@ -8,7 +8,10 @@
   AuthCtrlr.AuthorizeRemoteStart the idToken is authorized first through the 2.0.1 authorizer (local list,
   cache, Authorize; F01.FR.01), else it is used as given (F01.FR.02). The next TransactionEvent has
   triggerReason RemoteStart and the remoteStartId (F01.FR.19/25, F02.FR.01/21;
-  firmware/ocpp/v201/transactions.py).
+  firmware/ocpp/v201/transactions.py). Its chargingProfile goes to 2.0.1 smart charging
+  (firmware/ocpp/v201/smart_charging.py) before the answer: refused → Rejected with InvalidProfile /
+  InvalidSchedule (F01.FR.26), else it becomes the TxProfile of the transaction started on the chosen EVSE
+  (F01.FR.10); a station without smart charging ignores it (F01.FR.12).
 - RequestStopTransaction (F03): a running transaction → Accepted and the core stops it with reason Remote
   (triggerReason RemoteStop, stoppedReason Remote, F03.FR.02/03/07); any other id → Rejected (F03.FR.08).
 - UnlockConnector (F05): UnknownConnector for an EVSE or connector the station does not have (F05.FR.03),
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
@@ -45,10 +48,19 @@ log = logging.getLogger(__name__)
 CONNECTOR_ID = 1  # one connector per EVSE
 
 
+class StartProfiles(Protocol):
+    """What RequestStartTransaction needs of 2.0.1 smart charging (a `SmartCharging201`)."""
+
+    def accept_start_profile(self, evse_id: int | None, charging_profile: Any,
+                             wait_s: float | None = None) -> tuple[bool, str | None]: ...
+
+
 class Remote201:
     def __init__(self, station: StationApi, clock: Clock, model: DeviceModel,
-                 transactions: Transactions201) -> None:
+                 transactions: Transactions201,
+                 smart_charging: Callable[[], StartProfiles | None] = lambda: None) -> None:
         self.station = station
+        self._smart_charging = smart_charging
         self.model = model
         self.transactions = transactions
         self.claims = RemoteStartClaims(station, clock, lambda: model.integer("TxCtrlr.EVConnectionTimeOut"))
@@ -71,13 +83,20 @@ class Remote201:
     @on(Action.request_start_transaction)
     def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int,
                                      call_unique_id: str, evse_id: int | None = None,
-                                     **kwargs: Any) -> Any:
+                                     charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         if evse_id is not None and evse_id not in self.station.connector_ids:
             return call_result.RequestStartTransaction(status="Rejected",
                                                        status_info={"reason_code": "UnknownEvse"})
         chosen = self.claims.claim(evse_id)
         if chosen is None:  # F01.FR.23/24: Unavailable, Faulted or an authorized transaction on it
             return call_result.RequestStartTransaction(status="Rejected")
+        smart = self._smart_charging()
+        if charging_profile is not None and smart is not None:  # else ignored (F01.FR.12)
+            accepted, code = smart.accept_start_profile(chosen, charging_profile)
+            if not accepted:  # F01.FR.26, K05.FR.02, F01.FR.11
+                self.claims.release(chosen)
+                return call_result.RequestStartTransaction(status="Rejected",
+                                                           status_info={"reason_code": code})
         self._starts[call_unique_id] = (chosen, id_token, remote_start_id)
         running = self.transactions.open.get(chosen)  # F01.FR.13: started at the cable, not authorized
         return call_result.RequestStartTransaction(
