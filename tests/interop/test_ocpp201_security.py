@@ -77,7 +77,7 @@ async def test_update_firmware_strict(make_harness: HarnessFactory, files: FileS
         trigger = await csms.call(CP, "TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
         assert trigger == {"status": "Accepted"}
         await drive(h, lambda: len(sent()) == 6)
-        assert sent()[-1] == ("Idle", None)
+        assert sent()[-1] == ("InstallRebooting", 2)  # the last status sent (L01.FR.26): the restart is due
         clean(csms)
 
 

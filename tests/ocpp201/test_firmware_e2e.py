@@ -176,6 +176,8 @@ async def test_the_restart_waits_for_the_transaction(make_harness: HarnessFactor
         await eventually(lambda: "Installing" in statuses(csms, 9), h.clock, 0.5, within=20)
         await h.advance(600)
         assert not restarting(h) and "InstallRebooting" not in statuses(csms, 9)  # L01.FR.06
+        await trigger(csms)  # installed, waiting for the restart: the last status, Installing (L01.FR.26)
+        await eventually(lambda: statuses(csms, 9).count("Installing") == 2, h.clock, 0.1, within=15)
         h.sim.unplug()
         await eventually(lambda: restarting(h), h.clock, 1.0, within=20)
         assert statuses(csms, 9)[-1] == "InstallRebooting"

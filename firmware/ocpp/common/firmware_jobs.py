@@ -95,6 +95,7 @@ class FirmwareJobs:
         self._restart_now = restart_now
         self._task: asyncio.Task[None] | None = None
         self.activating = False  # installed, waiting for the sessions to end and the restart
+        self.activation_status = FirmwareStatus.INSTALLING  # the last status sent while activating
 
     def run(self, running: Awaitable[UpdateOutcome | None], name: str) -> None:
         """Run an update (the updater's `update(...)`) to its end, then activate what it installed."""
@@ -143,10 +144,11 @@ class FirmwareJobs:
         outcome = await running
         if outcome != UpdateOutcome.RESTART_REQUIRED:
             return
-        self.activating = True
+        self.activating, self.activation_status = True, FirmwareStatus.INSTALLING
         sessions = self._sessions
         while any(sessions.session_of(c) is not None for c in sessions.connector_ids):
             await self._clock.sleep(SESSION_POLL_S)  # never cut a charging session short (L01.FR.06)
+        self.activation_status = FirmwareStatus.INSTALL_REBOOTING
         await self.updater.activate()
         log.warning("firmware installed: restarting to activate it")
         self._restart_now()

@@ -226,6 +226,11 @@ class FirmwareUpdater:
         return self._request_id if self._busy else None
 
     @property
+    def request_id(self) -> int | None:
+        """The requestId of the last signed update, also once it has ended."""
+        return self._request_id
+
+    @property
     def signed_status(self) -> FirmwareStatus:
         """What a triggered SignedFirmwareStatusNotification reports: the running update's last status
         (the signed-only ones included), Idle when none runs."""

@@ -14,8 +14,9 @@ firmware updater and its jobs (firmware/ocpp/common/firmware_update.py, firmware
   InstallationFailed / InstallVerificationFailed; then the security event FirmwareUpdated.
 - The restart that activates the firmware waits until no transaction runs (L01.FR.06); the next
   BootNotification names FirmwareUpdate as its reason and the installed version.
-- TriggerMessage FirmwareStatusNotification: the running update's last status with its requestId, Idle
-  (without requestId) when none runs (F06.FR.16, L01.FR.20/25).
+- TriggerMessage FirmwareStatusNotification: the running update's last status with its requestId (also
+  Installing or InstallRebooting while installed firmware waits for the restart, L01.FR.26), Idle when
+  none runs, without requestId (F06.FR.16, L01.FR.20/25).
 """
 
 from __future__ import annotations
@@ -125,10 +126,12 @@ class Firmware201:
     # --- TriggerMessage (F06) ------------------------------------------------------------------------
     def triggers(self) -> dict[str, Trigger]:
         async def status(cp: ChargePoint201, evse: EvseRef | None) -> None:
-            updater = None if self.jobs is None else self.jobs.updater
-            if updater is None or updater.signed_request_id is None:
+            jobs = self.jobs
+            if jobs is not None and jobs.activating:  # installed: Installing, then InstallRebooting was last
+                await self._notify(jobs.activation_status, jobs.updater.request_id)
+            elif jobs is None or jobs.updater.signed_request_id is None:
                 await self._notify(FirmwareStatus.IDLE, None)  # F06.FR.16, L01.FR.20
             else:
-                await self._notify(updater.signed_status, updater.signed_request_id)
+                await self._notify(jobs.updater.signed_status, jobs.updater.signed_request_id)
 
         return {"FirmwareStatusNotification": Trigger(status)}
