@@ -15,7 +15,8 @@ What it does today (docs/ocpp201.md has the full table):
   StatusNotification and for whatever the features offer;
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
 - SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
-- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py).
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
+- remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.remote import Remote201
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.smart_charging import SmartCharging201
@@ -129,8 +131,9 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
+        self.remote = Remote201(self.station, self.clock, self.model, self.transactions)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events, self.firmware, self.logs]
+                          self.security_events, self.firmware, self.logs, self.remote]
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
@@ -181,6 +184,7 @@ class Adapter201:
         await self.transactions.stop()
         self.security_events.stop()
         self.firmware.stop()
+        self.remote.stop()
         self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()

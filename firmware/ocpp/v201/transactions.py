@@ -349,6 +349,7 @@ class Transactions201:
             info["stopped_reason"] = stopped
         if e.remote_start_id is not None and (e.session_id is not None or e.pending_tag is not None):
             info["remote_start_id"], e.remote_start_id = e.remote_start_id, None
+            trigger = "RemoteStart"  # F02.FR.21: also when the cable (EVConnected) started it
         payload: dict[str, Any] = {
             "event_type": kind, "timestamp": rfc3339(when), "trigger_reason": trigger, "seq_no": tx.seq_no,
             "offline": not self._connected(), "transaction_info": info}
@@ -431,6 +432,28 @@ class Transactions201:
         """The transactionId running on an EVSE."""
         tx = self.open.get(evse_id)
         return tx.transaction_id if tx is not None else None
+
+    # --- RequestStartTransaction / RequestStopTransaction (firmware/ocpp/v201/remote.py) --------------
+    def remote_start(self, cid: int, remote_start_id: int) -> None:
+        """F01.FR.25, F02.FR.01/21: the next event of this EVSE's transaction carries the remoteStartId."""
+        self._evse[cid].remote_start_id = remote_start_id
+
+    def remote_started(self, cid: int, id_tag: str, started: bool) -> None:
+        """The core's answer to the remote start: refused (the remoteStartId is dropped), a session, or an
+        authorization waiting for the EV (reported like a token presented first, E03 / F02.FR.13)."""
+        e = self._evse[cid]
+        if not started:
+            e.remote_start_id = None
+        elif e.session_id is None and self.station.session_of(cid) is None:
+            e.pending_tag = id_tag
+            self._evaluate(cid, self.clock.now(), "RemoteStart")
+
+    def remote_stop(self, cid: int) -> None:
+        """F03: the core stops the session (RemoteStop / Remote); a transaction without a session (started
+        at the cable, never authorized) has no energy offer to stop: an Updated RemoteStop says so
+        (F03.FR.02), and it ends when its stop point no longer holds."""
+        if not self.station.stop_session(cid, StopReason.REMOTE):
+            self._evaluate(cid, self.clock.now(), "RemoteStop", "Remote")
 
     def transaction_of(self, transaction_id: str) -> int | None:
         """The EVSE a running transaction is on."""

@@ -1,0 +1,140 @@
+"""OCPP 2.0.1 remote control and availability (functional blocks F and G; docs/reference/ocpp201.md §16).
+
+- RequestStartTransaction (F01/F02): the EVSE asked for, else one the station picks (F01.FR.20: a plugged
+  EV waiting, else a free EVSE; firmware/ocpp/common/remote_start.py, shared with 1.6), claimed until its
+  session starts. Rejected when that EVSE is Unavailable or Faulted (F01.FR.23) or already has an authorized
+  transaction (F01.FR.24); a transaction that runs unauthorized (cable first with TxStartPoint EVConnected)
+  is named in the answer (F01.FR.13). After the answer the core starts the session: with
+  AuthCtrlr.AuthorizeRemoteStart the idToken is authorized first through the 2.0.1 authorizer (local list,
+  cache, Authorize; F01.FR.01), else it is used as given (F01.FR.02). The next TransactionEvent has
+  triggerReason RemoteStart and the remoteStartId (F01.FR.19/25, F02.FR.01/21;
+  firmware/ocpp/v201/transactions.py).
+- RequestStopTransaction (F03): a running transaction → Accepted and the core stops it with reason Remote
+  (triggerReason RemoteStop, stoppedReason Remote, F03.FR.02/03/07); any other id → Rejected (F03.FR.08).
+- UnlockConnector (F05): UnknownConnector for an EVSE or connector the station does not have (F05.FR.03),
+  OngoingAuthorizedTransaction while an authorized session runs (nothing is unlocked or stopped, F05.FR.02),
+  else the core's unlock is tried, cable or not (F05.FR.06): Unlocked / UnlockFailed (F05.FR.04/05).
+- ChangeAvailability (G03/G04): no evse (or evse 0) = the whole station (G04.FR.01), an EVSE, or its
+  connector; Accepted, Scheduled while a transaction runs (applied when it ends, G03.FR.05, G04.FR.06), an
+  unknown EVSE or connector → Rejected. The core keeps the availability across restarts (G03.FR.08,
+  G04.FR.09) and the adapter sends the StatusNotification of every connector that changed (G03.FR.04).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+from firmware.core.api import StationApi
+from firmware.core.events import CoreEvent, SessionStarted
+from firmware.ocpp.common.remote_start import RemoteStartClaims
+from firmware.ocpp.v201.charge_point import after, on
+from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.ocpp.v201.transactions import Transactions201
+from hal.clock import Clock
+
+if TYPE_CHECKING:
+    from firmware.ocpp.v201.charge_point import ChargePoint201
+
+log = logging.getLogger(__name__)
+
+CONNECTOR_ID = 1  # one connector per EVSE
+
+
+class Remote201:
+    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel,
+                 transactions: Transactions201) -> None:
+        self.station = station
+        self.model = model
+        self.transactions = transactions
+        self.claims = RemoteStartClaims(station, clock, lambda: model.integer("TxCtrlr.EVConnectionTimeOut"))
+        self._starts: dict[str, tuple[int, dict[str, Any], int]] = {}  # call id → (evse, idToken, id)
+        self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def online(self, cp: ChargePoint201) -> None:
+        return None
+
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, SessionStarted):
+            self.claims.release(event.connector_id)
+
+    # --- RequestStartTransaction / RequestStopTransaction (F01-F03) -----------------------------------
+    @on(Action.request_start_transaction)
+    def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int,
+                                     call_unique_id: str, evse_id: int | None = None,
+                                     **kwargs: Any) -> Any:
+        if evse_id is not None and evse_id not in self.station.connector_ids:
+            return call_result.RequestStartTransaction(status="Rejected",
+                                                       status_info={"reason_code": "UnknownEvse"})
+        chosen = self.claims.claim(evse_id)
+        if chosen is None:  # F01.FR.23/24: Unavailable, Faulted or an authorized transaction on it
+            return call_result.RequestStartTransaction(status="Rejected")
+        self._starts[call_unique_id] = (chosen, id_token, remote_start_id)
+        running = self.transactions.open.get(chosen)  # F01.FR.13: started at the cable, not authorized
+        return call_result.RequestStartTransaction(
+            status="Accepted", transaction_id=running.transaction_id if running is not None else None)
+
+    @after(Action.request_start_transaction)
+    async def after_request_start_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
+        # The library runs @after hooks whatever @on answered: act only on an accepted request.
+        accepted = self._starts.pop(call_unique_id, None)
+        if accepted is None:
+            return
+        evse, id_token, remote_start_id = accepted
+        tag = id_token["id_token"]
+        self.transactions.token_types[tag] = id_token["type"]
+        self.transactions.remote_start(evse, remote_start_id)
+        try:
+            started = await self.station.remote_start(
+                tag, evse, authorize=self.model.flag("AuthCtrlr.AuthorizeRemoteStart"))  # F01.FR.01/02
+        except Exception:  # the hook is a task of its own: its failure must not vanish
+            log.exception("remote start on EVSE %s failed", evse)
+            started = False
+        self.transactions.remote_started(evse, tag, started)
+        if not started:
+            self.claims.release(evse)
+
+    @on(Action.request_stop_transaction)
+    def on_request_stop_transaction(self, transaction_id: str, **kwargs: Any) -> Any:
+        evse = self.transactions.transaction_of(transaction_id)
+        if evse is None:
+            return call_result.RequestStopTransaction(status="Rejected")  # F03.FR.08
+        self.transactions.remote_stop(evse)
+        return call_result.RequestStopTransaction(status="Accepted")  # F03.FR.07
+
+    # --- UnlockConnector (F05) ------------------------------------------------------------------------
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, evse_id: int, connector_id: int, **kwargs: Any) -> Any:
+        if evse_id not in self.station.connector_ids or connector_id != CONNECTOR_ID:
+            return call_result.UnlockConnector(status="UnknownConnector")  # F05.FR.03
+        if self.station.session_of(evse_id) is not None:
+            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")  # F05.FR.02
+        result = await self.station.unlock(evse_id)  # F05.FR.06: tried with or without a cable
+        if result == "Unlocked":
+            return call_result.UnlockConnector(status="Unlocked")  # F05.FR.04
+        info = {"reason_code": "NoLock"} if result == "NotSupported" else None
+        return call_result.UnlockConnector(status="UnlockFailed", status_info=info)  # F05.FR.05
+
+    # --- ChangeAvailability (G03/G04) -----------------------------------------------------------------
+    @on(Action.change_availability)
+    def on_change_availability(self, operational_status: str, evse: dict[str, Any] | None = None,
+                               **kwargs: Any) -> Any:
+        target = 0 if evse is None else evse["id"]  # G04.FR.01: no evse = the whole station
+        if target != 0 and target not in self.station.connector_ids:
+            return call_result.ChangeAvailability(status="Rejected",
+                                                  status_info={"reason_code": "UnknownEvse"})
+        if evse is not None and evse.get("connector_id") not in (None, CONNECTOR_ID):
+            return call_result.ChangeAvailability(status="Rejected",
+                                                  status_info={"reason_code": "UnknownConnectorId"})
+        operative = operational_status == "Operative"
+        result = self.station.set_available(target, operative)
+        return call_result.ChangeAvailability(status=result)
