@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -118,21 +119,30 @@ def _overlap(a: ChargingProfile, b: ChargingProfile) -> bool:
             and (b.valid_from is None or a.valid_to is None or b.valid_from < a.valid_to))
 
 
+@dataclass(frozen=True, slots=True)
 class ProfileRules201:
-    """What SetChargingProfile is checked against: the device model's limits and the EVSEs."""
+    """What SetChargingProfile is checked against: SmartChargingCtrlr's limits and the EVSEs."""
 
-    def __init__(self, service: SmartChargingService, model: DeviceModel) -> None:
-        self.service = service
-        self.model = model
+    evse_phases: Mapping[int, tuple[int, bool]]  # EVSE id -> (wired phases, can switch phases)
+    max_stack_level: int  # ProfileStackLevel
+    rate_units: Sequence[str]  # RateUnit members: "A", "W"
+    max_periods: int  # PeriodsPerSchedule
 
     def evse_ids(self) -> Sequence[int]:
-        return self.service.rules.connector_ids
+        return sorted(self.evse_phases)
 
     def phases(self, evse_id: int) -> list[tuple[int, bool]]:
         """(wired phases, can switch) of the EVSE, or of every EVSE for 0."""
-        ids = self.evse_ids() if evse_id == 0 else [evse_id]
-        return [(c.phases, self.service.can_switch_phases(c.id)) for c in self.service.settings.connectors
-                if c.id in ids]
+        return list(self.evse_phases.values()) if evse_id == 0 else [self.evse_phases[evse_id]]
+
+    @classmethod
+    def of(cls, service: SmartChargingService, model: DeviceModel) -> ProfileRules201:
+        ids = set(service.rules.connector_ids)
+        return cls({c.id: (c.phases, service.can_switch_phases(c.id)) for c in service.settings.connectors
+                    if c.id in ids},
+                   model.integer("SmartChargingCtrlr.ProfileStackLevel"),
+                   model.members("SmartChargingCtrlr.RateUnit"),
+                   model.integer("SmartChargingCtrlr.PeriodsPerSchedule"))
 
 
 def parse_profile(evse_id: Any, data: Any, *, active_transaction: ActiveTransaction, now: datetime,
@@ -160,7 +170,7 @@ def _parse(evse_id: Any, data: Any, active_transaction: ActiveTransaction, now: 
     profile_id = _int(data, "id", "InvalidProfile")
     stack_level = _int(data, "stack_level", "InvalidStackLevel")
     assert profile_id is not None and stack_level is not None
-    top = rules.model.integer("SmartChargingCtrlr.ProfileStackLevel")
+    top = rules.max_stack_level
     if not 0 <= stack_level <= top:
         raise Refused("InvalidStackLevel", f"stackLevel {stack_level} outside 0..{top} (ProfileStackLevel)")
     purpose_name = data.get("charging_profile_purpose")
@@ -223,14 +233,14 @@ def _schedule(raw: Any, kind: Kind, recurrency: Recurrency | None, rules: Profil
     schedule_id = _int(raw, "id", "InvalidSchedule")
     unit_text = raw.get("charging_rate_unit")
     unit = UNITS.get(str(unit_text))
-    allowed = rules.model.members("SmartChargingCtrlr.RateUnit")
+    allowed = rules.rate_units
     if unit is None or unit.value not in allowed:
         raise Refused("UnsupportedRateUnit",  # K01.FR.26
                       f"chargingRateUnit {unit_text!r} not in RateUnit {','.join(allowed)}")
     raw_periods = raw.get("charging_schedule_period")
     if not isinstance(raw_periods, list) or not raw_periods:
         raise Refused("InvalidSchedule", "chargingSchedulePeriod must be a non-empty list")
-    most = rules.model.integer("SmartChargingCtrlr.PeriodsPerSchedule")
+    most = rules.max_periods
     if len(raw_periods) > most:
         raise Refused("InvalidSchedule", f"{len(raw_periods)} periods, more than PeriodsPerSchedule={most}")
     wired = rules.phases(evse_id)
@@ -329,7 +339,6 @@ class SmartCharging201:
         self.service = service
         self._cp = cp
         self.model = model
-        self.rules = ProfileRules201(service, model)
         self._active = active_transaction
         self._reports: dict[int, list[dict[str, Any]]] = {}  # ReportChargingProfiles parts per requestId
 
@@ -340,6 +349,10 @@ class SmartCharging201:
     def entries(self) -> int:
         """SmartChargingCtrlr.Entries[ChargingProfiles]: the profiles installed now."""
         return len(self.service.profiles)
+
+    @property
+    def rules(self) -> ProfileRules201:
+        return ProfileRules201.of(self.service, self.model)
 
     def _enabled(self) -> bool:
         return self.model.flag("SmartChargingCtrlr.Enabled")
@@ -365,10 +378,11 @@ class SmartCharging201:
             return False, "InvalidProfile"
         if charging_profile.get("transaction_id") is not None:
             return False, "InvalidProfile"
-        probe = evse_id if evse_id else self.rules.evse_ids()[0]
+        rules = self.rules
+        probe = evse_id if evse_id else rules.evse_ids()[0]
         now = self.service.clock.now()
         _, code, why = parse_profile(probe, {**charging_profile, "transaction_id": "-"},
-                                     active_transaction=lambda evse: "-", now=now, rules=self.rules,
+                                     active_transaction=lambda evse: "-", now=now, rules=rules,
                                      installed=())
         if code:
             log.warning("RequestStartTransaction chargingProfile refused: %s", why)
