@@ -2,8 +2,8 @@
 time, the 2.0.1 authorizer) against the strict ocpp-rpc CSMS (tools/interop/csms.js, schema validation both
 ways): RequestStartTransaction with a chargingProfile and AuthorizeRemoteStart (Authorize, then the
 transaction with RemoteStart and the remoteStartId), UnlockConnector during it, ChangeAvailability
-Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it. Skipped without node /
-`make interop-setup`."""
+Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it; the NotifyEvents of a
+fault raised and cleared. Skipped without node / `make interop-setup`."""
 
 from __future__ import annotations
 
@@ -63,4 +63,21 @@ async def test_remote_start_stop_unlock_and_availability_pass_strict_validation(
         assert await csms.call(CP, "ChangeAvailability", {"operationalStatus": "Operative"}) == \
             {"status": "Accepted"}
         await drive(h, lambda: statuses(csms)[-1] == "Available")
+        clean(csms)
+
+
+async def test_fault_notify_events_pass_strict_validation(make_harness: HarnessFactory) -> None:
+    async with run_interop_csms() as csms:
+        h = await make_harness(ocpp={
+            "url": csms.url, "charge_point_id": CP, "version": "2.0.1", "ping_interval_s": 0,
+            "reconnect_min_s": 1.0})
+        await drive(h, lambda: len(statuses(csms)) >= 1)
+        h.sim.inject("meter-offline")
+        await drive(h, lambda: len(csms.calls("NotifyEvent", cp=CP)) == 1)
+        h.sim.clear("meter-offline")
+        await drive(h, lambda: len(csms.calls("NotifyEvent", cp=CP)) == 2)
+        raised, cleared = (p["eventData"][0] for _, p in csms.calls("NotifyEvent", cp=CP))
+        assert (raised["component"]["name"], raised["variable"]["name"], raised["actualValue"]) == \
+            ("EVSE", "Problem", "true")
+        assert cleared["cleared"] is True and cleared["eventId"] == raised["eventId"] + 1
         clean(csms)

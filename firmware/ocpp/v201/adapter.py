@@ -16,7 +16,8 @@ What it does today (docs/ocpp201.md has the full table):
 - with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
 - SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
 - UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
-- remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py).
+- remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py);
+- NotifyEvent for every fault raised or cleared (G05, N07, firmware/ocpp/v201/fault_events.py).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.ocpp.v201.fault_events import FaultEvents201
 from firmware.ocpp.v201.feature import Feature
 from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
@@ -133,8 +135,9 @@ class Adapter201:
                                            lambda: self.station.connector_ids))
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
                                 lambda: self.smart_charging)
+        self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events, self.firmware, self.logs, self.remote]
+                          self.security_events, self.firmware, self.logs, self.remote, self.fault_events]
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
@@ -186,6 +189,7 @@ class Adapter201:
         self.security_events.stop()
         self.firmware.stop()
         self.remote.stop()
+        self.fault_events.stop()
         self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
