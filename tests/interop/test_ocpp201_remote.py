@@ -3,10 +3,12 @@ time, the 2.0.1 authorizer) against the strict ocpp-rpc CSMS (tools/interop/csms
 ways): RequestStartTransaction with a chargingProfile and AuthorizeRemoteStart (Authorize, then the
 transaction with RemoteStart and the remoteStartId), UnlockConnector during it, ChangeAvailability
 Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it; the NotifyEvents of a
-fault raised and cleared. Skipped without node / `make interop-setup`."""
+fault raised and cleared; ReserveNow, its expiry (ReservationStatusUpdate Expired) and CancelReservation.
+Skipped without node / `make interop-setup`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from tests.conftest import HarnessFactory
@@ -80,4 +82,23 @@ async def test_fault_notify_events_pass_strict_validation(make_harness: HarnessF
         assert (raised["component"]["name"], raised["variable"]["name"], raised["actualValue"]) == \
             ("EVSE", "Problem", "true")
         assert cleared["cleared"] is True and cleared["eventId"] == raised["eventId"] + 1
+        clean(csms)
+
+
+async def test_reservations_pass_strict_validation(make_harness: HarnessFactory) -> None:
+    async with run_interop_csms() as csms:
+        h = await make_harness(ocpp={
+            "url": csms.url, "charge_point_id": CP, "version": "2.0.1", "ping_interval_s": 0,
+            "reconnect_min_s": 1.0})
+        await drive(h, lambda: len(statuses(csms)) >= 1)
+        expiry = (h.clock.now() + timedelta(seconds=60)).isoformat().replace("+00:00", "Z")
+        answer = await csms.call(CP, "ReserveNow", {
+            "id": 9, "expiryDateTime": expiry, "idToken": {"idToken": "CARD-IOP", "type": "ISO14443"},
+            "evseId": 1, "groupIdToken": {"idToken": "FLEET", "type": "Central"}})
+        assert answer == {"status": "Accepted"}
+        await drive(h, lambda: statuses(csms)[-1] == "Reserved")
+        await drive(h, lambda: len(csms.calls("ReservationStatusUpdate", cp=CP)) == 1, within=30)
+        assert csms.calls("ReservationStatusUpdate", cp=CP)[0][1] == {"reservationId": 9,
+                                                                      "reservationUpdateStatus": "Expired"}
+        assert await csms.call(CP, "CancelReservation", {"reservationId": 9}) == {"status": "Rejected"}
         clean(csms)

@@ -17,7 +17,8 @@ What it does today (docs/ocpp201.md has the full table):
 - SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
 - UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
 - remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py);
-- NotifyEvent for every fault raised or cleared (G05, N07, firmware/ocpp/v201/fault_events.py).
+- NotifyEvent for every fault raised or cleared (G05, N07, firmware/ocpp/v201/fault_events.py);
+- reservations (H01, H02, H04, firmware/ocpp/v201/reservations.py).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.remote import Remote201
+from firmware.ocpp.v201.reservations import Reservations201
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.smart_charging import SmartCharging201
@@ -136,8 +138,11 @@ class Adapter201:
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
                                 lambda: self.smart_charging)
         self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
+        self.reservations = Reservations201(self.station, self.clock, self.model, self.outbox,
+                                            self.delivery.wake, self.transactions.token_types)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
-                          self.security_events, self.firmware, self.logs, self.remote, self.fault_events]
+                          self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
+                          self.reservations]
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
@@ -190,6 +195,7 @@ class Adapter201:
         self.firmware.stop()
         self.remote.stop()
         self.fault_events.stop()
+        self.reservations.stop()
         self.logs.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()

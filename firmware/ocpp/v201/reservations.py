@@ -1,0 +1,140 @@
+"""OCPP 2.0.1 reservations (functional block H; docs/reference/ocpp201.md §18) on the core's connector
+reservation (`station.reserve` / `cancel_reservation`, as 1.6 uses them).
+
+- ReserveNow (H01): Rejected while ReservationCtrlr.Enabled is false (H01.FR.01), for an EVSE the station
+  does not have, a connectorType no EVSE has, or an expiryDateTime already past; without evseId a free EVSE
+  is taken when ReservationCtrlr.NonEvseSpecific is true (H01.FR.04/18), else Rejected (H01.FR.19). The
+  core answers Accepted, Occupied, Faulted or Unavailable (H01.FR.11/12/14); the same id replaces the old
+  reservation (H01.FR.02). The reservation admits its idToken or a token of its groupIdToken; the
+  StatusNotification Reserved follows from the connector state (H01.FR.23), the reservationId goes in the
+  TransactionEvent of the transaction that uses it (H01.FR.15, firmware/ocpp/v201/transactions.py).
+- CancelReservation (H02): Accepted when the id is a reservation here (it ends, H02.FR.02), else Rejected
+  (H02.FR.01).
+- ReservationStatusUpdate (H04): Expired when a reservation ran out (H04.FR.01), Removed when its EVSE became
+  Faulted or Unavailable (the reservation is cancelled then, H01.FR.16/17); queued in the durable outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+from firmware.core.api import StationApi
+from firmware.core.authorization import Reservation
+from firmware.core.events import CoreEvent, SessionStarted, StatusChanged
+from firmware.core.vocabulary import ConnectorState
+from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.common.timefmt import parse_ocpp_time
+from firmware.ocpp.v201.charge_point import on
+from firmware.ocpp.v201.device_model.model import DeviceModel
+from hal.clock import Clock
+
+if TYPE_CHECKING:
+    from firmware.ocpp.v201.charge_point import ChargePoint201
+
+log = logging.getLogger(__name__)
+
+STATUS_UPDATE = "ReservationStatusUpdate"
+ENDS_RESERVATION = (ConnectorState.FAULTED, ConnectorState.UNAVAILABLE)
+
+
+@dataclass(frozen=True)
+class _Held:
+    evse_id: int
+    expires_at_monotonic: float
+
+
+class Reservations201:
+    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel, outbox: Outbox,
+                 wake: Callable[[], None], token_types: dict[str, str]) -> None:
+        self.station = station
+        self.clock = clock
+        self.model = model
+        self.outbox = outbox
+        self._wake = wake
+        self._token_types = token_types
+        self.held: dict[int, _Held] = {}  # reservation id → where, until when
+        self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
+
+    def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def online(self, cp: ChargePoint201) -> None:
+        return None  # ReservationStatusUpdate goes out through the outbox delivery
+
+    # --- ReserveNow (H01) / CancelReservation (H02) ---------------------------------------------------
+    @on(Action.reserve_now)
+    def on_reserve_now(self, id: int, expiry_date_time: str, id_token: dict[str, Any],
+                       evse_id: int | None = None, connector_type: str | None = None,
+                       group_id_token: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if not self.model.flag("ReservationCtrlr.Enabled"):
+            return call_result.ReserveNow(status="Rejected")  # H01.FR.01
+        expires = parse_ocpp_time(expiry_date_time)
+        left = (expires - self.clock.now()).total_seconds() if expires is not None else 0.0
+        if left <= 0:
+            return call_result.ReserveNow(status="Rejected", status_info={"reason_code": "InvalidValue"})
+        if evse_id is None:
+            if not self.model.flag("ReservationCtrlr.NonEvseSpecific"):
+                return call_result.ReserveNow(status="Rejected")  # H01.FR.19
+        elif evse_id not in self.station.connector_ids:
+            return call_result.ReserveNow(status="Rejected", status_info={"reason_code": "UnknownEvse"})
+        targets = self.station.connector_ids if evse_id is None else [evse_id]
+        if connector_type is not None and not any(
+                self.model.text(f"EVSE#{e}/1.Connector.ConnectorType") == connector_type for e in targets):
+            return call_result.ReserveNow(status="Rejected",
+                                          status_info={"reason_code": "UnknownConnectorType"})
+        tag = id_token["id_token"]
+        self._token_types[tag] = id_token["type"]
+        group = group_id_token["id_token"] if group_id_token is not None else None
+        if self.held.pop(id, None) is not None:  # H01.FR.02: the same id replaces the old one
+            self.station.cancel_reservation(id)
+        until = self.clock.monotonic() + left
+        status = self.station.reserve(evse_id or 0, Reservation(id, tag, group, until))
+        if status == "Accepted":
+            connectors = self.station.snapshot()["connectors"]
+            where = next((c["id"] for c in connectors if c["reservation_id"] == id), evse_id or 0)
+            self.held[id] = _Held(where, until)
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **kwargs: Any) -> Any:
+        self.held.pop(reservation_id, None)
+        accepted = self.station.cancel_reservation(reservation_id)  # H02.FR.01/02
+        return call_result.CancelReservation(status="Accepted" if accepted else "Rejected")
+
+    def reservation_on(self, evse_id: int) -> int | None:
+        """The id of the reservation held on an EVSE."""
+        return next((rid for rid, held in self.held.items() if held.evse_id == evse_id), None)
+
+    # --- ReservationStatusUpdate (H04) ----------------------------------------------------------------
+    def _on_event(self, event: CoreEvent) -> None:
+        if isinstance(event, SessionStarted) and event.reservation_id is not None:
+            self.held.pop(event.reservation_id, None)  # used: its TransactionEvent says so
+        elif isinstance(event, StatusChanged):
+            self._status_changed(event)
+
+    def _status_changed(self, event: StatusChanged) -> None:
+        reservation_id = self.reservation_on(event.connector_id)
+        if reservation_id is None:
+            return
+        if event.state in ENDS_RESERVATION:  # H01.FR.16/17
+            self.held.pop(reservation_id)
+            self.station.cancel_reservation(reservation_id)
+            self._update(reservation_id, "Removed")
+        elif event.state != ConnectorState.RESERVED and \
+                self.clock.monotonic() >= self.held[reservation_id].expires_at_monotonic:
+            self.held.pop(reservation_id)
+            self._update(reservation_id, "Expired")  # H04.FR.01
+
+    def _update(self, reservation_id: int, status: str) -> None:
+        log.info("reservation %d %s", reservation_id, status)
+        self.outbox.push(STATUS_UPDATE, {"reservation_id": reservation_id,
+                                         "reservation_update_status": status})
+        self._wake()
