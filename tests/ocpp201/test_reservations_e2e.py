@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ocpp.v201 import call
+from ocpp.v201 import call, call_result
 
 from firmware.ocpp.common.timefmt import rfc3339
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
-from tests.ocpp201.test_remote_e2e import events, request, station, status_of
+from tests.ocpp201.test_remote_e2e import events, request, start, station, status_of
 
 TOKEN = {"id_token": "CARD-R", "type": "ISO14443"}
 
@@ -89,3 +89,36 @@ async def test_reserve_now_answers(make_harness: HarnessFactory) -> None:
             "component": {"name": "ReservationCtrlr"}, "variable": {"name": "Enabled"},
             "attribute_value": "false"}]), suppress=False)
         assert (await reserve(csms, h, 8, evse_id=2)).status == "Rejected"  # H01.FR.01
+
+
+async def test_remote_start_on_a_reserved_evse_needs_its_token(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms)
+        assert (await reserve(csms, h, 3)).status == "Accepted"
+        other = {"id_token": "APP-9", "type": "Central"}
+        # F01.FR.21: reserved for another idToken and no groupIdToken.
+        assert (await start(csms, 1, 1, other)).status == "Rejected"
+        assert (await start(csms, 2, 1, TOKEN)).status == "Accepted"
+        h.sim.plug()
+        await eventually(lambda: len(events(csms)) >= 1, h.clock, 0.1, within=15)
+        await eventually(lambda: any("reservation_id" in e for e in events(csms)), h.clock, 0.1)
+        assert events(csms)[0]["transaction_info"]["remote_start_id"] == 2
+
+
+async def test_remote_start_by_the_reservations_group(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = lambda p: call_result.Authorize(
+            id_token_info={"status": "Accepted", "group_id_token": {"id_token": "FLEET", "type": "Central"}})
+        h = await station(make_harness, csms, model={"AuthCtrlr.AuthorizeRemoteStart": "true"})
+        fleet = {"id_token": "FLEET", "type": "Central"}
+        assert (await reserve(csms, h, 3, group_id_token=fleet)).status == "Accepted"
+        other = {"id_token": "APP-9", "type": "Central"}
+        assert (await start(csms, 1, 1, other)).status == "Rejected"  # F01.FR.22: no group
+        other_group = {"id_token": "OTHERS", "type": "Central"}
+        assert (await request(csms, call.RequestStartTransaction(
+            id_token=other, remote_start_id=2, evse_id=1, group_id_token=other_group))).status == "Rejected"
+        assert (await request(csms, call.RequestStartTransaction(
+            id_token=other, remote_start_id=3, evse_id=1, group_id_token=fleet))).status == "Accepted"
+        h.sim.plug()
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        await eventually(lambda: any("reservation_id" in e for e in events(csms)), h.clock, 0.1)

@@ -136,7 +136,7 @@ class Adapter201:
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
-                                lambda: self.smart_charging)
+                                lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
         self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
         self.reservations = Reservations201(self.station, self.clock, self.model, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)

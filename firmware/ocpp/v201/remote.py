@@ -2,8 +2,9 @@
 
 - RequestStartTransaction (F01/F02): the EVSE asked for, else one the station picks (F01.FR.20: a plugged
   EV waiting, else a free EVSE; firmware/ocpp/common/remote_start.py, shared with 1.6), claimed until its
-  session starts. Rejected when that EVSE is Unavailable or Faulted (F01.FR.23) or already has an authorized
-  transaction (F01.FR.24); a transaction that runs unauthorized (cable first with TxStartPoint EVConnected)
+  session starts. Rejected when that EVSE is Unavailable or Faulted (F01.FR.23), already has an authorized
+  transaction (F01.FR.24) or is reserved for neither the idToken nor the groupIdToken (F01.FR.21/22); a
+  transaction that runs unauthorized (cable first with TxStartPoint EVConnected)
   is named in the answer (F01.FR.13). After the answer the core starts the session: with
   AuthCtrlr.AuthorizeRemoteStart the idToken is authorized first through the 2.0.1 authorizer (local list,
   cache, Authorize; F01.FR.01), else it is used as given (F01.FR.02). The next TransactionEvent has
@@ -57,10 +58,11 @@ class StartProfiles(Protocol):
 
 class Remote201:
     def __init__(self, station: StationApi, clock: Clock, model: DeviceModel,
-                 transactions: Transactions201,
-                 smart_charging: Callable[[], StartProfiles | None] = lambda: None) -> None:
+                 transactions: Transactions201, smart_charging: Callable[[], StartProfiles | None],
+                 admits: Callable[[int, str, str | None], bool]) -> None:
         self.station = station
         self._smart_charging = smart_charging
+        self._admits = admits  # a reservation's token may use its EVSE (firmware/ocpp/v201/reservations.py)
         self.model = model
         self.transactions = transactions
         self.claims = RemoteStartClaims(station, clock, lambda: model.integer("TxCtrlr.EVConnectionTimeOut"))
@@ -83,12 +85,20 @@ class Remote201:
     @on(Action.request_start_transaction)
     def on_request_start_transaction(self, id_token: dict[str, Any], remote_start_id: int,
                                      call_unique_id: str, evse_id: int | None = None,
-                                     charging_profile: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+                                     charging_profile: dict[str, Any] | None = None,
+                                     group_id_token: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         if evse_id is not None and evse_id not in self.station.connector_ids:
             return call_result.RequestStartTransaction(status="Rejected",
                                                        status_info={"reason_code": "UnknownEvse"})
         chosen = self.claims.claim(evse_id)
         if chosen is None:  # F01.FR.23/24: Unavailable, Faulted or an authorized transaction on it
+            return call_result.RequestStartTransaction(status="Rejected")
+        # The core admits a token to a reservation by the group its authorization gave: without
+        # AuthorizeRemoteStart there is none, so only the reservation's own idToken may use it.
+        authorized = self.model.flag("AuthCtrlr.AuthorizeRemoteStart")
+        group = group_id_token["id_token"] if group_id_token is not None and authorized else None
+        if not self._admits(chosen, id_token["id_token"], group):  # F01.FR.21/22: reserved for another
+            self.claims.release(chosen)
             return call_result.RequestStartTransaction(status="Rejected")
         smart = self._smart_charging()
         if charging_profile is not None and smart is not None:  # else ignored (F01.FR.12)

@@ -47,6 +47,8 @@ ENDS_RESERVATION = (ConnectorState.FAULTED, ConnectorState.UNAVAILABLE)
 class _Held:
     evse_id: int
     expires_at_monotonic: float
+    id_tag: str
+    group: str | None
 
 
 class Reservations201:
@@ -100,7 +102,7 @@ class Reservations201:
         if status == "Accepted":
             connectors = self.station.snapshot()["connectors"]
             where = next((c["id"] for c in connectors if c["reservation_id"] == id), evse_id or 0)
-            self.held[id] = _Held(where, until)
+            self.held[id] = _Held(where, until, tag, group)
         return call_result.ReserveNow(status=status)
 
     @on(Action.cancel_reservation)
@@ -112,6 +114,14 @@ class Reservations201:
     def reservation_on(self, evse_id: int) -> int | None:
         """The id of the reservation held on an EVSE."""
         return next((rid for rid, held in self.held.items() if held.evse_id == evse_id), None)
+
+    def admits(self, evse_id: int, id_tag: str, group: str | None) -> bool:
+        """Whether a token (and its groupIdToken) may use an EVSE: free, or reserved for it (F01.FR.21/22)."""
+        rid = self.reservation_on(evse_id)
+        if rid is None:
+            return True
+        held = self.held[rid]
+        return id_tag == held.id_tag or (held.group is not None and group == held.group)
 
     # --- ReservationStatusUpdate (H04) ----------------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
