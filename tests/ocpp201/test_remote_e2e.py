@@ -229,3 +229,31 @@ async def test_remote_start_charging_profile_limits_its_transaction(make_harness
         await eventually(lambda: len(events(csms)) >= 1, h.clock, 0.1, within=15)
         assert events(csms)[0]["transaction_info"]["remote_start_id"] == 2
         assert [p.id for p in h.app.smart_charging.profiles] == [5]
+
+
+async def test_change_availability_scheduled_for_a_transaction_without_a_session(
+        make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms, connectors=2,
+                          model={"TxCtrlr.TxStartPoint": "EVConnected", "TxCtrlr.TxStopPoint": "EVConnected"})
+        h.sim_connector(1).plug()
+        h.sim_connector(2).plug()
+        await eventually(lambda: len({e["transaction_info"]["transaction_id"] for e in events(csms)}) == 2,
+                         h.clock, 0.1, within=15)
+        # G04.FR.06: both EVSEs have a transaction (cable first, no session): Scheduled, nothing changes yet.
+        assert await availability(csms, "Inoperative") == "Scheduled"
+        await h.advance(5)
+        assert (status_of(csms, 1), status_of(csms, 2)) == ("Occupied", "Occupied")
+        h.sim_connector(1).unplug()
+        await eventually(lambda: status_of(csms, 1) == "Unavailable", h.clock, 0.1, within=15)
+        # EVSE 2 is authorized meanwhile and stopped again: its transaction (TxStopPoint EVConnected) outlives
+        # the session, and the change waits for the transaction's end.
+        assert (await start(csms, 4, 2)).status == "Accepted"
+        await eventually(lambda: h.station.session_of(2) is not None, h.clock, 0.1, within=15)
+        tx2 = next(e for e in events(csms) if e.get("evse", {}).get("id") == 2)["transaction_info"]
+        await request(csms, call.RequestStopTransaction(transaction_id=tx2["transaction_id"]))
+        await eventually(lambda: h.station.session_of(2) is None, h.clock, 0.1, within=15)
+        await h.advance(5)
+        assert status_of(csms, 2) == "Occupied"
+        h.sim_connector(2).unplug()  # the transaction ends: now EVSE 2 too
+        await eventually(lambda: status_of(csms, 2) == "Unavailable", h.clock, 0.1, within=15)

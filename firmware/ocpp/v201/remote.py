@@ -19,8 +19,9 @@
   OngoingAuthorizedTransaction while an authorized session runs (nothing is unlocked or stopped, F05.FR.02),
   else the core's unlock is tried, cable or not (F05.FR.06): Unlocked / UnlockFailed (F05.FR.04/05).
 - ChangeAvailability (G03/G04): no evse (or evse 0) = the whole station (G04.FR.01), an EVSE, or its
-  connector; Accepted, Scheduled while a transaction runs (applied when it ends, G03.FR.05, G04.FR.06), an
-  unknown EVSE or connector → Rejected. The core keeps the availability across restarts (G03.FR.08,
+  connector; Accepted, Scheduled while a transaction runs (applied when the transaction ends, which with
+  TxStopPoint EVConnected may be after its session, G03.FR.05, G04.FR.06), an unknown EVSE or connector →
+  Rejected. The core keeps the availability across restarts (G03.FR.08,
   G04.FR.09) and the adapter sends the StatusNotification of every connector that changed (G03.FR.04).
 """
 
@@ -67,6 +68,7 @@ class Remote201:
         self.transactions = transactions
         self.claims = RemoteStartClaims(station, clock, lambda: model.integer("TxCtrlr.EVConnectionTimeOut"))
         self._starts: dict[str, tuple[int, dict[str, Any], int]] = {}  # call id → (evse, idToken, id)
+        self._inoperative_later: set[int] = set()  # EVSEs to make Inoperative when their transaction ends
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
 
     def stop(self) -> None:
@@ -80,6 +82,11 @@ class Remote201:
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, SessionStarted):
             self.claims.release(event.connector_id)
+        # Subscribed after the transactions block: it has seen this event already.
+        for cid in list(self._inoperative_later):
+            if cid not in self.transactions.open:  # the transaction ended
+                self._inoperative_later.discard(cid)
+                self.station.set_available(cid, False)
 
     # --- RequestStartTransaction / RequestStopTransaction (F01-F03) -----------------------------------
     @on(Action.request_start_transaction)
@@ -165,5 +172,12 @@ class Remote201:
             return call_result.ChangeAvailability(status="Rejected",
                                                   status_info={"reason_code": "UnknownConnectorId"})
         operative = operational_status == "Operative"
-        result = self.station.set_available(target, operative)
-        return call_result.ChangeAvailability(status=result)
+        results = set()
+        for cid in self.station.connector_ids if target == 0 else [target]:
+            self._inoperative_later.discard(cid)
+            if not operative and cid in self.transactions.open:
+                self._inoperative_later.add(cid)  # G03.FR.05: after the transaction, not just its session
+                results.add("Scheduled")
+            else:
+                results.add(self.station.set_available(cid, operative))  # the core: Scheduled in a session
+        return call_result.ChangeAvailability(status="Scheduled" if "Scheduled" in results else "Accepted")
