@@ -122,3 +122,15 @@ async def test_remote_start_by_the_reservations_group(make_harness: HarnessFacto
         h.sim.plug()
         await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
         await eventually(lambda: any("reservation_id" in e for e in events(csms)), h.clock, 0.1)
+
+
+async def test_a_reservation_runs_out_while_an_ev_waits(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms)
+        assert (await reserve(csms, h, 8, seconds=60)).status == "Accepted"
+        h.sim.plug()  # not the reserved driver's EV: the connector shows Occupied, no session starts
+        await eventually(lambda: status_of(csms, 1) == "Occupied", h.clock, 0.1)
+        await h.advance(61)
+        await eventually(lambda: updates(csms) == [(8, "Expired")], h.clock, 0.5)  # H04.FR.01
+        h.sim.swipe("SOMEONE-ELSE")  # the EVSE is free for anyone again
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)

@@ -16,6 +16,7 @@ reservation (`station.reserve` / `cancel_reservation`, as 1.6 uses them).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,6 @@ ENDS_RESERVATION = (ConnectorState.FAULTED, ConnectorState.UNAVAILABLE)
 @dataclass(frozen=True)
 class _Held:
     evse_id: int
-    expires_at_monotonic: float
     id_tag: str
     group: str | None
 
@@ -60,13 +60,31 @@ class Reservations201:
         self.outbox = outbox
         self._wake = wake
         self._token_types = token_types
-        self.held: dict[int, _Held] = {}  # reservation id → where, until when
+        self.held: dict[int, _Held] = {}  # reservation id → where, for whom
+        self._timers: dict[int, asyncio.Task[None]] = {}  # reservation id → its expiry
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for rid in list(self.held):
+            self._forget(rid)
+
+    def _forget(self, reservation_id: int) -> bool:
+        """Stop tracking a reservation (used, cancelled, replaced, removed or expired); False if unknown."""
+        timer = self._timers.pop(reservation_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+        return self.held.pop(reservation_id, None) is not None
+
+    async def _expire_after(self, reservation_id: int, seconds: float) -> None:
+        """H04.FR.01: the reservation ran out unused (also with an EV plugged in, when the connector never
+        showed Reserved): it ends and the CSMS hears Expired."""
+        await self.clock.sleep(seconds)
+        if self._forget(reservation_id):
+            self.station.cancel_reservation(reservation_id)  # the core may have ended it already
+            self._update(reservation_id, "Expired")
 
     async def online(self, cp: ChargePoint201) -> None:
         return None  # ReservationStatusUpdate goes out through the outbox delivery
@@ -95,19 +113,20 @@ class Reservations201:
         tag = id_token["id_token"]
         self._token_types[tag] = id_token["type"]
         group = group_id_token["id_token"] if group_id_token is not None else None
-        if self.held.pop(id, None) is not None:  # H01.FR.02: the same id replaces the old one
+        if self._forget(id):  # H01.FR.02: the same id replaces the old one
             self.station.cancel_reservation(id)
         until = self.clock.monotonic() + left
         status = self.station.reserve(evse_id or 0, Reservation(id, tag, group, until))
         if status == "Accepted":
             connectors = self.station.snapshot()["connectors"]
             where = next((c["id"] for c in connectors if c["reservation_id"] == id), evse_id or 0)
-            self.held[id] = _Held(where, until, tag, group)
+            self.held[id] = _Held(where, tag, group)
+            self._timers[id] = asyncio.ensure_future(self._expire_after(id, left))
         return call_result.ReserveNow(status=status)
 
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int, **kwargs: Any) -> Any:
-        self.held.pop(reservation_id, None)
+        self._forget(reservation_id)
         accepted = self.station.cancel_reservation(reservation_id)  # H02.FR.01/02
         return call_result.CancelReservation(status="Accepted" if accepted else "Rejected")
 
@@ -126,7 +145,7 @@ class Reservations201:
     # --- ReservationStatusUpdate (H04) ----------------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
         if isinstance(event, SessionStarted) and event.reservation_id is not None:
-            self.held.pop(event.reservation_id, None)  # used: its TransactionEvent says so
+            self._forget(event.reservation_id)  # used: its TransactionEvent says so
         elif isinstance(event, StatusChanged):
             self._status_changed(event)
 
@@ -135,13 +154,9 @@ class Reservations201:
         if reservation_id is None:
             return
         if event.state in ENDS_RESERVATION:  # H01.FR.16/17
-            self.held.pop(reservation_id)
+            self._forget(reservation_id)
             self.station.cancel_reservation(reservation_id)
             self._update(reservation_id, "Removed")
-        elif event.state != ConnectorState.RESERVED and \
-                self.clock.monotonic() >= self.held[reservation_id].expires_at_monotonic:
-            self.held.pop(reservation_id)
-            self._update(reservation_id, "Expired")  # H04.FR.01
 
     def _update(self, reservation_id: int, status: str) -> None:
         log.info("reservation %d %s", reservation_id, status)
