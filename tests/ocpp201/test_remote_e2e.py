@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from ocpp.v201 import call, call_result
 
+from hal.clock import SimClock
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
@@ -23,13 +24,14 @@ TOKEN = {"id_token": "APP-7", "type": "Central"}
 
 async def station(make_harness: HarnessFactory, csms: Csms, connectors: int = 1,
                   state_dir: Path | None = None, lock: bool = True,
-                  model: dict[str, str] | None = None) -> Harness:
+                  model: dict[str, str] | None = None, clock: SimClock | None = None) -> Harness:
     ocpp = section(csms.url)
     if model:
         ocpp["device_model"] = model
     hal: dict[str, Any] = {} if lock else {"hal": {"lock": None}, "cable": "tethered"}
+    evses = [{"id": i, **hal} for i in range(1, connectors + 1)]
     h: Harness = await make_harness(ocpp=ocpp, station={"free_charging": False}, state_dir=state_dir,
-                                    connectors=[{"id": i, **hal} for i in range(1, connectors + 1)])
+                                    clock=clock, connectors=evses)
     await eventually(lambda: len(csms.statuses) >= connectors, h.clock, 0.1, within=15)
     return h
 

@@ -1,16 +1,19 @@
 """2.0.1 reservations of a whole charger (fake HAL, simulated time, the 2.0.1 authorizer) against the v201
 test CSMS: ReserveNow (H01) for an EVSE and for any EVSE, kept for its token only and used by it (the
 reservationId in the TransactionEvent), its rejections, CancelReservation (H02), and ReservationStatusUpdate
-Expired / Removed (H04, H01.FR.16)."""
+Expired / Removed (H04, H01.FR.16), also while an EV waits; reservations kept across a restart
+(B01.FR.13)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call, call_result
 
 from firmware.ocpp.common.timefmt import rfc3339
+from hal.clock import SimClock
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
@@ -134,3 +137,24 @@ async def test_a_reservation_runs_out_while_an_ev_waits(make_harness: HarnessFac
         await eventually(lambda: updates(csms) == [(8, "Expired")], h.clock, 0.5)  # H04.FR.01
         h.sim.swipe("SOMEONE-ELSE")  # the EVSE is free for anyone again
         await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+
+
+async def test_reservations_hold_across_a_restart(make_harness: HarnessFactory, tmp_path: Path) -> None:
+    clock = SimClock()
+    async with running_csms() as csms:
+        h = await station(make_harness, csms, connectors=2, state_dir=tmp_path, clock=clock)
+        assert (await reserve(csms, h, 1, seconds=600)).status == "Accepted"
+        assert (await reserve(csms, h, 2, evse_id=2, seconds=100)).status == "Accepted"
+        await eventually(lambda: status_of(csms, 2) == "Reserved", h.clock, 0.1)
+        await h.app.stop()
+    await clock.advance(200)  # the charger is off: reservation 2 runs out meanwhile
+    async with running_csms() as csms:
+        again = await station(make_harness, csms, connectors=2, state_dir=tmp_path, clock=clock)
+        # B01.FR.13: still Reserved after the restart, reported so after the boot; 2 ran out: Expired.
+        assert (status_of(csms, 1), status_of(csms, 2)) == ("Reserved", "Available")
+        await eventually(lambda: updates(csms) == [(2, "Expired")], again.clock, 0.5)
+        again.sim.swipe("SOMEONE-ELSE")
+        await again.advance(2)
+        assert again.station.session_of(1) is None
+        await again.advance(400)
+        await eventually(lambda: updates(csms) == [(2, "Expired"), (1, "Expired")], again.clock, 0.5)

@@ -138,7 +138,7 @@ class Adapter201:
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
                                 lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
         self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
-        self.reservations = Reservations201(self.station, self.clock, self.model, self.outbox,
+        self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
@@ -179,6 +179,7 @@ class Adapter201:
     async def start(self) -> None:
         self.transactions.start()
         self.security_events.start()
+        self.reservations.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ reservation (`station.reserve` / `cancel_reservation`, as 1.6 uses them).
   (H02.FR.01).
 - ReservationStatusUpdate (H04): Expired when a reservation ran out (H04.FR.01), Removed when its EVSE became
   Faulted or Unavailable (the reservation is cancelled then, H01.FR.16/17); queued in the durable outbox.
+- The reservations are kept in the 2.0.1 database and hold again after a restart (B01.FR.13).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from firmware.ocpp.common.outbox import Outbox
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v201.charge_point import on
 from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.storage.database import StateDatabase
 from hal.clock import Clock
 
 if TYPE_CHECKING:
@@ -52,9 +54,13 @@ class _Held:
 
 
 class Reservations201:
-    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel, outbox: Outbox,
-                 wake: Callable[[], None], token_types: dict[str, str]) -> None:
+    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel, db: StateDatabase,
+                 outbox: Outbox, wake: Callable[[], None], token_types: dict[str, str]) -> None:
         self.station = station
+        self._db = db
+        db.execute("CREATE TABLE IF NOT EXISTS ocpp201_reservations (id INTEGER PRIMARY KEY, evse_id INTEGER "
+                   "NOT NULL, id_tag TEXT NOT NULL, group_tag TEXT, expires_at TEXT NOT NULL)")
+        db.commit()
         self.clock = clock
         self.model = model
         self.outbox = outbox
@@ -64,18 +70,48 @@ class Reservations201:
         self._timers: dict[int, asyncio.Task[None]] = {}  # reservation id → its expiry
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
 
+    def start(self) -> None:
+        """After the station started: the reservations held before the restart hold again (B01.FR.13); one
+        that ran out meanwhile is Expired, one its EVSE can no longer take (now Faulted, Unavailable or
+        Occupied) is Removed."""
+        rows = self._db.execute("SELECT id, evse_id, id_tag, group_tag, expires_at FROM ocpp201_reservations")
+        for rid, evse_id, tag, group, expires_at in rows.fetchall():
+            expires = parse_ocpp_time(expires_at)
+            left = (expires - self.clock.now()).total_seconds() if expires is not None else 0.0
+            if left > 0 and self._hold(rid, evse_id, tag, group, left) == "Accepted":
+                continue
+            self._delete(rid)
+            self._update(rid, "Expired" if left <= 0 else "Removed")
+
     def stop(self) -> None:
+        """The reservations stay in the database for the next start."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for rid in list(self.held):
-            self._forget(rid)
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _hold(self, rid: int, evse_id: int, tag: str, group: str | None, left: float) -> str:
+        """Reserve in the core for `left` seconds; tracked (and its expiry timed) when Accepted."""
+        status = self.station.reserve(evse_id, Reservation(rid, tag, group, self.clock.monotonic() + left))
+        if status == "Accepted":
+            connectors = self.station.snapshot()["connectors"]
+            where = next((c["id"] for c in connectors if c["reservation_id"] == rid), evse_id)
+            self.held[rid] = _Held(where, tag, group)
+            self._timers[rid] = asyncio.ensure_future(self._expire_after(rid, left))
+        return status
+
+    def _delete(self, reservation_id: int) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM ocpp201_reservations WHERE id = ?", (reservation_id,))
 
     def _forget(self, reservation_id: int) -> bool:
         """Stop tracking a reservation (used, cancelled, replaced, removed or expired); False if unknown."""
         timer = self._timers.pop(reservation_id, None)
         if timer is not None and timer is not asyncio.current_task():
             timer.cancel()
+        self._delete(reservation_id)
         return self.held.pop(reservation_id, None) is not None
 
     async def _expire_after(self, reservation_id: int, seconds: float) -> None:
@@ -115,13 +151,11 @@ class Reservations201:
         group = group_id_token["id_token"] if group_id_token is not None else None
         if self._forget(id):  # H01.FR.02: the same id replaces the old one
             self.station.cancel_reservation(id)
-        until = self.clock.monotonic() + left
-        status = self.station.reserve(evse_id or 0, Reservation(id, tag, group, until))
-        if status == "Accepted":
-            connectors = self.station.snapshot()["connectors"]
-            where = next((c["id"] for c in connectors if c["reservation_id"] == id), evse_id or 0)
-            self.held[id] = _Held(where, tag, group)
-            self._timers[id] = asyncio.ensure_future(self._expire_after(id, left))
+        status = self._hold(id, evse_id or 0, tag, group, left)
+        if status == "Accepted":  # B01.FR.13: kept across a restart
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO ocpp201_reservations VALUES (?, ?, ?, ?, ?)",
+                                 (id, self.held[id].evse_id, tag, group, expiry_date_time))
         return call_result.ReserveNow(status=status)
 
     @on(Action.cancel_reservation)
