@@ -26,13 +26,16 @@ class ProfileRules:
     max_profiles: int = 32
 
 
-def install(installed: Sequence[ChargingProfile], new: ChargingProfile,
-            max_profiles: int) -> tuple[list[ChargingProfile] | None, str]:
-    """The profile set after installing `new`: a profile with the same id, or with the same stack level,
-    purpose and connector, is replaced (OCPP 1.6 §5.16). (None, reason) when the set would be too big."""
+def install(installed: Sequence[ChargingProfile], new: ChargingProfile, max_profiles: int,
+            replace_same_stack: bool = True) -> tuple[list[ChargingProfile] | None, str]:
+    """The profile set after installing `new`: a profile with the same id is replaced, and so is one with
+    the same stack level, purpose and connector when `replace_same_stack` (OCPP 1.6 §5.16; a protocol that
+    refuses such a profile instead checks before and passes False). (None, reason) when the set would be
+    too big."""
     kept = [p for p in installed if not (
         p.id == new.id
-        or (p.stack_level, p.purpose, p.connector_id) == (new.stack_level, new.purpose, new.connector_id))]
+        or (replace_same_stack and (p.stack_level, p.purpose, p.connector_id)
+            == (new.stack_level, new.purpose, new.connector_id)))]
     if len(kept) + 1 > max_profiles:
         return None, f"MaxChargingProfilesInstalled={max_profiles} reached"
     return [*kept, new], ""

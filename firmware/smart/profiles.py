@@ -48,6 +48,7 @@ class ChargingSchedule:
     duration_s: int | None = None  # None: the last period lasts until the profile ends
     start: datetime | None = None  # startSchedule: needed for Absolute and Recurring
     min_rate: float | None = None  # minChargingRate: informational, the EV's lowest usable rate
+    id: int | None = None  # the schedule's own id where the protocol gives one (kept to report it back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,9 @@ class ChargingProfile:
     recurrency: Recurrency | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
-    transaction_id: int | None = None  # TxProfile: the transaction it belongs to
+    # TxProfile: the transaction it belongs to, as the protocol names it (an integer the CSMS gave, or a
+    # string the station made)
+    transaction_id: int | str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +77,7 @@ class ChargingProfile:
             "transaction_id": self.transaction_id,
             "schedule": {
                 "unit": s.unit.value, "duration_s": s.duration_s, "start": _iso(s.start),
-                "min_rate": s.min_rate,
+                "min_rate": s.min_rate, "id": s.id,
                 "periods": [[p.start_s, p.limit, p.number_phases] for p in s.periods],
             },
         }
@@ -90,7 +93,7 @@ def profile_from_dict(data: dict[str, Any]) -> ChargingProfile:
         transaction_id=data.get("transaction_id"),
         schedule=ChargingSchedule(
             unit=RateUnit(s["unit"]), duration_s=s.get("duration_s"), start=_parse(s.get("start")),
-            min_rate=s.get("min_rate"),
+            min_rate=s.get("min_rate"), id=s.get("id"),
             periods=tuple(SchedulePeriod(int(p[0]), float(p[1]), p[2]) for p in s["periods"]),
         ),
     )

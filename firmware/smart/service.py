@@ -136,8 +136,14 @@ class SmartChargingService:
         """From now on the engine plans this connector's phases (numberPhases, 1 phase at low power)."""
         self._switchable.add(connector_id)
 
-    def install_profile(self, profile: ChargingProfile) -> tuple[bool, str]:
-        profiles, reason = profile_set.install(self.profiles, profile, self.rules.max_profiles)
+    def can_switch_phases(self, connector_id: int) -> bool:
+        """Whether the engine can honour a period's numberPhases on this connector."""
+        return connector_id in self._switchable
+
+    def install_profile(self, profile: ChargingProfile, replace_same_stack: bool = True) -> tuple[bool, str]:
+        """Install and enforce at once (firmware.smart.profile_set.install); (False, reason) when full."""
+        profiles, reason = profile_set.install(self.profiles, profile, self.rules.max_profiles,
+                                               replace_same_stack)
         if profiles is None:
             return False, reason
         self._commit(profiles)

@@ -27,7 +27,8 @@ class HttpFiles:
     uploads: list[tuple[str, str, dict[str, str], bytes]] = field(
         default_factory=list
     )  # method, path, headers, body
-    fail_next: int = 0  # answer this many requests with 503 first
+    fail_next: int = 0  # answer this many requests with `fail_status` first
+    fail_status: int = 503
     requests: int = 0
 
     def url(self, path: str) -> str:
@@ -43,7 +44,7 @@ def _handler(state: HttpFiles) -> type[BaseHTTPRequestHandler]:
             state.requests += 1
             if state.fail_next > 0:
                 state.fail_next -= 1
-                self.send_error(503, "try later")
+                self.send_error(state.fail_status, "refused")
                 return True
             return False
 

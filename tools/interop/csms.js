@@ -143,7 +143,8 @@ function handle201(client) {
     client.handle('TransactionEvent', ({ params }) => (params.idToken ? { idTokenInfo: idTokenInfo(params.idToken) } : {}));
     for (const method of ['NotifyReport', 'StatusNotification', 'MeterValues', 'NotifyEvent',
         'SecurityEventNotification', 'FirmwareStatusNotification', 'LogStatusNotification',
-        'NotifyChargingLimit', 'ClearedChargingLimit', 'ReportChargingProfiles', 'NotifyCustomerInformation']) {
+        'NotifyChargingLimit', 'ClearedChargingLimit', 'ReportChargingProfiles', 'NotifyCustomerInformation',
+        'ReservationStatusUpdate']) {
         client.handle(method, () => ({}));
     }
     client.handle('SignCertificate', () => ({ status: 'Accepted' }));

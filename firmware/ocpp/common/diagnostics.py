@@ -34,7 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from firmware.ocpp.common.transfer import HttpUploadMethod, TransferError, check_url, masked, upload
+from firmware.ocpp.common.transfer import Failure, HttpUploadMethod, TransferError, check_url, masked, upload
 from firmware.redaction import redact, redact_text
 from hal.clock import Clock
 
@@ -119,6 +119,7 @@ class DiagnosticsUploader:
         self._status = DiagnosticsStatus.IDLE
         self._task: asyncio.Task[Any] | None = None
         self._transfer: asyncio.Future[str] | None = None  # the thread of the latest transfer
+        self.last_failure: Failure | None = None  # why the last attempt of the last upload failed
 
     @property
     def directory(self) -> Path:
@@ -277,6 +278,7 @@ class DiagnosticsUploader:
     ) -> DiagnosticsStatus:
         """Upload `archive` with up to `retries` attempts (min 1); return Uploaded or UploadFailed."""
         attempts = max(1, retries)
+        self.last_failure = None
         try:
             await self._send(DiagnosticsStatus.UPLOADING)
             for attempt in range(1, attempts + 1):
@@ -289,6 +291,7 @@ class DiagnosticsUploader:
                 try:
                     where = await asyncio.shield(transfer)
                 except TransferError as exc:
+                    self.last_failure = exc.failure
                     log.warning("diagnostics upload attempt %d/%d: %s", attempt, attempts, exc)
                     if attempt < attempts:
                         await self._clock.sleep(max(0.0, retry_interval_s))

@@ -226,6 +226,11 @@ class FirmwareUpdater:
         return self._request_id if self._busy else None
 
     @property
+    def request_id(self) -> int | None:
+        """The requestId of the last signed update, also once it has ended."""
+        return self._request_id
+
+    @property
     def signed_status(self) -> FirmwareStatus:
         """What a triggered SignedFirmwareStatusNotification reports: the running update's last status
         (the signed-only ones included), Idle when none runs."""
@@ -235,6 +240,12 @@ class FirmwareUpdater:
     def cancellable(self) -> bool:
         """Can the running update still be given up (not once its installation started)?"""
         return self._busy and self._status not in _INSTALL_PHASE
+
+    @property
+    def restarted_to_install(self) -> bool:
+        """This start follows an installation (its outcome is still to be reported): OCPP 2.0.1 names
+        FirmwareUpdate as the BootNotification reason then."""
+        return self._pending in (FirmwareStatus.INSTALLED, FirmwareStatus.INSTALLATION_FAILED)
 
     def forget(self) -> None:
         """Drop the record of an update that was cancelled because a newer request replaces it, so that

@@ -220,6 +220,11 @@ class Outbox:
         return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox WHERE durable = 1 AND session_id = ?",
                                     (session_id,)).fetchone()[0])
 
+    def session_depth(self) -> int:
+        """Durable rows of any session waiting (not the other durable messages, e.g. security events)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM ocpp_outbox WHERE durable = 1 "
+                                    "AND session_id IS NOT NULL").fetchone()[0])
+
     def delivered(self, row: Row, *, transaction_id: int | None = None) -> None:
         """Remove a delivered row; for an opening row also record the id the back end assigned."""
         with self._db:

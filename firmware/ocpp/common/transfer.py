@@ -15,6 +15,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -32,8 +33,41 @@ MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 _FAILURES = (OSError, ftplib.Error, EOFError, http.client.HTTPException, ValueError)
 
 
+class Failure(StrEnum):
+    """Why a transfer failed, as far as the peer said (OCPP's UploadLogStatus distinguishes these)."""
+
+    OTHER = "other"  # network, timeout, file, any other refusal
+    PERMISSION_DENIED = "permission-denied"  # HTTP 401/403, FTP 530/532/550 (not logged in, no access)
+    NOT_SUPPORTED = "not-supported"  # HTTP 405/501, FTP 202/502/504 (the server does not do this)
+    BAD_MESSAGE = "bad-message"  # a malformed reply: not HTTP, or not an FTP reply
+
+
 class TransferError(Exception):
-    """A download or upload failed; the message says where and why."""
+    """A download or upload failed; the message says where and why, `failure` what kind of failure."""
+
+    def __init__(self, message: str, failure: Failure = Failure.OTHER) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+_HTTP_FAILURES = {401: Failure.PERMISSION_DENIED, 403: Failure.PERMISSION_DENIED,
+                  405: Failure.NOT_SUPPORTED, 501: Failure.NOT_SUPPORTED}
+_FTP_FAILURES = {"530": Failure.PERMISSION_DENIED, "532": Failure.PERMISSION_DENIED,
+                 "550": Failure.PERMISSION_DENIED, "202": Failure.NOT_SUPPORTED,
+                 "502": Failure.NOT_SUPPORTED, "504": Failure.NOT_SUPPORTED}
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """The kind of a transfer failure."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return _HTTP_FAILURES.get(exc.code, Failure.OTHER)
+    if isinstance(exc, http.client.RemoteDisconnected):  # a BadStatusLine too, but no reply at all
+        return Failure.OTHER
+    if isinstance(exc, ftplib.error_proto | http.client.BadStatusLine):
+        return Failure.BAD_MESSAGE
+    if isinstance(exc, ftplib.Error):
+        return _FTP_FAILURES.get(str(exc)[:3], Failure.OTHER)
+    return Failure.OTHER
 
 
 class _TooLarge(Exception):
@@ -126,7 +160,7 @@ def download(url: str, dest: Path, timeout: float, ssl_context: ssl.SSLContext |
         part.unlink(missing_ok=True)
         if isinstance(exc, _TooLarge) or (sink is not None and sink.exceeded):
             raise TransferError(f"download of {masked(url)} refused: larger than {max_bytes} bytes") from None
-        raise TransferError(f"download of {masked(url)} failed: {_describe(exc)}") from exc
+        raise TransferError(f"download of {masked(url)} failed: {_describe(exc)}", failure_of(exc)) from exc
     return dest.stat().st_size
 
 
@@ -175,7 +209,7 @@ def upload(
             headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
             _open_http(target, "POST", _multipart(boundary, source), headers, timeout, ssl_context).close()
     except _FAILURES as exc:
-        raise TransferError(f"upload to {masked(target)} failed: {_describe(exc)}") from exc
+        raise TransferError(f"upload to {masked(target)} failed: {_describe(exc)}", failure_of(exc)) from exc
     return masked(target)
 
 

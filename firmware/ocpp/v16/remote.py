@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from firmware.core.api import StationApi
-from firmware.core.vocabulary import ConnectorState, StopReason
+from firmware.core.vocabulary import StopReason
 from firmware.ocpp.common.keystore import ConfigurationStore
 from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.common.remote_start import RemoteStartClaims
 from firmware.ocpp.v16.calls import Calls16
 from firmware.ocpp.v16.transactions import Transactions16
 from firmware.security.events import SecurityEventType, SecurityLog
@@ -47,7 +48,7 @@ class RemoteControl16:
         self._restart = restart
         self._smart_charging = smart_charging
         self._profiles = profiles
-        self._claims: dict[int, float] = {}  # connector -> monotonic end of a remote start's claim
+        self._claims = RemoteStartClaims(station, clock, lambda: config.get_int("ConnectionTimeOut"))
 
     # ---- RemoteStartTransaction ---------------------------------------------------------------------
     def accept_remote_start_profile(self, connector_id: int | None, profile: dict[str, Any]) -> bool:
@@ -58,25 +59,12 @@ class RemoteControl16:
             connector_id, profile, wait_s=self._config.get_int("ConnectionTimeOut"))
 
     def claim_connector_for_remote_start(self, connector_id: int | None) -> int | None:
-        """RemoteStartTransaction: the connector that will take it (the one asked for, else a plugged car
-        waiting, else a free one), claimed until its session starts or the connection timeout passes.
+        """RemoteStartTransaction: the connector that will take it (firmware/ocpp/common/remote_start.py);
         None (Rejected) when no connector can take it."""
-        now = self._clock.monotonic()
-        self._claims = {c: until for c, until in self._claims.items() if until > now}
-        station = self._station
-        candidates = [connector_id] if connector_id is not None else sorted(
-            station.connector_ids, key=lambda c: station.state_of(c) != ConnectorState.PREPARING)
-        for candidate in candidates:
-            if candidate in self._claims or station.session_of(candidate) is not None:
-                continue
-            if station.state_of(candidate) in (ConnectorState.UNAVAILABLE, ConnectorState.FAULTED):
-                continue
-            self._claims[candidate] = now + self._config.get_int("ConnectionTimeOut")
-            return candidate
-        return None
+        return self._claims.claim(connector_id)
 
     def release_remote_start_claim(self, connector_id: int) -> None:
-        self._claims.pop(connector_id, None)
+        self._claims.release(connector_id)
 
     async def run_remote_start(self, id_tag: str, connector_id: int) -> None:
         try:

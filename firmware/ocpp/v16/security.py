@@ -8,7 +8,8 @@ security event log (`firmware/security/`).
   SignCertificate; CertificateSigned is checked against that request and swapped in for the next
   connection.
 * SecurityEventNotification: every event to report is queued in the durable outbox, exactly once (a
-  cursor in the same SQLite transaction), so events survive being offline and restarts.
+  cursor in the same SQLite transaction; firmware/ocpp/common/security_events.py, shared with 2.0.1), so
+  events survive being offline and restarts.
 * GetLog (DiagnosticsLog: the GetDiagnostics archive; SecurityLog: the security log as gzip text) with
   LogStatusNotification, uploaded by the diagnostics uploader.
 
@@ -22,16 +23,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 from ocpp.v16 import call, call_result
 
-from firmware.ocpp.common.diagnostics import DiagnosticsStatus, DiagnosticsUploader
+from firmware.ocpp.common.diagnostics import DiagnosticsUploader
 from firmware.ocpp.common.link_security import LinkSecurity
+from firmware.ocpp.common.log_upload import LogUploads
+from firmware.ocpp.common.security_events import SecurityEventForwarder
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
-from firmware.ocpp.common.transfer import TransferError, check_url
 from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
 from firmware.ocpp.v16.services import Services16
 from firmware.security.certificates import (
@@ -43,7 +43,7 @@ from firmware.security.certificates import (
     InstallStatus,
     load_chain,
 )
-from firmware.security.events import SecurityEventType
+from firmware.security.events import SecurityEvent, SecurityEventType
 from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 SECURITY_EVENT = "SecurityEventNotification"
 KINDS = {"CentralSystemRootCertificate": CertificateKind.CSMS_ROOT,
          "ManufacturerRootCertificate": CertificateKind.MANUFACTURER_ROOT}
-LOG_STATUS = {DiagnosticsStatus.IDLE: "Idle", DiagnosticsStatus.UPLOADING: "Uploading",
-              DiagnosticsStatus.UPLOADED: "Uploaded", DiagnosticsStatus.UPLOAD_FAILED: "UploadFailure"}
 DEFAULT_RETRY_INTERVAL_S = 60.0
 INVALID_LOG_INTERVAL_S = 10.0
 NOT_INVALID = ("NotImplemented", "NotSupported", "InternalError", "GenericError")
@@ -61,21 +59,22 @@ Trigger = Callable[[int | None], Awaitable[None]]
 MakeUploader = Callable[[Callable[[str], Awaitable[None]]], DiagnosticsUploader]
 
 
+def _event_payload(event: SecurityEvent) -> dict[str, Any]:
+    return {"type": event.type, "timestamp": rfc3339(event.timestamp), "tech_info": event.tech_info}
+
+
 class SecurityExtensions:
     def __init__(self, services: Services16, db: StateDatabase, certificates: CertificateStore,
                  link_security: LinkSecurity, make_uploader: MakeUploader,
                  send_triggered: Callable[[str, int | None], Awaitable[None]], serial_number: str) -> None:
         self._services = services
-        self._db = db
         self._link_security = link_security
         self._send_triggered = send_triggered
         self._serial_number = serial_number
         self.store = certificates
         self.events = services.security_log
-        db.execute("CREATE TABLE IF NOT EXISTS ocpp_security_cursor "
-                   "(id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)")
-        db.commit()
-        self._unsubscribe = self.events.subscribe(lambda event: self.forward())
+        self._forwarder = SecurityEventForwarder(db, self.events, services.outbox, SECURITY_EVENT,
+                                                 _event_payload, services.wake_outbox)
         for action, handler, after in (
                 ("InstallCertificate", self.on_install_certificate, None),
                 ("DeleteCertificate", self.on_delete_certificate, None),
@@ -93,15 +92,14 @@ class SecurityExtensions:
         self.triggers["FirmwareStatusNotification"] = signed_status
         self.triggers["LogStatusNotification"] = lambda connector_id: self._send_log_status()
         self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
-        self.uploader: DiagnosticsUploader = make_uploader(self._log_status)
-        self._log_request: int | None = None
-        self._pending_log: tuple[str, Path, int] | None = None  # (CALL id, archive, requestId) not started
+        self.logs = LogUploads(make_uploader, self.events, services.settings.charge_point_id, services.clock,
+                               self._log_status, services.spawn, log)
         self._invalid_seen = 0
         self._invalid_logged_at: float | None = None
         services.station.add_status_section("security", self.status)
 
     def close(self) -> None:
-        self._unsubscribe()
+        self._forwarder.close()
 
     def status(self) -> dict[str, Any]:
         """The `security` section of `chargepi status`: profile, client certificate, roots."""
@@ -125,22 +123,10 @@ class SecurityExtensions:
         """A message TriggerMessage can also ask for: sent the same way."""
         return lambda connector_id: self._send_triggered(name, connector_id)
 
-    # ---- SecurityEventNotification ------------------------------------------------------------------
-    def _cursor(self) -> int:
-        row = self._db.execute("SELECT seq FROM ocpp_security_cursor WHERE id = 1").fetchone()
-        return 0 if row is None else int(row[0])
-
+    # ---- SecurityEventNotification (firmware/ocpp/common/security_events.py) -------------------------
     def forward(self) -> None:
-        """Queue every event to report that is not queued yet (cursor and row in one transaction)."""
-        events = self.events.since(self._cursor(), reported_only=True)
-        for event in events:
-            payload = {"type": event.type, "timestamp": rfc3339(event.timestamp),
-                       "tech_info": event.tech_info}
-            self._db.execute("INSERT OR REPLACE INTO ocpp_security_cursor (id, seq) VALUES (1, ?)",
-                             (event.seq,))
-            self._services.outbox.push(SECURITY_EVENT, payload)  # commits the cursor with the row
-        if events:
-            self._services.wake_outbox()
+        """Queue every event to report that is not queued yet."""
+        self._forwarder.forward()
 
     # ---- InvalidMessages -----------------------------------------------------------------------------
     def invalid_message(self, detail: str) -> None:
@@ -244,49 +230,24 @@ class SecurityExtensions:
         if self._trigger_ok(requested_message, connector_id):
             await self.triggers[requested_message](connector_id)
 
-    # ---- GetLog -------------------------------------------------------------------------------------
-    async def _log_status(self, status: str) -> None:
-        await self._services.calls.call_online(call.LogStatusNotification(
-            status=LOG_STATUS.get(DiagnosticsStatus(status), "Idle"), request_id=self._log_request))
+    # ---- GetLog (firmware/ocpp/common/log_upload.py) --------------------------------------------------
+    async def _log_status(self, status: str, request_id: int | None) -> None:
+        await self._services.calls.call_online(call.LogStatusNotification(status=status,
+                                                                          request_id=request_id))
 
     async def _send_log_status(self) -> None:
-        status = self.uploader.status
-        request = self._log_request if status != DiagnosticsStatus.IDLE else None
-        await self._services.calls.call_online(call.LogStatusNotification(status=LOG_STATUS[status],
-                                                                          request_id=request))
+        await self._log_status(*self.logs.current())
 
     async def on_get_log(self, log_type: str, request_id: int, call_unique_id: str, **kwargs: Any) -> Any:
         params: dict[str, Any] = kwargs["log"]
-        try:
-            check_url(params["remote_location"])
-        except TransferError as exc:
-            log.warning("GetLog refused: %s", exc)
-            return call_result.GetLog(status="Rejected")
-        oldest = parse_ocpp_time(params.get("oldest_timestamp"))
-        latest = parse_ocpp_time(params.get("latest_timestamp"))
         # One upload at a time: a new request cancels the running (or not yet started) one (AcceptedCanceled,
         # docs/reference/ocpp16-security.md).
-        canceled = await self.uploader.stop() or self._pending_log is not None
-        if log_type == "SecurityLog":
-            stamp = self._services.clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-            name = f"securitylog-{self._services.settings.charge_point_id}-{stamp}.log.gz"
-            archive = self.events.export(self.uploader.directory / name, oldest, latest)
-            self.uploader.prune("securitylog-*.log.gz")
-        else:
-            archive = await self.uploader.collect(oldest, latest)
-        self._pending_log = (call_unique_id, archive, request_id)
-        return call_result.GetLog(status="AcceptedCanceled" if canceled else "Accepted",
-                                  filename=archive.name)
+        answer, filename = await self.logs.request(
+            call_unique_id, log_type, request_id, params["remote_location"],
+            parse_ocpp_time(params.get("oldest_timestamp")), parse_ocpp_time(params.get("latest_timestamp")))
+        return call_result.GetLog(status=str(answer), filename=filename)
 
     async def after_get_log(self, call_unique_id: str, retries: int | None = None,
                             retry_interval: int | None = None, **kwargs: Any) -> None:
-        pending = self._pending_log
-        if pending is None or pending[0] != call_unique_id:
-            return  # refused, or already replaced by a newer request
-        self._pending_log = None
-        _, archive, request_id = pending
-        await self.uploader.stop()  # before the requestId changes: a cancelled upload reports nothing more
-        self._log_request = request_id
         interval = float(retry_interval) if retry_interval is not None else DEFAULT_RETRY_INTERVAL_S
-        await self.uploader.start(archive, kwargs["log"]["remote_location"], retries or 1, interval,
-                                  self._services.spawn)
+        await self.logs.start(call_unique_id, kwargs["log"]["remote_location"], retries or 1, interval)

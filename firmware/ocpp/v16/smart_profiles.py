@@ -23,6 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from firmware.ocpp.common.schedule import composite_periods
 from firmware.smart.engine import ConnectorContext, Segment
 from firmware.smart.profile_set import ProfileRules, format_time, utc_time
 from firmware.smart.profiles import (
@@ -210,31 +211,11 @@ def _parse(connector_id: Any, data: Any, active_tx: int | None, now: datetime,
     )
 
 
-def _floor1(value: float) -> float:
-    """Round down to the 0.1 resolution the 1.6 schema demands (multipleOf 0.1)."""
-    return round(math.floor(value * 10 + 1e-6) / 10, 1)
-
-
 def composite_payload(connector_id: int, t0: datetime, duration_s: int, segments: Sequence[Segment],
                       unit: RateUnit, ctx: ConnectorContext) -> dict[str, Any]:
     """GetCompositeSchedule.conf fields (snake_case, floats, UTC with Z). `t0` (whole seconds) is the
-    scheduleStart; the periods start at 0, cover exactly `duration_s`, and each differs from the one before:
-    boundaries are rounded to whole seconds (a period that rounds to no length gives way to the next) and
-    periods that look alike at the schema's 0.1 resolution are merged."""
-    periods: list[dict[str, Any]] = []
-    for seg in segments:
-        start = round((seg.start - t0).total_seconds())
-        if start >= duration_s:
-            break
-        value = seg.limit.amps if unit is RateUnit.AMPS else seg.limit.amps * ctx.voltage_v * seg.limit.phases
-        period: dict[str, Any] = {"start_period": start, "limit": _floor1(value)}
-        if seg.limit.phases != ctx.phases or ctx.can_switch_phases:
-            period["number_phases"] = seg.limit.phases
-        while periods and periods[-1]["start_period"] >= start:
-            periods.pop()
-        if periods and {**periods[-1], "start_period": start} == period:
-            continue
-        periods.append(period)
+    scheduleStart; the periods are firmware.ocpp.common.schedule.composite_periods."""
+    periods = composite_periods(t0, duration_s, segments, unit, ctx)
     schedule_start = format_time(t0)
     return {
         "status": "Accepted", "connector_id": connector_id, "schedule_start": schedule_start,

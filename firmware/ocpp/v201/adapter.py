@@ -13,7 +13,12 @@ What it does today (docs/ocpp201.md has the full table):
   offline rules; the local list (D01/D02, firmware/ocpp/v201/local_list.py);
 - TriggerMessage (F06, firmware/ocpp/v201/trigger.py) for its own BootNotification, Heartbeat and
   StatusNotification and for whatever the features offer;
-- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py).
+- with a driver display, TariffAndCost (I01-I06, firmware/ocpp/v201/tariff_cost.py);
+- SecurityEventNotification (A04, firmware/ocpp/v201/security_events.py) through the durable outbox;
+- UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
+- remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py);
+- NotifyEvent for every fault raised or cleared (G05, N07, firmware/ocpp/v201/fault_events.py);
+- reservations (H01, H02, H04, firmware/ocpp/v201/reservations.py).
 """
 
 from __future__ import annotations
@@ -43,11 +48,18 @@ from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
 from firmware.ocpp.v201.device_model.model import DeviceModel
+from firmware.ocpp.v201.fault_events import FaultEvents201
 from firmware.ocpp.v201.feature import Feature
+from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
+from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.remote import Remote201
+from firmware.ocpp.v201.reservations import Reservations201
+from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
+from firmware.ocpp.v201.smart_charging import SmartCharging201
 from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
@@ -91,10 +103,11 @@ class Adapter201:
                                           self.security_log)
         self.outbox = Outbox(self._db)
         self._online = asyncio.Event()  # connected and registration accepted
+        smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
-            "SmartChargingCtrlr.Entries": lambda: 0,  # no SetChargingProfile in 2.0.1 yet: none installed
+            "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
         })
@@ -109,6 +122,13 @@ class Adapter201:
                                               lambda: self.cp, self._online.is_set,
                                               self.transactions.token_types)
         self.local_list = LocalList201(self.authorization.store, self.model, self.clock)
+        self.security_events = SecurityEvents201(self._db, self.security_log, self.outbox, self.delivery.wake)
+        restart = context.restart or exit_to_restart
+        self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
+                                    self.security_log, lambda: restart(False), lambda: self.cp,
+                                    self._online.is_set, settings.station.firmware_version)
+        self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
+                            self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
@@ -116,7 +136,20 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.features += [self.delivery, self.transactions, self.authorization, self.local_list]
+        self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
+                                lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
+        self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
+        self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
+                                            self.delivery.wake, self.transactions.token_types)
+        self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
+                          self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
+                          self.reservations]
+        # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
+        # chargingProfile is then ignored, F01.FR.12).
+        self.smart_charging = None if smart is None else SmartCharging201(
+            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
+        if self.smart_charging is not None:
+            self.features.append(self.smart_charging)
         self.aligned = AlignedData201(self.clock, self.model, self.transactions, lambda: self.cp,
                                       self._online.is_set, lambda: list(self.station.connector_ids))
         self.features.append(self.aligned)  # J01 clock-aligned values, MeterValues, F06 meter triggers
@@ -134,7 +167,7 @@ class Adapter201:
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
                              subprotocol=SUBPROTOCOL)
         self.registration = "NotSent"
-        self.boot_reason = "PowerUp"
+        self.boot_reason = "FirmwareUpdate" if self.firmware.restarted_to_install else "PowerUp"
         self.cp: ChargePoint201 | None = None
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -149,6 +182,8 @@ class Adapter201:
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
         self.transactions.start()
+        self.security_events.start()
+        self.reservations.start()
         self.aligned.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
@@ -162,6 +197,12 @@ class Adapter201:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
         await self.transactions.stop()
+        self.security_events.stop()
+        self.firmware.stop()
+        self.remote.stop()
+        self.fault_events.stop()
+        self.reservations.stop()
+        self.logs.stop()
         await self.aligned.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
@@ -204,7 +245,7 @@ class Adapter201:
     async def _session(self, ws: ClientConnection) -> None:
         station = self._station_settings
         cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
-                            station.model, station.serial_number, station.firmware_version,
+                            station.model, station.serial_number, self.firmware.version,
                             response_timeout=self.settings.response_timeout_s, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")

@@ -349,6 +349,7 @@ class Transactions201:
             info["stopped_reason"] = stopped
         if e.remote_start_id is not None and (e.session_id is not None or e.pending_tag is not None):
             info["remote_start_id"], e.remote_start_id = e.remote_start_id, None
+            trigger = "RemoteStart"  # F02.FR.21: also when the cable (EVConnected) started it
         payload: dict[str, Any] = {
             "event_type": kind, "timestamp": rfc3339(when), "trigger_reason": trigger, "seq_no": tx.seq_no,
             "offline": not self._connected(), "transaction_info": info}
@@ -444,6 +445,33 @@ class Transactions201:
                 else:
                     self.station.set_limit(LimitSource.AUTHORIZATION, 0.0, cid)
 
+    def transaction_on(self, evse_id: int) -> str | None:
+        """The transactionId running on an EVSE."""
+        tx = self.open.get(evse_id)
+        return tx.transaction_id if tx is not None else None
+
+    # --- RequestStartTransaction / RequestStopTransaction (firmware/ocpp/v201/remote.py) --------------
+    def remote_start(self, cid: int, remote_start_id: int) -> None:
+        """F01.FR.25, F02.FR.01/21: the next event of this EVSE's transaction carries the remoteStartId."""
+        self._evse[cid].remote_start_id = remote_start_id
+
+    def remote_started(self, cid: int, id_tag: str, started: bool) -> None:
+        """The core's answer to the remote start: refused (the remoteStartId is dropped), a session, or an
+        authorization waiting for the EV (reported like a token presented first, E03 / F02.FR.13)."""
+        e = self._evse[cid]
+        if not started:
+            e.remote_start_id = None
+        elif e.session_id is None and self.station.session_of(cid) is None:
+            e.pending_tag = id_tag
+            self._evaluate(cid, self.clock.now(), "RemoteStart")
+
+    def remote_stop(self, cid: int) -> None:
+        """F03: the core stops the session (RemoteStop / Remote); a transaction without a session (started
+        at the cable, never authorized) has no energy offer to stop: an Updated RemoteStop says so
+        (F03.FR.02), and it ends when its stop point no longer holds."""
+        if not self.station.stop_session(cid, StopReason.REMOTE):
+            self._evaluate(cid, self.clock.now(), "RemoteStop", "Remote")
+
     def transaction_of(self, transaction_id: str) -> int | None:
         """The EVSE a running transaction is on."""
         for cid, tx in self.open.items():
@@ -454,9 +482,10 @@ class Transactions201:
     @on(Action.get_transaction_status)
     def on_get_transaction_status(self, transaction_id: str | None = None, **kwargs: Any) -> Any:
         """E14: ongoingIndicator only when a transaction was named (E14.FR.01-03, 06); messagesInQueue for
-        that transaction, or for any when none was named (E14.FR.04/05, 07/08)."""
+        that transaction, or for any transaction when none was named (E14.FR.04/05, 07/08): queued
+        SecurityEventNotifications are not transaction messages."""
         if transaction_id is None:
-            return call_result.GetTransactionStatus(messages_in_queue=self.outbox.durable_depth() > 0)
+            return call_result.GetTransactionStatus(messages_in_queue=self.outbox.session_depth() > 0)
         queued = self.outbox.durable_depth(transaction_id) > 0
         return call_result.GetTransactionStatus(messages_in_queue=queued,
                                                 ongoing_indicator=bool(self.store.ongoing(transaction_id)))
