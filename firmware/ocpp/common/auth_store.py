@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from firmware.core.authorization import AuthStatus
+from firmware.core.authorization import AuthResult, AuthStatus
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.storage.database import StateDatabase
 
@@ -52,11 +52,30 @@ class AuthEntry:
     def valid_at(self, now: datetime) -> bool:
         return self.status is AuthStatus.ACCEPTED and (self.expiry is None or self.expiry > now)
 
+    def result(self, now: datetime, source: str) -> AuthResult:
+        """The core's decision on this entry at `now`: an Accepted entry past its expiry is Expired."""
+        accepted = self.valid_at(now)
+        status = AuthStatus.EXPIRED if self.status is AuthStatus.ACCEPTED and not accepted else self.status
+        return AuthResult(accepted, status, self.group, source)
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
     entry: AuthEntry
     source: str  # LIST or CACHE
+
+
+def without_answer(local: Stored | None, now: datetime, online: bool, offline_ok: bool,
+                   unknown_ok: bool, unknown_rule: str) -> AuthResult:
+    """The decision when the CSMS gave none (offline, or no answer): a stored entry if the version's
+    LocalAuthorizeOffline rule (`offline_ok`) allows it, an unknown token if its rule (`unknown_ok`, named
+    `unknown_rule` for the audit trail) allows that, else Invalid."""
+    if local is not None and offline_ok:
+        return local.entry.result(now, f"{local.source}, offline")
+    if local is None and unknown_ok:
+        return AuthResult(True, AuthStatus.ACCEPTED, source=f"offline, {unknown_rule}")
+    why = "no answer from the CSMS" if online else "offline"
+    return AuthResult(False, AuthStatus.INVALID, source=f"{why}, not in the local list or cache")
 
 
 def _status(text: str) -> AuthStatus:

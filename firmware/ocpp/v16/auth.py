@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from firmware.core.authorization import AuthResult, AuthStatus
-from firmware.ocpp.common.auth_store import AuthEntry, AuthStore, Stored, Token
+from firmware.core.authorization import AuthResult
+from firmware.ocpp.common.auth_store import AuthEntry, AuthStore, Stored, Token, without_answer
 from firmware.ocpp.common.keystore import ConfigurationStore
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v16.vocabulary import auth_status
@@ -57,23 +57,16 @@ class LocalAuthorizer:
             if info is not None:
                 self.remember(id_tag, info)
                 return self._result(entry_of(info), "CSMS")
-        if local is not None and self._config.get_bool("LocalAuthorizeOffline"):
-            return self._result(local.entry, f"{local.source}, offline")
-        if local is None and self._config.get_bool("AllowOfflineTxForUnknownId"):
-            return AuthResult(True, AuthStatus.ACCEPTED, source="offline, AllowOfflineTxForUnknownId")
-        why = "no answer from the CSMS" if online else "offline"
-        return AuthResult(False, AuthStatus.INVALID, source=f"{why}, not in the local list or cache")
+        config = self._config
+        return without_answer(local, self._clock.now(), online, config.get_bool("LocalAuthorizeOffline"),
+                              config.get_bool("AllowOfflineTxForUnknownId"), "AllowOfflineTxForUnknownId")
 
     def _lookup(self, id_tag: str) -> Stored | None:
         return self.store.lookup(Token(id_tag), use_list=self._config.get_bool("LocalAuthListEnabled"),
                                  use_cache=self._config.get_bool("AuthorizationCacheEnabled"))
 
     def _result(self, entry: AuthEntry, source: str) -> AuthResult:
-        status = entry.status
-        accepted = entry.valid_at(self._clock.now())
-        if status is AuthStatus.ACCEPTED and not accepted:
-            status = AuthStatus.EXPIRED
-        return AuthResult(accepted, status, entry.group, source)
+        return entry.result(self._clock.now(), source)
 
     # ---- cache --------------------------------------------------------------------------------------
     def remember(self, id_tag: str, info: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from ocpp.v201.enums import Action
 
 from firmware.core.api import StationApi
 from firmware.core.authorization import AuthResult, AuthStatus
-from firmware.ocpp.common.auth_store import CACHE, AuthEntry, AuthStore, Token
+from firmware.ocpp.common.auth_store import CACHE, AuthEntry, AuthStore, Token, without_answer
 from firmware.ocpp.common.outbox import Row
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v201.charge_point import on
@@ -126,12 +126,9 @@ class Authorization201:
                     return AuthResult(False, AuthStatus.INVALID, result.parent_id_tag,
                                       f"CSMS: valid on EVSE {evses}, not on {connector_id}")
                 return result
-        if local is not None and offline_ok:
-            return self._result(local.entry, f"{local.source}, offline")
-        if local is None and self.model.flag("AuthCtrlr.OfflineTxForUnknownIdEnabled"):
-            return AuthResult(True, AuthStatus.ACCEPTED, source="offline, OfflineTxForUnknownIdEnabled")
-        why = "no answer from the CSMS" if online else "offline"
-        return AuthResult(False, AuthStatus.INVALID, source=f"{why}, not in the local list or cache")
+        return without_answer(local, self.clock.now(), online, offline_ok,
+                              self.model.flag("AuthCtrlr.OfflineTxForUnknownIdEnabled"),
+                              "OfflineTxForUnknownIdEnabled")
 
     async def _ask(self, token: Token) -> dict[str, Any] | None:
         cp = self._cp()
@@ -152,9 +149,7 @@ class Authorization201:
         return info
 
     def _result(self, entry: AuthEntry, source: str) -> AuthResult:
-        accepted = entry.valid_at(self.clock.now())
-        status = AuthStatus.EXPIRED if entry.status is AuthStatus.ACCEPTED and not accepted else entry.status
-        return AuthResult(accepted, status, entry.group, source)
+        return entry.result(self.clock.now(), source)
 
     # --- the cache (C10-C12) -------------------------------------------------------------------------
     def remember(self, token: Token, info: Mapping[str, Any]) -> None:
