@@ -82,6 +82,13 @@ def message_texts(message: Any, language: str) -> Texts:
     return {language_of(tag) if isinstance(tag, str) and tag else language: content}
 
 
+def driver_texts(id_token_info: Mapping[str, Any] | None, updated: Any, language: str) -> Texts:
+    """The driver's tariff text in an answer: the updated personal message (I06), else the idTokenInfo's
+    personal message (I01)."""
+    return message_texts(updated, language) or message_texts(field(id_token_info or {}, "personalMessage"),
+                                                             language)
+
+
 def cost_triggers(custom_data: Any) -> CostTriggers | None:
     """The running-cost triggers of a customData object of the cost extension; None when it has none."""
     if not isinstance(custom_data, Mapping) or field(custom_data, "vendorId") != COST_VENDOR:
@@ -168,7 +175,7 @@ class TariffCost201:
         if isinstance(language, str) and language:
             self.display.set_driver_language(id_tag, language)
         own = language_of(language) if isinstance(language, str) and language else self.display.language
-        texts = message_texts(updated, own) or message_texts(field(info, "personalMessage"), own)
+        texts = driver_texts(info, updated, own)
         if texts:
             self.display.set_user_price(id_tag, texts)
 
@@ -189,9 +196,8 @@ class TariffCost201:
             if tx is not None:
                 return  # the EVSE's next transaction runs: its driver is not shown the last one's cost
             if isinstance(cost, int | float):
-                own = self.display.language
-                final = message_texts(answer.updated_personal_message, own) or message_texts(
-                    field(answer.id_token_info or {}, "personalMessage"), own)
+                final = driver_texts(answer.id_token_info, answer.updated_personal_message,
+                                     self.display.language)
                 self.display.set_final_cost(evse, float(cost), self.decimals, final,
                                             qr_code(answer.custom_data))
             else:
