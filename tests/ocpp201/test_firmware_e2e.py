@@ -10,7 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from ocpp.v201 import call
+from ocpp.exceptions import InternalError
+from ocpp.v201 import call, call_result
 
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.adapter import Adapter201
@@ -194,3 +195,25 @@ async def test_the_restart_waits_for_the_transaction(make_harness: HarnessFactor
         await eventually(lambda: restarting(h), h.clock, 1.0, within=20)
         assert statuses(csms, 9)[-1] == "InstallRebooting"
         assert events(csms)[-1]["event_type"] == "Ended"
+
+
+async def test_a_callerror_to_the_final_installed_status_keeps_the_connection(
+        make_harness: HarnessFactory, files: FileServer, tmp_path: Path, short_dir: Path) -> None:  # noqa: F811
+    """The CSMS answers the post-restart Installed with a CALLERROR: it has received it; the station logs
+    it, keeps the connection (no new BootNotification), does not send it again, goes on to FirmwareUpdated."""
+    async with running_csms() as csms:
+        h = await charger(make_harness, csms, tmp_path, short_dir)
+        assert await update(csms, 5, firmware(files.url("/fw.bin"))) == "Accepted"
+        await eventually(lambda: restarting(h), h.clock, 0.5, within=20)
+        await kill(h)
+
+        def refuse(payload: dict[str, Any]) -> Any:
+            if payload["status"] == "Installed":
+                raise InternalError(description="CSMS trouble")
+            return call_result.FirmwareStatusNotification()
+
+        csms.answers["FirmwareStatusNotification"] = refuse
+        h2 = await charger(make_harness, csms, tmp_path, short_dir, SimClock(h.clock.now()))
+        await eventually(lambda: "FirmwareUpdated" in security(csms), h2.clock, 0.1, within=15)
+        await h2.advance(30)
+        assert len(csms.boots) == 2 and statuses(csms, 5).count("Installed") == 1

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ocpp.exceptions import OCPPError
+
 from firmware import __version__
 from firmware.ocpp.common.transfer import TransferError, check_url, download, masked
 from firmware.update.bundle import BundleError, Problem, verify_bundle
@@ -302,15 +304,19 @@ class FirmwareUpdater:
 
         Call it after BootNotification was accepted: for an update through the installer service this is
         also the moment the new release confirms that it is running and connected (else it is rolled back).
-        If the notification fails (raises), the record stays and the next call (or the next start) sends it
-        again. Returns the status sent, or None.
+        A CALLERROR answer is logged and counts as sent (the CSMS received it; sending it again would get
+        the same answer). If the notification fails otherwise (raises), the record stays and the next call
+        (or the next start) sends it again. Returns the status sent, or None.
         """
         if self._pending is None:
             return None
         if self._pending is FirmwareStatus.INSTALLED and self._target is not None and self._update_dir:
             _drop(self._update_dir / "incoming", "confirm", self._target.encode())
             log.info("firmware %s confirmed to the installer: running and connected", self._target)
-        await self._notify_status(self._pending)
+        try:
+            await self._notify_status(self._pending)
+        except OCPPError as exc:  # a CALLERROR answer: the CSMS has it; it must not end the connection
+            log.warning("the CSMS answered firmware status %s with an error: %s", self._pending, exc)
         sent, self._pending = self._pending, None
         self._record_path.unlink(missing_ok=True)
         self._new_version_path.unlink(missing_ok=True)
