@@ -150,6 +150,8 @@ class Adapter201:
             smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
         if self.smart_charging is not None:
             self.features.append(self.smart_charging)
+            began = self.smart_charging.transaction_began
+            self.transactions.began.subscribe(lambda tx: began(tx.evse_id, tx.transaction_id))
         self.aligned = AlignedData201(self.clock, self.model, self.transactions, lambda: self.cp,
                                       self._online.is_set, lambda: list(self.station.connector_ids))
         self.features.append(self.aligned)  # J01 clock-aligned values, MeterValues, F06 meter triggers
