@@ -242,7 +242,9 @@ class Csms:
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # closes its record
-            self.process.wait(timeout=10)
+            # Stopping, it closes every charger's connection and waits up to websockets' close_timeout
+            # (10 s) for each close handshake: 10 s here failed both kill tests once in a full run.
+            self.process.wait(timeout=30)
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ from typing import Any
 
 from ocpp.v201 import call_result
 
+from firmware.ocpp.common.timefmt import parse_ocpp_time
 from hal.clock import SimClock
 from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import running_csms
 from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_authorization_e2e import set_variable
 from tests.ocpp201.test_transactions_e2e import adapter, charger, events, kinds
 
 
@@ -122,3 +124,23 @@ async def test_authorization_first_times_out_without_ev(make_harness: HarnessFac
         ended = events(csms)[-1]
         assert (ended["trigger_reason"], ended["transaction_info"]["stopped_reason"]) == (
             "EVConnectTimeout", "Timeout")
+
+
+async def test_ev_connection_timeout_is_the_device_models(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await charger(make_harness, csms, tokens=True, **{"TxCtrlr.TxStartPoint": "Authorized",
+                                                             "TxCtrlr.TxStopPoint": "Authorized",
+                                                             "TxCtrlr.EVConnectionTimeOut": 20})
+
+        async def waited_for_the_ev() -> float:
+            before = len(events(csms))
+            h.sim.swipe("EARLY")
+            await eventually(lambda: len(events(csms)) >= before + 2 and events(csms)[-1]["event_type"]
+                             == "Ended", h.clock, 1.0, within=15)
+            started, ended = (parse_ocpp_time(e["timestamp"]) for e in events(csms)[-2:])
+            assert started is not None and ended is not None
+            return (ended - started).total_seconds()
+
+        assert 20 <= await waited_for_the_ev() < 22  # the preset, not the station's 60 s default
+        assert await set_variable(csms, "TxCtrlr", "EVConnectionTimeOut", "40") == "Accepted"
+        assert 40 <= await waited_for_the_ev() < 42  # a SetVariables change applies to the next one

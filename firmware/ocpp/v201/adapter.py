@@ -130,6 +130,8 @@ class Adapter201:
         self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
                             self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()
+        # How long an authorization waits for the EV: the core's connection timeout (1.6 ConnectionTimeOut).
+        self.station.set_connection_timeout(self.model.integer("TxCtrlr.EVConnectionTimeOut"))
         self.model.on_change(self._variable_changed)
         self.provisioning = Provisioning(self.model, lambda: rfc3339(self.clock.now()))
         # The functional blocks (firmware/ocpp/v201/feature.py), each in a module of its own.
@@ -150,6 +152,8 @@ class Adapter201:
             smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
         if self.smart_charging is not None:
             self.features.append(self.smart_charging)
+            began = self.smart_charging.transaction_began
+            self.transactions.began.subscribe(lambda tx: began(tx.evse_id, tx.transaction_id))
         self.aligned = AlignedData201(self.clock, self.model, self.transactions, lambda: self.cp,
                                       self._online.is_set, lambda: list(self.station.connector_ids))
         self.features.append(self.aligned)  # J01 clock-aligned values, MeterValues, F06 meter triggers
@@ -240,6 +244,8 @@ class Adapter201:
             self.keys.set_value("AuthorizationKey", value)
         elif text == "OCPPCommCtrlr.HeartbeatInterval":
             self._heartbeat_changed.set()
+        elif text == "TxCtrlr.EVConnectionTimeOut":
+            self.station.set_connection_timeout(int(value))
 
     # --- one connection ------------------------------------------------------------------------------
     async def _session(self, ws: ClientConnection) -> None:

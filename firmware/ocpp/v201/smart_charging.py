@@ -405,6 +405,16 @@ class SmartCharging201:
         self.service.hold_for_session(evse_id or None, install, wait_s)
         return True, None
 
+    def transaction_began(self, evse_id: int, transaction_id: str) -> None:
+        """A transaction began on `evse_id`: a RequestStartTransaction profile installed for its session
+        before it (TxStartPoint after the session's start) becomes that transaction's TxProfile. Only such
+        a profile is a TxProfile without a transactionId: SetChargingProfile refuses one (K01.FR.03)."""
+        for profile in self.service.profiles:
+            if profile.purpose is Purpose.TX and profile.connector_id == evse_id \
+                    and profile.transaction_id is None:
+                self.service.install_profile(dataclasses.replace(profile, transaction_id=transaction_id),
+                                             replace_same_stack=False)
+
     # --- K01 -----------------------------------------------------------------------------------------
     def set_profile(self, evse_id: Any, charging_profile: Any) -> tuple[bool, str, str]:
         """(accepted, reasonCode, why); installed and enforced before it returns (K01.FR.07)."""

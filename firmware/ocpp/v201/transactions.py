@@ -62,6 +62,7 @@ from firmware.ocpp.v201.tx_points import TxConditions, start_due, stop_due
 from firmware.ocpp.v201.tx_store import EVENT, Tx, TxStore, new_transaction_id
 from firmware.storage.database import StateDatabase
 from hal.clock import Clock
+from hal.pubsub import Subscribers
 from hal.types import CPState, MeterReading
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class Transactions201:
         if signed is not None:
             signed.on_begin = self._signed_begin
         self._started = False
+        self.began: Subscribers[Tx] = Subscribers("2.0.1 transaction began")  # after its Started is queued
         # idToken types of the tokens a CSMS named (RequestStartTransaction); the reader's are RFID cards.
         self.token_types: dict[str, str] = {}
         delivery.on_answer(EVENT, self._answered)
@@ -280,6 +282,7 @@ class Transactions201:
         early = self.signed.take_begin(e.session_id) if self.signed is not None else None
         signed = [self.signed.value(early)] if self.signed is not None and early is not None else []
         self._queue(tx, "Started", when, trigger, meter=([started] if started else []) + signed)
+        self.began.publish(tx)
         ended = meter_value(when, reading, self.model.members("SampledDataCtrlr.TxEndedMeasurands"),
                             "Transaction.Begin", self.readings.offered_a(cid))
         for sample in ([ended] if ended is not None else []) + signed:
