@@ -378,6 +378,10 @@ def main() -> int:
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # thousands of injected faults would flood the terminal
+    from firmware.logging_setup import QUIET_LIBRARIES
+
+    for name, level in QUIET_LIBRARIES.items():  # as the product runs (pymodbus logs silent polls at ERROR)
+        logging.getLogger(name).setLevel(level)
     if args.child:
         asyncio.run(child_main(args))
         return 0
