@@ -31,6 +31,7 @@ from ocpp.v16 import call
 
 from firmware.app import Application
 from firmware.ocpp.common import ocpp_internals
+from firmware.ocpp.common.framing import OcppJFraming
 from firmware.ocpp.v16.adapter import OcppAdapter
 from firmware.ocpp.v16.charge_point import ChargePoint16
 from firmware.settings import load_settings
@@ -72,7 +73,7 @@ async def run(changes: int, thread_pool_validation: bool) -> dict[str, dict[str,
     received_at = [0.0]
     real_route = ChargePoint16.route_message
 
-    async def timed_route(self: ChargePoint16, raw_msg: str | bytes) -> None:
+    async def timed_route(self: OcppJFraming, raw_msg: str | bytes) -> None:
         received_at[0] = time.perf_counter()
         await real_route(self, raw_msg)
 

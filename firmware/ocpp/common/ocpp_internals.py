@@ -5,7 +5,7 @@ Everything else uses the library's public API (`ChargePoint.call`, `route_messag
 have no public hook (docs/reference/ocpp-libraries.md §1.5):
 
 * the entries of `ChargePoint.route_map`: `@on`/`@after` write them and only the library's private
-  `_handle_call` reads them; the 1.6 package answers CALLs itself (firmware.ocpp.v16.dispatch) and adds routes
+  `_handle_call` reads them; chargepi answers CALLs itself (firmware.ocpp.common.dispatch) and 1.6 adds routes
   at run time (`Extensions16.routes`, firmware/ocpp/v16/extensions.py), so it reads and writes them here;
 * `ocpp.messages.ASYNC_VALIDATION`, the module switch between thread-pool and in-line validation: set
   to in-line validation when this module is imported (`validate_in_thread_pool`; tools/bench/smart_bench.py

@@ -163,7 +163,8 @@ class OcppAdapter:
                                            self.firmware_management.make_uploader,
                                            self.triggers.send_triggered, settings.station.serial_number)
         self._parts = ChargePointParts(
-            services, self.authorizer, self.rate_limit, self.security, self.remote, self.transactions,
+            services, self.authorizer, self.rate_limit, self.security.invalid_messages, self.remote,
+            self.transactions,
             self.triggers.send_triggered, lambda: self.registration_state.state, self.link.reconnect,
             smart_charging, self.switched_off)
         control.register("ocpp", self._control)

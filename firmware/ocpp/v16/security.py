@@ -20,7 +20,6 @@ The handlers answer at once; anything that sends a CALL runs afterwards as a tas
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -30,6 +29,7 @@ from ocpp.v16 import call, call_result
 
 from firmware.ocpp.common.certificates import CertificateManager, CertificateSigning
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
+from firmware.ocpp.common.invalid_messages import InvalidMessages
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.log_upload import LogUploads
 from firmware.ocpp.common.security_events import SecurityEventForwarder
@@ -42,7 +42,7 @@ from firmware.security.certificates import (
     CertificateStore,
     load_chain,
 )
-from firmware.security.events import SecurityEvent, SecurityEventType
+from firmware.security.events import SecurityEvent
 from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ SECURITY_EVENT = "SecurityEventNotification"
 KINDS = {"CentralSystemRootCertificate": CertificateKind.CSMS_ROOT,
          "ManufacturerRootCertificate": CertificateKind.MANUFACTURER_ROOT}
 DEFAULT_RETRY_INTERVAL_S = 60.0
-INVALID_LOG_INTERVAL_S = 10.0
-NOT_INVALID = ("NotImplemented", "NotSupported", "InternalError", "GenericError")
 
 Trigger = Callable[[int | None], Awaitable[None]]
 MakeUploader = Callable[[Callable[[str], Awaitable[None]]], DiagnosticsUploader]
@@ -96,8 +94,7 @@ class SecurityExtensions:
         self.triggers["SignChargePointCertificate"] = lambda connector_id: self.sign_certificate()
         self.logs = LogUploads(make_uploader, self.events, services.settings.charge_point_id, services.clock,
                                self._log_status, services.spawn, log)
-        self._invalid_seen = 0
-        self._invalid_logged_at: float | None = None
+        self.invalid_messages = InvalidMessages(self.events, services.clock.monotonic)
         services.station.add_status_section("security", self.status)
 
     def close(self) -> None:
@@ -129,27 +126,6 @@ class SecurityExtensions:
     def forward(self) -> None:
         """Queue every event to report that is not queued yet."""
         self._forwarder.forward()
-
-    # ---- InvalidMessages -----------------------------------------------------------------------------
-    def invalid_message(self, detail: str) -> None:
-        """Log (locally only) a frame from the CSMS that is not valid OCPP, at most one entry per
-        INVALID_LOG_INTERVAL_S with the count of those in between, so a flood costs no flash writes."""
-        now = self._services.clock.monotonic()
-        self._invalid_seen += 1
-        if self._invalid_logged_at is not None and now - self._invalid_logged_at < INVALID_LOG_INTERVAL_S:
-            return
-        count, self._invalid_seen, self._invalid_logged_at = self._invalid_seen, 0, now
-        self.events.record(SecurityEventType.INVALID_MESSAGES,
-                           detail if count == 1 else f"{detail} (and {count - 1} more since the last entry)")
-
-    def refused_call(self, frame: str) -> None:
-        """A CALLERROR we send: InvalidMessages unless it only says we lack the action or failed ourselves."""
-        try:
-            _, unique_id, code, description = json.loads(frame)[:4]
-        except (ValueError, TypeError):
-            return
-        if code not in NOT_INVALID:
-            self.invalid_message(f"{code}: {str(description)[:120]} (message {str(unique_id)[:36]})")
 
     # ---- certificates (firmware/ocpp/common/certificates.py) ------------------------------------------
     def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:

@@ -3,7 +3,9 @@
 This takes the place of the `ocpp` library's private `ChargePoint._handle_call`, built from the
 library's public pieces (the route map `@on`/`@after` build, `ocpp.messages.validate_payload`,
 `camel_to_snake_case`), so that the cost per message stays small (tools/bench/ocpp_load):
-* what the CSMS sends is always schema-validated (unless its route says skip_schema_validation);
+* what the CSMS sends is always schema-validated (unless its route says skip_schema_validation), by the
+  version's own check (`Validate`: the library's `validate_payload` for 1.6, firmware.ocpp.v201.validation
+  for 2.0.1, whose error codes differ);
 * our own reply is not validated again before every send (in the library that was over half the CPU of a
   GetConfiguration). The handlers build replies from the library's typed call_result classes, and the
   test suite validates every reply on the CSMS side (the library's `call()` validates the answer it
@@ -26,14 +28,14 @@ from typing import Any
 
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.exceptions import InternalError, OCPPError
-from ocpp.messages import Call, validate_payload
+from ocpp.messages import Call, CallResult, validate_payload
 
 from firmware.ocpp.common import ocpp_internals
 from firmware.ocpp.common.wire import payload
 
 log = logging.getLogger(__name__)
 
-OCPP_VERSION = "1.6"
+Validate = Callable[[Call], Awaitable[None]]  # a CSMS CALL's schema check, raising OCPPError
 _WANTS_UNIQUE_ID: dict[Any, bool] = {}  # handler function -> takes call_unique_id
 
 
@@ -46,11 +48,13 @@ def _invoke(handler: Callable[..., Any], kwargs: dict[str, Any], unique_id: str)
 
 
 async def handle_call(route: dict[str, Any], msg: Call, send: Callable[[str], Awaitable[None]],
-                      spawn: Callable[[Awaitable[Any], str], object], validate_reply: bool) -> None:
-    """Answer `msg` with the handlers of its `route` (an entry of the library's route map)."""
+                      spawn: Callable[[Awaitable[Any], str], object], validate: Validate,
+                      reply_version: str | None) -> None:
+    """Answer `msg` with the handlers of its `route` (an entry of the library's route map); our reply
+    is checked against the schemas of `reply_version` first when that is given (validate_replies)."""
     check = ocpp_internals.validates(route)
     if check:
-        await validate_payload(msg, OCPP_VERSION)
+        await validate(msg)
     kwargs = camel_to_snake_case(msg.payload)
     try:
         handler = ocpp_internals.on_handler(route)
@@ -63,9 +67,9 @@ async def handle_call(route: dict[str, Any], msg: Call, send: Callable[[str], Aw
     except Exception:
         log.exception("the handler of %s failed", msg.action)
         raise InternalError(description="An unexpected error occurred.") from None
-    result = msg.create_call_result(payload(reply))
-    if check and validate_reply:
-        await validate_payload(result, OCPP_VERSION)
+    result: CallResult = msg.create_call_result(payload(reply))
+    if check and reply_version is not None:
+        await validate_payload(result, reply_version)
     await send(result.to_json())
     hook = ocpp_internals.after_handler(route)
     if hook is None:
