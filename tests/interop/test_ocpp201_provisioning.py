@@ -33,8 +33,9 @@ async def test_boot_reports_and_variables_pass_strict_validation(tmp_path: Path)
     model = dm_fixtures.model(tmp_path, 2, device_model=limits)
     async with run_interop_csms("--heartbeat-interval", "200") as csms, \
             connect(f"{csms.url}/{CP}", subprotocols=[SUBPROTOCOL]) as ws:
-        station = ChargePoint201(CP, ws, Provisioning(model, lambda: "2030-06-01T12:00:00.000Z"),
-                                 "chargepi", "chargepi-ac", "SN-1", "1.0", response_timeout=5)
+        station = ChargePoint201(CP, ws, dm_fixtures.framing(tmp_path),
+                                 Provisioning(model, lambda: "2030-06-01T12:00:00.000Z"), "chargepi",
+                                 "chargepi-ac", "SN-1", "1.0", response_timeout=5)
         reader = asyncio.create_task(station.start())
         try:
             connected = await csms.wait_event(lambda m: m["event"] == "connect")

@@ -4,13 +4,16 @@ It answers every message a charging station may send and records each request by
 (`csms.received["TransactionEvent"]`, payloads in the library's snake_case). A test changes an answer with
 `csms.answers[action] = lambda payload: call_result.X(...)`; the defaults accept everything. Requests to the
 station go through `csms.peer.call(...)`; wait for a message with
-`await eventually(lambda: csms.of("NotifyEvent"), h.clock, ...)` (tests/ocpp/conftest.py).
+`await eventually(lambda: csms.of("NotifyEvent"), h.clock, ...)` (tests/ocpp/conftest.py). A test of bad
+input sends a frame as it is with `csms.send_raw(...)` and reads the station's answer with
+`csms.answers_to(unique_id)` (every frame the station sent is in `csms.frames`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +67,16 @@ class Csms:
     peer: CsmsSide | None = None
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
+    frames: list[list[Any]] = field(default_factory=list)  # every frame the station sent, parsed
+
+    async def send_raw(self, frame: str) -> None:
+        """Send `frame` to the station as it is, past the library (it may be anything but OCPP)."""
+        assert self.peer is not None
+        await self.peer.ws.send(frame)
+
+    def answers_to(self, unique_id: str) -> list[list[Any]]:
+        """The station's CALLRESULTs and CALLERRORs for `unique_id`."""
+        return [f for f in self.frames if f[0] in (3, 4) and f[1] == unique_id]
 
     @property
     def url(self) -> str:
@@ -116,6 +129,11 @@ class CsmsSide(ChargePoint):  # type: ignore[misc]
             setattr(self, _handler_name(action), _recorder(csms, action))  # read by the route map below
         super().__init__("CP-1", ws, response_timeout=5)
         self.csms = csms
+        self.ws = ws
+
+    async def route_message(self, raw_msg: str) -> None:
+        self.csms.frames.append(json.loads(raw_msg))
+        await super().route_message(raw_msg)
 
 
 def _handler_name(action: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError
 from ocpp.v201 import call, call_result
 from websockets.asyncio.client import connect
 
@@ -32,7 +32,8 @@ class CacheClearer:
 
 
 def station(ws: Any, tmp_path: Path, *features: object) -> ChargePoint201:
-    return ChargePoint201("CP-1", ws, Provisioning(dm_fixtures.model(tmp_path, 1), lambda: NOW), "chargepi",
+    return ChargePoint201("CP-1", ws, dm_fixtures.framing(tmp_path),
+                          Provisioning(dm_fixtures.model(tmp_path, 1), lambda: NOW), "chargepi",
                           "chargepi-ac", "SN-1", "1.0", response_timeout=5, features=features)
 
 
@@ -44,7 +45,7 @@ async def test_a_feature_answers_the_csms(tmp_path: Path) -> None:
         assert csms.peer is not None
         answer = await csms.peer.call(call.ClearCache(), suppress=False)
         assert answer.status == "Accepted" and feature.cleared == 1
-        with pytest.raises(OcppNotImplemented):  # no feature answers it
+        with pytest.raises(NotSupportedError):  # a 2.0.1 action no feature answers (OCPP-J 2.0.1 §4.3)
             await csms.peer.call(call.ClearDisplayMessage(id=1), suppress=False)
         reader.cancel()
 

@@ -29,7 +29,8 @@ async def linked(tmp_path: Path) -> AsyncIterator[tuple[Csms, ChargePoint201]]:
               "DeviceDataCtrlr.BytesPerMessage[SetVariables]": 1000}
     model = dm_fixtures.model(tmp_path, 2, device_model=limits)
     async with running_csms() as csms, connect(f"{csms.url}/CP-1", subprotocols=[SUBPROTOCOL]) as ws:
-        station = ChargePoint201("CP-1", ws, Provisioning(model, lambda: NOW), "chargepi", "chargepi-ac",
+        station = ChargePoint201("CP-1", ws, dm_fixtures.framing(tmp_path),
+                                 Provisioning(model, lambda: NOW), "chargepi", "chargepi-ac",
                                  "SN-1", "1.0", response_timeout=5)
         reader = asyncio.create_task(station.start())
         await asyncio.wait_for(csms.connected.wait(), 5)

@@ -203,10 +203,10 @@ async def test_costs_follow_enabled_and_currency(make_harness: HarnessFactory) -
         await eventually(lambda: screen(h)[:2] == ["Thank you", "Total CHF 4.57"], h.clock, 0.1, within=15)
 
 
-async def test_without_a_display_cost_updated_is_not_implemented(make_harness: HarnessFactory) -> None:
+async def test_without_a_display_cost_updated_is_not_supported(make_harness: HarnessFactory) -> None:
     async with running_csms() as csms:
         h = await make_harness(ocpp=section(csms.url))
         await eventually(lambda: len(csms.statuses) == 1, h.clock, 0.1, within=15)
         assert csms.peer is not None
-        with pytest.raises(exceptions.NotImplementedError):
+        with pytest.raises(exceptions.NotSupportedError):
             await csms.peer.call(call.CostUpdated(total_cost=1.0, transaction_id="t-1"), suppress=False)

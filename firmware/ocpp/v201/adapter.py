@@ -37,9 +37,13 @@ from websockets.asyncio.client import ClientConnection
 from firmware.control.server import ControlError
 from firmware.core.events import CoreEvent, StatusChanged
 from firmware.ocpp.common.connection import OcppLink
+from firmware.ocpp.common.framing import FrameContext
+from firmware.ocpp.common.invalid_messages import InvalidMessages
 from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.common.rate_limit import CallRateLimit
+from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
@@ -83,6 +87,8 @@ class Adapter201:
         settings = context.settings
         assert settings.ocpp is not None
         self.settings = settings.ocpp
+        # The library logs every frame at INFO: keep that off flash storage unless asked for.
+        logging.getLogger("ocpp").setLevel(logging.INFO if self.settings.log_frames else logging.WARNING)
         self.station = context.station
         self._station_settings = settings.station
         self.clock = context.clock
@@ -102,6 +108,11 @@ class Adapter201:
         self.link_security = LinkSecurity(self.settings, self._db, self.keys, self.certificates,
                                           self.security_log)
         self.outbox = Outbox(self._db)
+        self._tasks = OwnedTasks(log)  # the @after hooks of CSMS requests
+        monotonic = self.clock.monotonic
+        self._framing = FrameContext(CallRateLimit(self.settings.rate_limit, monotonic),
+                                     InvalidMessages(self.security_log, monotonic), self._tasks.spawn,
+                                     self.settings.log_frames, self.settings.validate_replies)
         self._online = asyncio.Event()  # connected and registration accepted
         smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
@@ -200,6 +211,10 @@ class Adapter201:
             self._link_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._link_task
+        for task in self._tasks.take():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.transactions.stop()
         self.security_events.stop()
         self.firmware.stop()
@@ -250,8 +265,8 @@ class Adapter201:
     # --- one connection ------------------------------------------------------------------------------
     async def _session(self, ws: ClientConnection) -> None:
         station = self._station_settings
-        cp = ChargePoint201(self.settings.charge_point_id, ws, self.provisioning, station.vendor,
-                            station.model, station.serial_number, self.firmware.version,
+        cp = ChargePoint201(self.settings.charge_point_id, ws, self._framing, self.provisioning,
+                            station.vendor, station.model, station.serial_number, self.firmware.version,
                             response_timeout=self.settings.response_timeout_s, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")

@@ -1,16 +1,19 @@
 """The OCPP 2.0.1 charge point on one websocket (subprotocol `ocpp2.0.1`), on the `ocpp` library.
 
-This landing carries provisioning: BootNotification (with its reason; the answer's interval becomes
+It carries provisioning: BootNotification (with its reason; the answer's interval becomes
 OCPPCommCtrlr.HeartbeatInterval), Heartbeat, and the device-model requests (GetVariables, SetVariables,
-GetBaseReport, GetReport → NotifyReport parts sent one after another once the answer is out). A request over
-BytesPerMessage[...] is refused with CALLERROR FormatViolation before it is parsed (B06.FR.17, B08.FR.18).
-Handlers take `**kwargs` so optional fields (customData) never turn into an InternalError. The handlers of
-the functional blocks (firmware/ocpp/v201/feature.py) join the library's route map of this connection.
+GetBaseReport, GetReport → NotifyReport parts sent one after another once the answer is out). The handlers
+of the functional blocks (firmware/ocpp/v201/feature.py) join the library's route map of this connection.
+
+Frames are parsed, checked and answered by the common OCPP-J framing (firmware/ocpp/common/framing.py: a
+CALLERROR for every bad frame that is not a response, the rate limit, the audit trail), with the 2.0.1
+error codes; requests are schema-checked by firmware/ocpp/v201/validation.py. A request over
+BytesPerMessage[...] is refused with CALLERROR FormatViolation before its payload is looked at (B06.FR.17,
+B08.FR.18). Handlers take `**kwargs` so optional fields (customData) never turn into an InternalError.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
@@ -22,12 +25,15 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 from websockets.typing import Subprotocol
 
+from firmware.ocpp.common.framing import FrameContext, FrameRules, OcppJFraming
 from firmware.ocpp.v201.device_model.keys import AttributeKey
 from firmware.ocpp.v201.provisioning import Provisioning
+from firmware.ocpp.v201.validation import VERSION, validate_request
 
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
+RULES = FrameRules(VERSION, frozenset(action.value for action in Action), validate_request, {})
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -41,8 +47,10 @@ def after(action: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], _after(action))
 
 
-class ChargePoint201(ChargePoint):  # type: ignore[misc]
-    def __init__(self, identity: str, connection: Any, provisioning: Provisioning,
+class ChargePoint201(OcppJFraming, ChargePoint):  # type: ignore[misc]
+    rules = RULES
+
+    def __init__(self, identity: str, connection: Any, framing: FrameContext, provisioning: Provisioning,
                  vendor: str, model: str, serial_number: str, firmware_version: str,
                  response_timeout: float = 30, features: Sequence[object] = ()) -> None:
         super().__init__(identity, connection, response_timeout=response_timeout)
@@ -51,7 +59,7 @@ class ChargePoint201(ChargePoint):  # type: ignore[misc]
                 if action in self.route_map:
                     raise ValueError(f"{action} is answered twice ({type(feature).__name__} and another)")
                 self.route_map[action] = route
-        self._websocket = connection  # ours: the library's own reference (and its _send) are private
+        self._init_framing(connection, framing)
         self.provisioning = provisioning
         self._station = {"vendor_name": vendor, "model": model, "serial_number": serial_number,
                          "firmware_version": firmware_version}
@@ -72,27 +80,14 @@ class ChargePoint201(ChargePoint):  # type: ignore[misc]
         answer = await self.call(call.Heartbeat(), suppress=False)
         return cast(str, answer.current_time)
 
-    # --- the frame, before the library parses it ----------------------------------------------------
-    async def route_message(self, raw_msg: str) -> None:
-        limit = self._byte_limit(raw_msg)
-        if limit is not None:
-            frame = json.loads(raw_msg)
-            log.warning("%s of %d bytes refused (BytesPerMessage %d)", frame[2], len(raw_msg.encode()), limit)
-            await self._websocket.send(json.dumps([4, frame[1], "FormatViolation",
-                                                   f"message larger than BytesPerMessage ({limit})", {}]))
-            return
-        await super().route_message(raw_msg)
-
-    def _byte_limit(self, raw: str) -> int | None:
-        """The limit `raw` exceeds, when it is a size-limited CALL that exceeds it."""
-        try:
-            frame = json.loads(raw)
-        except ValueError:
+    # --- the frame, before its payload is looked at -----------------------------------------------
+    def _refusal(self, action: str, raw: str) -> tuple[str, str] | None:
+        limit = self.provisioning.byte_limit(action)
+        size = len(raw.encode())
+        if limit is None or size <= limit:
             return None
-        if not (isinstance(frame, list) and len(frame) == 4 and frame[0] == 2 and isinstance(frame[2], str)):
-            return None
-        limit = self.provisioning.byte_limit(frame[2])
-        return limit if limit is not None and len(raw.encode()) > limit else None
+        log.warning("%s of %d bytes refused (BytesPerMessage %d)", action, size, limit)
+        return "FormatViolation", f"message larger than BytesPerMessage ({limit})"
 
     # --- device model (B05-B08) ---------------------------------------------------------------------
     @on(Action.get_variables)
