@@ -1,12 +1,14 @@
 """OCPP 1.6 security whitepaper (edition 2) messages, on the protocol-neutral certificate store and
 security event log (`firmware/security/`).
 
-* InstallCertificate / DeleteCertificate / GetInstalledCertificateIds: the store's roots. Manufacturer
-  roots decide which firmware may run, so no CSMS can change them (they are the provisioned
-  `[ocpp.firmware] trust_roots`, only listed); the last CSMS root is not deleted while the link needs it.
+* InstallCertificate / DeleteCertificate / GetInstalledCertificateIds: the store's roots, through the
+  certificate management 2.0.1 shares (firmware/ocpp/common/certificates.py). Manufacturer roots decide
+  which firmware may run, so no CSMS can change them (they are the provisioned `[ocpp.firmware]
+  trust_roots`, only listed); the last CSMS root is not deleted while the link needs it, nor the charge
+  point's own certificate.
 * ExtendedTriggerMessage, incl. SignChargePointCertificate: a new key and CSR made here, sent with
   SignCertificate; CertificateSigned is checked against that request and swapped in for the next
-  connection.
+  connection (the common code too).
 * SecurityEventNotification: every event to report is queued in the durable outbox, exactly once (a
   cursor in the same SQLite transaction; firmware/ocpp/common/security_events.py, shared with 2.0.1), so
   events survive being offline and restarts.
@@ -18,7 +20,6 @@ The handlers answer at once; anything that sends a CALL runs afterwards as a tas
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -26,24 +27,22 @@ from typing import Any
 
 from ocpp.v16 import call, call_result
 
+from firmware.ocpp.common.certificates import CertificateManager, CertificateSigning
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
 from firmware.ocpp.common.invalid_messages import InvalidMessages
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.log_upload import LogUploads
 from firmware.ocpp.common.security_events import SecurityEventForwarder
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
-from firmware.ocpp.v16.configuration import CERTIFICATE_CHAIN_MAX_CHARS
 from firmware.ocpp.v16.services import Services16
 from firmware.security.certificates import (
     CertificateHashData,
     CertificateKind,
     CertificateRejected,
     CertificateStore,
-    DeleteStatus,
-    InstallStatus,
     load_chain,
 )
-from firmware.security.events import SecurityEvent, SecurityEventType
+from firmware.security.events import SecurityEvent
 from firmware.storage.database import StateDatabase
 
 log = logging.getLogger(__name__)
@@ -70,6 +69,9 @@ class SecurityExtensions:
         self._send_triggered = send_triggered
         self._serial_number = serial_number
         self.store = certificates
+        self.certificates = CertificateManager(certificates, link_security, services.security_log,
+                                               services.clock, services.settings.ca_file is not None)
+        self._signing = CertificateSigning(certificates, services.clock)
         self.events = services.security_log
         self._forwarder = SecurityEventForwarder(db, self.events, services.outbox, SECURITY_EVENT,
                                                  _event_payload, services.wake_outbox)
@@ -125,68 +127,35 @@ class SecurityExtensions:
         """Queue every event to report that is not queued yet."""
         self._forwarder.forward()
 
-    # ---- certificates -------------------------------------------------------------------------------
+    # ---- certificates (firmware/ocpp/common/certificates.py) ------------------------------------------
     def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
-        kind = KINDS[certificate_type]
-        status, reason = self.store.install(kind, certificate, self._services.clock.now())
-        if status == InstallStatus.ACCEPTED and reason != "already installed":
-            self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                               f"{certificate_type} installed: {reason}")
-        elif status != InstallStatus.ACCEPTED:
-            log.warning("InstallCertificate %s %s: %s", certificate_type, status, reason)
-            if kind == CertificateKind.CSMS_ROOT:
-                self.events.record(SecurityEventType.INVALID_CSMS_CERTIFICATE,
-                                   f"InstallCertificate: {reason}")
+        status = self.certificates.install(KINDS[certificate_type], certificate_type, certificate)
         return call_result.InstallCertificate(status=str(status))
 
     def on_delete_certificate(self, certificate_hash_data: dict[str, Any], **kwargs: Any) -> Any:
-        found = self.store.find(CertificateHashData(**certificate_hash_data))
-        if found is None:
-            return call_result.DeleteCertificate(status=str(DeleteStatus.NOT_FOUND))
-        kind, path = found
-        if not self.store.writable(kind) or self._last_needed_root(kind):
-            log.warning("DeleteCertificate of %s refused", path.name)
-            return call_result.DeleteCertificate(status=str(DeleteStatus.FAILED))
-        status = self.store.delete(path)
-        if status == DeleteStatus.ACCEPTED:
-            self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                               f"{kind} {path.stem[:16]} deleted")
+        status = self.certificates.delete(CertificateHashData(**certificate_hash_data))
         return call_result.DeleteCertificate(status=str(status))
 
-    def _last_needed_root(self, kind: CertificateKind) -> bool:
-        """Deleting the only CSMS root would leave a TLS profile without any trust anchor."""
-        return (kind == CertificateKind.CSMS_ROOT and self._link_security.profile >= 2
-                and self._services.settings.ca_file is None and len(self.store.roots(kind)) <= 1)
-
     def on_get_installed_certificate_ids(self, certificate_type: str, **kwargs: Any) -> Any:
-        installed = self.store.installed(KINDS[certificate_type])
+        installed = self.certificates.installed(KINDS[certificate_type])
         if not installed:
             return call_result.GetInstalledCertificateIds(status="NotFound")
         return call_result.GetInstalledCertificateIds(
-            status="Accepted", certificate_hash_data=[asdict(data) for data, _ in installed])
+            status="Accepted", certificate_hash_data=[asdict(data) for data in installed])
 
     def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
-        try:
-            if len(certificate_chain) > self._services.config.get_int("CertificateSignedMaxChainSize"):
-                raise CertificateRejected(f"chain longer than {CERTIFICATE_CHAIN_MAX_CHARS} characters")
-            anchors = self._link_security.trust_anchors_pem()
-            trusted = load_chain(anchors) if anchors else []
-            identity = self.store.accept_certificate(certificate_chain, self._services.clock.now(), trusted)
-        except CertificateRejected as exc:
-            self.events.record(SecurityEventType.INVALID_CHARGING_STATION_CERTIFICATE, str(exc))
-            return call_result.CertificateSigned(status="Rejected")
-        self.events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
-                           f"new client certificate {identity.certificate.subject.rfc4514_string()}, "
-                           f"valid until {identity.certificate.not_valid_after_utc.isoformat()}")
-        return call_result.CertificateSigned(status="Accepted")
+        accepted = self.certificates.certificate_signed(
+            certificate_chain, self._services.config.get_int("CertificateSignedMaxChainSize"))
+        return call_result.CertificateSigned(status="Accepted" if accepted else "Rejected")
 
     async def sign_certificate(self) -> None:
-        """New key pair and CSR; SignCertificate to the CSMS (the certificate comes in CertificateSigned)."""
+        """New key pair and CSR; SignCertificate to the CSMS (the certificate comes in CertificateSigned).
+        The 1.6 whitepaper (edition 2) has no retry keys: one request per trigger."""
+        async def send(csr: str) -> str:
+            return str((await self._services.calls.call_online(call.SignCertificate(csr=csr))).status)
+
         organization = self._services.config.get("CpoName") or None
-        csr = await asyncio.to_thread(self.store.create_csr, self._serial_number, organization)
-        conf = await self._services.calls.call_online(call.SignCertificate(csr=csr))
-        if conf.status != "Accepted":
-            log.warning("the CSMS refused to sign our certificate request (%s)", conf.status)
+        await self._signing.request(self._serial_number, organization, send)
 
     # ---- ExtendedTriggerMessage ---------------------------------------------------------------------
     def _trigger_ok(self, requested_message: str, connector_id: int | None) -> bool:
