@@ -42,8 +42,10 @@ package: venv
 
 test: lint typecheck package unit
 
+# `make demo OCPP=2.0.1` shows the same session in OCPP 2.0.1 (default 1.6).
+OCPP ?= 1.6
 demo: venv
-	$(BIN)/python -m tools.demo
+	$(BIN)/python -m tools.demo --ocpp $(OCPP)
 
 bench: venv
 	$(BIN)/python -m tools.bench

@@ -22,6 +22,7 @@ import re
 import sys
 import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 MASK = "********"
 _SECRET_SUFFIXES = ("password", "passwd", "authorizationkey", "secret", "token", "passphrase", "apikey",
@@ -237,3 +238,13 @@ def install_log_redaction() -> None:
 
         factory.redacting = True  # type: ignore[attr-defined]
         logging.setLogRecordFactory(factory)
+
+
+def url_without_credentials(url: str) -> str:
+    """`url` without a user name and password in it (for status output and logs)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

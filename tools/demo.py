@@ -4,11 +4,13 @@ Starts the development CSMS (tools.csms) in this process and the real controller
 separate process on the fake HAL, then plays a session through the public CLI exactly as a technician
 would type it: boot, plug in, RFID swipe (Authorize, StartTransaction), charging with MeterValues, a
 charging profile from the CSMS and a local limit, the card again (StopTransaction), unplug. It prints
-`chargepi status` and the OCPP messages as it goes.
+`chargepi status` and the OCPP messages as it goes. The session is the same in OCPP 1.6 (the default) and
+2.0.1 (`--ocpp 2.0.1`, `make demo OCPP=2.0.1`); only the messages differ (`Script16`, `Script201`).
 
-    python -m tools.demo [--keep] [--standalone]
+    python -m tools.demo [--keep] [--standalone] [--ocpp 1.6|2.0.1]
       --keep        leave the state directory (controller log, databases) for inspection
       --standalone  no back end: free charging
+      --ocpp        the OCPP version the charger speaks (default 1.6)
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from ocpp.v16 import call
+from ocpp.v201 import call as call_201
 
-from tools.csms import DevCsms
+from tools.csms import DevCsms, Transaction
 
 CONFIG = """\
 [station]
@@ -46,10 +49,17 @@ OCPP_CONFIG = """
 [ocpp]
 url = "{url}"
 charge_point_id = "DEMO-CP-1"
-
+"""
+OCPP16_CONFIG = """
 [ocpp.configuration]
 MeterValueSampleInterval = 5
 """
+OCPP201_CONFIG = """version = "2.0.1"
+
+[ocpp.device_model]
+"SampledDataCtrlr.TxUpdatedInterval" = 5
+"""
+CP_ID = "DEMO-CP-1"
 
 TAG = "04A2B3C4"
 
@@ -68,12 +78,12 @@ class CsmsLog:
 
 
 class Demo:
-    def __init__(self, workdir: Path, csms_url: str | None) -> None:
+    def __init__(self, workdir: Path, csms_url: str | None, ocpp_config: str = "") -> None:
         self.workdir = workdir
         self.config = workdir / "chargepi.toml"
         text = CONFIG.format(state_dir=workdir / "state")
         if csms_url is not None:
-            text += OCPP_CONFIG.format(url=csms_url)
+            text += OCPP_CONFIG.format(url=csms_url) + ocpp_config
         self.config.write_text(text)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CHARGEPI_")}
         self.controller: subprocess.Popen[bytes] | None = None
@@ -151,10 +161,94 @@ class Demo:
         self.stop()
 
 
-async def play_with_csms(workdir: Path) -> None:
+class Script16:
+    """The OCPP 1.6 messages of the session, as the dev CSMS sees them."""
+
+    name = "OCPP 1.6"
+    config = OCPP16_CONFIG
+
+    def __init__(self, csms: DevCsms) -> None:
+        self.csms = csms
+
+    async def plugged(self, since: int) -> None:
+        await self.csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing", since=since)
+
+    async def charging(self, since: int) -> Transaction:
+        await self.csms.wait_for("StartTransaction", since=since, timeout=30)
+        await self.csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging", since=since,
+                                 timeout=30)
+        await self.csms.wait_for("MeterValues", since=since, timeout=30)
+        return self.csms.transactions[max(self.csms.transactions)]
+
+    async def limit_to_10a(self, tx: Transaction) -> str:
+        profile = {"chargingProfileId": 1, "transactionId": tx.transaction_id, "stackLevel": 1,
+                   "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+                   "chargingSchedule": {"chargingRateUnit": "A",
+                                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}
+        result = await self.csms.call(CP_ID, call.SetChargingProfile(connector_id=1,
+                                                                     cs_charging_profiles=profile))
+        return str(result.status)
+
+    async def metered(self, since: int) -> None:
+        await self.csms.wait_for("MeterValues", since=since, timeout=30)
+
+    async def ended(self, since: int) -> None:
+        await self.csms.wait_for("StopTransaction", since=since, timeout=30)
+
+    async def available(self, since: int) -> None:
+        await self.csms.wait_for("StatusNotification", lambda p: p["status"] == "Available", since=since,
+                                 timeout=30)
+
+
+class Script201(Script16):
+    """The OCPP 2.0.1 messages of the same session."""
+
+    name = "OCPP 2.0.1"
+    config = OCPP201_CONFIG
+
+    def _event(self, kind: str, since: int, state: str | None = None) -> Any:
+        def match(p: dict[str, Any]) -> bool:
+            return p["eventType"] == kind and (
+                state is None or p["transactionInfo"].get("chargingState") == state)
+
+        return self.csms.wait_for("TransactionEvent", match, since=since, timeout=30)
+
+    async def plugged(self, since: int) -> None:
+        await self.csms.wait_for("StatusNotification", lambda p: p["connectorStatus"] == "Occupied",
+                                 since=since)
+
+    async def charging(self, since: int) -> Transaction:
+        started = await self._event("Started", since)
+        await self.csms.wait_for("TransactionEvent", lambda p: p["transactionInfo"].get("chargingState")
+                                 == "Charging", since=since, timeout=30)
+        await self.metered(since)
+        return self.csms.transactions_201[started["transactionInfo"]["transactionId"]]
+
+    async def limit_to_10a(self, tx: Transaction) -> str:
+        profile = {"id": 1, "transactionId": tx.transaction_id, "stackLevel": 1,
+                   "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+                   "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                                         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}]}
+        result = await self.csms.call(CP_ID, call_201.SetChargingProfile(evse_id=1, charging_profile=profile))
+        return str(result.status)
+
+    async def metered(self, since: int) -> None:
+        await self.csms.wait_for("TransactionEvent", lambda p: bool(p.get("meterValue")), since=since,
+                                 timeout=30)
+
+    async def ended(self, since: int) -> None:
+        await self._event("Ended", since)
+
+    async def available(self, since: int) -> None:
+        await self.csms.wait_for("StatusNotification", lambda p: p["connectorStatus"] == "Available",
+                                 since=since, timeout=30)
+
+
+async def play_with_csms(workdir: Path, version: str) -> None:
     async with DevCsms(log_stream=cast(TextIO, CsmsLog()), accepted_tags={TAG}) as csms:
-        print(f"# Development CSMS listening on {csms.url}")
-        demo = Demo(workdir, csms.url)
+        script = Script201(csms) if version == "2.0.1" else Script16(csms)
+        print(f"# Development CSMS listening on {csms.url}; the charger speaks {script.name}")
+        demo = Demo(workdir, csms.url, script.config)
         run = asyncio.to_thread
         try:
             await run(demo.start)
@@ -162,28 +256,18 @@ async def play_with_csms(workdir: Path) -> None:
             await csms.wait_for("StatusNotification", timeout=30)
             await run(demo.cli, "status")
 
-            print("\n# A car plugs in: Preparing. Nothing flows until a card is accepted.")
+            print("\n# A car plugs in. Nothing flows until a card is accepted.")
             mark = csms.mark()
             await run(demo.cli, "sim", "plug")
-            await csms.wait_for("StatusNotification", lambda p: p["status"] == "Preparing", since=mark)
+            await script.plugged(mark)
 
-            print(f"\n# The driver swipes card {TAG}: Authorize, then StartTransaction, then Charging.")
+            print(f"\n# The driver swipes card {TAG}: Authorize, the transaction starts, Charging.")
             await run(demo.cli, "sim", "swipe", TAG)
-            await csms.wait_for("StartTransaction", since=mark, timeout=30)
-            await csms.wait_for("StatusNotification", lambda p: p["status"] == "Charging", since=mark,
-                                timeout=30)
-            await csms.wait_for("MeterValues", since=mark, timeout=30)
+            tx = await script.charging(mark)
             await run(demo.cli, "status")
 
             print("\n# The CSMS limits this transaction to 10 A with a TxProfile (smart charging).")
-            tx_id = max(csms.transactions)
-            profile = {"chargingProfileId": 1, "transactionId": tx_id, "stackLevel": 1,
-                       "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
-                       "chargingSchedule": {"chargingRateUnit": "A",
-                                            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}]}}
-            result = await csms.call("DEMO-CP-1", call.SetChargingProfile(connector_id=1,
-                                                                          cs_charging_profiles=profile))
-            print(f"    SetChargingProfile -> {result.status}")
+            print(f"    SetChargingProfile -> {await script.limit_to_10a(tx)}")
             await run(demo.wait_for, "the car to follow",
                       lambda c: max(c["meter"].get("current_a") or [99]) <= 10.5)
             await run(demo.cli, "status")
@@ -192,24 +276,20 @@ async def play_with_csms(workdir: Path) -> None:
             await run(demo.cli, "ocpp", "disconnect")
             await asyncio.sleep(6)
             await run(demo.cli, "status")
-            print("\n# Back online: the queued MeterValues are delivered in order.")
+            print("\n# Back online: the queued meter values are delivered in order.")
             mark = csms.mark()
             await run(demo.cli, "ocpp", "connect")
-            await csms.wait_for("MeterValues", since=mark, timeout=30)
+            await script.metered(mark)
 
-            print(f"\n# The driver swipes {TAG} again: StopTransaction (Local), then Finishing.")
+            print(f"\n# The driver swipes {TAG} again: the transaction ends (Local).")
             mark = csms.mark()
             await run(demo.cli, "sim", "swipe", TAG)
-            stop = await csms.wait_for("StopTransaction", since=mark, timeout=30)
-            print(f"    transaction {stop['transactionId']}: {stop['meterStop']} Wh at stop, "
-                  f"reason {stop.get('reason', 'Local')}")
+            await script.ended(mark)
             await run(demo.cli, "sim", "unplug")
-            await csms.wait_for("StatusNotification", lambda p: p["status"] == "Available", since=mark,
-                                timeout=30)
+            await script.available(mark)
             await run(demo.cli, "status")
-            tx = csms.transactions[tx_id]
-            print(f"\n# Done: transaction {tx_id} for {tx.id_tag}, "
-                  f"{(tx.meter_stop or 0) - tx.meter_start} Wh.")
+            print(f"\n# Done: transaction {tx.transaction_id} for {tx.id_tag}, "
+                  f"{(tx.meter_stop or 0) - tx.meter_start} Wh, reason {tx.reason}.")
         finally:
             await run(demo.stop)
 
@@ -218,6 +298,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
     parser.add_argument("--standalone", action="store_true", help="no OCPP back end (free charging)")
+    parser.add_argument("--ocpp", choices=["1.6", "2.0.1"], default="1.6",
+                        help="the OCPP version the charger speaks (default 1.6)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chargepi-demo-"))
     try:
@@ -228,7 +310,7 @@ def main() -> None:
             finally:
                 demo.stop()
         else:
-            asyncio.run(play_with_csms(workdir))
+            asyncio.run(play_with_csms(workdir, args.ocpp))
         if args.keep:
             print("# State and controller log kept in", workdir)
     finally:

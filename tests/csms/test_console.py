@@ -8,9 +8,11 @@ import json
 
 import pytest
 
+from tests.conftest import HarnessFactory
 from tests.csms.client import mini_charge_point
+from tests.ocpp.conftest import eventually
 from tools.csms import DevCsms
-from tools.csms.console import CSMS_CALLS, Console, fields_of
+from tools.csms.console import CSMS_CALLS, CSMS_CALLS_201, V201, Console, fields_of
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ async def test_typed_calls_reach_the_charger_and_the_answer_is_printed(csms: Dev
 async def test_mistakes_are_explained(csms: DevCsms) -> None:
     console = Console(csms)
     assert await console.execute("Reset type=Soft") == "error: say which charger: none is connected"
-    assert "unknown call 'Rest'" in await console.execute("CP-1 Rest type=Soft")
+    assert "unknown OCPP 1.6 call 'Rest'" in await console.execute("CP-1 Rest type=Soft")
     async with mini_charge_point(csms.url, "CP-1"):
         await csms.wait_connected("CP-1")
         answer = await console.execute("Reset")
@@ -71,3 +73,22 @@ async def test_the_console_reads_commands_until_quit(csms: DevCsms) -> None:
                                                  out), 10)
     assert out.getvalue().splitlines() == ["dev CSMS console: `help` for the commands", "CP-1",
                                            '{"status": "Accepted"}']
+
+
+async def test_a_2_0_1_charger_takes_2_0_1_calls(csms: DevCsms, make_harness: HarnessFactory) -> None:
+    console = Console(csms)
+    h = await make_harness(ocpp={"url": csms.url, "charge_point_id": "CP-2", "version": "2.0.1",
+                                 "ping_interval_s": 0, "response_timeout_s": 5.0})
+    await eventually(lambda: "CP-2" in csms.connected, h.clock, 0.1, within=15)
+    assert await console.execute("chargers") == "CP-2 (OCPP 2.0.1)"
+    assert (await console.execute("actions")).splitlines()[0] == "CancelReservation reservationId customData?"
+    answer = json.loads(await console.execute(
+        'CP-2 GetVariables {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, '
+        '"variable": {"name": "HeartbeatInterval"}}]}'))
+    assert answer["getVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert "unknown OCPP 2.0.1 call 'RemoteStartTransaction'" in await console.execute(
+        "RemoteStartTransaction idTag=X")
+    assert json.loads(await console.execute("ClearCache")) == {"status": "Accepted"}
+    assert len(CSMS_CALLS_201) == 40
+    for action in CSMS_CALLS_201:
+        fields_of(action, V201)

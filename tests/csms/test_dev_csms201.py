@@ -39,6 +39,10 @@ async def test_a_2_0_1_session_is_answered_and_recorded(make_harness: HarnessFac
         await eventually(lambda: len(csms.transactions_201) == 1, h.clock, 0.1, within=15)
         tx_id, tx = next(iter(csms.transactions_201.items()))
         assert (tx.cp_id, tx.connector_id, tx.id_tag) == (CP, 1, "GOOD")
+        doc = h.station.snapshot()  # what `chargepi status --json` prints
+        assert doc["connectors"][0]["transaction"]["id"] == tx_id
+        assert doc["ocpp"]["url"] == f"{csms.url}/{CP}" and doc["ocpp"]["connected"]
+        assert doc["ocpp"]["transaction_queue_depth"] == 0
         await eventually(lambda: "Charging" in h.statuses(), h.clock, 0.1, within=15)
 
         session = csms.connected[CP]

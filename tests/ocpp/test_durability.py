@@ -284,13 +284,3 @@ async def test_transaction_data_keeps_begin_and_newest_entries(harness: Harness)
     contexts = [d["sampledValue"][0]["context"] for d in data]
     assert len(data) == 200 and contexts[0] == "Transaction.Begin" and contexts[-1] == "Transaction.End"
     assert data[-2]["sampledValue"][0]["value"] == "3500"
-
-
-def test_status_url_hides_credentials() -> None:
-    from firmware.ocpp.v16.adapter import _without_credentials
-
-    assert (
-        _without_credentials("wss://cp:secret@csms.example.com:8443/ocpp/CP")
-        == "wss://csms.example.com:8443/ocpp/CP"
-    )
-    assert _without_credentials("ws://h/ocpp/CP") == "ws://h/ocpp/CP"

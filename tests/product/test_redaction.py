@@ -14,7 +14,7 @@ from websockets.frames import Frame, Opcode
 
 from firmware.logging_setup import configure_logging
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
-from firmware.redaction import MASK, forget_secrets, redact_text, remember_secret
+from firmware.redaction import MASK, forget_secrets, redact_text, remember_secret, url_without_credentials
 from firmware.settings import load_settings
 from hal.clock import SimClock
 
@@ -124,3 +124,9 @@ async def test_diagnostics_archives_mask_credentials_others_wrote_into_log_files
             content = extracted.read().decode() if extracted else ""
             assert SECRET not in content and KEY_MATERIAL not in content, member.name
             assert base64.b64encode(SECRET.encode()).decode() not in content
+
+
+def test_status_url_hides_credentials() -> None:
+    assert (url_without_credentials("wss://cp:secret@csms.example.com:8443/ocpp/CP")
+            == "wss://csms.example.com:8443/ocpp/CP")
+    assert url_without_credentials("ws://h/ocpp/CP") == "ws://h/ocpp/CP"

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
@@ -64,7 +63,7 @@ from firmware.ocpp.v16.signed_values import SignedValues16
 from firmware.ocpp.v16.statuses import StatusReports16
 from firmware.ocpp.v16.transactions import Transactions16
 from firmware.ocpp.v16.triggers import Triggers16
-from firmware.redaction import remember_secret
+from firmware.redaction import remember_secret, url_without_credentials
 from firmware.security.certificates import open_store
 from firmware.security.events import SecurityLog, open_security_log
 from firmware.settings import Settings
@@ -278,7 +277,7 @@ class OcppAdapter:
     def status(self) -> dict[str, Any]:
         return {
             "connected": self.link.connected, "state": self.link.state, "enabled": self.link.enabled,
-            "url": _without_credentials(self.settings.endpoint), "registration": self.registration,
+            "url": url_without_credentials(self.settings.endpoint), "registration": self.registration,
             "last_error": self.link.last_error, "queue_depth": self.outbox.depth(),
             "transaction_queue_depth": self.outbox.durable_depth(),
             "local_list_version": self.authorizer.list_version,
@@ -378,12 +377,3 @@ class OcppAdapter:
             return None
         info: dict[str, Any] = conf.id_tag_info
         return info
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))

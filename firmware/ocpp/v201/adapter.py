@@ -68,6 +68,7 @@ from firmware.ocpp.v201.status import connector_status
 from firmware.ocpp.v201.tariff_cost import TariffCost201
 from firmware.ocpp.v201.transactions import Transactions201
 from firmware.ocpp.v201.trigger import EvseRef, RemoteTrigger, Trigger
+from firmware.redaction import url_without_credentials
 from firmware.security.certificates import open_store
 from firmware.security.events import open_security_log
 from firmware.storage.database import StateDatabase
@@ -193,6 +194,7 @@ class Adapter201:
         self.authorization.install()
         context.control.register("ocpp", self._control)
         self.station.add_status_section("ocpp", self.status)
+        self.station.add_connector_status_field("transaction", self.transactions.transaction_status)
 
     # --- OcppRuntime ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -229,8 +231,10 @@ class Adapter201:
 
     def status(self) -> dict[str, Any]:
         return {"version": "2.0.1", "connected": self.link.connected, "state": self.link.state,
-                "enabled": self.link.enabled, "registration": self.registration,
-                "last_error": self.link.last_error, "connections": self.link.connections,
+                "enabled": self.link.enabled, "url": url_without_credentials(self.settings.endpoint),
+                "registration": self.registration, "last_error": self.link.last_error,
+                "queue_depth": self.outbox.depth(), "transaction_queue_depth": self.outbox.durable_depth(),
+                "connections": self.link.connections,
                 "local_list_version": self.local_list.version,
                 "local_list_size": self.authorization.store.list_size(),
                 "auth_cache_size": self.authorization.store.cache_size()}

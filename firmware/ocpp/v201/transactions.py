@@ -448,6 +448,14 @@ class Transactions201:
                 else:
                     self.station.set_limit(LimitSource.AUTHORIZATION, 0.0, cid)
 
+    def transaction_status(self, evse_id: int) -> dict[str, Any] | None:
+        """`chargepi status`: the transaction open on an EVSE (its connector), as the CSMS knows it."""
+        tx = self.open.get(evse_id)
+        if tx is None:
+            return None
+        return {"id": tx.transaction_id, "id_tag": tx.id_token, "seq_no": tx.seq_no,
+                "charging_state": tx.charging_state}
+
     def transaction_on(self, evse_id: int) -> str | None:
         """The transactionId running on an EVSE."""
         tx = self.open.get(evse_id)
