@@ -11,7 +11,7 @@ from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import connect
 
-from tools.csms.server import handles
+from tools.csms.basics import handles
 
 
 class MiniChargePoint(ChargePoint):  # type: ignore[misc]

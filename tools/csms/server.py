@@ -1,4 +1,6 @@
-"""Development CSMS: an OCPP 1.6J central system on the `ocpp` library's server side, scriptable in-process.
+"""Development CSMS: an OCPP 1.6J and 2.0.1 central system on the `ocpp` library's server side, scriptable
+in-process. Each connection speaks the version its subprotocol names (`ocpp1.6` or `ocpp2.0.1`; the 2.0.1
+session is tools/csms/session201.py).
 
 Stable API (used by end-to-end tests and the demo; extend, don't break):
 
@@ -16,13 +18,15 @@ Stable API (used by end-to-end tests and the demo; extend, don't break):
     await csms.wait_connected(cp_id, timeout=10.0) -> session
     await csms.wait_disconnected(cp_id, timeout=10.0)
     await csms.call(cp_id, ocpp.v16.call.X(...)) -> ocpp.v16.call_result.X
+                                  #   (ocpp.v201.call.X for a 2.0.1 station)
                                   # CALLERROR raises OCPPError; not (or no longer) connected: ConnectionError
     await csms.disconnect(cp_id)  # close that charge point's websocket (it is expected to reconnect)
     csms.respond(action, responder)  # responder(cp_id, payload) -> dict | None: the raw CALLRESULT payload
                                   #   to send instead of the default (None: default); schema not checked
     csms.boot_status, csms.heartbeat_interval, csms.accepted_tags, csms.blocked_tags, csms.tag_parents
                                   # may be changed at any time
-    csms.transactions             # dict[int, Transaction]: started/stopped transactions by id
+    csms.transactions             # dict[int, Transaction]: started/stopped 1.6 transactions by id
+    csms.transactions_201         # dict[str, Transaction]: 2.0.1 transactions by the station's id
     csms.connected                # dict[cp_id, session] of open connections; csms.connects: ids in order
     csms.call_errors              # list[(cp_id, raw frame)]: CALLERRORs the CSMS answered (bad payloads)
     await csms.stop()             # closes everything; start() again reuses the same port
@@ -30,8 +34,8 @@ Stable API (used by end-to-end tests and the demo; extend, don't break):
 Authorization: a tag in `blocked_tags` is Blocked; otherwise Accepted when `accepted_tags` is None or holds
 it, else Invalid. `tag_parents[tag]` is sent as parentIdTag. With `credentials` ({cp_id: password}) every
 connection must present HTTP Basic auth with the charge point id as user name (OCPP security profile 1);
-with `ssl_context` the server speaks TLS (profile 2). A client that does not offer the subprotocol `ocpp1.6`
-is refused with HTTP 400 (by websockets).
+with `ssl_context` the server speaks TLS (profile 2). A client that offers neither `ocpp1.6` nor
+`ocpp2.0.1` is refused with HTTP 400 (by websockets).
 Every frame in both directions is printed to `log_stream` (one readable line each); with `record_stream`
 each is also written there as one JSON line, raw as on the wire (`python -m tools.csms --record FILE`:
 the durability tests read it).
@@ -45,14 +49,11 @@ import json
 import ssl
 import sys
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any, NamedTuple, TextIO, TypeVar, cast
+from typing import Any, TextIO
 from urllib.parse import unquote
 
-from ocpp.messages import MessageType, unpack
-from ocpp.routing import on
 from ocpp.v16 import ChargePoint as OcppChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -60,43 +61,16 @@ from websockets.asyncio.server import Server, ServerConnection, basic_auth, serv
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tools.csms.basics import Received, Transaction, handles, utc_z
+from tools.csms.frames import LoggedFrames
 from tools.csms.link import SendHook
+from tools.csms.session201 import SUBPROTOCOL_201, CsmsSession201
 
 SUBPROTOCOL = "ocpp1.6"
-
-
-class Received(NamedTuple):
-    action: str
-    payload: dict[str, Any]
-
-
-@dataclass
-class Transaction:
-    transaction_id: int
-    cp_id: str
-    connector_id: int
-    id_tag: str
-    meter_start: int
-    started: str
-    meter_stop: int | None = None
-    stopped: str | None = None
-    reason: str | None = None
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handles(action: str) -> Callable[[F], F]:
-    """`ocpp.routing.on`, typed for mypy (the library has no annotations)."""
-    return cast(Callable[[F], F], on(action))
+SUBPROTOCOLS = [SUBPROTOCOL, SUBPROTOCOL_201]
 
 
 Responder = Callable[[str, dict[str, Any]], dict[str, Any] | None]
-
-
-def utc_z(when: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and `Z`, as strict validators expect."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _cp_id(path: str) -> str:
@@ -108,8 +82,8 @@ def _real_now() -> datetime:
     return datetime.now(UTC)
 
 
-class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is untyped
-    """One charge point's connection, seen from the central system."""
+class CsmsSession(LoggedFrames, OcppChargePoint):  # type: ignore[misc]  # the ocpp library is untyped
+    """One OCPP 1.6 charge point's connection, seen from the central system."""
 
     def __init__(self, cp_id: str, connection: ServerConnection, csms: DevCsms) -> None:
         self.link = SendHook(connection, self._sending)  # what the library sends and recvs through
@@ -117,44 +91,6 @@ class CsmsSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library is
         self.csms = csms
         self.connection = connection
         self._pending: dict[str, str] = {}  # unique id -> action, for readable result logs
-
-    async def route_message(self, raw_msg: str) -> None:
-        self.csms.record_frame(self.id, "in", raw_msg)
-        try:
-            msg = unpack(raw_msg)
-        except Exception:
-            self.csms.log_frame(self.id, "CP->CSMS", "UNPARSABLE", raw_msg)
-            await super().route_message(raw_msg)
-            return
-        if msg.message_type_id == MessageType.Call:
-            self._pending[msg.unique_id] = msg.action
-            self.csms.record(self.id, msg.action, msg.payload)
-            self.csms.log_frame(self.id, "CP->CSMS", f"CALL {msg.action}", msg.payload)
-            responder = self.csms.responders.get(msg.action)
-            answer = responder(self.id, msg.payload) if responder else None
-            if answer is not None:
-                await self.link.send(json.dumps([MessageType.CallResult, msg.unique_id, answer]))
-                return
-        else:
-            action = self._pending.pop(msg.unique_id, "?")
-            kind = "RESULT" if msg.message_type_id == MessageType.CallResult else "ERROR"
-            body = msg.payload if kind == "RESULT" else [msg.error_code, msg.error_description]
-            self.csms.log_frame(self.id, "CP->CSMS", f"{kind} {action}", body)
-        await super().route_message(raw_msg)
-
-    def _sending(self, message: str) -> None:
-        self.csms.record_frame(self.id, "out", message)
-        frame = json.loads(message)
-        if frame[0] == MessageType.Call:
-            self._pending[frame[1]] = frame[2]
-            self.csms.log_frame(self.id, "CSMS->CP", f"CALL {frame[2]}", frame[3])
-        else:
-            action = self._pending.pop(frame[1], "?")
-            if frame[0] == MessageType.CallError:
-                self.csms.call_errors.append((self.id, message))
-                self.csms.log_frame(self.id, "CSMS->CP", f"ERROR {action}", frame[2:])
-            else:
-                self.csms.log_frame(self.id, "CSMS->CP", f"RESULT {action}", frame[2])
 
     def _id_tag_info(self, id_tag: str) -> dict[str, Any]:
         info: dict[str, Any] = {"status": self.csms.tag_status(id_tag)}
@@ -279,8 +215,9 @@ class DevCsms:
         self._received_from: list[str] = []
         self.call_errors: list[tuple[str, str]] = []
         self.transactions: dict[int, Transaction] = {}
+        self.transactions_201: dict[str, Transaction] = {}
         self.transaction_ids = itertools.count(1)
-        self.connected: dict[str, CsmsSession] = {}
+        self.connected: dict[str, CsmsSession | CsmsSession201] = {}
         self.connects: list[str] = []
         self.responders: dict[str, Responder] = {}
         self._changed = asyncio.Event()
@@ -298,7 +235,7 @@ class DevCsms:
             self._serve_connection,
             self.host,
             self.port,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=SUBPROTOCOLS,  # type: ignore[arg-type]
             process_request=process_request,
             ssl=self.ssl_context,
         )
@@ -364,7 +301,8 @@ class DevCsms:
                         return payload
                 await self._next_change()
 
-    async def wait_connected(self, cp_id: str, timeout: float = 10.0) -> CsmsSession:  # noqa: ASYNC109
+    async def wait_connected(self, cp_id: str,
+                             timeout: float = 10.0) -> CsmsSession | CsmsSession201:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             while cp_id not in self.connected:
                 await self._next_change()
@@ -444,11 +382,13 @@ class DevCsms:
             self._log(f"refused connection without a charge point id in path {path!r}")
             await connection.close(1008, "charge point id missing in URL path")
             return
-        session = CsmsSession(cp_id, connection, self)
+        session: CsmsSession | CsmsSession201 = (
+            CsmsSession201(cp_id, connection, self) if connection.subprotocol == SUBPROTOCOL_201
+            else CsmsSession(cp_id, connection, self))
         previous = self.connected.get(cp_id)
         self.connected[cp_id] = session
         self.connects.append(cp_id)
-        self._log(f"[{cp_id}] connected from {connection.remote_address}")
+        self._log(f"[{cp_id}] connected ({connection.subprotocol}) from {connection.remote_address}")
         self._notify_change()
         if previous is not None:
             await previous.connection.close(1000, "replaced by a new connection")
