@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,8 @@ class Csms:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
     frames: list[list[Any]] = field(default_factory=list)  # every frame the station sent, parsed
+    scheme: str = "ws"
+    client_certificates: list[bytes | None] = field(default_factory=list)  # DER, per TLS connection
 
     async def send_raw(self, frame: str) -> None:
         """Send `frame` to the station as it is, past the library (it may be anything but OCPP)."""
@@ -80,7 +83,7 @@ class Csms:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def boots(self) -> list[dict[str, Any]]:
@@ -149,16 +152,19 @@ def _recorder(csms: Csms, action: str) -> Callable[..., Any]:
 
 
 @contextlib.asynccontextmanager
-async def running_csms() -> AsyncIterator[Csms]:
-    csms = Csms()
+async def running_csms(tls: ssl.SSLContext | None = None) -> AsyncIterator[Csms]:
+    """The CSMS on a free port; with `tls` a wss:// server (client certificates as the context says)."""
+    csms = Csms(scheme="ws" if tls is None else "wss")
 
     async def handler(ws: ServerConnection) -> None:
         assert ws.subprotocol == "ocpp2.0.1"
+        if tls is not None:
+            csms.client_certificates.append(ws.transport.get_extra_info("ssl_object").getpeercert(True))
         csms.peer = CsmsSide(csms, ws)
         csms.connected.set()
         with contextlib.suppress(Exception):
             await csms.peer.start()
 
-    async with serve(handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL]) as server:
+    async with serve(handler, "127.0.0.1", 0, subprotocols=[SUBPROTOCOL], ssl=tls) as server:
         csms.port = server.sockets[0].getsockname()[1]
         yield csms

@@ -15,7 +15,7 @@ their message names and answers onto this.
 * `CertificateSigning`: a new key and CSR, SignCertificate, and the retry timer: while no acceptable
   CertificateSigned came, SignCertificate again with the same CSR after `wait_minimum` seconds, doubling
   the wait each time, at most `repeat_times` times (2.0.1 CertSigningWaitMinimum / CertSigningRepeatTimes,
-  docs/reference/ocpp201.md §16). A new request ends the retries of the one before.
+  docs/reference/ocpp201.md §20). A new request ends the retries of the one before.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ What it does today (docs/ocpp201.md has the full table):
 - UpdateFirmware (L01, firmware/ocpp/v201/firmware.py) and GetLog (N01, firmware/ocpp/v201/logs.py);
 - remote control and availability (F01-F03, F05, G03/G04, firmware/ocpp/v201/remote.py);
 - NotifyEvent for every fault raised or cleared (G05, N07, firmware/ocpp/v201/fault_events.py);
-- reservations (H01, H02, H04, firmware/ocpp/v201/reservations.py).
+- reservations (H01, H02, H04, firmware/ocpp/v201/reservations.py);
+- certificate management (M03-M05) and the station certificate's renewal (A02, A03,
+  firmware/ocpp/v201/certificates.py).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.common.timefmt import parse_ocpp_time, rfc3339
 from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
+from firmware.ocpp.v201.certificates import Certificates201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
 from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
@@ -158,6 +161,12 @@ class Adapter201:
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
                           self.reservations]
+        # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
+        self.certificate_management = Certificates201(
+            self.certificates, self.link_security, self.security_log, self.clock, self.model,
+            self.settings.ca_file is not None, settings.station.serial_number, lambda: self.cp,
+            self._online.is_set)
+        self.features.append(self.certificate_management)
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
@@ -224,6 +233,7 @@ class Adapter201:
         self.fault_events.stop()
         self.reservations.stop()
         self.logs.stop()
+        self.certificate_management.stop()
         await self.aligned.stop()
         if self.tariff_cost is not None:
             self.tariff_cost.stop()
