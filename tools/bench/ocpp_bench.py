@@ -15,7 +15,12 @@ this process, so neither skews the other's figures.
    BootNotification (each a CALL answered by the CSMS, one at a time as OCPP requires, each removed from
    SQLite when confirmed) is measured.
 
+Start to boot and the RSS are measured for OCPP 1.6 and 2.0.1 (`--ocpp` picks one; 2.0.1 samples with
+SampledDataCtrlr.TxUpdatedInterval/TxUpdatedMeasurands and counts TransactionEvents); the drain figure is
+1.6's.
+
     python -m tools.bench.ocpp_bench [--boot-runs 5] [--drain-seconds 2000] [--only boot soak drain]
+                                     [--ocpp 1.6|2.0.1]
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from tools.csms import DevCsms
 CP_ID = "BENCH-1"
 TAG = "BENCH-TAG"
 PARTS = ("boot", "soak", "drain")
+VERSIONS = ("1.6", "2.0.1")
 MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage"
 
 
@@ -54,7 +60,23 @@ def free_port() -> int:
         return port
 
 
-def write_config(directory: Path, port: int, sample_interval: int) -> Path:
+def sampling(version: str, sample_interval: int) -> str:
+    """The `[ocpp]` keys that set how often and what the charger samples in a transaction."""
+    if version == "1.6":
+        return f"""
+[ocpp.configuration]
+MeterValueSampleInterval = {sample_interval}
+MeterValuesSampledData = "{MEASURANDS}"
+"""
+    return f"""version = "2.0.1"
+
+[ocpp.device_model]
+"SampledDataCtrlr.TxUpdatedInterval" = {sample_interval}
+"SampledDataCtrlr.TxUpdatedMeasurands" = "{MEASURANDS}"
+"""
+
+
+def write_config(directory: Path, port: int, sample_interval: int, version: str = "1.6") -> Path:
     path = directory / "chargepi.toml"
     path.write_text(
         f"""
@@ -72,11 +94,7 @@ charge_point_id = "{CP_ID}"
 reconnect_min_s = 1
 reconnect_max_s = 2
 ping_interval_s = 0
-
-[ocpp.configuration]
-MeterValueSampleInterval = {sample_interval}
-MeterValuesSampledData = "{MEASURANDS}"
-"""
+{sampling(version, sample_interval)}"""
     )
     return path
 
@@ -157,13 +175,13 @@ def cpu_s(pid: int) -> float:
     return total_ns / 1e9
 
 
-async def measure_boot(runs: int) -> tuple[list[float], list[float]]:
+async def measure_boot(runs: int, version: str) -> tuple[list[float], list[float]]:
     """Real time and the charger's CPU time from spawning `chargepi run` to the BootNotification."""
     times, cpu = [], []
     for run in range(runs + 1):  # the first run only warms up (compiles the bytecode)
         async with DevCsms(log_stream=None) as csms:
             with tempfile.TemporaryDirectory(prefix="cpbench") as tmp:
-                config = write_config(Path(tmp), csms.port, 60)
+                config = write_config(Path(tmp), csms.port, 60, version)
                 started = time.perf_counter()
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "firmware.cli.main", "run", "--config", str(config),
@@ -201,15 +219,15 @@ async def read_json(proc: asyncio.subprocess.Process, within: float) -> dict[str
     return result
 
 
-async def measure_soak() -> dict[str, Any]:
+async def measure_soak(version: str) -> dict[str, Any]:
     async with DevCsms(log_stream=None) as csms:
         with tempfile.TemporaryDirectory(prefix="cpbench") as tmp:
-            proc = await spawn_child("soak", write_config(Path(tmp), csms.port, 60), 3600)
+            proc = await spawn_child("soak", write_config(Path(tmp), csms.port, 60, version), 3600)
             try:
                 result = await read_json(proc, 600)
             finally:
                 await end(proc)
-        result["meter_values"] = csms.count("MeterValues")
+        result["meter_values"] = csms.count("MeterValues" if version == "1.6" else "TransactionEvent")
     return result
 
 
@@ -241,17 +259,20 @@ async def measure_drain(seconds: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> None:
     parts = args.only or PARTS
-    if "boot" in parts:
-        boot, cpu = await measure_boot(args.boot_runs)
-        figure("start -> BootNotification received (median)", statistics.median(boot) * 1000, "ms",
-               f"min {min(boot) * 1000:.0f}, max {max(boot) * 1000:.0f} ms, {len(boot)} runs")
-        figure("start -> BootNotification: charger CPU (median)", statistics.median(cpu) * 1000, "ms",
+    versions = [args.ocpp] if args.ocpp else VERSIONS
+    for version in versions if "boot" in parts else ():
+        boot, cpu = await measure_boot(args.boot_runs, version)
+        figure(f"OCPP {version} start -> BootNotification received (median)", statistics.median(boot) * 1000,
+               "ms", f"min {min(boot) * 1000:.0f}, max {max(boot) * 1000:.0f} ms, {len(boot)} runs")
+        figure(f"OCPP {version} start -> BootNotification: charger CPU (median)",
+               statistics.median(cpu) * 1000, "ms",
                f"min {min(cpu) * 1000:.0f}, max {max(cpu) * 1000:.0f} ms")
-    if "soak" in parts:
-        soak = await measure_soak()
-        figure("RSS after boot", soak["before"]["VmRSS"] / 1024, "MiB")
-        figure("RSS after 1 h simulated charging", soak["after"]["VmRSS"] / 1024, "MiB",
-               f"peak {soak['after']['VmHWM'] / 1024:.1f} MiB, {soak['meter_values']} MeterValues sent")
+    for version in versions if "soak" in parts else ():
+        soak = await measure_soak(version)
+        sent = "MeterValues" if version == "1.6" else "TransactionEvents"
+        figure(f"OCPP {version} RSS after boot", soak["before"]["VmRSS"] / 1024, "MiB")
+        figure(f"OCPP {version} RSS after 1 h simulated charging", soak["after"]["VmRSS"] / 1024, "MiB",
+               f"peak {soak['after']['VmHWM'] / 1024:.1f} MiB, {soak['meter_values']} {sent} sent")
     if "drain" in parts:
         drain = await measure_drain(args.drain_seconds)
         figure("outbox drain after an outage", drain["per_second"], "messages/s",
@@ -269,6 +290,7 @@ def run() -> int:
         help="simulated seconds of offline charging at one MeterValues per second",
     )
     parser.add_argument("--only", nargs="+", choices=PARTS, help="measure only these parts")
+    parser.add_argument("--ocpp", choices=VERSIONS, help="boot and soak for this OCPP version only")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "CONFIG", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
