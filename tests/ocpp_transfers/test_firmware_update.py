@@ -208,6 +208,32 @@ async def test_unusable_location_is_reported_as_download_failed(
     assert "secret" not in caplog.text
 
 
+async def test_a_request_while_the_final_status_is_in_flight_starts_afresh(tmp_path: Path) -> None:
+    """The CSMS may send the next UpdateFirmware before the station has its answer to the last status: the
+    ended update is no longer running (no AcceptedCanceled) and its end does not end the new one."""
+    clock = SimClock()
+    later: list[asyncio.Task[UpdateOutcome]] = []
+    answered = asyncio.Event()
+
+    class SlowCsms(Recorder):
+        async def __call__(self, status: str) -> None:
+            await super().__call__(status)
+            if status == "DownloadFailed" and not later:
+                assert not updater.busy  # the failed update has ended: nothing to cancel
+                later.append(asyncio.create_task(updater.update("ftp://csms.example/fw.bin",
+                                                                clock.now() + timedelta(hours=1))))
+                await answered.wait()  # the answer to DownloadFailed comes only now
+
+    notify = SlowCsms()
+    updater = make_updater(clock, tmp_path / "state", notify)
+    first = asyncio.create_task(updater.update("gopher://nowhere/fw.bin", clock.now()))
+    await eventually(lambda: later != [] and updater.busy)
+    answered.set()
+    assert await asyncio.wait_for(first, 10) is UpdateOutcome.DOWNLOAD_FAILED
+    assert updater.busy and not later[0].done()  # the new, scheduled update still runs
+    later[0].cancel()
+
+
 async def test_failing_install_command_reports_installation_failed(
     tmp_path: Path, http_files: HttpFiles
 ) -> None:

@@ -186,6 +186,7 @@ class FirmwareUpdater:
         self._ssl_context = ssl_context
         self._status = FirmwareStatus.IDLE
         self._busy = False
+        self._run: object | None = None  # the running update's token: only it may end itself
         self._request_id: int | None = None
         self._target: str | None = None
         self._scheduled: dict[str, Any] | None = None
@@ -314,7 +315,7 @@ class FirmwareUpdater:
             _drop(self._update_dir / "incoming", "confirm", self._target.encode())
             log.info("firmware %s confirmed to the installer: running and connected", self._target)
         try:
-            await self._notify_status(self._pending)
+            await self._notify_status(self._pending, self._request_id)
         except OCPPError as exc:  # a CALLERROR answer: the CSMS has it; it must not end the connection
             log.warning("the CSMS answered firmware status %s with an error: %s", self._pending, exc)
         sent, self._pending = self._pending, None
@@ -379,6 +380,7 @@ class FirmwareUpdater:
             retrieve_date = retrieve_date.replace(tzinfo=UTC)
         if self._busy:
             raise RuntimeError("a firmware update is already running")
+        run = self._run = object()
         self._busy = True
         self._request_id = None if signed is None else signed.request_id
         self._target = None
@@ -386,8 +388,11 @@ class FirmwareUpdater:
             return await self._update(location, retrieve_date, max(1, retries), max(0.0, retry_interval_s),
                                       signed)
         finally:
-            self._busy = False
-            self._status = FirmwareStatus.IDLE
+            if self._run is run:  # not ended by its final status, and no newer update started since
+                self._end_run()
+
+    def _end_run(self) -> None:
+        self._busy, self._status, self._run = False, FirmwareStatus.IDLE, None
 
     def _record(self, phase: str, location: str, **extra: Any) -> None:
         data = {"phase": phase, "location": masked(location), "base_version": self._running_version,
@@ -402,7 +407,7 @@ class FirmwareUpdater:
             check_url(location)
         except TransferError as exc:
             log.error("firmware update refused: %s", exc)
-            await self._send(FirmwareStatus.DOWNLOAD_FAILED)
+            await self._send(FirmwareStatus.DOWNLOAD_FAILED, final=True)
             return UpdateOutcome.DOWNLOAD_FAILED
         delay = (retrieve_date - self._clock.now()).total_seconds()
         # When cancelled because the service stops the record stays: a restart then resumes a scheduled
@@ -428,7 +433,7 @@ class FirmwareUpdater:
         file = await self._download(location, attempts, retry_interval_s)
         if file is None:
             self._record_path.unlink(missing_ok=True)
-            await self._send(FirmwareStatus.DOWNLOAD_FAILED)
+            await self._send(FirmwareStatus.DOWNLOAD_FAILED, final=True)
             return UpdateOutcome.DOWNLOAD_FAILED
         await self._send(FirmwareStatus.DOWNLOADED)
         try:
@@ -438,7 +443,7 @@ class FirmwareUpdater:
                 if event is not None and self._security_event is not None:
                     self._security_event(*event)  # here, in the event loop's thread
                 self._record_path.unlink(missing_ok=True)
-                await self._send(status)
+                await self._send(status, final=True)
                 return UpdateOutcome.INSTALLATION_FAILED
             if signed is not None:
                 await self._send(FirmwareStatus.SIGNATURE_VERIFIED)
@@ -520,7 +525,7 @@ class FirmwareUpdater:
         if failure is not None:
             self._record_path.unlink(missing_ok=True)
             self._new_version_path.unlink(missing_ok=True)
-            await self._send(failure)
+            await self._send(failure, final=True)
             return UpdateOutcome.INSTALLATION_FAILED
         self._record("installed", location, target=self._target)
         log.info("firmware installed; a restart activates it and reports Installed")
@@ -603,19 +608,25 @@ class FirmwareUpdater:
             return False
         return True
 
-    async def _notify_status(self, status: FirmwareStatus) -> None:
-        """Send `status` as the current request expects it: signed (with requestId) or plain (mapped)."""
-        if self._request_id is not None and self._notify_signed is not None:
-            await self._notify_signed(status, self._request_id)
+    async def _notify_status(self, status: FirmwareStatus, request_id: int | None) -> None:
+        """Send `status` as its request expects it: signed (with requestId) or plain (mapped)."""
+        if request_id is not None and self._notify_signed is not None:
+            await self._notify_signed(status, request_id)
             return
         plain = _PLAIN.get(status, status)
         if plain is not None:
             await self._notify(plain)
 
-    async def _send(self, status: FirmwareStatus) -> None:
+    async def _send(self, status: FirmwareStatus, *, final: bool = False) -> None:
+        """Report a status of the running update. A `final` one ends the run before it goes out: a
+        request the CSMS sends as soon as it has that status starts afresh (Accepted, not
+        AcceptedCanceled: nothing was running any more, L01.FR.24)."""
         self._status = status
+        request_id = self._request_id
+        if final:
+            self._end_run()
         try:
-            await self._notify_status(status)
+            await self._notify_status(status, request_id)
         except Exception:
             log.exception("firmware status notification %s could not be sent", status)
 
