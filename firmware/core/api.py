@@ -47,6 +47,11 @@ class StationApi(Protocol):
     def set_available(self, connector_id: int, operative: bool) -> AvailabilityResult:
         """connector_id 0 = the whole station. Scheduled when a session runs."""
 
+    def hold_new_sessions(self, reason: str, held: bool) -> None:
+        """Hold (or release) new sessions on every connector for `reason`, e.g. a firmware update that
+        waits for the running ones: idle connectors become Unavailable, busy ones after their session.
+        Not kept across a restart (unlike set_available)."""
+
     async def unlock(self, connector_id: int) -> UnlockResult: ...
 
     def set_connection_timeout(self, seconds: float) -> None:

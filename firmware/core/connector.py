@@ -142,7 +142,8 @@ class ConnectorController:
         self._warnings: set[Fault] = set()  # non-blocking faults only the loop knows (meter offline)
         self._published_faults: set[Fault] = set()
         self._transient_faults: set[Fault] = set()  # seen active in a notice, maybe gone since
-        self.operative = journal.operative(self.id)
+        self._operative = journal.operative(self.id)  # ChangeAvailability's, kept across restarts
+        self._holds: set[str] = set()  # why no new session may start for now (not kept: a restart ends it)
         self.pending_inoperative = False
         self.session: Session | None = None
         self._ending: tuple[Session, datetime] | None = None  # finalized, final reading not yet taken
@@ -705,9 +706,23 @@ class ConnectorController:
         return "Accepted"
 
     def _set_operative(self, operative: bool) -> None:
-        if operative != self.operative:
-            self.operative = operative
+        if operative != self._operative:
+            self._operative = operative
             self._journal.set_operative(self.id, operative)
+
+    @property
+    def operative(self) -> bool:
+        """May a new session start here: set operative, and no hold on new sessions."""
+        return self._operative and not self._holds
+
+    def hold_new_sessions(self, reason: str, held: bool) -> None:
+        """Hold new sessions for `reason` (or lift that hold): idle, the connector is Unavailable; a
+        running session goes on and the connector is Unavailable after it. Not kept across a restart."""
+        if held:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        self.reconcile()
 
     def reserve(self, reservation: Reservation) -> str:
         if self.has_blocking_fault():

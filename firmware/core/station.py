@@ -249,6 +249,10 @@ class Station:
         results = {self.connectors[c].set_operative(operative) for c in targets}
         return "Scheduled" if "Scheduled" in results else "Accepted"
 
+    def hold_new_sessions(self, reason: str, held: bool) -> None:
+        for controller in self.connectors.values():
+            controller.hold_new_sessions(reason, held)
+
     def set_connection_timeout(self, seconds: float) -> None:
         for controller in self.connectors.values():
             controller.connection_timeout_s = seconds

@@ -39,6 +39,7 @@ class FakeStation:
         self.energy = {c: 1000.0 for c in self._ids}
         self.temperatures: dict[int, float] = {}
         self.available: dict[int, bool] = {}
+        self.holds: set[str] = set()  # hold_new_sessions reasons in force
         self.reservations: dict[int, tuple[int, Reservation]] = {}
         self.limits: list[tuple[str, float | None, int | None]] = []
         self.unlocked: list[int] = []
@@ -111,6 +112,9 @@ class FakeStation:
 
     def state_of(self, connector_id: int) -> ConnectorState:
         return self.statuses.get(connector_id, ConnectorState.AVAILABLE)
+
+    def hold_new_sessions(self, reason: str, held: bool) -> None:
+        self.holds = ({*self.holds, reason} if held else self.holds - {reason})
 
     def set_available(self, connector_id: int, operative: bool) -> AvailabilityResult:
         targets = self._ids if connector_id == 0 else [connector_id]

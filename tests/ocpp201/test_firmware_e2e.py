@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ocpp.exceptions import InternalError
 from ocpp.v201 import call, call_result
 
@@ -54,9 +55,10 @@ def firmware(location: str, *, signer: Any = PKI.signer, data: bytes = FIRMWARE,
 
 
 async def charger(make_harness: HarnessFactory, csms: Csms, tmp: Path, state_dir: Path,
-                  clock: SimClock | None = None) -> Harness:
-    ocpp = {**section(csms.url), "firmware": installing_to(tmp / "installed.bin")}
-    h: Harness = await make_harness(state_dir=state_dir, ocpp=ocpp, clock=clock)
+                  clock: SimClock | None = None, connectors: int = 1, **model: Any) -> Harness:
+    ocpp = {**section(csms.url), "firmware": installing_to(tmp / "installed.bin"), "device_model": model}
+    h: Harness = await make_harness(state_dir=state_dir, ocpp=ocpp, clock=clock,
+                                    connectors=[{"id": n} for n in range(1, connectors + 1)])
     await eventually(lambda: len(csms.statuses) >= 1, h.clock, 0.1, within=15)
     return h
 
@@ -184,6 +186,35 @@ async def test_the_restart_waits_for_the_transaction(make_harness: HarnessFactor
         await eventually(lambda: restarting(h), h.clock, 1.0, within=20)
         assert statuses(csms, 9)[-1] == "InstallRebooting"
         assert events(csms)[-1]["event_type"] == "Ended"
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+async def test_while_the_restart_waits_new_sessions_wait_too_unless_allowed(
+        make_harness: HarnessFactory, files: FileServer, tmp_path: Path, short_dir: Path,  # noqa: F811
+        allowed: bool) -> None:
+    async with running_csms() as csms:
+        h = await charger(make_harness, csms, tmp_path, short_dir, connectors=2, **{
+            "ChargingStation.AllowNewSessionsPendingFirmwareUpdate": allowed})
+        h.sim_connector(1).plug()  # free charging: a transaction starts at the plug
+        await eventually(lambda: len(events(csms)) >= 1, h.clock, 0.1, within=15)
+        assert await update(csms, 9, firmware(files.url("/fw.bin"))) == "Accepted"
+        await eventually(lambda: "Installing" in statuses(csms, 9), h.clock, 0.5, within=20)
+        await h.advance(60)
+
+        def status_of(evse: int) -> str:
+            return [s["connector_status"] for s in csms.statuses if s["evse_id"] == evse][-1]
+
+        # L01.FR.07: the idle EVSE takes no new session while the update waits, unless allowed
+        assert status_of(2) == ("Available" if allowed else "Unavailable")
+        assert status_of(1) == "Occupied"
+        h.sim_connector(2).plug()
+        await h.advance(5)
+        began = {e["evse"]["id"] for e in events(csms) if e["event_type"] == "Started"}
+        assert began == ({1, 2} if allowed else {1})
+        h.sim_connector(1).unplug()
+        if allowed:
+            h.sim_connector(2).unplug()
+        await eventually(lambda: restarting(h), h.clock, 1.0, within=20)
 
 
 async def test_a_callerror_to_the_final_installed_status_keeps_the_connection(

@@ -8,7 +8,10 @@ that activates installed firmware once no session runs, and what is reported aft
 - A new request replaces one that has not started installing (AcceptedCanceled, L01.FR.24); one that
   installs, or is installed and waits for its restart, is not interrupted (Rejected, L01.FR.27).
 - Installed firmware is activated by restarting the service once no charging session runs (L01.FR.06):
-  a session is never cut short.
+  a session is never cut short. Meanwhile no new session starts (idle connectors are Unavailable, the
+  others after their session) unless the version allows them (2.0.1
+  ChargingStation.AllowNewSessionsPendingFirmwareUpdate, L01.FR.07; 1.6 has no such rule and allows
+  them).
 - After the restart, the final status (Installed / InstallationFailed) goes out once the CSMS accepted the
   station, then the security event FirmwareUpdated; an update that was waiting for its retrieve time
   carries on.
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HOLD_REASON = "firmware update"
 SESSION_POLL_S = 30.0  # how often a pending firmware restart checks whether the sessions have ended
 Spawn = Callable[[Awaitable[Any], str], "asyncio.Task[Any]"]
 
@@ -56,6 +60,8 @@ class Sessions(Protocol):
     def connector_ids(self) -> Sequence[int]: ...
 
     def session_of(self, connector_id: int) -> object | None: ...
+
+    def hold_new_sessions(self, reason: str, held: bool) -> None: ...
 
 
 class UpdateAnswer(StrEnum):
@@ -86,8 +92,10 @@ class FirmwareJobs:
     """One update at a time, on `updater`, as the CSMS asks for it."""
 
     def __init__(self, updater: FirmwareUpdater, clock: Clock, sessions: Sessions,
-                 security_log: SecurityLog, spawn: Spawn, restart_now: Callable[[], None]) -> None:
+                 security_log: SecurityLog, spawn: Spawn, restart_now: Callable[[], None],
+                 allow_new_sessions: Callable[[], bool] = lambda: True) -> None:
         self.updater = updater
+        self._allow_new_sessions = allow_new_sessions
         self._clock = clock
         self._sessions = sessions
         self._security_log = security_log
@@ -146,8 +154,17 @@ class FirmwareJobs:
             return
         self.activating, self.activation_status = True, FirmwareStatus.INSTALLING
         sessions = self._sessions
-        while any(sessions.session_of(c) is not None for c in sessions.connector_ids):
-            await self._clock.sleep(SESSION_POLL_S)  # never cut a charging session short (L01.FR.06)
+        held = False
+        try:
+            while any(sessions.session_of(c) is not None for c in sessions.connector_ids):
+                if not held and not self._allow_new_sessions():
+                    sessions.hold_new_sessions(HOLD_REASON, True)  # L01.FR.07; the restart lifts it
+                    held = True
+                await self._clock.sleep(SESSION_POLL_S)  # never cut a charging session short (L01.FR.06)
+        except BaseException:
+            if held:
+                sessions.hold_new_sessions(HOLD_REASON, False)
+            raise
         self.activation_status = FirmwareStatus.INSTALL_REBOOTING
         await self.updater.activate()
         log.warning("firmware installed: restarting to activate it")

@@ -82,6 +82,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ALLOW_SESSIONS_PENDING_UPDATE = "ChargingStation.AllowNewSessionsPendingFirmwareUpdate"  # L01.FR.07
 BOOT_RETRY_DEFAULT_S = 60.0  # a Pending/Rejected answer with interval 0, or no answer at all
 CONTROL_WAIT_S = 5.0
 
@@ -141,7 +142,8 @@ class Adapter201:
         restart = context.restart or exit_to_restart
         self.firmware = Firmware201(self.settings, self.clock, context.state_dir, self.station,
                                     self.security_log, lambda: restart(False), lambda: self.cp,
-                                    self._online.is_set, settings.station.firmware_version)
+                                    self._online.is_set, settings.station.firmware_version,
+                                    lambda: self.model.text(ALLOW_SESSIONS_PENDING_UPDATE) == "true")
         self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
                             self.security_log, lambda: self.cp, self._online.is_set)
         self._db.salvage()

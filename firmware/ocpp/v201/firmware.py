@@ -57,7 +57,7 @@ class Firmware201:
     def __init__(self, settings: OcppSettings, clock: Clock, state_dir: Path, sessions: Sessions,
                  security_log: SecurityLog, restart_now: Callable[[], None],
                  connection: Callable[[], ChargePoint201 | None], online: Callable[[], bool],
-                 running_version: str) -> None:
+                 running_version: str, allow_new_sessions: Callable[[], bool]) -> None:
         self._clock = clock
         self._connection = connection
         self._online = online
@@ -68,7 +68,8 @@ class Firmware201:
         if settings.firmware.enabled:
             updater = make_updater(settings.firmware, clock, state_dir, self._notify_plain, self._notify,
                                    security_log, running_version)
-            self.jobs = FirmwareJobs(updater, clock, sessions, security_log, self._tasks.spawn, restart_now)
+            self.jobs = FirmwareJobs(updater, clock, sessions, security_log, self._tasks.spawn, restart_now,
+                                     allow_new_sessions)
 
     @property
     def version(self) -> str:
