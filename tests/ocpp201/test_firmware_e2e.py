@@ -193,8 +193,8 @@ async def test_while_the_restart_waits_new_sessions_wait_too_unless_allowed(
         make_harness: HarnessFactory, files: FileServer, tmp_path: Path, short_dir: Path,  # noqa: F811
         allowed: bool) -> None:
     async with running_csms() as csms:
-        h = await charger(make_harness, csms, tmp_path, short_dir, connectors=2, **{
-            "ChargingStation.AllowNewSessionsPendingFirmwareUpdate": allowed})
+        preset: dict[str, Any] = {"ChargingStation.AllowNewSessionsPendingFirmwareUpdate": allowed}
+        h = await charger(make_harness, csms, tmp_path, short_dir, None, 2, **preset)
         h.sim_connector(1).plug()  # free charging: a transaction starts at the plug
         await eventually(lambda: len(events(csms)) >= 1, h.clock, 0.1, within=15)
         assert await update(csms, 9, firmware(files.url("/fw.bin"))) == "Accepted"
@@ -202,7 +202,7 @@ async def test_while_the_restart_waits_new_sessions_wait_too_unless_allowed(
         await h.advance(60)
 
         def status_of(evse: int) -> str:
-            return [s["connector_status"] for s in csms.statuses if s["evse_id"] == evse][-1]
+            return str([s["connector_status"] for s in csms.statuses if s["evse_id"] == evse][-1])
 
         # L01.FR.07: the idle EVSE takes no new session while the update waits, unless allowed
         assert status_of(2) == ("Available" if allowed else "Unavailable")
