@@ -1,10 +1,10 @@
 """OCPP 2.0.1 remote control and availability of the real charger (Application on the fake HAL, simulated
 time, the 2.0.1 authorizer) against the strict ocpp-rpc CSMS (tools/interop/csms.js, schema validation both
-ways): RequestStartTransaction with a chargingProfile and AuthorizeRemoteStart (Authorize, then the
-transaction with RemoteStart and the remoteStartId), UnlockConnector during it, ChangeAvailability
-Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it; the NotifyEvents of a
-fault raised and cleared; ReserveNow, its expiry (ReservationStatusUpdate Expired) and CancelReservation.
-Skipped without node / `make interop-setup`."""
+ways): DataTransfer (P01); RequestStartTransaction with a chargingProfile and AuthorizeRemoteStart
+(Authorize, then the transaction with RemoteStart and the remoteStartId), UnlockConnector during it,
+ChangeAvailability Scheduled, RequestStopTransaction and the StatusNotification Unavailable after it; the
+NotifyEvents of a fault raised and cleared; ReserveNow, its expiry (ReservationStatusUpdate Expired) and
+CancelReservation. Skipped without node / `make interop-setup`."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ async def test_remote_start_stop_unlock_and_availability_pass_strict_validation(
             "reconnect_min_s": 1.0, "device_model": {"AuthCtrlr.AuthorizeRemoteStart": "true"}},
             station={"free_charging": False})
         await drive(h, lambda: len(statuses(csms)) >= 1)
+        # P01: the built-in vendor message answers the status document (anyType data, strictly checked)
+        status = await csms.call(CP, "DataTransfer", {"vendorId": "chargepi", "messageId": "Status"})
+        assert status["status"] == "Accepted" and status["data"]["connectors"][0]["id"] == 1
+        assert await csms.call(CP, "DataTransfer", {"vendorId": "x.y"}) == {"status": "UnknownVendorId"}
         answer = await csms.call(CP, "RequestStartTransaction", {
             "idToken": {"idToken": "APP-IOP", "type": "Central"}, "remoteStartId": 77, "evseId": 1,
             "chargingProfile": {"id": 5, "stackLevel": 1, "chargingProfilePurpose": "TxProfile",

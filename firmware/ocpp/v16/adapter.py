@@ -39,6 +39,7 @@ from firmware.core.events import (
 from firmware.display.service import DisplayService
 from firmware.metering.signed import SignedMetering
 from firmware.ocpp.common.connection import OcppLink
+from firmware.ocpp.common.data_transfer import DataTransferHandler
 from firmware.ocpp.common.keystore import ConfigurationStore, KeySpec
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.common.outbox import Outbox
@@ -51,7 +52,7 @@ from firmware.ocpp.v16.charge_point import ChargePoint16, ChargePointParts
 from firmware.ocpp.v16.configuration import cost_keys, signed_keys, standard_keys
 from firmware.ocpp.v16.cost_messages import CaliforniaPricing16
 from firmware.ocpp.v16.delivery import Delivery16
-from firmware.ocpp.v16.extensions import DataTransferHandler, Extensions16
+from firmware.ocpp.v16.extensions import Extensions16
 from firmware.ocpp.v16.firmware_management import FirmwareManagement
 from firmware.ocpp.v16.profiles import available_profiles, offered_profiles
 from firmware.ocpp.v16.registration import Identity16, Registration16

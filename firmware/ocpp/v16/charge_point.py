@@ -203,13 +203,7 @@ class ChargePoint16(OcppJFraming, SmartChargingHandlers, ChargePoint):  # type: 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: str | None = None,
                          **kwargs: Any) -> Any:
-        handlers = self._parts.services.extensions.data_transfer.get(vendor_id)
-        if handlers is None:
-            return call_result.DataTransfer(status="UnknownVendorId")
-        handler = handlers.get(message_id or "")
-        if handler is None:
-            return call_result.DataTransfer(status="UnknownMessageId")
-        status, reply = handler(data)
+        status, reply = self._parts.services.extensions.data_transfer.answer(vendor_id, message_id, data)
         return call_result.DataTransfer(status=status, data=reply)
 
     @on(Action.remote_start_transaction)

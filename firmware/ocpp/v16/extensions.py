@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-DataTransferHandler = Callable[[str | None], tuple[str, str | None]]
+from firmware.ocpp.common.data_transfer import DataTransferHandler, DataTransferHandlers
+
 ExtraRoute = tuple[Callable[..., Any], Callable[..., Any] | None]
 TriggerSender = Callable[[int | None], Awaitable[None]]
 
@@ -18,7 +19,7 @@ TriggerSender = Callable[[int | None], Awaitable[None]]
 class Extensions16:
     firmware_version: Callable[[], str]  # what BootNotification names
     routes: dict[str, ExtraRoute] = field(default_factory=dict)
-    data_transfer: dict[str, dict[str, DataTransferHandler]] = field(default_factory=dict)
+    data_transfer: DataTransferHandlers = field(default_factory=DataTransferHandlers)
     # What a triggered message sends, per message name, taking the connector id.
     trigger_senders: dict[str, TriggerSender] = field(default_factory=dict)
     after_registration: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
@@ -30,4 +31,4 @@ class Extensions16:
         self.routes[action] = (on_handler, after_handler)
 
     def register_data_transfer(self, vendor_id: str, message_id: str, handler: DataTransferHandler) -> None:
-        self.data_transfer.setdefault(vendor_id, {})[message_id] = handler
+        self.data_transfer.register(vendor_id, message_id, handler)

@@ -51,6 +51,7 @@ from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
 from firmware.ocpp.v201.certificates import Certificates201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.data_transfer import DataTransfer201
 from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
 from firmware.ocpp.v201.device_model.installation import installation_from
@@ -160,9 +161,10 @@ class Adapter201:
         self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
         self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)
+        self.data_transfer = DataTransfer201(self.station.snapshot, lambda: self.cp, self._online.is_set)
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
-                          self.reservations]
+                          self.reservations, self.data_transfer]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,
