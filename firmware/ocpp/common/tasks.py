@@ -53,3 +53,14 @@ async def pause(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
     finally:
         sleeper.cancel()
         waiter.cancel()
+
+
+async def wait_until(clock: Clock, condition: Callable[[], bool], max_s: float, step_s: float = 0.5) -> bool:
+    """Check `condition` every `step_s` on `clock` until it holds (True) or `max_s` passed (False)."""
+    waited = 0.0
+    while not condition():
+        if waited >= max_s:
+            return False
+        await clock.sleep(step_s)
+        waited += step_s
+    return True

@@ -13,6 +13,7 @@ from firmware.core.vocabulary import StopReason
 from firmware.ocpp.common.keystore import ConfigurationStore
 from firmware.ocpp.common.outbox import Outbox
 from firmware.ocpp.common.remote_start import RemoteStartClaims
+from firmware.ocpp.common.tasks import wait_until
 from firmware.ocpp.v16.calls import Calls16
 from firmware.ocpp.v16.transactions import Transactions16
 from firmware.security.events import SecurityEventType, SecurityLog
@@ -89,12 +90,11 @@ class RemoteControl16:
                     self._station.stop_session(connector_id, reason)
             # Both kinds wait for the core to report the sessions ended (so they are not reported as
             # PowerLoss after the restart); a soft reset also waits for the StopTransactions to be delivered.
-            waited = 0.0
-            while waited < RESET_SETTLE_MAX_S and (
-                    any(not (self._outbox.transaction(s) or {}).get("stop_queued", 1) for s in ending)
-                    or (not hard and self._calls.online and self._outbox.durable_depth() > 0)):
-                await self._clock.sleep(0.5)
-                waited += 0.5
+            def settled() -> bool:
+                stopped = all((self._outbox.transaction(s) or {}).get("stop_queued", 1) for s in ending)
+                return stopped and (hard or not self._calls.online or self._outbox.durable_depth() == 0)
+
+            await wait_until(self._clock, settled, RESET_SETTLE_MAX_S)
         except Exception:
             log.exception("reset preparation failed; restarting anyway")
         log.warning("%s reset requested by the CSMS: restarting", "hard" if hard else "soft")

@@ -65,6 +65,7 @@ from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.remote import Remote201
 from firmware.ocpp.v201.reservations import Reservations201
+from firmware.ocpp.v201.reset import Reset201
 from firmware.ocpp.v201.security_events import SecurityEvents201
 from firmware.ocpp.v201.signed import SignedValues201
 from firmware.ocpp.v201.smart_charging import SmartCharging201
@@ -162,9 +163,11 @@ class Adapter201:
         self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)
         self.data_transfer = DataTransfer201(self.station.snapshot, lambda: self.cp, self._online.is_set)
+        self.reset = Reset201(self.station, self.clock, self._db, self.transactions, self.outbox,
+                              self._online.is_set, self.security_log, lambda: restart(False))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
-                          self.reservations, self.data_transfer]
+                          self.reservations, self.data_transfer, self.reset]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,
@@ -196,7 +199,8 @@ class Adapter201:
                              lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
                              subprotocol=SUBPROTOCOL)
         self.registration = "NotSent"
-        self.boot_reason = "FirmwareUpdate" if self.firmware.restarted_to_install else "PowerUp"
+        self.boot_reason = ("FirmwareUpdate" if self.firmware.restarted_to_install
+                            else self.reset.boot_reason or "PowerUp")
         self.cp: ChargePoint201 | None = None
         self._status_changed = asyncio.Event()
         self._heartbeat_changed = asyncio.Event()
@@ -236,6 +240,7 @@ class Adapter201:
         self.remote.stop()
         self.fault_events.stop()
         self.reservations.stop()
+        self.reset.stop()
         self.logs.stop()
         self.certificate_management.stop()
         await self.aligned.stop()
@@ -324,6 +329,7 @@ class Adapter201:
                 self._set_clock(answer.current_time)
                 if answer.status == "Accepted":
                     self.boot_reason = "PowerUp"
+                    self.reset.registered()
                     return
                 retry = float(answer.interval) or BOOT_RETRY_DEFAULT_S
                 log.warning("BootNotification %s; again in %.0f s", answer.status, retry)

@@ -476,6 +476,19 @@ class Transactions201:
             e.pending_tag = id_tag
             self._evaluate(cid, self.clock.now(), "RemoteStart")
 
+    def end_for_reset(self, cid: int) -> None:
+        """B11/B12 Immediate: the transaction on `cid` ends now (ResetCommand, ImmediateReset), with its
+        session if it has one, whatever TxStopPoint says (the station restarts)."""
+        self.station.stop_session(cid, StopReason.HARD_RESET)  # the core's SessionStopped ends it ...
+        tx = self.open.get(cid)
+        if tx is not None:  # ... unless it has no session (begun at the cable) or its stop point holds on
+            self._end(tx, self.clock.now(), *STOPS[StopReason.HARD_RESET])
+
+    @property
+    def ending(self) -> bool:
+        """An Ended waits for its signed end before it is queued."""
+        return bool(self._endings)
+
     def remote_stop(self, cid: int) -> None:
         """F03: the core stops the session (RemoteStop / Remote); a transaction without a session (started
         at the cable, never authorized) has no energy offer to stop: an Updated RemoteStop says so
