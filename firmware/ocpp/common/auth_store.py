@@ -172,6 +172,13 @@ class AuthStore:
                              "(SELECT token, token_type FROM auth_cache ORDER BY used DESC LIMIT ?)",
                              (self.cache_max,))
 
+    def forget(self, token: Token) -> bool:
+        """Drop the cache entry of one token (a customer's data cleared); True if there was one."""
+        with self._db:
+            cursor = self._db.execute("DELETE FROM auth_cache WHERE token = ? AND token_type = ?",
+                                      (token.text, token.type))
+        return cursor.rowcount > 0
+
     def clear_cache(self) -> None:
         with self._db:
             self._db.execute("DELETE FROM auth_cache")

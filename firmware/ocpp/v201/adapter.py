@@ -51,6 +51,7 @@ from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
 from firmware.ocpp.v201.certificates import Certificates201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.customer_information import CustomerInformation201
 from firmware.ocpp.v201.data_transfer import DataTransfer201
 from firmware.ocpp.v201.delivery import Delivery201
 from firmware.ocpp.v201.device_model.definitions import load_components
@@ -163,11 +164,14 @@ class Adapter201:
         self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)
         self.data_transfer = DataTransfer201(self.station.snapshot, lambda: self.cp, self._online.is_set)
+        self.customer_information = CustomerInformation201(
+            self.authorization.store, self.transactions.store, lambda: rfc3339(self.clock.now()),
+            lambda: self.cp)
         self.reset = Reset201(self.station, self.clock, self._db, self.transactions, self.outbox,
                               self._online.is_set, self.security_log, lambda: restart(False))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
-                          self.reservations, self.data_transfer, self.reset]
+                          self.reservations, self.data_transfer, self.reset, self.customer_information]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,

@@ -65,6 +65,19 @@ class TxStore:
                                 "id_token FROM ocpp201_transactions WHERE ended = 0 ORDER BY rowid")
         return [Tx(*row) for row in rows]
 
+    def of_token(self, id_token: str) -> list[tuple[str, int, bool]]:
+        """(transactionId, EVSE, ended) of every transaction this station keeps for an idToken."""
+        rows = self._db.execute("SELECT transaction_id, evse_id, ended FROM ocpp201_transactions "
+                                "WHERE id_token = ? ORDER BY rowid", (id_token,))
+        return [(str(tx), int(evse), bool(ended)) for tx, evse, ended in rows]
+
+    def forget_token(self, id_token: str) -> int:
+        """Remove an idToken from the ended transactions kept (a running one still needs it to stop)."""
+        with self._db:
+            cursor = self._db.execute("UPDATE ocpp201_transactions SET id_token = NULL "
+                                      "WHERE id_token = ? AND ended = 1", (id_token,))
+        return cursor.rowcount
+
     def ongoing(self, transaction_id: str) -> bool | None:
         """True while it runs, False once it ended, None if this station never had it."""
         row = self._db.execute("SELECT ended FROM ocpp201_transactions WHERE transaction_id = ?",
