@@ -63,6 +63,7 @@ from firmware.ocpp.v201.firmware import Firmware201, exit_to_restart
 from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.logs import Logs201
+from firmware.ocpp.v201.network_profile import NetworkProfile201
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.remote import Remote201
 from firmware.ocpp.v201.reservations import Reservations201
@@ -171,7 +172,8 @@ class Adapter201:
                               self._online.is_set, self.security_log, lambda: restart(False))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
-                          self.reservations, self.data_transfer, self.reset, self.customer_information]
+                          self.reservations, self.data_transfer, self.reset, self.customer_information,
+                          NetworkProfile201()]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,
