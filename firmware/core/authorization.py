@@ -24,6 +24,7 @@ class AuthResult:
     status: AuthStatus = AuthStatus.ACCEPTED
     parent_id_tag: str | None = None
     source: str = ""  # who decided, for the audit trail: "CSMS", "local list, offline", ...
+    master_pass: bool = False  # a master pass: stops every session, never starts one (OCPP 2.0.1 C16)
 
 
 ACCEPTED = AuthResult(True, source="free charging")

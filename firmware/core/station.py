@@ -170,6 +170,9 @@ class Station:
         for c in controllers:
             if c.state in (ConnectorState.AVAILABLE, ConnectorState.RESERVED):
                 return c
+        for c in controllers:  # else a running session: the token may be a master pass
+            if c.session is not None:
+                return c
         return None
 
     async def present_token(self, id_tag: str, connector_id: int | None = None) -> bool:
@@ -190,6 +193,8 @@ class Station:
             if session.id_tag == id_tag:
                 return controller.stop_session(StopReason.LOCAL, id_tag), "stops its own session", where
             result = await self._authorizer.authorize(id_tag, controller.id)
+            if result.master_pass:
+                return self._master_pass(where)
             if result.accepted and session.parent_id_tag is not None \
                     and result.parent_id_tag == session.parent_id_tag:
                 return controller.stop_session(StopReason.LOCAL, id_tag), \
@@ -198,9 +203,19 @@ class Station:
         if controller.pending_auth is not None and controller.pending_auth.id_tag == id_tag:
             return controller.cancel_pending(), "cancels its own waiting authorization", where
         result = await self._authorizer.authorize(id_tag, controller.id)
+        if result.master_pass:
+            return self._master_pass(where)
         if not result.accepted:
             return False, f"{result.status}" + (f" ({result.source})" if result.source else ""), where
         return self._accept(controller, id_tag, result.parent_id_tag, result.source)
+
+    def _master_pass(self, where: int) -> tuple[bool, str, int]:
+        """A master pass stops every session (there is no screen to choose one) and starts none."""
+        stopped = [c.id for c in self.connectors.values()
+                   if c.session is not None and c.stop_session(StopReason.MASTER_PASS)]
+        if not stopped:
+            return False, "master pass: no session to stop (it starts none)", where
+        return True, f"master pass: stops the sessions on connector(s) {stopped}", where
 
     def _accept(self, controller: ConnectorController, id_tag: str, parent: str | None,
                 source: str = "") -> tuple[bool, str, int]:

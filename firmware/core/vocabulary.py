@@ -109,6 +109,7 @@ class StopReason(enum.StrEnum):
     SOFT_RESET = "SoftReset"
     UNLOCK_COMMAND = "UnlockCommand"
     DEAUTHORIZED = "DeAuthorized"
+    MASTER_PASS = "MasterPass"  # a master-pass card ended every session
 
 
 class LimitSource(enum.StrEnum):

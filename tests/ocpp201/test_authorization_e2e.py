@@ -304,3 +304,33 @@ async def test_offline_the_local_list_starts_and_a_group_card_stops(make_harness
         assert all(e["offline"] for e in evs)  # E04: they happened offline
         assert evs[0]["id_token"]["id_token"] == "ANN"
         assert evs[-1]["trigger_reason"] == "StopAuthorized" and evs[-1]["id_token"]["id_token"] == "BOB"
+
+
+async def test_a_master_pass_stops_every_transaction_and_starts_none(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        csms.answers["Authorize"] = tokens_answer({
+            "CARD-1": {"status": "Accepted"}, "CARD-2": {"status": "Accepted"},
+            "BOSS": {"status": "Accepted", "group_id_token": {"id_token": "MASTERS", "type": "Central"}}})
+        ocpp = {**section(csms.url), "device_model": {"AuthCtrlr.MasterPassGroupId": "MASTERS"}}
+        h: Harness = await make_harness(ocpp=ocpp, station={"free_charging": False},
+                                        connectors=[{"id": 1}, {"id": 2}])
+        await eventually(lambda: len(csms.statuses) >= 2, h.clock, 0.1, within=15)
+        h.sim_connector(1).plug()
+        h.sim_connector(2).plug()
+        await h.station.present_token("CARD-1", 1)
+        await h.station.present_token("CARD-2", 2)
+        await eventually(lambda: len(started(csms)) == 2, h.clock, 0.1, within=15)
+        assert await h.station.present_token("BOSS")
+
+        def ended() -> list[dict[str, Any]]:
+            return [e for e in csms.of("TransactionEvent") if e["event_type"] == "Ended"]
+
+        await eventually(lambda: len(ended()) == 2, h.clock, 0.5, within=15)
+        assert {e["transaction_info"]["stopped_reason"] for e in ended()} == {"MasterPass"}
+        assert {e["trigger_reason"] for e in ended()} == {"StopAuthorized"}
+        h.sim_connector(1).unplug()
+        await h.advance(2)
+        h.sim_connector(1).plug()
+        assert not await h.station.present_token("BOSS", 1)  # starts nothing
+        await h.advance(5)
+        assert len(started(csms)) == 2

@@ -103,6 +103,7 @@ REASON = MappingProxyType({
     StopReason.SOFT_RESET: Reason.soft_reset,
     StopReason.UNLOCK_COMMAND: Reason.unlock_command,
     StopReason.DEAUTHORIZED: Reason.de_authorized,
+    StopReason.MASTER_PASS: Reason.local,  # 1.6 has no master pass: a card stopped it at the charger
 })
 
 AUTHORIZATION = MappingProxyType({

@@ -1,5 +1,7 @@
 """OCPP 2.0.1 authorization (functional block C) as the core's Authorizer: Authorize (C01), the
-authorization cache (C10-C12), the offline rules (C15) and stopping by a token of the same group (C09).
+authorization cache (C10-C12), the offline rules (C15), stopping by a token of the same group (C09) and
+the master pass (C16: a token whose groupIdToken is AuthCtrlr.MasterPassGroupId stops every transaction,
+stoppedReason MasterPass, and starts none; empty, the default, means no master pass).
 
 Decision order for a presented token (docs/reference/ocpp201.md §13):
 1. AuthCtrlr.Enabled false: every token is accepted and a plugged EV charges without one;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +107,14 @@ class Authorization201:
 
     # --- Authorizer ----------------------------------------------------------------------------------
     async def authorize(self, id_tag: str, connector_id: int) -> AuthResult:
+        result = await self._decide(id_tag, connector_id)
+        master = self.model.text("AuthCtrlr.MasterPassGroupId")
+        if master and result.accepted and result.parent_id_tag == master:
+            # C16: a token of the master pass group stops every transaction and starts none.
+            return replace(result, master_pass=True, source=f"{result.source}, master pass")
+        return result
+
+    async def _decide(self, id_tag: str, connector_id: int) -> AuthResult:
         if not self.model.flag("AuthCtrlr.Enabled"):
             return AuthResult(True, source="AuthCtrlr.Enabled false")
         token = self.token(id_tag)

@@ -60,4 +60,5 @@ STOPS: dict[StopReason, tuple[str, str]] = {
     StopReason.SOFT_RESET: ("ResetCommand", "ImmediateReset"),
     StopReason.UNLOCK_COMMAND: ("UnlockCommand", "Other"),
     StopReason.DEAUTHORIZED: ("Deauthorized", "DeAuthorized"),
+    StopReason.MASTER_PASS: ("StopAuthorized", "MasterPass"),  # C16
 }
