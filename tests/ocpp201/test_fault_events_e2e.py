@@ -72,3 +72,28 @@ async def test_faults_while_offline_arrive_in_order_and_ids_survive_a_restart(
         again.sim.inject("meter-offline")
         await eventually(lambda: len(data(csms)) == 1, again.clock, 0.5, within=15)
         assert data(csms)[0]["event_id"] == 3  # eventIds are not reused after a restart
+
+
+async def test_a_fault_gone_after_a_restart_is_reported_cleared_and_one_found_again_is_not(
+        make_harness: HarnessFactory, tmp_path: Path) -> None:
+    async with running_csms() as csms:
+        h = await charger(make_harness, csms, tmp_path)
+        h.sim.inject("meter-offline")
+        await eventually(lambda: len(data(csms)) == 1, h.clock, 0.5, within=15)
+        await h.app.stop()
+    async with running_csms() as csms:
+        again = await make_harness(ocpp=section(csms.url), state_dir=tmp_path, start=False)
+        again.sim.clear("meter-offline")  # the meter was repaired while the charger was off
+        await again.app.start()
+        await eventually(lambda: len(csms.statuses) >= 1, again.clock, 0.1, within=15)
+        await again.advance(30)
+        assert data(csms) == []  # the core might still find it: no word yet
+        await eventually(lambda: len(data(csms)) == 1, again.clock, 1.0, within=15)
+        assert shown(csms) == [("EVSE", "Problem", "false", True)] and data(csms)[0]["event_id"] == 2
+        again.sim.inject("meter-offline")  # broken again, and still when the charger restarts
+        await eventually(lambda: len(data(csms)) == 2, again.clock, 0.5, within=15)
+        await again.app.stop()
+    async with running_csms() as csms:
+        third = await charger(make_harness, csms, tmp_path)
+        await third.advance(90)
+        assert data(csms) == []  # found again: neither cleared nor raised a second time

@@ -161,7 +161,8 @@ class Adapter201:
                                            lambda: self.station.connector_ids))
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
                                 lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
-        self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake)
+        self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake,
+                                           self.clock)
         self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
                                             self.delivery.wake, self.transactions.token_types)
         self.data_transfer = DataTransfer201(self.station.snapshot, lambda: self.cp, self._online.is_set)
@@ -224,6 +225,7 @@ class Adapter201:
         self.transactions.start()
         self.security_events.start()
         self.reservations.start()
+        self.fault_events.start()
         self.aligned.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 

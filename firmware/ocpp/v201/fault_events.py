@@ -15,10 +15,17 @@ delivered once back online). A fault raised and cleared while the link is down i
 reported after the reconnect, in order, with the time it happened: the CSMS's picture of the hardware never
 misses a change (a live-only lane would keep at most the last state and lose the fact that a residual
 current trip happened at all).
+
+The faults reported active are kept in the database too: one that is still gone STARTUP_SETTLE_S after the
+station started again (cleared while it was off, e.g. a meter repaired) is reported cleared then, so the
+CSMS is not left with a problem that no longer exists. The wait lets the core find again what it finds
+only after a while (a meter that does not answer shows after its poll timeouts): such a fault is not
+reported cleared and raised again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,29 +33,60 @@ from firmware.core.api import StationApi
 from firmware.core.events import CoreEvent, FaultChanged
 from firmware.core.vocabulary import Fault
 from firmware.ocpp.common.outbox import Outbox
+from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.faults import fault_event
 from firmware.storage.database import StateDatabase
+from hal.clock import Clock
 
 if TYPE_CHECKING:
     from firmware.ocpp.v201.charge_point import ChargePoint201
 
 ACTION = "NotifyEvent"
+STARTUP_SETTLE_S = 60.0
+log = logging.getLogger(__name__)
 
 
 class FaultEvents201:
     def __init__(self, station: StationApi, db: StateDatabase, outbox: Outbox,
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], clock: Clock) -> None:
+        self._station = station
         self._db = db
         self._outbox = outbox
         self._wake = wake
-        db.execute("CREATE TABLE IF NOT EXISTS ocpp201_event_id "
-                   "(id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL)")
+        self._clock = clock
+        self._tasks = OwnedTasks(log)
+        db.executescript("""
+            CREATE TABLE IF NOT EXISTS ocpp201_event_id (id INTEGER PRIMARY KEY CHECK (id = 1),
+                                                         last INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS ocpp201_faults_reported (connector_id INTEGER NOT NULL,
+                                                                fault TEXT NOT NULL,
+                                                                PRIMARY KEY (connector_id, fault));
+        """)
         db.commit()
-        self._active: dict[int, set[Fault]] = {}  # connector → the faults the core reports active
+        self._active: dict[int, set[Fault]] = {}  # connector → the faults reported active
+        known = {f.value: f for f in Fault}  # a fault this version no longer has is dropped
+        for cid, fault in db.execute("SELECT connector_id, fault FROM ocpp201_faults_reported"):
+            if fault in known:
+                self._active.setdefault(int(cid), set()).add(known[fault])
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
 
+    def start(self) -> None:
+        if any(self._active.values()):
+            self._tasks.spawn(self._clear_gone(), "ocpp201-faults-gone")
+
+    async def _clear_gone(self) -> None:
+        """Report cleared what was reported active before the restart and is not active now."""
+        await self._clock.sleep(STARTUP_SETTLE_S)
+        now_active = {(c["id"], f) for c in self._station.snapshot()["connectors"] for f in c["faults"]}
+        for cid, faults in list(self._active.items()):
+            for fault in sorted(faults):
+                if (cid, fault.value) not in now_active:
+                    self._on_event(FaultChanged(cid, fault, False, self._clock.now()))
+
     def stop(self) -> None:
+        for task in self._tasks.take():
+            task.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -64,11 +102,19 @@ class FaultEvents201:
         if not isinstance(event, FaultChanged):
             return
         active = self._active.setdefault(event.connector_id, set())
+        if (event.fault in active) == event.active:
+            return  # reported so already (the core found it again after a restart)
         if event.active:
             active.add(event.fault)
         else:
             active.discard(event.fault)
         with self._db:
+            if event.active:
+                self._db.execute("INSERT OR IGNORE INTO ocpp201_faults_reported (connector_id, fault) "
+                                 "VALUES (?, ?)", (event.connector_id, event.fault.value))
+            else:
+                self._db.execute("DELETE FROM ocpp201_faults_reported WHERE connector_id = ? AND fault = ?",
+                                 (event.connector_id, event.fault.value))
             event_id = self.last_event_id() + 1
             self._db.execute("INSERT INTO ocpp201_event_id (id, last) VALUES (1, ?) "
                              "ON CONFLICT (id) DO UPDATE SET last = excluded.last", (event_id,))
