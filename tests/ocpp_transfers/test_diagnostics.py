@@ -32,11 +32,17 @@ LOG = (
 
 
 class Recorder:
+    """The statuses notified, and what a trigger answered meanwhile would have reported."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.triggered: list[str] = []
+        self.uploader: DiagnosticsUploader | None = None
 
     async def __call__(self, status: str) -> None:
         self.sent.append(status)
+        if self.uploader is not None:
+            self.triggered.append(str(self.uploader.status))
 
 
 def make(tmp_path: Path, clock: SimClock, notify: Recorder, **kw: object) -> DiagnosticsUploader:
@@ -51,7 +57,7 @@ def make(tmp_path: Path, clock: SimClock, notify: Recorder, **kw: object) -> Dia
     def status() -> dict[str, object]:
         return {"connectors": {"1": "Charging"}, "queue_depth": 3}
 
-    return DiagnosticsUploader(
+    notify.uploader = DiagnosticsUploader(
         clock,
         tmp_path / "state",
         [logs],
@@ -60,6 +66,7 @@ def make(tmp_path: Path, clock: SimClock, notify: Recorder, **kw: object) -> Dia
         station_id="CP 1/x",
         **kw,  # type: ignore[arg-type]
     )
+    return notify.uploader
 
 
 def members(data: bytes) -> dict[str, str]:
@@ -157,6 +164,7 @@ async def test_http_put_upload_into_a_directory_url(tmp_path: Path, http_files: 
     name = await uploader.begin(f"http://tech:pa%20ss@127.0.0.1:{http_files.port}/diag/")
     assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOADED
     assert notify.sent == ["Uploading", "Uploaded"]
+    assert notify.triggered == ["Uploading", "Idle"]  # the outcome is not reported twice
     assert uploader.status is DiagnosticsStatus.IDLE
     [(method, path, headers, body)] = http_files.uploads
     assert (method, path) == ("PUT", f"/diag/{name}")
@@ -206,6 +214,7 @@ async def test_upload_fails_after_all_retries(tmp_path: Path, http_files: HttpFi
     assert await asyncio.wait_for(uploader.wait(), 10) is DiagnosticsStatus.UPLOAD_FAILED
     assert http_files.requests == 3 and http_files.uploads == []
     assert notify.sent == ["Uploading", "UploadFailed"]
+    assert notify.triggered == ["Uploading", "Idle"]
 
 
 async def test_unusable_location_is_refused_before_anything_is_sent(tmp_path: Path) -> None:

@@ -297,16 +297,18 @@ class DiagnosticsUploader:
                         await self._clock.sleep(max(0.0, retry_interval_s))
                     continue
                 log.info("diagnostics uploaded to %s", where)
-                await self._send(DiagnosticsStatus.UPLOADED)
+                await self._send(DiagnosticsStatus.UPLOADED, final=True)
                 return DiagnosticsStatus.UPLOADED
             log.error("diagnostics upload to %s failed after %d attempts", masked(location), attempts)
-            await self._send(DiagnosticsStatus.UPLOAD_FAILED)
+            await self._send(DiagnosticsStatus.UPLOAD_FAILED, final=True)
             return DiagnosticsStatus.UPLOAD_FAILED
         finally:
             self._status = DiagnosticsStatus.IDLE
 
-    async def _send(self, status: DiagnosticsStatus) -> None:
-        self._status = status
+    async def _send(self, status: DiagnosticsStatus, final: bool = False) -> None:
+        # The upload is over once its outcome is known: a trigger answered while the outcome is
+        # still on its way reports Idle, never that outcome a second time.
+        self._status = DiagnosticsStatus.IDLE if final else status
         try:
             await self._notify(status)
         except Exception:
