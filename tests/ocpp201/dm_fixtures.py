@@ -25,7 +25,7 @@ LIVE = {
     "AvailabilityState": "Available", "Problem": "false", "Active": "false", "Tripped": "false",
     "DateTime": "2030-06-01T12:00:00.000Z", "Power": "0", "ACCurrent": "0", "ACVoltage": "230",
     "State": "A", "Temperature": "21.5", "CertificateEntries": "0", "Entries": "0",
-    "ActiveNetworkProfile": "1",
+    "ActiveNetworkProfile": "1", "SecurityProfile": "0",
 }
 
 

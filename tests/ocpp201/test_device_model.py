@@ -47,7 +47,7 @@ def test_set_variables_answers_and_persistence(tmp_path: Path) -> None:
     assert model.set(COMM, "HeartbeatInterval", None, "soon").status == "Rejected"
     assert model.set(COMM, "FileTransferProtocols", None, "HTTP").reason == "ReadOnly"
     assert model.set(COMM, "NetworkConfigurationPriority", None, "2,1").status == "RebootRequired"
-    assert model.set(COMM, "NetworkConfigurationPriority", None, "3").status == "Rejected"
+    assert model.set(COMM, "NetworkConfigurationPriority", None, "4").status == "Rejected"  # not a slot
     assert model.set(COMM, "Nope", None, "1").status == "UnknownVariable"
     assert model.set(ComponentKey("Nope"), "Nope", None, "1").status == "UnknownComponent"
     assert model.set(COMM, "HeartbeatInterval", None, "1", "Target").status == "NotSupportedAttributeType"

@@ -208,9 +208,13 @@ class LinkSecurity:
         current = self.profile
         if new < current:
             return f"downgrade from {current} to {new} is only possible in the config file"
+        return self.missing_for(new, self.endpoint(new))
+
+    def missing_for(self, new: int, endpoint: str) -> str | None:
+        """What a connection to `endpoint` with security profile `new` lacks here (None: nothing)."""
         if new in (1, 2) and not self._config.get("AuthorizationKey"):
             return f"profile {new} needs an AuthorizationKey"
-        if new == 1 and self.endpoint(1).startswith("ws://") and not self._settings.allow_insecure_basic_auth:
+        if new == 1 and endpoint.startswith("ws://") and not self._settings.allow_insecure_basic_auth:
             return "profile 1 over ws:// would send the password in clear text (allow_insecure_basic_auth)"
         if new >= 2 and not self.trust_anchors_pem():
             return f"profile {new} needs an installed CentralSystemRootCertificate (or ca_file)"
@@ -245,14 +249,15 @@ class LinkSecurity:
             self._set("previous", None)
             log.warning("security profile %d in effect (was %d)", self.profile, previous)
 
-    def link_failed(self, exc: BaseException) -> bool:
-        """Record what a failed connection attempt means; True when falling back (retry at once)."""
+    def link_failed(self, exc: BaseException, endpoint: str | None = None) -> bool:
+        """Record what a failed connection attempt (to `endpoint`, default this profile's) means; True when
+        falling back (retry at once)."""
         event = classify_failure(exc)
         if event is not None and event[0] not in self._failures_logged:
             # Once per kind until a connection succeeds: a CSMS with a bad certificate for a week must
             # not fill the log (and the CSMS's queue) with one event per retry.
             self._failures_logged.add(event[0])
-            self._events.record(event[0], f"{self.endpoint(self.profile)}: {event[1]}")
+            self._events.record(event[0], f"{endpoint or self.endpoint(self.profile)}: {event[1]}")
         if self.profile == 3 and self._store.identity_untried and _certificate_refused(exc, event):
             # The CSMS refuses the certificate it just signed: go back to the one that worked.
             self._store.restore_previous_identity()

@@ -64,6 +64,7 @@ from firmware.ocpp.v201.live import LiveValues
 from firmware.ocpp.v201.local_list import LocalList201
 from firmware.ocpp.v201.logs import Logs201
 from firmware.ocpp.v201.network_profile import NetworkProfile201
+from firmware.ocpp.v201.network_slots import NetworkSlots
 from firmware.ocpp.v201.provisioning import Provisioning
 from firmware.ocpp.v201.remote import Remote201
 from firmware.ocpp.v201.reservations import Reservations201
@@ -128,11 +129,14 @@ class Adapter201:
             "SecurityCtrlr.CertificateEntries": self.certificates.count,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
             "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
-            "OCPPCommCtrlr.ActiveNetworkProfile": lambda: 1,  # one connection profile: the [ocpp] section
+            "OCPPCommCtrlr.ActiveNetworkProfile": lambda: self.network.active,
             "SecurityCtrlr.SecurityProfile": lambda: self.link_security.profile,
         })
         self.model = DeviceModel.build(load_components(), installation_from(settings, self.settings),
                                        self._db, self.settings.device_model, live)
+        # The connection profiles (B09/B10, A05): slot 1 the [ocpp] section, 2 and 3 from the CSMS.
+        self.network = NetworkSlots(self.settings, self._db, self.model, self.keys, self.link_security,
+                                    self.security_log)
         self.delivery = Delivery201(self.outbox, self.model, self.clock)
         signed = None if context.signed_metering is None else SignedValues201(
             context.signed_metering, lambda: self.model.text("OCPPCommCtrlr.PublicKeyWithSignedMeterValue"))
@@ -174,7 +178,7 @@ class Adapter201:
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
                           self.reservations, self.data_transfer, self.reset, self.customer_information,
-                          NetworkProfile201()]
+                          NetworkProfile201(self.network, self.link_security, self.keys, self.model)]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,
@@ -203,7 +207,7 @@ class Adapter201:
                                                                                answer.id_token_info))
         self.link = OcppLink(self.settings, self.clock, self._session,
                              lambda: self.model.integer("OCPPCommCtrlr.WebSocketPingInterval"),
-                             lambda: self.keys.get("AuthorizationKey") or None, self.link_security,
+                             lambda: self.keys.get("AuthorizationKey") or None, self.network,
                              subprotocol=SUBPROTOCOL)
         self.registration = "NotSent"
         self.boot_reason = ("FirmwareUpdate" if self.firmware.restarted_to_install
@@ -258,7 +262,7 @@ class Adapter201:
 
     def status(self) -> dict[str, Any]:
         return {"version": "2.0.1", "connected": self.link.connected, "state": self.link.state,
-                "enabled": self.link.enabled, "url": url_without_credentials(self.settings.endpoint),
+                "enabled": self.link.enabled, "url": url_without_credentials(self.network.endpoint),
                 "registration": self.registration, "last_error": self.link.last_error,
                 "queue_depth": self.outbox.depth(), "transaction_queue_depth": self.outbox.durable_depth(),
                 "connections": self.link.connections,
@@ -298,15 +302,12 @@ class Adapter201:
         station = self._station_settings
         cp = ChargePoint201(self.settings.charge_point_id, ws, self._framing, self.provisioning,
                             station.vendor, station.model, station.serial_number, self.firmware.version,
-                            response_timeout=self.settings.response_timeout_s, features=self.features)
+                            response_timeout=self.network.message_timeout, features=self.features)
         self.cp = cp
         reader = asyncio.create_task(cp.start(), name="ocpp201-reader")
+        work = asyncio.create_task(self._registered(cp), name="ocpp201-session")
         try:
-            work = asyncio.create_task(self._registered(cp))
             done, _ = await asyncio.wait({reader, work}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (reader, work):
-                if task not in done:
-                    task.cancel()
             for task in done:
                 exc = task.exception()
                 if exc is not None and not isinstance(exc, ConnectionError):
@@ -314,9 +315,11 @@ class Adapter201:
         finally:
             self._online.clear()
             self.cp = None
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            # Both end with the session, also when it is cancelled (stop): nothing runs on unobserved.
+            for task in (reader, work):
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def _registered(self, cp: ChargePoint201) -> None:
         await self._register(cp)

@@ -75,8 +75,6 @@ class OcppView(Protocol):
     @property
     def charge_point_id(self) -> str: ...
     @property
-    def security_profile(self) -> int: ...
-    @property
     def response_timeout_s(self) -> float: ...
     @property
     def ping_interval_s(self) -> float: ...
@@ -118,7 +116,6 @@ def _ocpp_values(ocpp: OcppView) -> dict[str, str]:
     steps = max(0, math.ceil(math.log2(ocpp.reconnect_max_s / ocpp.reconnect_min_s)))
     return {
         "identity": ocpp.charge_point_id,
-        "security_profile": str(ocpp.security_profile),
         "message_timeout": str(math.ceil(ocpp.response_timeout_s)),
         "ping_interval": str(round(ocpp.ping_interval_s)),
         "retry_backoff_wait_minimum": str(max(1, math.ceil(ocpp.reconnect_min_s))),

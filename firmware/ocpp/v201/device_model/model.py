@@ -225,6 +225,10 @@ class DeviceModel:
     def flag(self, key: str) -> bool:
         return self.text(key) == "true"
 
+    def values_list(self, key: str) -> tuple[str, ...]:
+        """The valuesList characteristic of a variable (empty when it has none)."""
+        return self._slots[self.resolve_text(key)].variable.characteristics.values_list
+
     def members(self, key: str) -> list[str]:
         value = self.text(key)
         return value.split(",") if value else []
