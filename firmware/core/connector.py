@@ -26,6 +26,7 @@ from firmware.core.events import (
     ContactorChanged,
     CoreEvent,
     FaultChanged,
+    LimitChanged,
     MeterSampled,
     OfferChanged,
     PilotChanged,
@@ -753,8 +754,15 @@ class ConnectorController:
     # ------------------------------------------------------------------------------------------------
     # limits
     def set_limit(self, source: str, amps: float | None) -> None:
-        if self.arbiter.set(source, amps):
+        if self._limit(source, amps):
             self.reconcile()
+
+    def _limit(self, source: str, amps: float | None) -> bool:
+        """Set or clear an arbiter input and tell the listeners; whether anything changed."""
+        changed = self.arbiter.set(source, amps)
+        if changed:
+            self._publish(LimitChanged(self.id, source, amps, self.clock.now()))
+        return changed
 
     def _update_offer(self) -> None:
         decision = self.arbiter.decide()
@@ -983,8 +991,7 @@ class ConnectorController:
         else:
             if Fault.OVER_TEMPERATURE in self.faults:
                 self._set_fault(Fault.OVER_TEMPERATURE, False)
-            self.arbiter.set(LimitSource.TEMPERATURE.value,
-                             derated_current(level, self.settings.rated_current_a))
+            self._limit(LimitSource.TEMPERATURE.value, derated_current(level, self.settings.rated_current_a))
         self.reconcile()
 
     # ------------------------------------------------------------------------------------------------

@@ -78,6 +78,16 @@ class OfferChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitChanged:
+    """One input of a connector's current arbiter was set, changed or (amps None) cleared."""
+
+    connector_id: int
+    source: str  # a LimitSource value
+    amps: float | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ContactorChanged:
     connector_id: int
     closed: bool
@@ -104,5 +114,5 @@ class TokenDecided:
 
 CoreEvent = (
     StatusChanged | FaultChanged | PilotChanged | SessionStarted | SessionStopped | MeterSampled
-    | OfferChanged | ContactorChanged | TokenPresented | TokenDecided
+    | OfferChanged | LimitChanged | ContactorChanged | TokenPresented | TokenDecided
 )

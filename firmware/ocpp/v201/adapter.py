@@ -51,6 +51,7 @@ from firmware.ocpp.v201.aligned import AlignedData201
 from firmware.ocpp.v201.authorization import Authorization201
 from firmware.ocpp.v201.certificates import Certificates201
 from firmware.ocpp.v201.charge_point import SUBPROTOCOL, ChargePoint201
+from firmware.ocpp.v201.charging_limits import ChargingLimits201
 from firmware.ocpp.v201.customer_information import CustomerInformation201
 from firmware.ocpp.v201.data_transfer import DataTransfer201
 from firmware.ocpp.v201.delivery import Delivery201
@@ -165,6 +166,10 @@ class Adapter201:
                                            lambda: self.station.connector_ids))
         self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
                                 lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
+        # K11-K13: the local limit sources (load management, demand response, derating) reported.
+        self.charging_limits = ChargingLimits201(
+            self.station, self._db, self.outbox, self.delivery.wake, self.clock, self.model,
+            lambda evse, when: self.transactions.queue_meter(evse, when, "ChargingRateChanged", None))
         self.fault_events = FaultEvents201(self.station, self._db, self.outbox, self.delivery.wake,
                                            self.clock)
         self.reservations = Reservations201(self.station, self.clock, self.model, self._db, self.outbox,
@@ -177,7 +182,8 @@ class Adapter201:
                               self._online.is_set, self.security_log, lambda: restart(False))
         self.features += [self.delivery, self.transactions, self.authorization, self.local_list,
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
-                          self.reservations, self.data_transfer, self.reset, self.customer_information,
+                          self.charging_limits, self.reservations, self.data_transfer, self.reset,
+                          self.customer_information,
                           NetworkProfile201(self.network, self.link_security, self.keys, self.model)]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
@@ -230,6 +236,7 @@ class Adapter201:
         self.security_events.start()
         self.reservations.start()
         self.fault_events.start()
+        self.charging_limits.start()
         self.aligned.start()
         self._link_task = asyncio.create_task(self.link.run(), name="ocpp201-link")
 
@@ -251,6 +258,7 @@ class Adapter201:
         self.firmware.stop()
         self.remote.stop()
         self.fault_events.stop()
+        self.charging_limits.stop()
         self.reservations.stop()
         self.reset.stop()
         self.logs.stop()
