@@ -198,6 +198,23 @@ async def test_change_availability_scheduled_during_a_transaction(make_harness: 
         await eventually(lambda: status_of(csms, 1) == "Available", h.clock, 0.1)
 
 
+async def test_a_scheduled_change_survives_a_restart_during_the_transaction(make_harness: HarnessFactory,
+                                                                            short_dir: Path) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms, state_dir=short_dir)
+        await start(csms, 5, 1, TOKEN)
+        h.sim.plug()
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        assert await availability(csms, "Inoperative", {"id": 1}) == "Scheduled"
+        await h.app.stop()  # power lost before the transaction ended
+
+        h = await station(make_harness, csms, state_dir=short_dir, clock=SimClock(h.clock.now()))
+        h.sim.unplug()
+        await eventually(lambda: events(csms)[-1]["event_type"] == "Ended", h.clock, 0.1, within=15)
+        await eventually(lambda: status_of(csms, 1) == "Unavailable", h.clock, 0.1, within=15)
+        await h.app.stop()
+
+
 async def test_station_unavailable_persists_across_a_restart(make_harness: HarnessFactory,
                                                              tmp_path: Path) -> None:
     async with running_csms() as csms:

@@ -164,7 +164,7 @@ class Adapter201:
         self.features: list[Feature] = []
         self.features.append(RemoteTrigger(lambda: (self, *self.features), lambda: self.cp,
                                            lambda: self.station.connector_ids))
-        self.remote = Remote201(self.station, self.clock, self.model, self.transactions,
+        self.remote = Remote201(self.station, self.clock, self.model, self._db, self.transactions,
                                 lambda: self.smart_charging, lambda *ask: self.reservations.admits(*ask))
         # K11-K13: the local limit sources (load management, demand response, derating) reported.
         self.charging_limits = ChargingLimits201(

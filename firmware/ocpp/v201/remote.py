@@ -22,7 +22,9 @@
   connector; Accepted, Scheduled while a transaction runs (applied when the transaction ends, which with
   TxStopPoint EVConnected may be after its session, G03.FR.05, G04.FR.06), an unknown EVSE or connector →
   Rejected. The core keeps the availability across restarts (G03.FR.08,
-  G04.FR.09) and the adapter sends the StatusNotification of every connector that changed (G03.FR.04).
+  G04.FR.09); a change scheduled for the end of a transaction is kept in the 2.0.1 database, so it still
+  happens when the station restarts before that end (power loss); the adapter sends the StatusNotification
+  of every connector that changed (G03.FR.04).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from firmware.ocpp.common.remote_start import RemoteStartClaims
 from firmware.ocpp.v201.charge_point import after, on
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.ocpp.v201.transactions import Transactions201
+from firmware.storage.database import StateDatabase
 from hal.clock import Clock
 
 if TYPE_CHECKING:
@@ -58,17 +61,21 @@ class StartProfiles(Protocol):
 
 
 class Remote201:
-    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel,
+    def __init__(self, station: StationApi, clock: Clock, model: DeviceModel, db: StateDatabase,
                  transactions: Transactions201, smart_charging: Callable[[], StartProfiles | None],
                  admits: Callable[[int, str, str | None], bool]) -> None:
         self.station = station
+        self._db = db
         self._smart_charging = smart_charging
         self._admits = admits  # a reservation's token may use its EVSE (firmware/ocpp/v201/reservations.py)
         self.model = model
         self.transactions = transactions
         self.claims = RemoteStartClaims(station, clock, lambda: model.integer("TxCtrlr.EVConnectionTimeOut"))
         self._starts: dict[str, tuple[int, dict[str, Any], int]] = {}  # call id → (evse, idToken, id)
-        self._inoperative_later: set[int] = set()  # EVSEs to make Inoperative when their transaction ends
+        db.execute("CREATE TABLE IF NOT EXISTS ocpp201_inoperative_later (evse_id INTEGER PRIMARY KEY)")
+        # EVSEs to make Inoperative when their transaction ends (kept over a restart).
+        self._inoperative_later = {int(row[0]) for row in db.execute(
+            "SELECT evse_id FROM ocpp201_inoperative_later")}
         self._unsubscribe: Callable[[], None] | None = station.subscribe(self._on_event)
 
     def stop(self) -> None:
@@ -85,8 +92,19 @@ class Remote201:
         # Subscribed after the transactions block: it has seen this event already.
         for cid in list(self._inoperative_later):
             if cid not in self.transactions.open:  # the transaction ended
-                self._inoperative_later.discard(cid)
+                self._schedule(cid, False)
                 self.station.set_available(cid, False)
+
+    def _schedule(self, cid: int, later: bool) -> None:
+        """Keep (or forget) that `cid` goes Inoperative when its transaction ends."""
+        if (cid in self._inoperative_later) == later:
+            return
+        if later:
+            self._inoperative_later.add(cid)
+            self._db.execute("INSERT OR IGNORE INTO ocpp201_inoperative_later (evse_id) VALUES (?)", (cid,))
+        else:
+            self._inoperative_later.discard(cid)
+            self._db.execute("DELETE FROM ocpp201_inoperative_later WHERE evse_id = ?", (cid,))
 
     # --- RequestStartTransaction / RequestStopTransaction (F01-F03) -----------------------------------
     @on(Action.request_start_transaction)
@@ -174,9 +192,9 @@ class Remote201:
         operative = operational_status == "Operative"
         results = set()
         for cid in self.station.connector_ids if target == 0 else [target]:
-            self._inoperative_later.discard(cid)
-            if not operative and cid in self.transactions.open:
-                self._inoperative_later.add(cid)  # G03.FR.05: after the transaction, not just its session
+            later = not operative and cid in self.transactions.open
+            self._schedule(cid, later)
+            if later:  # G03.FR.05: after the transaction, not just its session
                 results.add("Scheduled")
             else:
                 results.add(self.station.set_available(cid, operative))  # the core: Scheduled in a session
