@@ -19,6 +19,7 @@ from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
 from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_transactions_e2e import adapter
 from tests.ocpp_transfers.conftest import HttpFiles, http_files  # noqa: F401  (fixture)
 
 
@@ -121,3 +122,23 @@ async def test_a_new_request_cancels_the_running_upload(make_harness: HarnessFac
         await h.advance(3600)
         assert [r for _, r in statuses(csms)].count(5) == 2  # the first one reports nothing more
         assert [p for _, p, _, _ in http_files.uploads] == ["/b/" + second.filename]
+
+
+async def test_the_outcome_of_an_upload_during_an_outage_is_sent_after_it(make_harness: HarnessFactory,
+                                                                          http_files: HttpFiles) -> None:  # noqa: F811
+    async with running_csms() as csms:
+        h = await charger(make_harness, csms)
+        http_files.fail_next = 1  # the first attempt fails; the retry runs while the link is down
+        answer = await get_log(csms, 7, http_files.url("/logs/"), retries=1, retry_interval=60)
+        assert answer.status == "Accepted"
+        await eventually(lambda: http_files.requests == 1 and statuses(csms) == [("Uploading", 7)], h.clock,
+                         0.1, within=15)
+        link = adapter(h).link
+        await link.disable()
+        await h.advance(61)
+        await eventually(lambda: len(http_files.uploads) == 1, h.clock, 0.1, within=15)
+        await h.advance(5)
+        assert statuses(csms) == [("Uploading", 7)]  # Uploaded could not be sent
+        link.enable()
+        await eventually(lambda: statuses(csms)[-1:] == [("Uploaded", 7)], h.clock, 0.1, within=15)
+        assert statuses(csms) == [("Uploading", 7), ("Uploaded", 7)]

@@ -14,6 +14,8 @@ firmware updater and its jobs (firmware/ocpp/common/firmware_update.py, firmware
   InstallationFailed / InstallVerificationFailed; then the security event FirmwareUpdated.
 - The restart that activates the firmware waits until no transaction runs (L01.FR.06); the next
   BootNotification names FirmwareUpdate as its reason and the installed version.
+- A status that cannot be sent (link down) is kept, the newest one only, and sent once registered again
+  (`firmware/ocpp/common/latest_status.py`).
 - TriggerMessage FirmwareStatusNotification: the running update's last status with its requestId (also
   Installing or InstallRebooting while installed firmware waits for the restart, L01.FR.26), Idle when
   none runs, without requestId (F06.FR.16, L01.FR.20/25).
@@ -31,6 +33,7 @@ from ocpp.v201 import call, call_result
 
 from firmware.ocpp.common.firmware_jobs import FirmwareJobs, Sessions, UpdateAnswer, make_updater
 from firmware.ocpp.common.firmware_update import FirmwareStatus, SignedRequest
+from firmware.ocpp.common.latest_status import LatestStatus
 from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.v201.charge_point import after, on
@@ -65,6 +68,7 @@ class Firmware201:
         self._tasks = OwnedTasks(log)
         self._accepted: set[str] = set()  # CALL ids answered Accepted(Canceled), started after the answer
         self.jobs: FirmwareJobs | None = None
+        self._status = LatestStatus("FirmwareStatusNotification", self._send_status)
         if settings.firmware.enabled:
             updater = make_updater(settings.firmware, clock, state_dir, self._notify_plain, self._notify,
                                    security_log, running_version)
@@ -88,8 +92,12 @@ class Firmware201:
     async def online(self, cp: ChargePoint201) -> None:
         if self.jobs is not None:
             await self.jobs.after_boot()
+        await self._status.resend()  # the newest status an outage kept from the CSMS
 
     async def _notify(self, status: str, request_id: int | None) -> None:
+        await self._status.notify(status, request_id)
+
+    async def _send_status(self, status: str, request_id: int | None) -> None:
         cp = self._connection()
         if cp is None or not self._online():
             raise ConnectionError("not registered with the CSMS")

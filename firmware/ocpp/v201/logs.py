@@ -8,6 +8,8 @@
 - Once the answer is out: LogStatusNotification Uploading, then Uploaded, or after 1 + `retries` attempts
   (`retryInterval` s apart, default 60) UploadFailure / PermissionDenied / NotSupportedOperation /
   BadMessage by the last attempt's failure, each with the requestId (N01.FR.07-10).
+- A status that cannot be sent (link down) is kept, the newest one only, and sent once registered again
+  (`firmware/ocpp/common/latest_status.py`).
 - TriggerMessage LogStatusNotification: Uploading with the requestId while an upload runs, else Idle
   (F06.FR.14/15).
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.v201 import call, call_result
 
 from firmware.ocpp.common.diagnostics import StatusProvider
+from firmware.ocpp.common.latest_status import LatestStatus
 from firmware.ocpp.common.log_upload import LogUploads, make_uploader
 from firmware.ocpp.common.tasks import OwnedTasks
 from firmware.ocpp.common.timefmt import parse_ocpp_time
@@ -46,6 +49,7 @@ class Logs201:
         self._connection = connection
         self._online = online
         self._tasks = OwnedTasks(log)
+        self._status = LatestStatus("LogStatusNotification", self._send_status)
         self.logs = LogUploads(lambda notify: make_uploader(settings, clock, state_dir, status, notify),
                                security_log, settings.charge_point_id, clock, self._notify, self._tasks.spawn,
                                log)
@@ -55,9 +59,12 @@ class Logs201:
             task.cancel()
 
     async def online(self, cp: ChargePoint201) -> None:
-        return None
+        await self._status.resend()  # the newest status an outage kept from the CSMS
 
     async def _notify(self, status: str, request_id: int | None) -> None:
+        await self._status.notify(status, request_id)
+
+    async def _send_status(self, status: str, request_id: int | None) -> None:
         cp = self._connection()
         if cp is None or not self._online():
             raise ConnectionError("not registered with the CSMS")
