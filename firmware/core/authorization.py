@@ -51,6 +51,9 @@ class Reservation:
     id_tag: str
     parent_id_tag: str | None
     expires_at_monotonic: float
+    # Made for any connector (connector/EVSE 0): it holds one, and moves to another free one when a
+    # different card wants this one (OCPP 1.6 ReserveNow connectorId 0, OCPP 2.0.1 H01.FR.07).
+    anywhere: bool = False
 
     def admits(self, id_tag: str, parent_id_tag: str | None) -> bool:
         if id_tag == self.id_tag:

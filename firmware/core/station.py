@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Literal
 
 from firmware import __version__
@@ -225,10 +226,24 @@ class Station:
         if controller.has_blocking_fault() or not controller.operative:
             return False, f"connector {where} is {status_label(controller.state)}", where
         reservation = controller.reservation
-        if reservation is not None and not reservation.admits(id_tag, parent):
+        if reservation is not None and not reservation.admits(id_tag, parent) \
+                and not self._move_reservation(controller, reservation):
             return False, f"connector {where} is reserved for another card", where
         controller.authorize(id_tag, parent)
         return True, "authorized" + (f" ({source})" if source else ""), where
+
+    def _move_reservation(self, controller: ConnectorController, reservation: Reservation) -> bool:
+        """A reservation for any connector leaves `controller` for another free one, if there is one."""
+        if not reservation.anywhere:
+            return False
+        for other in self.connectors.values():
+            if other is not controller and other.state == ConnectorState.AVAILABLE \
+                    and other.reserve(reservation) == "Accepted":  # held there before it leaves here
+                controller.cancel_reservation(reservation.reservation_id)
+                log.info("reservation %d moved from connector %d to %d", reservation.reservation_id,
+                         controller.id, other.id)
+                return True
+        return False
 
     async def remote_start(self, id_tag: str, connector_id: int | None = None,
                            authorize: bool = False) -> bool:
@@ -284,7 +299,7 @@ class Station:
             free = [c for c in self.connectors.values() if c.state == ConnectorState.AVAILABLE]
             if not free:
                 return "Occupied"
-            return free[0].reserve(reservation)  # type: ignore[return-value]
+            return free[0].reserve(replace(reservation, anywhere=True))  # type: ignore[return-value]
         return self.connector(connector_id).reserve(reservation)  # type: ignore[return-value]
 
     def cancel_reservation(self, reservation_id: int) -> bool:

@@ -51,6 +51,30 @@ async def test_a_reservation_admits_its_token_only_and_is_used(make_harness: Har
         assert updates(csms) == []  # used, so it neither expires nor is removed
 
 
+async def test_a_reservation_for_any_evse_keeps_one_free_for_its_token(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        h = await station(make_harness, csms, connectors=2)
+        assert (await reserve(csms, h, 9, evse_id=None)).status == "Accepted"
+        await eventually(lambda: (status_of(csms, 1), status_of(csms, 2)) == ("Reserved", "Available"),
+                         h.clock, 0.1)
+        # Another driver takes the reserved EVSE: the reservation moves to the free one (H01.FR.07).
+        h.sim_connector(1).plug()
+        h.sim_connector(1).swipe("SOMEONE-ELSE")
+        await eventually(lambda: h.station.session_of(1) is not None, h.clock, 0.1, within=15)
+        await eventually(lambda: status_of(csms, 2) == "Reserved", h.clock, 0.1)
+        # Now the last free EVSE is held: a second stranger cannot take it.
+        h.sim_connector(2).swipe("STRANGER")
+        await h.advance(2)
+        assert h.station.session_of(2) is None
+        h.sim_connector(2).swipe("CARD-R")
+        h.sim_connector(2).plug()
+        await eventually(lambda: any(e.get("reservation_id") == 9 for e in events(csms)), h.clock, 0.1,
+                         within=15)
+        used = next(e for e in events(csms) if e.get("reservation_id") == 9)
+        assert used["evse"]["id"] == 2 and used["id_token"] == TOKEN
+        assert updates(csms) == []
+
+
 async def test_expired_removed_and_cancelled(make_harness: HarnessFactory) -> None:
     async with running_csms() as csms:
         h = await station(make_harness, csms, connectors=2)

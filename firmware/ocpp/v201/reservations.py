@@ -5,7 +5,9 @@ reservation (`station.reserve` / `cancel_reservation`, as 1.6 uses them).
   does not have, a connectorType no EVSE has, or an expiryDateTime already past; without evseId a free EVSE
   is taken when ReservationCtrlr.NonEvseSpecific is true (H01.FR.04/18), else Rejected (H01.FR.19). The
   core answers Accepted, Occupied, Faulted or Unavailable (H01.FR.11/12/14); the same id replaces the old
-  reservation (H01.FR.02). The reservation admits its idToken or a token of its groupIdToken; the
+  reservation (H01.FR.02). One for any EVSE holds a free one and moves to another free one when a different
+  token wants it, so one EVSE stays available for its token (H01.FR.07, the core's reservation). The
+  reservation admits its idToken or a token of its groupIdToken; the
   StatusNotification Reserved follows from the connector state (H01.FR.23), the reservationId goes in the
   TransactionEvent of the transaction that uses it (H01.FR.15, firmware/ocpp/v201/transactions.py).
 - CancelReservation (H02): Accepted when the id is a reservation here (it ends, H02.FR.02), else Rejected
@@ -48,7 +50,7 @@ ENDS_RESERVATION = (ConnectorState.FAULTED, ConnectorState.UNAVAILABLE)
 
 @dataclass(frozen=True)
 class _Held:
-    evse_id: int
+    requested: int  # the EVSE asked for; 0: any (the core moves it to keep one free, H01.FR.07)
     id_tag: str
     group: str | None
 
@@ -96,9 +98,7 @@ class Reservations201:
         """Reserve in the core for `left` seconds; tracked (and its expiry timed) when Accepted."""
         status = self.station.reserve(evse_id, Reservation(rid, tag, group, self.clock.monotonic() + left))
         if status == "Accepted":
-            connectors = self.station.snapshot()["connectors"]
-            where = next((c["id"] for c in connectors if c["reservation_id"] == rid), evse_id)
-            self.held[rid] = _Held(where, tag, group)
+            self.held[rid] = _Held(evse_id, tag, group)
             self._timers[rid] = asyncio.ensure_future(self._expire_after(rid, left))
         return status
 
@@ -155,7 +155,7 @@ class Reservations201:
         if status == "Accepted":  # B01.FR.13: kept across a restart
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO ocpp201_reservations VALUES (?, ?, ?, ?, ?)",
-                                 (id, self.held[id].evse_id, tag, group, expiry_date_time))
+                                 (id, self.held[id].requested, tag, group, expiry_date_time))
         return call_result.ReserveNow(status=status)
 
     @on(Action.cancel_reservation)
@@ -165,16 +165,24 @@ class Reservations201:
         return call_result.CancelReservation(status="Accepted" if accepted else "Rejected")
 
     def reservation_on(self, evse_id: int) -> int | None:
-        """The id of the reservation held on an EVSE."""
-        return next((rid for rid, held in self.held.items() if held.evse_id == evse_id), None)
+        """The id of the reservation held on an EVSE (the core says where: one for any EVSE moves)."""
+        if not self.held:
+            return None
+        return next((c["reservation_id"] for c in self.station.snapshot()["connectors"]
+                     if c["id"] == evse_id and c["reservation_id"] in self.held), None)
 
     def admits(self, evse_id: int, id_tag: str, group: str | None) -> bool:
-        """Whether a token (and its groupIdToken) may use an EVSE: free, or reserved for it (F01.FR.21/22)."""
+        """Whether a token (and its groupIdToken) may use an EVSE: free, reserved for it (F01.FR.21/22), or
+        held by a reservation for any EVSE that another free EVSE can take over (H01.FR.07)."""
         rid = self.reservation_on(evse_id)
         if rid is None:
             return True
         held = self.held[rid]
-        return id_tag == held.id_tag or (held.group is not None and group == held.group)
+        if id_tag == held.id_tag or (held.group is not None and group == held.group):
+            return True
+        return held.requested == 0 and any(
+            c["id"] != evse_id and c["state"] == ConnectorState.AVAILABLE
+            for c in self.station.snapshot()["connectors"])
 
     # --- ReservationStatusUpdate (H04) ----------------------------------------------------------------
     def _on_event(self, event: CoreEvent) -> None:
