@@ -240,7 +240,13 @@ class CertificateStore:
         return _pem(self.roots(kind)).decode()
 
     def count(self) -> int:
+        """The CSMS roots installed (what max_certificates limits)."""
         return len(self._files(CertificateKind.CSMS_ROOT))
+
+    def entries(self) -> int:
+        """Every root certificate on the charger, CSMS and manufacturer (GetInstalledCertificateIds lists
+        them; OCPP 2.0.1 SecurityCtrlr.CertificateEntries)."""
+        return len(self.roots(CertificateKind.CSMS_ROOT)) + len(self.manufacturer_roots())
 
     def install(self, kind: CertificateKind, pem: str, now: datetime) -> tuple[InstallStatus, str]:
         """Add a root certificate; (status, reason). Installing one that is already there is Accepted."""

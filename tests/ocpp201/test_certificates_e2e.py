@@ -106,7 +106,7 @@ async def test_install_list_and_delete_root_certificates(make_harness: HarnessFa
         ca = root()
         assert await install(csms, "CSMSRootCertificate", ca.pem) == "Accepted"
         assert await install(csms, "CSMSRootCertificate", ca.pem) == "Accepted"  # already there: once
-        assert await entries(csms) == "1"
+        assert await entries(csms) == "2"  # the CSMS root and the manufacturer root
 
         ids = await installed(csms, "CSMSRootCertificate")
         assert ids.status == "Accepted"
@@ -130,7 +130,7 @@ async def test_install_list_and_delete_root_certificates(make_harness: HarnessFa
                                   ("MORootCertificate", root("mo").pem),
                                   ("ManufacturerRootCertificate", root("other maker").pem)):
             assert await install(csms, kind, certificate) == "Rejected", (kind, certificate[:40])
-        assert await entries(csms) == "1"
+        assert await entries(csms) == "2"
         await eventually(lambda: len(reported(csms, "InvalidCsmsCertificate")) == 4, h.clock, 0.1)
         assert "expired" in reported(csms, "InvalidCsmsCertificate")[0]
 
@@ -143,7 +143,7 @@ async def test_install_list_and_delete_root_certificates(make_harness: HarnessFa
         assert await delete(csms, data) == "Accepted"
         assert await delete(csms, data) == "NotFound"
         assert (await installed(csms, "CSMSRootCertificate")).status == "NotFound"
-        assert await entries(csms) == "0"
+        assert await entries(csms) == "1"
         changes = [e.tech_info or "" for e in h.app.security_log.since(0)
                    if e.type == "ReconfigurationOfSecurityParameters"]
         assert len(changes) == 2 and "installed" in changes[0] and "deleted" in changes[1]

@@ -127,7 +127,7 @@ class Adapter201:
         self._online = asyncio.Event()  # connected and registration accepted
         smart = context.smart_charging
         live = LiveValues(self.station.snapshot, {
-            "SecurityCtrlr.CertificateEntries": self.certificates.count,
+            "SecurityCtrlr.CertificateEntries": self.certificates.entries,
             "LocalAuthListCtrlr.Entries": lambda: self.authorization.store.list_size(),
             "SmartChargingCtrlr.Entries": lambda: len(smart.profiles) if smart is not None else 0,
             "OCPPCommCtrlr.ActiveNetworkProfile": lambda: self.network.active,
