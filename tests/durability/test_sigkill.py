@@ -67,11 +67,14 @@ def _env() -> dict[str, str]:
 class Charger:
     """One controller's files, its configs (power-loss policy stop or resume) and the zygote forking it."""
 
-    def __init__(self, base: Path, name: str, port: int, log: TextIO) -> None:
+    def __init__(self, base: Path, name: str, port: int, log: TextIO, version: str = "1.6") -> None:
         self.name = name
         self.state = base / name
         self.socket = self.state / "control.sock"
         self.log = log
+        self.database = self.state / ("ocpp201.sqlite3" if version == "2.0.1" else "ocpp.sqlite3")
+        sampling = ('[ocpp.device_model]\n"SampledDataCtrlr.TxUpdatedInterval" = 1' if version == "2.0.1"
+                    else "[ocpp.configuration]\nMeterValueSampleInterval = 1")
         self.configs = [base / f"{name}-stop.toml", base / f"{name}-resume.toml"]
         for config, policy in zip(self.configs, ("stop", "resume"), strict=True):
             config.write_text(f"""
@@ -88,6 +91,7 @@ supervisor = "inline"
 sim_ev_reaction_s = 0.1
 
 [ocpp]
+version = "{version}"
 url = "ws://127.0.0.1:{port}/ocpp"
 charge_point_id = "{name}"
 reconnect_min_s = 0.1
@@ -95,8 +99,7 @@ reconnect_max_s = 0.3
 ping_interval_s = 0
 response_timeout_s = 2.0
 
-[ocpp.configuration]
-MeterValueSampleInterval = 1
+{sampling}
 
 [[connectors]]
 id = 1
@@ -106,6 +109,7 @@ id = 1
                                        text=True)
         self.sessions: dict[str, datetime] = {}  # every session seen running: id -> start
         self.committed: set[int] = set()  # every durable queue row seen on disk before a kill
+        self.committed_rows: dict[int, tuple[str, dict[str, Any]]] = {}  # seq -> (action, payload)
         self.kills = 0
         self.offline_kills = 0
 
@@ -138,18 +142,20 @@ id = 1
         return bool(json.loads(path.read_text().split("\n", 1)[1])["plugged"])
 
     def snapshot_queue(self) -> None:
-        path = self.state / "ocpp.sqlite3"
+        path = self.database
         if not path.exists():
             return
         try:
             db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=1.0)
             try:
-                rows = db.execute("SELECT seq FROM ocpp_outbox WHERE durable = 1").fetchall()
+                rows = db.execute("SELECT seq, action, payload FROM ocpp_outbox WHERE durable = 1").fetchall()
             finally:
                 db.close()
         except sqlite3.OperationalError:  # the table does not exist yet
             return
-        self.committed.update(int(seq) for (seq,) in rows)
+        for seq, action, payload in rows:
+            self.committed.add(int(seq))
+            self.committed_rows[int(seq)] = (str(action), json.loads(payload))
 
     def kill_again_and_again(self, kills: int, rng: random.Random) -> None:
         for _ in range(kills):
