@@ -1,6 +1,7 @@
 """The real 2.0.1 charger (Application on the fake HAL, `[ocpp] version = "2.0.1"`) against the strict
 ocpp-rpc CSMS (tools/interop/csms.js, schema validation both ways): TriggerMessage for the station's own
-messages. The charger runs on simulated time; the network and the CSMS run in real time."""
+messages, SetNetworkProfile. The charger runs on simulated time; the network and the CSMS run in real
+time."""
 
 from __future__ import annotations
 
@@ -38,4 +39,22 @@ async def test_trigger_message(make_harness: HarnessFactory) -> None:
         assert missing == {"status": "Rejected", "statusInfo": {"reasonCode": "MissingParam"}}
         unbuilt = await csms.call(CP, "TriggerMessage", {"requestedMessage": "SignV2GCertificate"})
         assert unbuilt == {"status": "NotImplemented"}
+        clean(csms)
+
+
+async def test_set_network_profile(make_harness: HarnessFactory) -> None:
+    async with run_interop_csms() as csms:
+        h = await charger(make_harness, csms)
+        await drive(h, lambda: len(csms.calls("StatusNotification", cp=CP)) >= 2)
+        profile = {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": "ws://backup.example/ocpp",
+                   "messageTimeout": 30, "securityProfile": 0, "ocppInterface": "Wired0"}
+        stored = await csms.call(CP, "SetNetworkProfile", {"configurationSlot": 2, "connectionData": profile})
+        assert stored == {"status": "Accepted"}
+        refused = await csms.call(CP, "SetNetworkProfile",
+                                  {"configurationSlot": 1, "connectionData": profile})
+        assert refused["status"] == "Rejected" and refused["statusInfo"]["reasonCode"] == "InvalidConfSlot"
+        order = await csms.call(CP, "SetVariables", {"setVariableData": [{
+            "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+            "attributeValue": "2,1"}]})
+        assert order["setVariableResult"][0]["attributeStatus"] == "RebootRequired"
         clean(csms)

@@ -1,7 +1,8 @@
 """The real 2.0.1 charger (Application on the fake HAL) against the strict ocpp-rpc CSMS
 (tools/interop/csms.js, schema validation both ways): SetChargingProfile reaches the PWM duty, a refusal
 carries its reasonCode, GetChargingProfiles → ReportChargingProfiles, GetCompositeSchedule and
-ClearChargingProfile, every frame valid against the 2.0.1 schemas. The charger runs on simulated time; the
+ClearChargingProfile, NotifyChargingLimit / ClearedChargingLimit for derating, every frame valid against
+the 2.0.1 schemas. The charger runs on simulated time; the
 network and the CSMS run in real time."""
 
 from __future__ import annotations
@@ -66,4 +67,20 @@ async def test_profiles_over_the_strict_csms(make_harness: HarnessFactory) -> No
         cleared = await csms.call(CP, "ClearChargingProfile", {"chargingProfileId": 1})
         assert cleared == {"status": "Accepted"}
         await drive(h, lambda: duty(h) == pytest.approx(53.33, abs=0.01))
+
+        # K11-K13: derating is an external limit (source Other), reported with its schedule, then released.
+        answer = await csms.call(CP, "SetVariables", {"setVariableData": [{
+            "component": {"name": "SmartChargingCtrlr"},
+            "variable": {"name": "NotifyChargingLimitWithSchedules"}, "attributeValue": "true"}]})
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        h.sim.set_temperature(66)
+        await drive(h, lambda: bool(csms.calls("NotifyChargingLimit", cp=CP)))
+        notified = csms.calls("NotifyChargingLimit", cp=CP)[0][1]
+        assert notified["chargingLimit"] == {"chargingLimitSource": "Other"} and notified["evseId"] == 1
+        h.sim.set_temperature(40)
+        await drive(h, lambda: bool(csms.calls("ClearedChargingLimit", cp=CP)))
+        released = csms.calls("ClearedChargingLimit", cp=CP)[0][1]
+        assert released == {"chargingLimitSource": "Other", "evseId": 1}
+        events = [p for _, p in csms.calls("TransactionEvent", cp=CP)]
+        assert any(p["triggerReason"] == "ChargingRateChanged" for p in events)
         clean(csms)
