@@ -17,6 +17,7 @@ from ocpp.v16 import call
 from firmware.ocpp.common.timefmt import rfc3339
 from tests.firmware_bundles import make_pki, signed_bundle
 from tests.ocpp.conftest import Harness, eventually
+from tests.ocpp_transfers.conftest import HttpFiles, http_files  # noqa: F401  (fixture)
 
 _MATERIAL = tempfile.TemporaryDirectory(prefix="chargepi-fw-")
 PKI = make_pki(Path(_MATERIAL.name) / "pki")
@@ -252,3 +253,21 @@ async def test_plain_update_firmware_refuses_what_is_not_a_signed_bundle(
     assert statuses(harness, "FirmwareStatusNotification") == ["Downloading", "Downloaded",
                                                                "InstallationFailed"]
     assert not seen.exists() and harness.restarts == []
+
+
+async def test_the_outcome_of_an_upload_during_an_outage_is_sent_after_it(
+        harness: Harness, http_files: HttpFiles) -> None:  # noqa: F811
+    adapter = await harness.start()
+    assert harness.csms.cp is not None
+    http_files.fail_next = 1  # the first attempt fails; the retry runs while the link is down
+    await harness.csms.cp.call(call.GetDiagnostics(location=http_files.url("/diag/"), retries=2,
+                                                   retry_interval=60), suppress=False)
+    await eventually(lambda: http_files.requests == 1
+                     and statuses(harness, "DiagnosticsStatusNotification") == ["Uploading"], within=20)
+    await adapter.link.disable()
+    await harness.clock.advance(61)
+    await eventually(lambda: len(http_files.uploads) == 1, within=20)
+    assert statuses(harness, "DiagnosticsStatusNotification") == ["Uploading"]
+    adapter.link.enable()
+    await eventually(lambda: statuses(harness, "DiagnosticsStatusNotification") == ["Uploading", "Uploaded"],
+                     harness.clock, 0.1, within=20)

@@ -335,6 +335,8 @@ class OcppAdapter:
         if first:
             for hook in self.extensions.after_registration:
                 self.spawn(hook(), name="ocpp-after-registration")
+        for hook in self.extensions.each_connection:
+            self.spawn(hook(), name="ocpp-each-connection")
         self.statuses.queue_all()
         # Two lanes share the connection (one CALL at a time): transaction messages strictly in order, and
         # status / live meter values, which never wait behind a transaction backlog or retry.

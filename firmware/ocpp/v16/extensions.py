@@ -23,6 +23,8 @@ class Extensions16:
     # What a triggered message sends, per message name, taking the connector id.
     trigger_senders: dict[str, TriggerSender] = field(default_factory=dict)
     after_registration: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    # Run on every connection once registered (after the first registration's hooks).
+    each_connection: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     diagnostics_status: Callable[[], str] = lambda: "Idle"
 
     def register_handler(self, action: str, on_handler: Callable[..., Any],

@@ -20,6 +20,7 @@ from ocpp.v16.enums import UpdateFirmwareStatus
 from firmware.ocpp.common.diagnostics import DiagnosticsUploader
 from firmware.ocpp.common.firmware_jobs import FirmwareJobs, UpdateAnswer, make_updater
 from firmware.ocpp.common.firmware_update import FirmwareStatus, FirmwareUpdater, SignedRequest
+from firmware.ocpp.common.latest_status import LatestStatus
 from firmware.ocpp.common.log_upload import make_uploader
 from firmware.ocpp.common.timefmt import parse_ocpp_time
 from firmware.ocpp.common.transfer import TransferError, check_url
@@ -38,6 +39,11 @@ class FirmwareManagement:
         self._clock = services.clock
         settings = services.settings
         extensions = services.extensions
+        # The newest status an outage kept from the CSMS goes out on the next connection.
+        self._firmware_status = LatestStatus("FirmwareStatusNotification", self._send_firmware_status)
+        self._diagnostics_status = LatestStatus("DiagnosticsStatusNotification",
+                                                lambda status, _: self._send_diagnostics_status(status))
+        extensions.each_connection += [self._firmware_status.resend, self._diagnostics_status.resend]
         self.updater: FirmwareUpdater | None = None
         self.jobs: FirmwareJobs | None = None
         firmware = settings.firmware
@@ -70,15 +76,25 @@ class FirmwareManagement:
                              self._services.station.snapshot, notify)
 
     async def notify_firmware_status(self, status: str) -> None:
-        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS."""
-        await self._services.calls.call_online(call.FirmwareStatusNotification(status=status))
+        """FirmwareStatusNotification now; ConnectionError when not registered with the CSMS (then it is
+        kept for the next connection)."""
+        await self._firmware_status.notify(status, None)
 
     async def notify_signed_firmware_status(self, status: str, request_id: int) -> None:
         """SignedFirmwareStatusNotification (security whitepaper); ConnectionError when not registered."""
-        await self._services.calls.call_online(
-            call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
+        await self._firmware_status.notify(status, request_id)
+
+    async def _send_firmware_status(self, status: str, request_id: int | None) -> None:
+        if request_id is None:
+            await self._services.calls.call_online(call.FirmwareStatusNotification(status=status))
+        else:
+            await self._services.calls.call_online(
+                call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
 
     async def notify_diagnostics_status(self, status: str) -> None:
+        await self._diagnostics_status.notify(status, None)
+
+    async def _send_diagnostics_status(self, status: str) -> None:
         await self._services.calls.call_online(call.DiagnosticsStatusNotification(status=status))
 
     async def send_status(self, *, extended: bool) -> None:
