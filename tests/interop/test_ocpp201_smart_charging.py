@@ -77,6 +77,16 @@ async def test_profiles_over_the_strict_csms(make_harness: HarnessFactory) -> No
         await drive(h, lambda: bool(csms.calls("NotifyChargingLimit", cp=CP)))
         notified = csms.calls("NotifyChargingLimit", cp=CP)[0][1]
         assert notified["chargingLimit"] == {"chargingLimitSource": "Other"} and notified["evseId"] == 1
+        got = await csms.call(CP, "GetChargingProfiles", {"requestId": 8, "chargingProfile": {
+            "chargingLimitSource": ["Other"]}})
+        assert got == {"status": "Accepted"}
+
+        def reports() -> list[dict[str, Any]]:
+            return [p for _, p in csms.calls("ReportChargingProfiles", cp=CP) if p["requestId"] == 8]
+
+        await drive(h, lambda: bool(reports()))
+        [profile] = reports()[0]["chargingProfile"]
+        assert profile["chargingProfilePurpose"] == "ChargingStationExternalConstraints"
         h.sim.set_temperature(40)
         await drive(h, lambda: bool(csms.calls("ClearedChargingLimit", cp=CP)))
         released = csms.calls("ClearedChargingLimit", cp=CP)[0][1]

@@ -81,6 +81,23 @@ async def test_derating_is_reported_and_released(make_harness: HarnessFactory, s
         assert schedule["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 16.0}]
         await eventually(lambda: rate_changes(csms) == 1, h.clock, 0.1, within=15)  # K11.FR.04
 
+        # GetChargingProfiles reports it as a ChargingStationExternalConstraints profile (negative id).
+        assert csms.peer is not None
+        asked = await csms.peer.call(call.GetChargingProfiles(request_id=4, charging_profile={
+            "charging_limit_source": ["Other", "EMS"]}), suppress=False)
+        assert asked.status == "Accepted"
+        await eventually(lambda: csms.of("ReportChargingProfiles"), h.clock, 0.1, within=15)
+        [report] = csms.of("ReportChargingProfiles")
+        assert (report["charging_limit_source"], report["evse_id"]) == ("Other", 1)
+        [external] = report["charging_profile"]
+        assert external["charging_profile_purpose"] == "ChargingStationExternalConstraints"
+        assert external["id"] < 0
+        [schedule] = external["charging_schedule"]
+        assert schedule["charging_schedule_period"] == [{"start_period": 0, "limit": 16.0}]
+        none = await csms.peer.call(call.GetChargingProfiles(request_id=5, charging_profile={
+            "charging_limit_source": ["SO"]}), suppress=False)
+        assert none.status == "NoProfiles"
+
         h.sim.set_temperature(40)
         await eventually(lambda: len(limits(csms)) == 2, h.clock, 0.1, within=15)
         assert limits(csms)[1] == ("ClearedChargingLimit", {"chargingLimitSource": "Other", "evseId": 1})

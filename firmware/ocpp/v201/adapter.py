@@ -194,7 +194,8 @@ class Adapter201:
         # Smart Charging (K01-K10) on the neutral service; None without one (RequestStartTransaction's
         # chargingProfile is then ignored, F01.FR.12).
         self.smart_charging = None if smart is None else SmartCharging201(
-            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp)
+            smart, self.model, lambda evse: self.transactions.transaction_on(evse), lambda: self.cp,
+            self.charging_limits.reported)
         if self.smart_charging is not None:
             self.features.append(self.smart_charging)
             began = self.smart_charging.transaction_began

@@ -109,6 +109,11 @@ class ChargingLimits201:
     async def online(self, cp: ChargePoint201) -> None:
         return None  # the rows go out through the outbox delivery
 
+    def reported(self) -> dict[int, dict[str, float]]:
+        """EVSE → chargingLimitSource → the external limit in A the CSMS was told of (GetChargingProfiles
+        reports each as a ChargingStationExternalConstraints profile)."""
+        return {evse: dict(limits) for evse, limits in self._reported.items() if limits}
+
     async def _settled(self) -> None:
         """Compare every EVSE with what was reported before the restart, once the sources had time to
         report themselves again (load management's first share, the first temperature reading)."""

@@ -44,7 +44,9 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from firmware.ocpp.common.schedule import composite_periods
+from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.charge_point import after, on
+from firmware.ocpp.v201.charging_limits import SOURCES
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.smart.profile_set import format_time, utc_time
 from firmware.smart.profiles import (
@@ -297,6 +299,19 @@ def _check_conflicts(new: ChargingProfile, installed: Sequence[ChargingProfile])
                                               "the same stackLevel")  # K01.FR.52/53
 
 
+EXTERNAL_PURPOSE = "ChargingStationExternalConstraints"
+EXTERNAL_SOURCES = tuple(dict.fromkeys(SOURCES.values()))  # EMS, SO, Other: those of the local limits
+
+
+def external_profile(profile_id: int, amps: float, now: str) -> dict[str, Any]:
+    """An external limit as the ChargingStationExternalConstraints profile it amounts to: in force from now
+    until it is released (snake_case ChargingProfileType)."""
+    return {"id": profile_id, "stack_level": 0, "charging_profile_purpose": EXTERNAL_PURPOSE,
+            "charging_profile_kind": "Absolute", "charging_schedule": [{
+                "id": -profile_id, "start_schedule": now, "charging_rate_unit": "A",
+                "charging_schedule_period": [{"start_period": 0, "limit": round(amps, 1)}]}]}
+
+
 def profile_payload(profile: ChargingProfile) -> dict[str, Any]:
     """The charger's profile as a 2.0.1 ChargingProfileType (snake_case) for ReportChargingProfiles."""
     s = profile.schedule
@@ -335,8 +350,10 @@ class SmartCharging201:
     names the 2.0.1 transaction running on an EVSE (firmware/ocpp/v201/transactions.py)."""
 
     def __init__(self, service: SmartChargingService, model: DeviceModel,
-                 active_transaction: ActiveTransaction, cp: Callable[[], ChargePoint201 | None]) -> None:
+                 active_transaction: ActiveTransaction, cp: Callable[[], ChargePoint201 | None],
+                 external: Callable[[], dict[int, dict[str, float]]] = dict) -> None:
         self.service = service
+        self._external = external  # EVSE → chargingLimitSource → A (firmware/ocpp/v201/charging_limits.py)
         self._cp = cp
         self.model = model
         self._active = active_transaction
@@ -487,11 +504,33 @@ class SmartCharging201:
                 and (purpose_name is None or p.purpose is PURPOSES[purpose_name])
                 and (stack is None or p.stack_level == stack)]
 
+    def external_matching(self, evse_id: int | None, criteria: dict[str, Any]) -> list[tuple[int, str, Any]]:
+        """The external limits reported to the CSMS (K11-K13) as (EVSE, chargingLimitSource,
+        ChargingStationExternalConstraints profile) matching the criteria, negative ids (K11.FR.06)."""
+        ids = criteria.get("charging_profile_id")
+        sources = criteria.get("charging_limit_source")
+        purpose = criteria.get("charging_profile_purpose")
+        stack = criteria.get("stack_level")
+        if purpose not in (None, EXTERNAL_PURPOSE) or stack not in (None, 0):
+            return []
+        found = []
+        for evse, limits in sorted(self._external().items()):
+            for source, amps in sorted(limits.items()):
+                profile_id = -(evse * len(EXTERNAL_SOURCES) + EXTERNAL_SOURCES.index(source) + 1)
+                if (evse_id is None or evse == evse_id) and (sources is None or source in sources) \
+                        and (ids is None or profile_id in ids):
+                    found.append((evse, source, external_profile(profile_id, amps, self._now())))
+        return found
+
+    def _now(self) -> str:
+        return rfc3339(self.service.clock.now())
+
     @on(Action.get_charging_profiles)
     def on_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
                                  evse_id: int | None = None, **kwargs: Any) -> Any:
         found = self.matching(evse_id, charging_profile or {})
-        if not found:
+        external = self.external_matching(evse_id, charging_profile or {})
+        if not found and not external:
             return call_result.GetChargingProfiles(status="NoProfiles")
         parts: list[dict[str, Any]] = []
         for evse in sorted({p.connector_id for p in found}):
@@ -499,6 +538,9 @@ class SmartCharging201:
             for i in range(0, len(mine), REPORT_PROFILES_PER_MESSAGE):
                 parts.append({"request_id": request_id, "charging_limit_source": CSO, "evse_id": evse,
                               "charging_profile": mine[i:i + REPORT_PROFILES_PER_MESSAGE]})
+        for evse, source, profile in external:  # one message per source (the field is per message)
+            parts.append({"request_id": request_id, "charging_limit_source": source, "evse_id": evse,
+                          "charging_profile": [profile]})
         for part in parts[:-1]:
             part["tbc"] = True  # K09.FR.02
         self._reports[request_id] = parts
