@@ -3,7 +3,8 @@
 * profiles come in already parsed through `install_profile` (an OCPP version package parses its
   SetChargingProfile, e.g. firmware/ocpp/v16/smart_profiles.py), go out through `clear`, and persist in
   SQLite (<state_dir>/smart_charging.sqlite3); composite schedules go out as neutral periods (`composite`);
-* TxProfiles go when their session ends (core SessionStopped event);
+* TxProfiles go when their session ends (core SessionStopped event), or when the transaction ends if the
+  protocol keeps them for it (`hold_tx_profiles`, OCPP 2.0.1);
 * enforcement: on every profile change, session change and schedule boundary, the engine's limit for each
   connector goes to `station.set_limit("smart_charging", amps, connector_id)` at once (same call);
 * hysteresis: a limit below min_current_a pauses charging (the core suspends below 6 A); charging resumes
@@ -92,6 +93,8 @@ class SmartChargingService:
         # Profiles waiting for their session (RemoteStartTransaction's), by connector (None: any connector):
         # how to install it once the session runs on a connector, and when to give up.
         self._pending_remote: dict[int | None, tuple[SessionInstall, Timer]] = {}
+        # Connectors whose TxProfiles outlive the session: its transaction runs on (OCPP 2.0.1 TxStopPoint).
+        self._tx_held: set[int] = set()
         self._store = ProfileStore(state_dir / "smart_charging.sqlite3", storage)
         self.profiles: list[ChargingProfile] = self._store.load()
         self._state = {cid: _ConnectorState(c.phases, c.nominal_voltage_v)
@@ -277,6 +280,16 @@ class SmartChargingService:
         self.reevaluate()  # enforce first (the car must feel it at once), then persist
         self._store.replace_all(profiles)
 
+    def hold_tx_profiles(self, connector_id: int, held: bool) -> None:
+        """Keep the connector's TxProfiles past the end of its session (a transaction runs), or (False)
+        drop them now: the transaction ended."""
+        if held:
+            self._tx_held.add(connector_id)
+            return
+        self._tx_held.discard(connector_id)
+        if self._drop_tx_profiles(connector_id):
+            self.reevaluate()
+
     def _drop_tx_profiles(self, connector_id: int) -> bool:
         kept = profile_set.drop_transaction_profiles(self.profiles, connector_id)
         if len(kept) == len(self.profiles):
@@ -318,7 +331,8 @@ class SmartChargingService:
             state = self._state[event.connector_id]
             state.session_start = None
             state.phases = state.switched_phases or self._connectors[event.connector_id].phases
-            self._drop_tx_profiles(event.connector_id)
+            if event.connector_id not in self._tx_held:
+                self._drop_tx_profiles(event.connector_id)
             self.reevaluate()
         elif isinstance(event, MeterSampled) and event.connector_id in self._state:
             self._on_meter(event)

@@ -11,7 +11,8 @@ import pytest
 from ocpp.exceptions import NotSupportedError
 from ocpp.v201 import call
 
-from firmware.core.connector import PWM_RAISE_INTERVAL_S
+from firmware.core.connector import METER_SETTLE_S, PWM_RAISE_INTERVAL_S
+from firmware.core.vocabulary import StopReason
 from firmware.ocpp.v201.adapter import Adapter201
 from firmware.ocpp.v201.smart_charging import SmartCharging201
 from hal.types import PilotOutputMode
@@ -260,3 +261,29 @@ async def test_request_start_profile_becomes_the_transactions_tx_profile(
         tx = csms.of("TransactionEvent")[0]["transaction_info"]["transaction_id"]
         installed = h.app.smart_charging.profiles
         assert [(p.id, p.transaction_id) for p in installed] == [(5, tx)]  # F01.FR.10: that transaction's
+
+
+async def test_a_tx_profile_lasts_as_long_as_its_transaction(make_harness: HarnessFactory) -> None:
+    async with running_csms() as csms:
+        ocpp = {**section(csms.url), "device_model": {"TxCtrlr.TxStopPoint": "EVConnected"}}
+        h: Harness = await make_harness(ocpp=ocpp)
+        await eventually(lambda: len(csms.statuses) >= 1, h.clock, 0.1, within=15)
+        h.sim.plug()
+        await eventually(lambda: csms.of("TransactionEvent"), h.clock, 0.1, within=15)
+        tx = csms.of("TransactionEvent")[0]["transaction_info"]["transaction_id"]
+        assert (await set_profile(csms, 1, profile(7, 10, transaction_id=tx))).status == "Accepted"
+
+        # The session ends (a technician's stop); the transaction runs on until the cable goes.
+        assert h.station.stop_session(1, StopReason.LOCAL)
+        await eventually(lambda: h.station.session_of(1) is None, h.clock, 0.1, within=15)
+        await h.advance(METER_SETTLE_S + 1)  # the session's end is final (its SessionStopped is out)
+        assert csms.peer is not None
+        asked = await csms.peer.call(call.GetChargingProfiles(request_id=1, evse_id=1, charging_profile={
+            "charging_profile_purpose": "TxProfile"}), suppress=False)
+        assert asked.status == "Accepted"  # still the transaction's TxProfile
+        h.sim.unplug()
+        await eventually(lambda: csms.of("TransactionEvent")[-1]["event_type"] == "Ended", h.clock, 0.1,
+                         within=15)
+        gone = await csms.peer.call(call.GetChargingProfiles(request_id=2, evse_id=1, charging_profile={
+            "charging_profile_purpose": "TxProfile"}), suppress=False)
+        assert gone.status == "NoProfiles"

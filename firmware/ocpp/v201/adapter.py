@@ -198,8 +198,9 @@ class Adapter201:
             self.charging_limits.reported)
         if self.smart_charging is not None:
             self.features.append(self.smart_charging)
-            began = self.smart_charging.transaction_began
+            began, ended = self.smart_charging.transaction_began, self.smart_charging.transaction_ended
             self.transactions.began.subscribe(lambda tx: began(tx.evse_id, tx.transaction_id))
+            self.transactions.ended.subscribe(lambda tx: ended(tx.evse_id))
         self.aligned = AlignedData201(self.clock, self.model, self.transactions, lambda: self.cp,
                                       self._online.is_set, lambda: list(self.station.connector_ids))
         self.features.append(self.aligned)  # J01 clock-aligned values, MeterValues, F06 meter triggers

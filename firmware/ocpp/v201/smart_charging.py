@@ -425,12 +425,18 @@ class SmartCharging201:
     def transaction_began(self, evse_id: int, transaction_id: str) -> None:
         """A transaction began on `evse_id`: a RequestStartTransaction profile installed for its session
         before it (TxStartPoint after the session's start) becomes that transaction's TxProfile. Only such
-        a profile is a TxProfile without a transactionId: SetChargingProfile refuses one (K01.FR.03)."""
+        a profile is a TxProfile without a transactionId: SetChargingProfile refuses one (K01.FR.03). The
+        TxProfiles of the EVSE now last until the transaction ends, which may be after its session."""
+        self.service.hold_tx_profiles(evse_id, True)
         for profile in self.service.profiles:
             if profile.purpose is Purpose.TX and profile.connector_id == evse_id \
                     and profile.transaction_id is None:
                 self.service.install_profile(dataclasses.replace(profile, transaction_id=transaction_id),
                                              replace_same_stack=False)
+
+    def transaction_ended(self, evse_id: int) -> None:
+        """The transaction on `evse_id` ended: its TxProfiles go."""
+        self.service.hold_tx_profiles(evse_id, False)
 
     # --- K01 -----------------------------------------------------------------------------------------
     def set_profile(self, evse_id: Any, charging_profile: Any) -> tuple[bool, str, str]:

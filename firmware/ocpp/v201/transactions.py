@@ -115,6 +115,7 @@ class Transactions201:
             signed.on_begin = self._signed_begin
         self._started = False
         self.began: Subscribers[Tx] = Subscribers("2.0.1 transaction began")  # after its Started is queued
+        self.ended: Subscribers[Tx] = Subscribers("2.0.1 transaction ended")  # its Ended is decided
         # idToken types of the tokens a CSMS named (RequestStartTransaction); the reader's are RFID cards.
         self.token_types: dict[str, str] = {}
         delivery.on_answer(EVENT, self._answered)
@@ -302,6 +303,7 @@ class Transactions201:
         if end is not None:
             values.append(end)
         del self.open[cid]
+        self.ended.publish(tx)
         signed = self.signed
         if signed is None or tx.session_id is None or not signed.signs(cid):
             self._queue(tx, "Ended", when, trigger, meter=values, stopped=stopped, id_token=stop_token)
