@@ -9,6 +9,7 @@ import gzip
 import io
 import tarfile
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ocpp.v201 import call
@@ -19,8 +20,10 @@ from tests.conftest import Harness, HarnessFactory
 from tests.ocpp.conftest import eventually
 from tests.ocpp201.csms201 import Csms, running_csms
 from tests.ocpp201.test_adapter_e2e import section
+from tests.ocpp201.test_certificates_e2e import DAYS
 from tests.ocpp201.test_transactions_e2e import adapter
-from tests.ocpp_transfers.conftest import HttpFiles, http_files  # noqa: F401  (fixture)
+from tests.ocpp_transfers.conftest import HttpFiles, _serve_http, http_files  # noqa: F401  (fixture)
+from tests.security.pki import make_ca, server_context
 
 
 def statuses(csms: Csms) -> list[tuple[str, int | None]]:
@@ -142,3 +145,23 @@ async def test_the_outcome_of_an_upload_during_an_outage_is_sent_after_it(make_h
         link.enable()
         await eventually(lambda: statuses(csms)[-1:] == [("Uploaded", 7)], h.clock, 0.1, within=15)
         assert statuses(csms) == [("Uploading", 7), ("Uploaded", 7)]
+
+
+async def test_an_https_upload_trusts_the_installed_csms_root(make_harness: HarnessFactory,
+                                                              tmp_path: Path) -> None:
+    operator = make_ca("operator", days=DAYS)  # valid on the charger's clock (2030) and the real one
+    for files in _serve_http(server_context(tmp_path, operator)):
+        async with running_csms() as csms:
+            h = await charger(make_harness, csms)
+            answer = await get_log(csms, 21, files.url("/logs/"))
+            assert answer.status == "Accepted"
+            await eventually(lambda: statuses(csms)[-1:] == [("UploadFailure", 21)], h.clock, 0.1, within=15)
+            assert files.uploads == []  # an unknown CA: nothing sent
+
+            assert csms.peer is not None
+            installed = await csms.peer.call(call.InstallCertificate(
+                certificate_type="CSMSRootCertificate", certificate=operator.pem), suppress=False)
+            assert installed.status == "Accepted"
+            await get_log(csms, 22, files.url("/logs/"))
+            await eventually(lambda: statuses(csms)[-1:] == [("Uploaded", 22)], h.clock, 0.1, within=15)
+            assert len(files.uploads) == 1  # N01.FR.15: the CSMS's CA chain is trusted

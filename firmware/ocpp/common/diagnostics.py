@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import re
+import ssl
 import tarfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -103,6 +104,7 @@ class DiagnosticsUploader:
         journal_units: Sequence[str] = (),
         journalctl: str = "journalctl",
         max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+        tls: Callable[[], ssl.SSLContext | None] = lambda: None,
     ) -> None:
         self._clock = clock
         self._dir = state_dir / "diagnostics"
@@ -116,6 +118,7 @@ class DiagnosticsUploader:
         self._journal_units = list(journal_units)
         self._journalctl = journalctl
         self._max_archive_bytes = max_archive_bytes
+        self._tls = tls  # the TLS context of an https:// upload, made per upload (None: the system's)
         self._status = DiagnosticsStatus.IDLE
         self._task: asyncio.Task[Any] | None = None
         self._transfer: asyncio.Future[str] | None = None  # the thread of the latest transfer
@@ -286,7 +289,7 @@ class DiagnosticsUploader:
                 if previous is not None and not previous.done():
                     await asyncio.wait({previous})  # a cancelled upload's thread still sending: one at a time
                 transfer = self._transfer = asyncio.ensure_future(asyncio.to_thread(
-                    upload, location, archive, self._upload_timeout_s, self._http_method))
+                    upload, location, archive, self._upload_timeout_s, self._http_method, self._tls()))
                 transfer.add_done_callback(_retrieved)
                 try:
                     where = await asyncio.shield(transfer)

@@ -19,6 +19,7 @@ The status values are the same in both versions (UploadLogStatusEnumType).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -58,13 +59,24 @@ FAILED: Mapping[Failure, str] = {
 
 
 def make_uploader(settings: OcppSettings, clock: Clock, state_dir: Path, status_provider: StatusProvider,
-                  notify: Callable[[str], Awaitable[None]]) -> DiagnosticsUploader:
-    """A diagnostics uploader per `[ocpp.diagnostics]` that reports its progress to `notify`."""
+                  notify: Callable[[str], Awaitable[None]],
+                  trust_anchors: Callable[[], str] = str) -> DiagnosticsUploader:
+    """A diagnostics uploader per `[ocpp.diagnostics]` that reports its progress to `notify`; an https://
+    upload trusts the system's roots and `trust_anchors()` (PEM: the CSMS's, OCPP 2.0.1 N01.FR.15)."""
     diagnostics = settings.diagnostics
     return DiagnosticsUploader(
         clock, state_dir, diagnostics.log_paths, status_provider, notify, station_id=settings.charge_point_id,
         http_method=diagnostics.upload_method, upload_timeout_s=diagnostics.upload_timeout_s,
-        journal_units=diagnostics.journal_units)
+        journal_units=diagnostics.journal_units, tls=lambda: upload_context(trust_anchors()))
+
+
+def upload_context(anchors: str) -> ssl.SSLContext | None:
+    """The system's trust store plus the PEM `anchors` (None: the system's alone)."""
+    if not anchors:
+        return None
+    context = ssl.create_default_context()
+    context.load_verify_locations(cadata=anchors)
+    return context
 
 
 class LogUploads:

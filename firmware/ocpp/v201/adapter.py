@@ -154,7 +154,8 @@ class Adapter201:
                                     self._online.is_set, settings.station.firmware_version,
                                     lambda: self.model.text(ALLOW_SESSIONS_PENDING_UPDATE) == "true")
         self.logs = Logs201(self.settings, self.clock, context.state_dir, self.station.snapshot,
-                            self.security_log, lambda: self.cp, self._online.is_set)
+                            self.security_log, lambda: self.cp, self._online.is_set,
+                            self.link_security.trust_anchors_pem)
         self._db.salvage()
         # How long an authorization waits for the EV: the core's connection timeout (1.6 ConnectionTimeOut).
         self.station.set_connection_timeout(self.model.integer("TxCtrlr.EVConnectionTimeOut"))

@@ -8,6 +8,8 @@
 - Once the answer is out: LogStatusNotification Uploading, then Uploaded, or after 1 + `retries` attempts
   (`retryInterval` s apart, default 60) UploadFailure / PermissionDenied / NotSupportedOperation /
   BadMessage by the last attempt's failure, each with the requestId (N01.FR.07-10).
+- An https:// location is checked against the system's roots and the CSMS's trust anchors (installed
+  CSMSRootCertificates, `ca_file`; N01.FR.15).
 - A status that cannot be sent (link down) is kept, the newest one only, and sent once registered again
   (`firmware/ocpp/common/latest_status.py`).
 - TriggerMessage LogStatusNotification: Uploading with the requestId while an upload runs, else Idle
@@ -45,12 +47,13 @@ DEFAULT_RETRY_INTERVAL_S = 60.0  # retryInterval absent: chargepi's choice
 class Logs201:
     def __init__(self, settings: OcppSettings, clock: Clock, state_dir: Path, status: StatusProvider,
                  security_log: SecurityLog, connection: Callable[[], ChargePoint201 | None],
-                 online: Callable[[], bool]) -> None:
+                 online: Callable[[], bool], trust_anchors: Callable[[], str]) -> None:
         self._connection = connection
         self._online = online
         self._tasks = OwnedTasks(log)
         self._status = LatestStatus("LogStatusNotification", self._send_status)
-        self.logs = LogUploads(lambda notify: make_uploader(settings, clock, state_dir, status, notify),
+        self.logs = LogUploads(lambda notify: make_uploader(settings, clock, state_dir, status, notify,
+                                                            trust_anchors),
                                security_log, settings.charge_point_id, clock, self._notify, self._tasks.spawn,
                                log)
 
