@@ -30,7 +30,7 @@ import pytest
 from tests.durability.test_sigkill import ENERGY, SEED, Charger, Csms
 
 CHARGERS = 2
-KILLS_EACH = 30
+KILLS_EACH = 20
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +78,7 @@ def test_sigkill_at_random_points_loses_no_transaction_event(rig201: tuple[Csms,
                   chargers=len(chargers), seconds=round(elapsed))
     print("\nSIGKILL durability figures (OCPP 2.0.1):", json.dumps(totals))
     # The scenario really exercised transactions (floors far below a typical run).
-    assert totals["kills"] >= 50 and totals["transactions"] >= 2 and totals["updated"] >= 5
+    assert totals["kills"] >= 35 and totals["transactions"] >= 2 and totals["updated"] >= 5
     assert totals["lost"] == 0 and totals["duplicated"] == 0
 
 
