@@ -17,6 +17,7 @@ The figures are printed; docs/durability.md quotes them.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -253,12 +254,14 @@ class Csms:
             self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def rig() -> Iterator[tuple[Csms, list[Charger]]]:
-    base = Path(tempfile.mkdtemp(prefix="cpk"))  # short: unix socket path limit
+@contextlib.contextmanager
+def kill_rig(prefix: str, version: str = "1.6") -> Iterator[tuple[Csms, list[Charger]]]:
+    """The development CSMS and CHARGERS chargers of `version`, in a fresh short directory."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))  # short: unix socket path limit
     with (base / "processes.log").open("w") as log:
         csms = Csms(base, log)
-        chargers = [Charger(base, f"CP-KILL-{n}", csms.port, log) for n in range(CHARGERS)]
+        name = "CP-KILL201" if version == "2.0.1" else "CP-KILL"
+        chargers = [Charger(base, f"{name}-{n}", csms.port, log, version) for n in range(CHARGERS)]
         try:
             yield csms, chargers
         finally:
@@ -267,19 +270,20 @@ def rig() -> Iterator[tuple[Csms, list[Charger]]]:
             csms.close()
 
 
-def test_sigkill_at_random_points_loses_and_duplicates_nothing(rig: tuple[Csms, list[Charger]]) -> None:
-    csms, chargers = rig
+def kill_all(csms: Csms, chargers: list[Charger], kills: int,
+             seed: int) -> tuple[list[dict[str, Any]], float]:
+    """Kill every charger `kills` times in parallel, drain each, stop the CSMS: (its record, seconds)."""
     began = time.monotonic()
     errors: list[BaseException] = []
 
     def run(charger: Charger, seed: int) -> None:
         try:
-            charger.kill_again_and_again(KILLS_EACH, random.Random(seed))
+            charger.kill_again_and_again(kills, random.Random(seed))
             charger.drain()
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(c, SEED + n)) for n, c in enumerate(chargers)]
+    threads = [threading.Thread(target=run, args=(c, seed + n)) for n, c in enumerate(chargers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -288,12 +292,28 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(rig: tuple[Csms, 
         raise errors[0]
     elapsed = time.monotonic() - began
     csms.close()
-    entries = [json.loads(line) for line in csms.record.read_text().splitlines()]
-    per_charger = [_check([e for e in entries if e["cp"] == c.name], c.sessions, c.committed)
-                   for c in chargers]
+    return [json.loads(line) for line in csms.record.read_text().splitlines()], elapsed
+
+
+def totals_of(per_charger: list[dict[str, Any]], chargers: list[Charger], elapsed: float) -> dict[str, Any]:
     totals = {key: sum(f[key] for f in per_charger) for key in per_charger[0]}
     totals.update(kills=sum(c.kills for c in chargers), offline_kills=sum(c.offline_kills for c in chargers),
                   chargers=len(chargers), seconds=round(elapsed))
+    return totals
+
+
+@pytest.fixture
+def rig() -> Iterator[tuple[Csms, list[Charger]]]:
+    with kill_rig("cpk") as parts:
+        yield parts
+
+
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(rig: tuple[Csms, list[Charger]]) -> None:
+    csms, chargers = rig
+    entries, elapsed = kill_all(csms, chargers, KILLS_EACH, SEED)
+    per_charger = [_check([e for e in entries if e["cp"] == c.name], c.sessions, c.committed)
+                   for c in chargers]
+    totals = totals_of(per_charger, chargers, elapsed)
     print("\nSIGKILL durability figures:", json.dumps(totals))
     # The scenario really exercised sessions and meter values (floors far below a typical run).
     assert totals["kills"] >= 100 and totals["sessions"] >= 4 and totals["meter_values"] >= 5

@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
-import tempfile
-import threading
-import time
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.durability.test_sigkill import ENERGY, SEED, Charger, Csms
+from tests.durability.test_sigkill import ENERGY, SEED, Charger, Csms, kill_all, kill_rig, totals_of
 
-CHARGERS = 2
 KILLS_EACH = 20
 
 pytestmark = pytest.mark.slow
@@ -37,45 +31,15 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def rig201() -> Iterator[tuple[Csms, list[Charger]]]:
-    base = Path(tempfile.mkdtemp(prefix="cpk2"))  # short: unix socket path limit
-    with (base / "processes.log").open("w") as log:
-        csms = Csms(base, log)
-        chargers = [Charger(base, f"CP-KILL201-{n}", csms.port, log, version="2.0.1")
-                    for n in range(CHARGERS)]
-        try:
-            yield csms, chargers
-        finally:
-            for charger in chargers:
-                charger.close()
-            csms.close()
+    with kill_rig("cpk2", "2.0.1") as parts:
+        yield parts
 
 
 def test_sigkill_at_random_points_loses_no_transaction_event(rig201: tuple[Csms, list[Charger]]) -> None:
     csms, chargers = rig201
-    began = time.monotonic()
-    errors: list[BaseException] = []
-
-    def run(charger: Charger, seed: int) -> None:
-        try:
-            charger.kill_again_and_again(KILLS_EACH, random.Random(seed))
-            charger.drain()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(c, SEED + 201 + n)) for n, c in enumerate(chargers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    elapsed = time.monotonic() - began
-    csms.close()
-    entries = [json.loads(line) for line in csms.record.read_text().splitlines()]
+    entries, elapsed = kill_all(csms, chargers, KILLS_EACH, SEED + 201)
     per_charger = [_check([e for e in entries if e["cp"] == c.name], c) for c in chargers]
-    totals = {key: sum(f[key] for f in per_charger) for key in per_charger[0]}
-    totals.update(kills=sum(c.kills for c in chargers), offline_kills=sum(c.offline_kills for c in chargers),
-                  chargers=len(chargers), seconds=round(elapsed))
+    totals = totals_of(per_charger, chargers, elapsed)
     print("\nSIGKILL durability figures (OCPP 2.0.1):", json.dumps(totals))
     # The scenario really exercised transactions (floors far below a typical run).
     assert totals["kills"] >= 35 and totals["transactions"] >= 2 and totals["updated"] >= 5
