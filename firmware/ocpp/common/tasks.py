@@ -43,6 +43,11 @@ class OwnedTasks:
         self._tasks.clear()
         return tasks
 
+    def cancel_all(self) -> None:
+        """Cancel every task still running (a block's stop: nothing of it runs on)."""
+        for task in self.take():
+            task.cancel()
+
 
 async def pause(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
     """Sleep `seconds` on `clock`, or less if `wake` is set meanwhile."""

@@ -74,8 +74,7 @@ class Certificates201:
         self._requesting = False
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
 
     # ---- M05, M03, M04 ------------------------------------------------------------------------------
     @on("InstallCertificate")

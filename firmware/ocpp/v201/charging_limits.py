@@ -100,8 +100,7 @@ class ChargingLimits201:
         self._tasks.spawn(self._settled(), "ocpp201-limits-settle")
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

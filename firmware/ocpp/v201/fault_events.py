@@ -85,8 +85,7 @@ class FaultEvents201:
                     self._on_event(FaultChanged(cid, fault, False, self._clock.now()))
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -86,8 +86,7 @@ class Firmware201:
         return self.jobs is not None and self.jobs.updater.restarted_to_install
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
 
     async def online(self, cp: ChargePoint201) -> None:
         if self.jobs is not None:

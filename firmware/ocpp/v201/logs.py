@@ -58,8 +58,7 @@ class Logs201:
                                log)
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
 
     async def online(self, cp: ChargePoint201) -> None:
         await self._status.resend()  # the newest status an outage kept from the CSMS

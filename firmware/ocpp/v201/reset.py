@@ -79,8 +79,7 @@ class Reset201:
         return None
 
     def stop(self) -> None:
-        for task in self._tasks.take():
-            task.cancel()
+        self._tasks.cancel_all()
 
     # --- ResetRequest -------------------------------------------------------------------------------
     def _busy(self) -> bool:
