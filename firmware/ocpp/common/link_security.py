@@ -32,6 +32,7 @@ from firmware.security.certificates import CertificateKind, CertificateStore
 from firmware.security.events import SecurityEventType, SecurityLog
 from firmware.security.settings_watch import SettingsWatch, file_content, tree_content
 from firmware.storage.database import StateDatabase
+from firmware.storage.key_values import KeyValues
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,16 @@ class LinkSecurity:
     def __init__(self, settings: OcppSettings, db: StateDatabase, config: ConfigurationStore,
                  store: CertificateStore, events: SecurityLog) -> None:
         self._settings = settings
-        self._db = db
         self._config = config
         self._store = store
         self._events = events
-        db.execute("CREATE TABLE IF NOT EXISTS ocpp_link_security "
-                   "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.commit()
+        self._kept = KeyValues(db, "ocpp_link_security")
         file_profile = str(settings.security_profile)
-        if self._get("file_profile") != file_profile:
+        if self._kept.get("file_profile") != file_profile:
             # First start, or a technician changed the config file: the file wins over a CSMS upgrade.
             config.set_value(KEY, file_profile)
-            self._set("file_profile", file_profile)
-            self._set("previous", None)
+            self._kept.set("file_profile", file_profile)
+            self._kept.set("previous", None)
         config.guard(KEY, self._guard)
         self._failures_logged: set[SecurityEventType] = set()
         changed = SettingsWatch(db).changed(self._watched())
@@ -137,18 +135,6 @@ class LinkSecurity:
         watched["ocpp.firmware.trust_roots"] = tree_content(s.firmware.trust_roots)
         return watched
 
-    def _get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM ocpp_link_security WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def _set(self, key: str, value: str | None) -> None:
-        with self._db:
-            if value is None:
-                self._db.execute("DELETE FROM ocpp_link_security WHERE key = ?", (key,))
-            else:
-                self._db.execute("INSERT OR REPLACE INTO ocpp_link_security (key, value) VALUES (?, ?)",
-                                 (key, value))
-
     # ---- state --------------------------------------------------------------------------------------
     @property
     def profile(self) -> int:
@@ -157,7 +143,7 @@ class LinkSecurity:
     @property
     def upgrading_from(self) -> int | None:
         """The profile an upgrade not yet proven by a connection would fall back to."""
-        previous = self._get("previous")
+        previous = self._kept.get("previous")
         return None if previous is None else int(previous)
 
     def trust_anchors_pem(self) -> str:
@@ -231,7 +217,7 @@ class LinkSecurity:
         if reason is not None:
             log.warning("SecurityProfile %d refused: %s", new, reason)
             return "Rejected"
-        self._set("previous", str(current))
+        self._kept.set("previous", str(current))
         self._events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                             f"SecurityProfile {current} -> {new}")
         log.warning("security profile %d -> %d requested by the CSMS; trying it on the next connection",
@@ -246,7 +232,7 @@ class LinkSecurity:
             self._store.identity_proven()
         previous = self.upgrading_from
         if previous is not None:
-            self._set("previous", None)
+            self._kept.set("previous", None)
             log.warning("security profile %d in effect (was %d)", self.profile, previous)
 
     def link_failed(self, exc: BaseException, endpoint: str | None = None) -> bool:
@@ -270,7 +256,7 @@ class LinkSecurity:
             return False
         failed = self.profile
         self._config.set_value(KEY, str(previous))
-        self._set("previous", None)
+        self._kept.set("previous", None)
         self._events.record(SecurityEventType.RECONFIGURATION_OF_SECURITY_PARAMETERS,
                             f"SecurityProfile {failed} failed ({type(exc).__name__}); back to {previous}")
         log.error("connecting with security profile %d failed (%s): back to profile %d", failed, exc,

@@ -31,6 +31,7 @@ from firmware.ocpp.settings import OcppSettings
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.security.events import SecurityEventType, SecurityLog
 from firmware.storage.database import StateDatabase
+from firmware.storage.key_values import KeyValues
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +71,21 @@ class NetworkSlots:
         db.execute("CREATE TABLE IF NOT EXISTS ocpp201_network_profiles (slot INTEGER PRIMARY KEY, "
                    "url TEXT NOT NULL, security_profile INTEGER NOT NULL, message_timeout INTEGER NOT NULL, "
                    "interface TEXT NOT NULL)")
-        db.execute("CREATE TABLE IF NOT EXISTS ocpp201_network_state "
-                   "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._kept = KeyValues(db, "ocpp201_network_state")
         self._stored = {row[0]: StoredProfile(*row) for row in db.execute(
             "SELECT slot, url, security_profile, message_timeout, interface FROM ocpp201_network_profiles")}
         fingerprint = f"{settings.url} {settings.tls_url} {settings.security_profile}"
-        self._file_retired = self._state("file_retired") == "true"
-        if self._state("file") != fingerprint:
+        self._file_retired = self._kept.get("file_retired") == "true"
+        if self._kept.get("file") != fingerprint:
             # First start, or a technician edited the [ocpp] section: slot 1 is back, first, with its profile.
-            if self._state("file") is not None:
+            if self._kept.get("file") is not None:
                 log.warning("the [ocpp] section changed: network profile slot 1 first, security profile %d",
                             settings.security_profile)
             keys.set_value(SECURITY_PROFILE, str(settings.security_profile))
             self._file_retired = False
             with db:
-                db.execute("DELETE FROM ocpp201_network_state WHERE key = 'file_retired'")
-                db.execute("INSERT OR REPLACE INTO ocpp201_network_state (key, value) VALUES ('file', ?)",
-                           (fingerprint,))
+                self._kept.set("file_retired", None)
+                self._kept.set("file", fingerprint)
             rest = [slot for slot in self._priority_setting() if slot != FILE_SLOT]
             self._store_priority([FILE_SLOT, *rest])
         model.guard(PRIORITY, self._priority_refusal)
@@ -98,10 +97,6 @@ class NetworkSlots:
         self.active = self._order[0]  # OCPPCommCtrlr.ActiveNetworkProfile: the slot of the latest attempt
 
     # --- the profiles --------------------------------------------------------------------------------
-    def _state(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM ocpp201_network_state WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
     def _priority_setting(self) -> list[int]:
         return [int(entry) for entry in self._model.members(PRIORITY)]
 
@@ -197,8 +192,7 @@ class NetworkSlots:
                 for slot in lower:
                     self._db.execute("DELETE FROM ocpp201_network_profiles WHERE slot = ?", (slot,))
                 if self._settings.security_profile < profile:
-                    self._db.execute("INSERT OR REPLACE INTO ocpp201_network_state (key, value) "
-                                     "VALUES ('file_retired', 'true')")
+                    self._kept.set("file_retired", "true")
         except sqlite3.Error as exc:
             log.error("cannot remove the network profiles below security profile %d: %s", profile, exc)
             return
