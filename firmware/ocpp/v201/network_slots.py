@@ -185,7 +185,6 @@ class NetworkSlots:
     def _raise_security_profile(self, profile: int) -> None:
         """A05.FR.05/06: the connection through a higher profile worked; the lower ones go."""
         previous = self._keys.get_int(SECURITY_PROFILE)
-        self._keys.set_value(SECURITY_PROFILE, str(profile))
         lower = sorted(slot for slot, stored in self._stored.items() if stored.security_profile < profile)
         try:
             with self._db:
@@ -193,9 +192,10 @@ class NetworkSlots:
                     self._db.execute("DELETE FROM ocpp201_network_profiles WHERE slot = ?", (slot,))
                 if self._settings.security_profile < profile:
                     self._kept.set("file_retired", "true")
-        except sqlite3.Error as exc:
+        except sqlite3.Error as exc:  # nothing changed: the next connection through this slot tries again
             log.error("cannot remove the network profiles below security profile %d: %s", profile, exc)
             return
+        self._keys.set_value(SECURITY_PROFILE, str(profile))
         for slot in lower:
             del self._stored[slot]
         if self._settings.security_profile < profile:
