@@ -71,6 +71,12 @@ def external_limits(limits: dict[str, float]) -> dict[str, float]:
     return found
 
 
+def limit_schedule(schedule_id: int, amps: float, since: datetime) -> dict[str, Any]:
+    """An external limit as a ChargingScheduleType (snake_case): `amps` from `since` until released."""
+    return {"id": schedule_id, "start_schedule": rfc3339(since), "charging_rate_unit": "A",
+            "charging_schedule_period": [{"start_period": 0, "limit": round(amps, 1)}]}
+
+
 def significant(old: float, new: float, percent: float) -> bool:
     """Has a limit changed by more than `percent` of the value reported (K11.FR.02)?"""
     if old == 0:
@@ -151,9 +157,7 @@ class ChargingLimits201:
     def _notify(self, evse: int, source: str, amps: float, now: datetime) -> None:
         payload: dict[str, Any] = {"charging_limit": {"charging_limit_source": source}, "evse_id": evse}
         if self._model.flag(WITH_SCHEDULES):
-            payload["charging_schedule"] = [{
-                "id": evse, "start_schedule": rfc3339(now), "charging_rate_unit": "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": round(amps, 1)}]}]
+            payload["charging_schedule"] = [limit_schedule(evse, amps, now)]
         with self._db:
             self._db.execute("INSERT OR REPLACE INTO ocpp201_limits_reported (evse_id, source, amps) "
                              "VALUES (?, ?, ?)", (evse, source, amps))

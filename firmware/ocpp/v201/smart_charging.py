@@ -44,9 +44,8 @@ from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
 from firmware.ocpp.common.schedule import composite_periods
-from firmware.ocpp.common.timefmt import rfc3339
 from firmware.ocpp.v201.charge_point import after, on
-from firmware.ocpp.v201.charging_limits import SOURCES
+from firmware.ocpp.v201.charging_limits import SOURCES, limit_schedule
 from firmware.ocpp.v201.device_model.model import DeviceModel
 from firmware.smart.profile_set import format_time, utc_time
 from firmware.smart.profiles import (
@@ -303,13 +302,12 @@ EXTERNAL_PURPOSE = "ChargingStationExternalConstraints"
 EXTERNAL_SOURCES = tuple(dict.fromkeys(SOURCES.values()))  # EMS, SO, Other: those of the local limits
 
 
-def external_profile(profile_id: int, amps: float, now: str) -> dict[str, Any]:
+def external_profile(profile_id: int, amps: float, now: datetime) -> dict[str, Any]:
     """An external limit as the ChargingStationExternalConstraints profile it amounts to: in force from now
     until it is released (snake_case ChargingProfileType)."""
     return {"id": profile_id, "stack_level": 0, "charging_profile_purpose": EXTERNAL_PURPOSE,
-            "charging_profile_kind": "Absolute", "charging_schedule": [{
-                "id": -profile_id, "start_schedule": now, "charging_rate_unit": "A",
-                "charging_schedule_period": [{"start_period": 0, "limit": round(amps, 1)}]}]}
+            "charging_profile_kind": "Absolute",
+            "charging_schedule": [limit_schedule(-profile_id, amps, now)]}
 
 
 def profile_payload(profile: ChargingProfile) -> dict[str, Any]:
@@ -351,7 +349,7 @@ class SmartCharging201:
 
     def __init__(self, service: SmartChargingService, model: DeviceModel,
                  active_transaction: ActiveTransaction, cp: Callable[[], ChargePoint201 | None],
-                 external: Callable[[], dict[int, dict[str, float]]] = dict) -> None:
+                 external: Callable[[], dict[int, dict[str, float]]]) -> None:
         self.service = service
         self._external = external  # EVSE → chargingLimitSource → A (firmware/ocpp/v201/charging_limits.py)
         self._cp = cp
@@ -519,17 +517,15 @@ class SmartCharging201:
         stack = criteria.get("stack_level")
         if purpose not in (None, EXTERNAL_PURPOSE) or stack not in (None, 0):
             return []
+        now = self.service.clock.now()
         found = []
         for evse, limits in sorted(self._external().items()):
             for source, amps in sorted(limits.items()):
                 profile_id = -(evse * len(EXTERNAL_SOURCES) + EXTERNAL_SOURCES.index(source) + 1)
                 if (evse_id is None or evse == evse_id) and (sources is None or source in sources) \
                         and (ids is None or profile_id in ids):
-                    found.append((evse, source, external_profile(profile_id, amps, self._now())))
+                    found.append((evse, source, external_profile(profile_id, amps, now)))
         return found
-
-    def _now(self) -> str:
-        return rfc3339(self.service.clock.now())
 
     @on(Action.get_charging_profiles)
     def on_get_charging_profiles(self, request_id: int, charging_profile: dict[str, Any],
