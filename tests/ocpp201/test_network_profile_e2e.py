@@ -69,6 +69,16 @@ async def reset(csms: Csms) -> None:
     assert answer.status == "Accepted"
 
 
+async def reboot_into(csms: Csms, priority: str, attempts: int | None = None) -> None:
+    """Set NetworkConfigurationPriority (and NetworkProfileConnectionAttempts), then Reset (B10)."""
+    if attempts is not None:
+        assert await set_variable(csms, "OCPPCommCtrlr", "NetworkProfileConnectionAttempts",
+                                  str(attempts)) == "Accepted"
+    assert await set_variable(csms, "OCPPCommCtrlr", "NetworkConfigurationPriority", priority) == \
+        "RebootRequired"
+    await reset(csms)
+
+
 @contextlib.asynccontextmanager
 async def refusing_csms() -> AsyncIterator[tuple[str, list[str]]]:
     """A CSMS that answers every websocket handshake with HTTP 503; the paths it was asked for."""
@@ -141,11 +151,7 @@ async def test_migrates_through_the_priority_list_and_falls_back_after_the_attem
         await eventually(lambda: len(first.statuses) == 1, h.clock, 0.1, within=15)
         assert await set_network_profile(first, 2, profile(second.url + "/ocpp", 1)) == ("Accepted", None)
         assert await set_network_profile(first, 3, profile(down, 1)) == ("Accepted", None)
-        assert await set_variable(first, "OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "2") == \
-            "Accepted"
-        assert await set_variable(first, "OCPPCommCtrlr", "NetworkConfigurationPriority", "3,2,1") == \
-            "RebootRequired"
-        await reset(first)
+        await reboot_into(first, "3,2,1", attempts=2)
 
         # After the reboot: slot 3 twice (refused), then slot 2, the second CSMS, boots anew (B10.FR.10).
         h = await restart(make_harness, h, short_dir, ocpp)
@@ -162,9 +168,7 @@ async def test_migrates_through_the_priority_list_and_falls_back_after_the_attem
         assert len(first.boots) == 1  # slot 1 was not needed
 
         # NetworkConfigurationPriority survives the reboot; with slot 2 gone as well, slot 1 is the fallback.
-        assert await set_variable(second, "OCPPCommCtrlr", "NetworkConfigurationPriority", "3,1") == \
-            "RebootRequired"
-        await reset(second)
+        await reboot_into(second, "3,1")
         h = await restart(make_harness, h, short_dir, ocpp)
         await eventually(lambda: len(first.boots) == 2, h.clock, 0.1, within=30)
         assert len(asked) == 6
@@ -181,9 +185,7 @@ async def test_security_profile_upgrade_through_a_network_profile(make_harness: 
         await eventually(lambda: len(plain.statuses) == 1, h.clock, 0.1, within=15)
         await install_root(plain, operator.pem)  # A05.FR.02: the root that checks the new CSMS
         assert await set_network_profile(plain, 3, profile(tls.url, 2)) == ("Accepted", None)
-        assert await set_variable(plain, "OCPPCommCtrlr", "NetworkConfigurationPriority", "3,1") == \
-            "RebootRequired"
-        await reset(plain)
+        await reboot_into(plain, "3,1")
 
         h = await restart(make_harness, h, short_dir, ocpp)
         await eventually(lambda: len(tls.statuses) == 1, h.clock, 0.1, within=30)
@@ -219,11 +221,7 @@ async def test_a_failed_upgrade_falls_back_and_keeps_the_profile(make_harness: H
         await eventually(lambda: len(plain.statuses) == 1, h.clock, 0.1, within=15)
         await install_root(plain, operator.pem)
         assert await set_network_profile(plain, 2, profile(untrusted.url, 2)) == ("Accepted", None)
-        assert await set_variable(plain, "OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "1") == \
-            "Accepted"
-        assert await set_variable(plain, "OCPPCommCtrlr", "NetworkConfigurationPriority", "2,1") == \
-            "RebootRequired"
-        await reset(plain)
+        await reboot_into(plain, "2,1", attempts=1)
 
         h = await restart(make_harness, h, short_dir, ocpp)
         await eventually(lambda: len(plain.boots) == 2, h.clock, 0.1, within=30)
