@@ -185,7 +185,7 @@ class Adapter201:
                           self.security_events, self.firmware, self.logs, self.remote, self.fault_events,
                           self.charging_limits, self.reservations, self.data_transfer, self.reset,
                           self.customer_information,
-                          NetworkProfile201(self.network, self.link_security, self.keys, self.model)]
+                          NetworkProfile201(self.network, self.link_security, self.model)]
         # Certificate management (M03-M05) and the station certificate's renewal (A02/A03).
         self.certificate_management = Certificates201(
             self.certificates, self.link_security, self.security_log, self.clock, self.model,

@@ -26,8 +26,6 @@ from urllib.parse import urlsplit
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from firmware.ocpp.common.keystore import ConfigurationStore
-from firmware.ocpp.common.link_security import KEY as SECURITY_PROFILE
 from firmware.ocpp.common.link_security import LinkSecurity
 from firmware.ocpp.v201.charge_point import on
 from firmware.ocpp.v201.device_model.model import DeviceModel
@@ -40,11 +38,9 @@ log = logging.getLogger(__name__)
 
 
 class NetworkProfile201:
-    def __init__(self, slots: NetworkSlots, security: LinkSecurity, keys: ConfigurationStore,
-                 model: DeviceModel) -> None:
+    def __init__(self, slots: NetworkSlots, security: LinkSecurity, model: DeviceModel) -> None:
         self._slots = slots
         self._security = security
-        self._keys = keys
         self._model = model
 
     async def online(self, cp: ChargePoint201) -> None:
@@ -82,7 +78,7 @@ class NetworkProfile201:
         reason, info = "InvalidConfSlot", self._slot_refusal(slot)
         if info is None:
             reason, info = "InvalidNetworkConf", self._configuration_refusal(connection_data)
-        if info is None and profile < self._keys.get_int(SECURITY_PROFILE):
+        if info is None and profile < self._security.profile:
             reason, info = "NoSecurityDowngrade", f"security profile {profile} is below the current one"
         if info is None:
             endpoint = str(connection_data["ocpp_csms_url"])
